@@ -1,0 +1,91 @@
+// A message as the core carries it: an immutable, reference-counted buffer in the form of the
+// protocol it arrived in. The core never looks inside; adapters convert across protocols.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <utility>
+
+namespace trestle::core {
+
+// The encoding of a message's bytes. AMQP→AMQP forwarding hands these bytes on untouched.
+enum class MessageFormat : uint8_t { amqp = 0 };
+
+// Reference counting is deliberately non-atomic: a message is owned by one event loop (the core
+// is single-writer). Crossing loops must copy or hand over ownership explicitly.
+class Message {
+public:
+    static Message* create(size_t size, MessageFormat format = MessageFormat::amqp) {
+        void* mem = std::malloc(sizeof(Message) + size);
+        if (!mem) throw std::bad_alloc();
+        return new (mem) Message(size, format);
+    }
+    static Message* copy_of(std::string_view bytes, MessageFormat format = MessageFormat::amqp) {
+        Message* m = create(bytes.size(), format);
+        if (!bytes.empty()) std::memcpy(m->data(), bytes.data(), bytes.size());
+        return m;
+    }
+
+    char* data() { return reinterpret_cast<char*>(this + 1); }
+    const char* data() const { return reinterpret_cast<const char*>(this + 1); }
+    size_t size() const { return size_; }
+    std::string_view bytes() const { return {data(), size_}; }
+    MessageFormat format() const { return format_; }
+
+    void ref() { ++refs_; }
+    void unref() {
+        if (--refs_ == 0) {
+            this->~Message();
+            std::free(this);
+        }
+    }
+
+    // Shrinks the visible size after a short read; never grows.
+    void truncate(size_t n) {
+        if (n < size_) size_ = n;
+    }
+
+private:
+    Message(size_t size, MessageFormat format) : size_(size), format_(format) {}
+    ~Message() = default;
+    uint32_t refs_ = 1;
+    size_t size_;
+    MessageFormat format_;
+};
+
+// Owning handle to a Message.
+class MessageRef {
+public:
+    MessageRef() = default;
+    // Adopts one reference (the one create() returned).
+    static MessageRef adopt(Message* m) {
+        MessageRef r;
+        r.m_ = m;
+        return r;
+    }
+    MessageRef(const MessageRef& o) : m_(o.m_) {
+        if (m_) m_->ref();
+    }
+    MessageRef(MessageRef&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+    MessageRef& operator=(MessageRef o) noexcept {
+        std::swap(m_, o.m_);
+        return *this;
+    }
+    ~MessageRef() {
+        if (m_) m_->unref();
+    }
+    Message* get() const { return m_; }
+    Message* operator->() const { return m_; }
+    Message& operator*() const { return *m_; }
+    explicit operator bool() const { return m_ != nullptr; }
+    void reset() { *this = MessageRef(); }
+
+private:
+    Message* m_ = nullptr;
+};
+
+}  // namespace trestle::core

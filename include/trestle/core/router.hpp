@@ -1,0 +1,351 @@
+// The routing core: connections, links, addresses, deliveries; distribution (closest, balanced,
+// multicast), link routing, credit and settlement. Single-writer: one thread calls it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "trestle/core/address_pattern.hpp"
+#include "trestle/core/message.hpp"
+#include "trestle/core/ports.hpp"
+#include "trestle/core/types.hpp"
+
+namespace trestle::core {
+
+class Address;
+class Connection;
+class Link;
+class Router;
+
+// One message in flight on one link. Incoming deliveries (from a producer) and outgoing copies
+// (to consumers) are linked so that outcomes and settlement travel back.
+struct Delivery {
+    enum class Where : uint8_t { nowhere, undelivered, in_flight };
+
+    Delivery* prev = nullptr;  // membership in the link's undelivered or in-flight list
+    Delivery* next = nullptr;
+    Link* link = nullptr;      // null once its link is gone (orphaned incoming delivery)
+    MessageRef message;
+    void* handle = nullptr;    // the adapter's own object (e.g. a pn_delivery_t)
+    Delivery* in = nullptr;    // outgoing copy -> the incoming delivery awaiting its outcome
+    Delivery* out = nullptr;   // incoming -> its only copy (anycast, link routed)
+    Address* address = nullptr;  // incoming: where it was routed (for re-routing)
+    DeliveryState state;       // outgoing: consumer's state; incoming: aggregate so far
+    uint32_t copies = 0;       // incoming: outgoing copies whose outcome is still pending
+    uint64_t arrival_ms = 0;   // router clock when it arrived (delayed/stuck counters)
+    Where where = Where::nowhere;
+    bool presettled = false;   // arrived settled (incoming) / sent settled (outgoing)
+    bool multicast = false;    // incoming: fanned out to several copies
+    bool settled_upstream = false;  // incoming: the producer settled it already
+};
+
+class DeliveryList {
+public:
+    void push_back(Delivery* d);
+    void remove(Delivery* d);
+    Delivery* front() const { return head_; }
+    Delivery* pop_front();
+    bool empty() const { return head_ == nullptr; }
+    size_t size() const { return size_; }
+
+private:
+    Delivery* head_ = nullptr;
+    Delivery* tail_ = nullptr;
+    size_t size_ = 0;
+};
+
+struct LinkCounters {
+    uint64_t delivery_count = 0;    // deliveries that crossed the link
+    uint64_t presettled = 0;
+    uint64_t dropped_presettled = 0;
+    uint64_t accepted = 0;
+    uint64_t rejected = 0;
+    uint64_t released = 0;
+    uint64_t modified = 0;
+};
+
+struct ConnectionInfo {
+    std::string protocol = "amqp";  // amqp, mqtt, ...
+    bool inbound = true;            // accepted on a listener (true) or opened by a connector
+    std::string host;               // remote address:port
+    std::string container_id;       // the peer's container id (or MQTT client id)
+    std::string role = "normal";    // normal, route-container
+    std::string user;
+    std::string sasl_mechanism;
+    bool authenticated = false;
+    bool encrypted = false;
+    std::string listener;           // name of the listener that accepted it
+    std::string connector;          // name of the connector that opened it
+    uint32_t link_capacity = 250;
+};
+
+class Connection {
+public:
+    uint64_t id() const { return id_; }
+    const ConnectionInfo& info() const { return info_; }
+    ConnectionPort* port() const { return port_; }
+    const std::vector<Link*>& links() const { return links_; }
+    uint64_t opened_ms() const { return opened_ms_; }
+    uint64_t deliveries_in = 0;   // messages received from the peer
+    uint64_t deliveries_out = 0;  // messages sent to the peer
+    uint64_t last_delivery_ms = 0;
+
+private:
+    friend class Router;
+    uint64_t id_ = 0;
+    ConnectionInfo info_;
+    ConnectionPort* port_ = nullptr;
+    std::vector<Link*> links_;
+    uint64_t opened_ms_ = 0;
+};
+
+class Link {
+public:
+    uint64_t id() const { return id_; }
+    Direction direction() const { return dir_; }
+    const std::string& name() const { return name_; }
+    const std::string& terminus_address() const { return terminus_address_; }
+    Connection* connection() const { return conn_; }
+    Address* address() const { return addr_; }
+    Link* routed_peer() const { return routed_peer_; }
+    bool link_routed() const { return link_routed_; }
+    uint32_t capacity() const { return capacity_; }
+    size_t undelivered_count() const { return undelivered_.size(); }
+    size_t unsettled_count() const { return unsettled_; }
+    // Outgoing: credit the consumer has given; incoming: credit the core wants the producer to
+    // have (after the last flow() it issued).
+    int32_t credit() const { return credit_; }
+    bool blocked() const { return blocked_; }
+    const LinkCounters& counters() const { return counters_; }
+    uint64_t zero_credit_since_ms() const { return zero_credit_since_ms_; }
+    LinkPort* port() const { return port_; }
+
+private:
+    friend class Router;
+    uint64_t id_ = 0;
+    Direction dir_ = Direction::incoming;
+    std::string name_;
+    std::string terminus_address_;
+    Connection* conn_ = nullptr;
+    LinkPort* port_ = nullptr;
+    Address* addr_ = nullptr;      // owning address (null: anonymous or link routed)
+    Link* routed_peer_ = nullptr;  // link routing: the link on the route container side
+    bool link_routed_ = false;
+    bool peer_pending_ = false;    // link routing: waiting for the remote attach
+    bool presettled_only_ = false; // outgoing: the consumer asked for settled deliveries
+    bool blocked_ = false;         // incoming: credit withheld (no destination)
+    bool drain_ = false;           // outgoing: the consumer asked to drain
+    bool peer_drained_ = false;    // link routing: the producer side completed a drain
+    bool detached_ = false;
+    uint32_t capacity_ = 250;
+    int32_t credit_ = 0;
+    size_t unsettled_ = 0;         // deliveries awaiting settlement (either direction)
+    DeliveryList undelivered_;     // outgoing: waiting for credit
+    DeliveryList in_flight_;       // incoming: held; outgoing: sent, awaiting settlement
+    LinkCounters counters_;
+    uint64_t zero_credit_since_ms_ = 0;
+};
+
+struct AddressCounters {
+    uint64_t deliveries_ingress = 0;  // from local producers
+    uint64_t deliveries_egress = 0;   // to local consumers
+    uint64_t deliveries_to_container = 0;    // link routed towards a route container
+    uint64_t deliveries_from_container = 0;  // link routed from a route container
+    uint64_t dropped_presettled = 0;
+};
+
+class Address {
+public:
+    const std::string& name() const { return name_; }
+    Distribution distribution() const { return distribution_; }
+    const std::vector<Link*>& consumers() const { return consumers_; }
+    const std::vector<Link*>& producers() const { return producers_; }
+    bool has_destinations() const { return !consumers_.empty(); }
+    bool dynamic() const { return dynamic_; }
+    const AddressCounters& counters() const { return counters_; }
+
+private:
+    friend class Router;
+    std::string name_;
+    Distribution distribution_ = Distribution::balanced;
+    bool dynamic_ = false;
+    std::vector<Link*> consumers_;
+    std::vector<Link*> producers_;
+    size_t next_ = 0;  // round-robin position (closest, balanced tie-break)
+    uint32_t refs_ = 0;  // in-flight deliveries routed to it (keeps it alive for re-routing)
+    AddressCounters counters_;
+};
+
+struct AddressRule {
+    std::string name;
+    std::string prefix;   // one of prefix / pattern
+    std::string pattern;
+    Distribution distribution = Distribution::balanced;
+    int priority = -1;
+};
+
+struct LinkRouteRule {
+    std::string name;
+    std::string prefix;   // one of prefix / pattern
+    std::string pattern;
+    Direction direction = Direction::incoming;  // in = client senders, out = client receivers
+    std::string connection;    // connector name, or
+    std::string container_id;  // the remote container id
+    std::string add_external_prefix;
+    std::string del_external_prefix;
+};
+
+struct RouterSettings {
+    std::string id = "Trestle";
+    Distribution default_distribution = Distribution::balanced;
+};
+
+struct RouterCounters {
+    uint64_t deliveries_ingress = 0;
+    uint64_t deliveries_egress = 0;
+    uint64_t deliveries_ingress_route_container = 0;
+    uint64_t deliveries_egress_route_container = 0;
+    uint64_t presettled = 0;
+    uint64_t dropped_presettled = 0;
+    uint64_t accepted = 0;
+    uint64_t rejected = 0;
+    uint64_t released = 0;
+    uint64_t modified = 0;
+};
+
+class Router {
+public:
+    explicit Router(RouterSettings settings);
+    ~Router();
+    Router(const Router&) = delete;
+    Router& operator=(const Router&) = delete;
+
+    const RouterSettings& settings() const { return settings_; }
+
+    // --- configuration (also runtime management) ---
+    // Returns an error description, or empty on success.
+    std::string add_address_rule(const AddressRule& rule);
+    bool remove_address_rule(const std::string& name);
+    const std::vector<AddressRule>& address_rules() const { return address_rules_; }
+    std::string add_link_route(const LinkRouteRule& rule);
+    bool remove_link_route(const std::string& name);
+    const std::vector<LinkRouteRule>& link_routes() const { return link_routes_; }
+    // The distribution an address would get (rules, then the default).
+    Distribution distribution_for(std::string_view address) const;
+
+    // --- connections ---
+    Connection* connection_opened(ConnectionInfo info, ConnectionPort& port);
+    // The connection is gone; its links are detached without calling their ports.
+    void connection_closed(Connection* conn, const ErrorCondition* why = nullptr);
+
+    // --- links ---
+    // A peer attached a link. On `open` and `pending`, *link is the new core link.
+    AttachResult attach(Connection& conn, const AttachRequest& req, LinkPort& port, Link** link);
+    // The peer detached (or the adapter gave up on) the link. The core forgets it.
+    void detach(Link* link, const ErrorCondition* error);
+    // Link routing: the remote container answered the attach of a link the core opened.
+    // `refused` when it answered without a terminus (a detach follows).
+    void peer_attached(Link* link, const Terminus& source, const Terminus& target);
+
+    // --- messages ---
+    // A complete message arrived on an incoming link. `to` is its `to` field (used by
+    // anonymous links). Returns the delivery the adapter should associate with its own handle,
+    // or nullptr when the core already completed it (the adapter was told through update()).
+    Delivery* transfer(Link* link, MessageRef message, std::string_view to, bool settled,
+                       void* handle);
+    // The peer reported a state (and maybe settled) for a delivery on one of its links.
+    void disposition(Delivery* d, const DeliveryState& state, bool settled);
+    // Outgoing link: the consumer's credit is now `credit`; `drain` = it asked to drain.
+    void credit(Link* link, int32_t credit, bool drain);
+    // Incoming link: the producer reported its credit (e.g. after a drain).
+    void producer_flow(Link* link, int32_t credit);
+
+    // --- introspection (management) ---
+    const std::unordered_map<uint64_t, std::unique_ptr<Connection>>& connections() const {
+        return connections_;
+    }
+    const std::unordered_map<uint64_t, std::unique_ptr<Link>>& links() const { return links_; }
+    const std::unordered_map<std::string, std::unique_ptr<Address>>& addresses() const {
+        return addresses_;
+    }
+    const RouterCounters& counters() const { return counters_; }
+    // The core's coarse clock (monotonic ms), advanced by the event loop once per batch so the
+    // per-message path never reads a clock.
+    uint64_t now_ms() const { return now_ms_; }
+    void set_now_ms(uint64_t ms) { now_ms_ = ms; }
+    Address* find_address(std::string_view name);
+
+    // Address names as the router keys them: strips "amqp:/" and "_topo/0/<router-id>/".
+    std::string_view normalize(std::string_view address) const;
+
+private:
+    struct RouteEntry {
+        size_t index;  // into link_routes_
+    };
+
+    Address* address_for(std::string_view name);
+    void maybe_delete_address(Address* a);
+    void add_consumer(Address* a, Link* l);
+    void remove_consumer(Address* a, Link* l);
+    void destinations_changed(Address* a, bool had);
+
+    const LinkRouteRule* find_link_route(std::string_view address, Direction dir) const;
+    Connection* route_container_for(const LinkRouteRule& r) const;
+    AttachResult attach_link_routed(Connection& conn, const AttachRequest& req,
+                                    const LinkRouteRule& route, LinkPort& port, Link** out);
+
+    Link* new_link(Connection& conn, const AttachRequest& req, LinkPort* port);
+    void destroy_link(Link* l);
+    void cleanup_outgoing(Link* l);
+    void cleanup_incoming(Link* l);
+
+    Delivery* new_delivery();
+    void free_delivery(Delivery* d);
+
+    void route(Delivery* in, Address* a);
+    void no_route(Delivery* in);
+    void reroute(Delivery* in);
+    void forward_to(Delivery* in, Link* out);
+    Link* pick_closest(Address* a);
+    Link* pick_balanced(Address* a);
+    void enqueue(Link* out, Delivery* d);
+    void pump(Link* out);
+    void drop_oldest_presettled(Link* out);
+
+    void settle_in(Delivery* in, const DeliveryState& s);
+    void release_in(Delivery* in);
+    void copy_done_for(Delivery* in, const DeliveryState& s);
+    void count_outcome(Link* l, const DeliveryState& s);
+    void update_credit(Link* in);
+
+    RouterSettings settings_;
+    uint64_t now_ms_ = 0;
+    std::vector<AddressRule> address_rules_;
+    AddressPatternTable<size_t> address_table_;   // pattern -> index in address_rules_
+    std::vector<LinkRouteRule> link_routes_;
+    AddressPatternTable<size_t> link_route_in_;    // client senders
+    AddressPatternTable<size_t> link_route_out_;   // client receivers
+
+    std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+    std::unordered_map<uint64_t, std::unique_ptr<Link>> links_;
+    std::unordered_map<std::string, std::unique_ptr<Address>> addresses_;
+    uint64_t next_connection_id_ = 1;
+    uint64_t next_link_id_ = 1;
+    uint64_t next_dynamic_ = 1;
+    std::string topo_prefix_;  // "_topo/0/<id>/"
+    RouterCounters counters_;
+
+    Delivery* transfer_current_ = nullptr;  // lets transfer() tell whether it completed
+    bool transfer_current_freed_ = false;
+    std::vector<Delivery*> delivery_pool_;
+    size_t live_deliveries_ = 0;
+
+public:
+    size_t live_deliveries() const { return live_deliveries_; }
+};
+
+}  // namespace trestle::core
