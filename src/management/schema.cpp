@@ -1,0 +1,339 @@
+#include "management/schema.hpp"
+
+#include <charconv>
+
+namespace trestle::management {
+
+namespace {
+
+constexpr const char* prefix = "org.apache.qpid.dispatch.";
+
+AttributeSchema str(std::string name, std::string description, json::Value def = nullptr) {
+    AttributeSchema a;
+    a.name = std::move(name);
+    a.type = AttrType::string;
+    a.default_value = std::move(def);
+    a.description = std::move(description);
+    return a;
+}
+
+AttributeSchema integer(std::string name, std::string description, int64_t def, int64_t min,
+                        int64_t max) {
+    AttributeSchema a;
+    a.name = std::move(name);
+    a.type = AttrType::integer;
+    a.default_value = json::Value(def);
+    a.min = min;
+    a.max = max;
+    a.description = std::move(description);
+    return a;
+}
+
+AttributeSchema boolean(std::string name, std::string description, bool def) {
+    AttributeSchema a;
+    a.name = std::move(name);
+    a.type = AttrType::boolean;
+    a.default_value = json::Value(def);
+    a.description = std::move(description);
+    return a;
+}
+
+AttributeSchema enumeration(std::string name, std::string description,
+                            std::vector<std::string> values, json::Value def = nullptr) {
+    AttributeSchema a;
+    a.name = std::move(name);
+    a.type = AttrType::enumeration;
+    a.values = std::move(values);
+    a.default_value = std::move(def);
+    a.description = std::move(description);
+    return a;
+}
+
+AttributeSchema required(AttributeSchema a) {
+    a.required = true;
+    return a;
+}
+
+AttributeSchema unsupported(std::string name) {
+    AttributeSchema a;
+    a.name = std::move(name);
+    a.supported = false;
+    a.description = "qdrouterd attribute not supported by Trestle";
+    return a;
+}
+
+AttributeSchema port(std::string description) {
+    AttributeSchema a;
+    a.name = "port";
+    a.type = AttrType::port;
+    a.default_value = json::Value("amqp");
+    a.description = std::move(description);
+    return a;
+}
+
+// Attributes shared by AMQP listeners and connectors (qdrouterd's names and defaults).
+void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
+    v.push_back(integer("maxFrameSize", "Largest AMQP frame, in bytes, this end accepts.", 16384,
+                        512, UINT32_MAX));
+    v.push_back(integer("maxSessions", "Largest number of sessions on one connection.", 32768, 1,
+                        32768));
+    v.push_back(integer("maxSessionFrames",
+                        "Incoming session window, in frames (0 = no explicit limit).", 0, 0,
+                        UINT32_MAX));
+    v.push_back(integer("idleTimeoutSeconds",
+                        "Close a connection after this long without a frame from the peer; "
+                        "heartbeats are sent at half the peer's timeout. 0 disables.",
+                        16, 0, 86400));
+    v.push_back(integer("linkCapacity",
+                        "Deliveries one link may hold in the router (credit window).", 250, 1,
+                        1000000));
+    v.push_back(str("saslMechanisms",
+                    "Space-separated SASL mechanisms offered/used; only ANONYMOUS for now.",
+                    "ANONYMOUS"));
+    v.push_back(enumeration("stripAnnotations",
+                            "Accepted for compatibility: Trestle adds no router annotations.",
+                            {"in", "out", "both", "no"}, "both"));
+    v.push_back(enumeration("socketAddressFamily", "Restrict to one address family.",
+                            {"IPv4", "IPv6"}));
+    v.push_back(str("openProperties", "Not supported yet."));
+    v.back().supported = false;
+    for (auto* n : {"sslProfile", "requireSsl", "requireEncryption", "saslUsername",
+                    "saslPassword", "saslPlugin", "policyVhost", "multiTenant", "failoverUrls",
+                    "messageLoggingComponents", "cost", "http", "websockets", "healthz",
+                    "metrics", "httpRootDir"})
+        v.push_back(unsupported(n));
+}
+
+}  // namespace
+
+const AttributeSchema* EntityTypeSchema::attribute(std::string_view name) const {
+    for (const auto& a : attributes)
+        if (a.name == name) return &a;
+    return nullptr;
+}
+
+Schema::Schema() {
+    {
+        EntityTypeSchema t;
+        t.short_name = "router";
+        t.long_name = std::string(prefix) + "router";
+        t.singleton = true;
+        t.description = "The router itself: identity and global routing defaults.";
+        t.attributes.push_back(str("id", "Router id: the AMQP container id, and part of "
+                                         "dynamic addresses (_topo/0/<id>/...).",
+                                   "Trestle"));
+        t.attributes.push_back(enumeration("mode", "Only standalone routers exist in Trestle.",
+                                           {"standalone", "interior", "edge"}, "standalone"));
+        t.attributes.push_back(enumeration("defaultDistribution",
+                                           "Distribution of addresses no address entity matches.",
+                                           {"multicast", "closest", "balanced", "unavailable"},
+                                           "balanced"));
+        t.attributes.push_back(integer("workerThreads",
+                                       "Accepted for compatibility; Trestle runs one event loop.",
+                                       1, 1, 256));
+        t.attributes.push_back(str("metadata", "Free text for operators."));
+        for (auto* n : {"area", "helloIntervalSeconds", "helloMaxAgeSeconds", "raIntervalSeconds",
+                        "raIntervalFluxSeconds", "remoteLsMaxAgeSeconds", "saslConfigDir",
+                        "saslConfigName", "allowResumableLinkRoute", "debugDumpFile",
+                        "timestampsInUTC", "timestampFormat"})
+            t.attributes.push_back(unsupported(n));
+        types_.push_back(std::move(t));
+    }
+    {
+        EntityTypeSchema t;
+        t.short_name = "listener";
+        t.long_name = std::string(prefix) + "listener";
+        t.description = "Accepts AMQP 1.0 connections.";
+        t.attributes.push_back(str("name", "Unique name (default: host:port)."));
+        t.attributes.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
+        t.attributes.push_back(port("Port number or service name (amqp, amqps); 0 = ephemeral "
+                                    "(the chosen port is logged)."));
+        t.attributes.push_back(enumeration("role", "normal, or route-container for brokers and "
+                                                   "services that link routes reach.",
+                                           {"normal", "route-container", "inter-router", "edge"},
+                                           "normal"));
+        t.attributes.push_back(boolean("authenticatePeer",
+                                       "Require authenticated peers (needs SASL PLAIN/EXTERNAL, "
+                                       "not available yet).",
+                                       false));
+        amqp_connection_attributes(t.attributes);
+        t.attributes.push_back(integer("initialHandshakeTimeoutSeconds",
+                                       "Close connections that do not complete the AMQP/SASL "
+                                       "header and open in time (0 = no limit).",
+                                       0, 0, 86400));
+        types_.push_back(std::move(t));
+    }
+    {
+        EntityTypeSchema t;
+        t.short_name = "connector";
+        t.long_name = std::string(prefix) + "connector";
+        t.description = "Opens an AMQP connection to a peer (e.g. a broker for link routes) and "
+                        "keeps reconnecting with backoff.";
+        t.attributes.push_back(str("name", "Unique name; linkRoute 'connection' refers to it "
+                                           "(default: host:port)."));
+        t.attributes.push_back(required(str("host", "Host to connect to.")));
+        t.attributes.push_back(port("Port number or service name."));
+        t.attributes.push_back(enumeration("role", "normal, or route-container for link routes.",
+                                           {"normal", "route-container", "inter-router", "edge"},
+                                           "normal"));
+        amqp_connection_attributes(t.attributes);
+        t.attributes.push_back(boolean("verifyHostname", "TLS host name check (TLS not yet "
+                                                         "available).",
+                                       true));
+        t.attributes.push_back(integer("maxReconnectDelaySeconds",
+                                       "Upper bound of the reconnect backoff.", 10, 1, 3600));
+        types_.push_back(std::move(t));
+    }
+    {
+        EntityTypeSchema t;
+        t.short_name = "router.config.address";
+        t.long_name = std::string(prefix) + "router.config.address";
+        t.description = "Distribution for addresses matching a prefix or pattern.";
+        t.attributes.push_back(str("name", "Unique name (default: the prefix or pattern)."));
+        t.attributes.push_back(str("prefix", "Matches the address and addresses below it "
+                                             "(whole tokens, '.' or '/' separated)."));
+        t.attributes.push_back(str("pattern", "Token pattern: '*' one token, '#' zero or more."));
+        t.attributes.push_back(enumeration("distribution", "How messages reach consumers.",
+                                           {"multicast", "closest", "balanced", "unavailable"},
+                                           "balanced"));
+        t.attributes.push_back(integer("priority", "Accepted for compatibility (-1 = none).", -1,
+                                       -1, 9));
+        for (auto* n : {"waypoint", "ingressPhase", "egressPhase", "enableFallback"})
+            t.attributes.push_back(unsupported(n));
+        types_.push_back(std::move(t));
+    }
+    {
+        EntityTypeSchema t;
+        t.short_name = "router.config.linkRoute";
+        t.long_name = std::string(prefix) + "router.config.linkRoute";
+        t.description = "Routes link attaches for matching addresses to a remote container.";
+        t.attributes.push_back(str("name", "Unique name (default: prefix/pattern + direction)."));
+        t.attributes.push_back(str("prefix", "Matches the address and addresses below it."));
+        t.attributes.push_back(str("pattern", "Token pattern: '*' one token, '#' zero or more."));
+        t.attributes.push_back(required(enumeration(
+            "direction", "in = client senders, out = client receivers.", {"in", "out"})));
+        t.attributes.push_back(str("connection", "Name of the connector to the container."));
+        t.attributes.push_back(str("containerId", "Container id of the remote container."));
+        t.attributes.push_back(str("addExternalPrefix", "Prefix added to the address sent on."));
+        t.attributes.push_back(str("delExternalPrefix", "Prefix removed from the address sent "
+                                                        "on."));
+        t.attributes.push_back(enumeration("distribution", "Only linkBalanced.", {"linkBalanced"},
+                                           "linkBalanced"));
+        types_.push_back(std::move(t));
+    }
+}
+
+const Schema& Schema::instance() {
+    static const Schema s;
+    return s;
+}
+
+const EntityTypeSchema* Schema::find(std::string_view name) const {
+    std::string n(name);
+    if (n == "address" || n == "linkRoute" || n == "autoLink") n = "router.config." + n;
+    if (n.rfind(prefix, 0) == 0) n = n.substr(std::string_view(prefix).size());
+    for (const auto& t : types_)
+        if (t.short_name == n) return &t;
+    return nullptr;
+}
+
+std::string camel_case(std::string_view name) {
+    std::string out;
+    bool up = false;
+    for (char c : name) {
+        if (c == '-') {
+            up = true;
+            continue;
+        }
+        out += up ? static_cast<char>(toupper(static_cast<unsigned char>(c))) : c;
+        up = false;
+    }
+    return out;
+}
+
+static std::optional<int64_t> to_int(std::string_view s) {
+    int64_t v;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value& out) {
+    out = json::Value();
+    out.line = raw.line;
+    switch (a.type) {
+        case AttrType::string:
+            if (raw.is_string()) {
+                out = raw;
+                return {};
+            }
+            if (raw.is_int()) {
+                out = json::Value(std::to_string(raw.as_int()));
+                out.line = raw.line;
+                return {};
+            }
+            return "expected a string";
+        case AttrType::integer: {
+            int64_t v;
+            if (raw.is_int()) {
+                v = raw.as_int();
+            } else if (raw.is_string()) {
+                auto i = to_int(raw.as_string());
+                if (!i) return "'" + raw.as_string() + "' is not an integer";
+                v = *i;
+            } else {
+                return "expected an integer";
+            }
+            if (v < a.min || v > a.max)
+                return std::to_string(v) + " is out of range [" + std::to_string(a.min) + ", " +
+                       std::to_string(a.max) + "]";
+            out = json::Value(v);
+            out.line = raw.line;
+            return {};
+        }
+        case AttrType::boolean: {
+            if (raw.is_bool()) {
+                out = raw;
+                return {};
+            }
+            if (raw.is_string()) {
+                const std::string& s = raw.as_string();
+                if (s == "yes" || s == "true" || s == "True" || s == "1") {
+                    out = json::Value(true);
+                } else if (s == "no" || s == "false" || s == "False" || s == "0") {
+                    out = json::Value(false);
+                } else {
+                    return "'" + s + "' is not a boolean (yes/no/true/false)";
+                }
+                out.line = raw.line;
+                return {};
+            }
+            return "expected a boolean";
+        }
+        case AttrType::enumeration: {
+            if (!raw.is_string()) return "expected one of its values as a string";
+            for (const auto& v : a.values)
+                if (v == raw.as_string()) {
+                    out = raw;
+                    return {};
+                }
+            std::string all;
+            for (const auto& v : a.values) all += (all.empty() ? "" : ", ") + v;
+            return "'" + raw.as_string() + "' is not one of: " + all;
+        }
+        case AttrType::port: {
+            std::string s = raw.is_int() ? std::to_string(raw.as_int())
+                                         : (raw.is_string() ? raw.as_string() : "");
+            if (s == "amqp") s = "5672";
+            if (s == "amqps") s = "5671";
+            auto i = to_int(s);
+            if (!i || *i < 0 || *i > 65535) return "'" + s + "' is not a port number or amqp/amqps";
+            out = json::Value(*i);
+            out.line = raw.line;
+            return {};
+        }
+    }
+    return "unknown attribute type";
+}
+
+}  // namespace trestle::management

@@ -1,0 +1,59 @@
+// The one schema of Trestle's entity types and their attributes: the config loader validates
+// against it, and so will the management agent and the CLIs. No attribute is defined elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/json.hpp"
+
+namespace trestle::management {
+
+enum class AttrType { string, integer, boolean, enumeration, port };
+
+struct AttributeSchema {
+    std::string name;
+    AttrType type = AttrType::string;
+    json::Value default_value;  // null = no default
+    bool required = false;
+    bool writable = false;      // can be changed by UPDATE at runtime
+    bool supported = true;      // known from qdrouterd but not implemented: using it is an error
+    std::vector<std::string> values;  // enumeration values
+    int64_t min = INT64_MIN;
+    int64_t max = INT64_MAX;
+    std::string description;
+};
+
+struct EntityTypeSchema {
+    std::string short_name;  // as in config files: "listener", "linkRoute"
+    std::string long_name;   // as in management: "org.apache.qpid.dispatch.listener"
+    bool singleton = false;  // at most one (router)
+    std::string description;
+    std::vector<AttributeSchema> attributes;
+
+    const AttributeSchema* attribute(std::string_view name) const;
+};
+
+class Schema {
+public:
+    static const Schema& instance();
+    const std::vector<EntityTypeSchema>& types() const { return types_; }
+    // Accepts the short name, the long name, and qdrouterd's config-section aliases.
+    const EntityTypeSchema* find(std::string_view name) const;
+
+private:
+    Schema();
+    std::vector<EntityTypeSchema> types_;
+};
+
+// Converts `raw` to the attribute's type. Config files give every value as a string; JSON
+// and management give typed values. Returns an error description, or empty on success.
+std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value& out);
+
+// qdrouterd's config files allow hyphenated names: "sasl-mechanisms" -> "saslMechanisms".
+std::string camel_case(std::string_view name);
+
+}  // namespace trestle::management
