@@ -1,0 +1,20 @@
+// Conversions between Proton's termini/dispositions and the core's vocabulary.
+#pragma once
+
+#include <proton/delivery.h>
+#include <proton/terminus.h>
+
+#include "trestle/core/ports.hpp"
+#include "trestle/core/types.hpp"
+
+namespace trestle::amqp {
+
+core::Terminus from_pn(pn_terminus_t* t);
+void to_pn(const core::Terminus& from, pn_terminus_t* to);
+
+// The peer's state of a delivery (remote disposition).
+core::DeliveryState remote_state(pn_delivery_t* d);
+// Sets our disposition of a delivery (does not settle).
+void apply_state(pn_delivery_t* d, const core::DeliveryState& s);
+
+}  // namespace trestle::amqp
