@@ -1,0 +1,215 @@
+#include "app/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include <csignal>
+
+namespace trestle::app {
+
+namespace asio = boost::asio;
+using management::ConfigError;
+using management::Entity;
+
+namespace {
+
+amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id) {
+    amqp::AmqpSettings s;
+    s.container_id = router_id;
+    s.role = e.str("role", "normal");
+    if (s.role == "inter-router" || s.role == "edge")
+        throw ConfigError(e.file, e.line_of("role"),
+                          "role '" + s.role + "' is not supported: Trestle routers are standalone");
+    s.max_frame_size = static_cast<uint32_t>(e.integer("maxFrameSize", 16384));
+    s.max_sessions = static_cast<uint32_t>(e.integer("maxSessions", 32768));
+    s.max_session_frames = static_cast<uint32_t>(e.integer("maxSessionFrames", 0));
+    s.idle_timeout_ms = static_cast<uint32_t>(e.integer("idleTimeoutSeconds", 16) * 1000);
+    s.link_capacity = static_cast<uint32_t>(e.integer("linkCapacity", 250));
+    s.handshake_timeout_ms =
+        static_cast<uint32_t>(e.integer("initialHandshakeTimeoutSeconds", 0) * 1000);
+    s.sasl_mechanisms = e.str("saslMechanisms", "ANONYMOUS");
+    if (s.sasl_mechanisms != "ANONYMOUS")
+        throw ConfigError(e.file, e.line_of("saslMechanisms"),
+                          "only the ANONYMOUS SASL mechanism is available in this version");
+    return s;
+}
+
+// A prefix or pattern, exactly one of them.
+void one_of_prefix_pattern(const Entity& e) {
+    if (e.has("prefix") == e.has("pattern"))
+        throw ConfigError(e.file, e.line,
+                          e.type->short_name + " needs exactly one of 'prefix' or 'pattern'");
+}
+
+}  // namespace
+
+Server::Server(const std::vector<Entity>& config)
+    : signals_(loop_.io()), ticker_(loop_.io()), shutdown_deadline_(loop_.io()) {
+    core::RouterSettings rs;
+    for (const auto& e : config) {
+        if (e.type->short_name != "router") continue;
+        rs.id = e.str("id", rs.id);
+        if (e.str("mode") != "standalone")
+            throw ConfigError(e.file, e.line_of("mode"),
+                              "router mode '" + e.str("mode") +
+                                  "' is not supported: Trestle routers are standalone");
+        rs.default_distribution =
+            *core::parse_distribution(e.str("defaultDistribution", "balanced"));
+    }
+    router_ = std::make_unique<core::Router>(rs);
+
+    for (const auto& e : config) {
+        const std::string& type = e.type->short_name;
+        if (type == "listener") {
+            if (e.boolean("authenticatePeer"))
+                throw ConfigError(e.file, e.line_of("authenticatePeer"),
+                                  "authenticatePeer needs SASL PLAIN/EXTERNAL, not available yet");
+            ListenerConfig lc;
+            lc.host = e.str("host");
+            lc.port = static_cast<uint16_t>(e.integer("port"));
+            lc.name = e.str("name", lc.host + ":" + std::to_string(lc.port));
+            lc.settings = amqp_settings(e, rs.id);
+            lc.settings.name = lc.name;
+            listener_configs_.push_back(std::move(lc));
+        } else if (type == "connector") {
+            ConnectorConfig cc;
+            cc.host = e.str("host");
+            cc.port = static_cast<uint16_t>(e.integer("port"));
+            if (cc.port == 0) throw ConfigError(e.file, e.line_of("port"), "a connector needs a port");
+            cc.max_delay_ms = static_cast<uint32_t>(e.integer("maxReconnectDelaySeconds", 10) * 1000);
+            cc.settings = amqp_settings(e, rs.id);
+            cc.settings.name = e.str("name", cc.host + ":" + std::to_string(cc.port));
+            connector_configs_.push_back(std::move(cc));
+        } else if (type == "router.config.address") {
+            one_of_prefix_pattern(e);
+            core::AddressRule r;
+            r.prefix = e.str("prefix");
+            r.pattern = e.str("pattern");
+            r.name = e.str("name", r.prefix.empty() ? r.pattern : r.prefix);
+            r.distribution = *core::parse_distribution(e.str("distribution", "balanced"));
+            r.priority = static_cast<int>(e.integer("priority", -1));
+            std::string err = router_->add_address_rule(r);
+            if (!err.empty()) throw ConfigError(e.file, e.line, "address: " + err);
+        } else if (type == "router.config.linkRoute") {
+            one_of_prefix_pattern(e);
+            if (e.has("connection") == e.has("containerId"))
+                throw ConfigError(e.file, e.line,
+                                  "linkRoute needs exactly one of 'connection' or 'containerId'");
+            core::LinkRouteRule r;
+            r.prefix = e.str("prefix");
+            r.pattern = e.str("pattern");
+            r.direction = e.str("direction") == "in" ? core::Direction::incoming
+                                                     : core::Direction::outgoing;
+            r.name = e.str("name", (r.prefix.empty() ? r.pattern : r.prefix) + "-" +
+                                       e.str("direction"));
+            r.connection = e.str("connection");
+            r.container_id = e.str("containerId");
+            r.add_external_prefix = e.str("addExternalPrefix");
+            r.del_external_prefix = e.str("delExternalPrefix");
+            std::string err = router_->add_link_route(r);
+            if (!err.empty()) throw ConfigError(e.file, e.line, "linkRoute: " + err);
+        }
+    }
+    // Link routes naming a connector must name one that exists.
+    for (const auto& e : config) {
+        if (e.type->short_name != "router.config.linkRoute" || !e.has("connection")) continue;
+        bool found = false;
+        for (const auto& c : connector_configs_) found |= c.settings.name == e.str("connection");
+        if (!found)
+            throw ConfigError(e.file, e.line_of("connection"),
+                              "linkRoute refers to connector '" + e.str("connection") +
+                                  "', which is not configured");
+    }
+    loop_.on_turn([this] { router_->set_now_ms(net::monotonic_ms()); });
+    router_->set_now_ms(net::monotonic_ms());
+}
+
+Server::~Server() = default;
+
+std::string Server::start() {
+    for (const auto& lc : listener_configs_) {
+        auto listener = std::make_shared<net::TcpListener>(
+            loop_, [this, &lc](asio::ip::tcp::socket s) { accept(lc, std::move(s)); });
+        std::string err = listener->listen(lc.host, lc.port);
+        if (!err.empty()) return "listener '" + lc.name + "': " + err;
+        listener->start();
+        spdlog::info("listener '{}' (amqp) listening on {}", lc.name, listener->local_address());
+        listeners_.push_back(std::move(listener));
+    }
+    for (const auto& cc : connector_configs_) {
+        auto c = std::make_shared<amqp::AmqpConnector>(loop_, *router_, cc.settings, cc.host, cc.port,
+                                                       cc.max_delay_ms);
+        c->start();
+        spdlog::info("connector '{}' ({}) connecting to {}:{}", cc.settings.name, cc.settings.role,
+                     cc.host, cc.port);
+        connectors_.push_back(std::move(c));
+    }
+    return {};
+}
+
+void Server::accept(const ListenerConfig& lc, asio::ip::tcp::socket s) {
+    if (stopping_) return;
+    auto conn = std::make_shared<amqp::AmqpConnection>(loop_, *router_, std::move(s), lc.settings,
+                                                       amqp::AmqpConnection::Side::server);
+    connections_.emplace(conn.get(), conn);
+    conn->start([this](amqp::AmqpConnection& c) {
+        // Defer the release: we are inside the connection's own handler.
+        auto it = connections_.find(&c);
+        if (it == connections_.end()) return;
+        auto keep = it->second;
+        connections_.erase(it);
+        asio::post(loop_.io(), [keep] {});
+        if (stopping_ && connections_.empty()) finish_shutdown();
+    });
+}
+
+void Server::housekeeping() {
+    router_->set_now_ms(net::monotonic_ms());
+    ticker_.expires_after(std::chrono::seconds(1));
+    ticker_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) housekeeping();
+    });
+}
+
+int Server::run() {
+    std::signal(SIGPIPE, SIG_IGN);
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        spdlog::info("received signal {}, shutting down", sig);
+        stop();
+    });
+    housekeeping();
+    loop_.io().run();
+    spdlog::info("router stopped");
+    return 0;
+}
+
+// Graceful: stop accepting, close every connection (links detached first), then exit once
+// they are gone or after a short deadline.
+void Server::stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& l : listeners_) l->close();
+    for (auto& c : connectors_) c->stop();
+    auto conns = connections_;
+    for (auto& [p, c] : conns) c->shutdown();
+    if (connections_.empty()) return finish_shutdown();
+    shutdown_deadline_.expires_after(std::chrono::seconds(3));
+    shutdown_deadline_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        spdlog::warn("{} connection(s) did not close in time; exiting anyway", connections_.size());
+        finish_shutdown();
+    });
+}
+
+void Server::finish_shutdown() {
+    ticker_.cancel();
+    shutdown_deadline_.cancel();
+    signals_.cancel();
+    loop_.io().stop();
+}
+
+}  // namespace trestle::app
