@@ -112,8 +112,8 @@ public:
     }
 
     void opened(const core::Terminus& source, const core::Terminus& target) override {
-        to_pn(source, pn_link_source(pn));
-        to_pn(target, pn_link_target(pn));
+        to_pn(source, pn_link_source(pn), PN_SOURCE);
+        to_pn(target, pn_link_target(pn), PN_TARGET);
         pn_link_open(pn);
         conn.wake();
     }
@@ -633,8 +633,8 @@ core::LinkPort* AmqpConnection::open_link(core::Link& link, const core::AttachRe
     pn_link_t* l = req.direction == core::Direction::incoming
                        ? pn_receiver(routed_session_, req.name.c_str())
                        : pn_sender(routed_session_, req.name.c_str());
-    to_pn(req.source, pn_link_source(l));
-    to_pn(req.target, pn_link_target(l));
+    to_pn(req.source, pn_link_source(l), PN_SOURCE);
+    to_pn(req.target, pn_link_target(l), PN_TARGET);
     pn_link_set_snd_settle_mode(l, static_cast<pn_snd_settle_mode_t>(req.snd_settle_mode));
     pn_link_set_rcv_settle_mode(l, static_cast<pn_rcv_settle_mode_t>(req.rcv_settle_mode));
     auto* al = new AmqpLink(*this, l);

@@ -67,11 +67,12 @@ core::Terminus from_pn(pn_terminus_t* t) {
     return out;
 }
 
-void to_pn(const core::Terminus& from, pn_terminus_t* to) {
+void to_pn(const core::Terminus& from, pn_terminus_t* to, pn_terminus_type_t type) {
     if (!from.present) {
         pn_terminus_set_type(to, PN_UNSPECIFIED);
         return;
     }
+    pn_terminus_set_type(to, type);
     pn_terminus_set_address(to, from.has_address ? from.address.c_str() : nullptr);
     pn_terminus_set_dynamic(to, from.dynamic);
     pn_terminus_set_durability(to, static_cast<pn_durability_t>(from.durability));

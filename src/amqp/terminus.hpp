@@ -10,7 +10,8 @@
 namespace trestle::amqp {
 
 core::Terminus from_pn(pn_terminus_t* t);
-void to_pn(const core::Terminus& from, pn_terminus_t* to);
+// `type` is PN_SOURCE or PN_TARGET: a present terminus is always encoded.
+void to_pn(const core::Terminus& from, pn_terminus_t* to, pn_terminus_type_t type);
 
 // The peer's state of a delivery (remote disposition).
 core::DeliveryState remote_state(pn_delivery_t* d);

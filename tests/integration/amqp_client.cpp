@@ -154,9 +154,10 @@ AmqpClient::LinkState& AmqpClient::state(int link) {
     return *links_[static_cast<size_t>(link)];
 }
 
+// Link names may be reused after a detach: the newest link of that name is the live one.
 AmqpClient::LinkState* AmqpClient::by_name(const std::string& name) {
-    for (auto& l : links_)
-        if (l->name == name) return l.get();
+    for (auto it = links_.rbegin(); it != links_.rend(); ++it)
+        if ((*it)->name == name) return it->get();
     return nullptr;
 }
 
