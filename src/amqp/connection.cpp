@@ -69,16 +69,19 @@ public:
     uint64_t next_tag = 0;
 
     void deliver(core::Delivery& d) override {
-        uint64_t tag = next_tag++;
-        pn_delivery_t* pd = pn_delivery(pn, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+        // The delivery tag carries the core delivery's address, so a disposition finds it
+        // without Proton's per-delivery attachment records (a measurable share of the cost per
+        // message). Tags stay unique among a link's unsettled deliveries because a core delivery
+        // lives until it is settled.
+        core::Delivery* self = &d;
+        pn_delivery_t* pd =
+            pn_delivery(pn, pn_dtag(reinterpret_cast<const char*>(&self), sizeof self));
         pn_link_send(pn, d.message->data(), d.message->size());
         pn_link_advance(pn);
-        if (d.presettled) {
+        if (d.presettled)
             pn_delivery_settle(pd);
-        } else {
-            pn_delivery_set_context(pd, &d);
+        else
             d.handle = pd;
-        }
         conn.wake();
     }
 
@@ -87,7 +90,6 @@ public:
         if (!pd) return;
         apply_state(pd, s);
         if (settle) {
-            pn_delivery_set_context(pd, nullptr);
             pn_delivery_settle(pd);
             d.handle = nullptr;
         }
@@ -524,38 +526,48 @@ void AmqpConnection::on_transport_closed() {
 void AmqpConnection::on_delivery(pn_delivery_t* pd) {
     pn_link_t* l = pn_delivery_link(pd);
     auto* al = static_cast<AmqpLink*>(pn_link_get_context(l));
+    if (!al || !al->core) {
+        // The core has forgotten this link (detached, or its routed peer is gone): its
+        // deliveries are nobody's any more; let Proton release them.
+        if (pn_link_is_receiver(l) && pd == pn_link_current(l)) {
+            if (pn_delivery_partial(pd)) return;
+            pn_link_advance(l);
+        }
+        pn_delivery_settle(pd);
+        return;
+    }
     if (pn_link_is_receiver(l)) {
-        auto* d = static_cast<core::Delivery*>(pn_delivery_get_context(pd));
-        if (!d) {
-            if (al && al->core) {
-                on_incoming_transfer(*al, pd);
-            } else if (!pn_delivery_partial(pd)) {
-                pn_delivery_settle(pd);  // link already gone from the core
-            }
+        // A transfer not yet read is the link's current delivery; any other event is about a
+        // delivery already handed to the core.
+        if (pd == pn_link_current(l)) {
+            on_incoming_transfer(*al, pd);
             return;
         }
-        // The producer settled a delivery we have not settled yet.
-        if (pn_delivery_settled(pd)) {
+        if (pn_delivery_settled(pd)) {  // the producer settled before we did (rare)
+            core::Delivery* d = al->core->find_in_flight(pd);
             core::DeliveryState s = remote_state(pd);
-            pn_delivery_set_context(pd, nullptr);
-            d->handle = nullptr;
             pn_delivery_settle(pd);
-            router_.disposition(d, s, true);
+            if (d) {
+                d->handle = nullptr;
+                router_.disposition(d, s, true);
+            }
         }
         return;
     }
-    // Sender link: the consumer updated or settled one of our deliveries.
-    auto* d = static_cast<core::Delivery*>(pn_delivery_get_context(pd));
-    if (!d) {
-        if (pn_delivery_settled(pd)) pn_delivery_settle(pd);
+    // Sender link: the consumer updated or settled one of our unsettled deliveries. While the
+    // core knows the link, each has a live core delivery, named by its tag (see deliver()).
+    if (!pn_delivery_updated(pd) && !pn_delivery_settled(pd)) return;
+    pn_bytes_t tag = pn_delivery_tag(pd);
+    core::Delivery* d = nullptr;
+    if (tag.size == sizeof d) std::memcpy(&d, tag.start, sizeof d);
+    if (!d || d->handle != pd) {
+        if (pn_delivery_settled(pd)) pn_delivery_settle(pd);  // sent presettled, or not ours
         return;
     }
-    if (!pn_delivery_updated(pd) && !pn_delivery_settled(pd)) return;
     core::DeliveryState s = remote_state(pd);
     bool settled = pn_delivery_settled(pd);
     pn_delivery_clear(pd);
     if (settled) {
-        pn_delivery_set_context(pd, nullptr);
         d->handle = nullptr;
         pn_delivery_settle(pd);
     }
@@ -614,11 +626,8 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
         }
         to = layout.to;
     }
-    core::Delivery* d = router_.transfer(al.core, std::move(msg), to, settled, pd);
-    if (settled)
-        pn_delivery_settle(pd);
-    else if (d)
-        pn_delivery_set_context(pd, d);
+    router_.transfer(al.core, std::move(msg), to, settled, pd);
+    if (settled) pn_delivery_settle(pd);
 }
 
 // ---------------------------------------------------------------------------------------------

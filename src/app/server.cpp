@@ -182,7 +182,7 @@ int Server::run() {
         stop();
     });
     housekeeping();
-    loop_.io().run();
+    loop_.run();
     spdlog::info("router stopped");
     return 0;
 }
@@ -209,7 +209,7 @@ void Server::finish_shutdown() {
     ticker_.cancel();
     shutdown_deadline_.cancel();
     signals_.cancel();
-    loop_.io().stop();
+    loop_.stop();
 }
 
 }  // namespace trestle::app

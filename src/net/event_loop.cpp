@@ -27,14 +27,20 @@ void EventLoop::schedule_flush(const std::shared_ptr<Flushable>& f) {
 
 void EventLoop::run_flushes() {
     posted_ = false;
+    if (pending_.empty()) return;
     if (on_turn_) on_turn_();
-    running_.swap(pending_);
-    for (auto& f : running_) {
-        f->flush_scheduled_ = false;
-        f->flush();
+    // A flush may schedule others (work crossing connections); bounded rounds.
+    for (int round = 0; round < 8 && !pending_.empty(); ++round) {
+        running_.swap(pending_);
+        for (auto& f : running_) {
+            f->flush_scheduled_ = false;
+            f->flush();
+        }
+        running_.clear();
     }
-    running_.clear();
 }
+
+void EventLoop::run() { io_.run(); }
 
 TcpListener::TcpListener(EventLoop& loop, AcceptFn on_accept)
     : loop_(loop), acceptor_(loop.io()), retry_(loop.io()), on_accept_(std::move(on_accept)) {}

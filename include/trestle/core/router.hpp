@@ -123,6 +123,13 @@ public:
     const LinkCounters& counters() const { return counters_; }
     uint64_t zero_credit_since_ms() const { return zero_credit_since_ms_; }
     LinkPort* port() const { return port_; }
+    // The held (incoming) or sent-unsettled (outgoing) delivery with this adapter handle.
+    // Linear: for rare events only (e.g. a producer settling before the router did).
+    Delivery* find_in_flight(const void* handle) const {
+        for (Delivery* d = in_flight_.front(); d; d = d->next)
+            if (d->handle == handle) return d;
+        return nullptr;
+    }
 
 private:
     friend class Router;
