@@ -83,6 +83,27 @@ TEST(Credit, ReplenishedOnSettlementOnly) {
     EXPECT_EQ(s->settled_outcomes(), std::vector<Outcome>{Outcome::accepted});
 }
 
+TEST(Credit, ToppedUpInBatchesOfAQuarterCapacity) {
+    Router r(settings());
+    FakeConnection c(r, with_capacity(8));
+    FakeLink* s = c.sender("q");
+    FakeLink* rcv = c.receiver("q");
+    r.credit(rcv->link, 100, false);
+    ASSERT_EQ(s->credit, 8u);
+    int flows = s->flows;
+    for (int i = 0; i < 3; ++i) r.transfer(s->link, msg("m"), "", false, nullptr);
+    r.disposition(rcv->delivered[0], DeliveryState::accepted(), true);
+    EXPECT_EQ(s->flows, flows) << "one credit back is below the batch (8/4 = 2)";
+    r.disposition(rcv->delivered[1], DeliveryState::accepted(), true);
+    EXPECT_EQ(s->flows, flows + 1);
+    EXPECT_EQ(s->credit, 7u) << "topped up to capacity minus what is still held";
+    // A producer that used all its credit is topped up at once, whatever the batch.
+    for (int i = 0; i < 7; ++i) r.transfer(s->link, msg("m"), "", false, nullptr);
+    EXPECT_EQ(s->link->credit(), 0);
+    r.disposition(rcv->delivered[2], DeliveryState::accepted(), true);
+    EXPECT_EQ(s->credit, 1u);
+}
+
 TEST(Closest, StrictRoundRobin) {
     Router r(settings());
     r.add_address_rule({"c", "closest", "", Distribution::closest, -1});
