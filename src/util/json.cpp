@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace trestle::json {
 
@@ -274,6 +275,8 @@ void dump_to(const Value& v, std::string& o, int indent, int level) {
         char buf[32];
         snprintf(buf, sizeof buf, "%.17g", v.as_double());
         o += buf;
+        // Keep it a double when read back ("-0" or "3" would come back as integers).
+        if (!std::strpbrk(buf, ".eEn")) o += ".0";
     } else if (v.is_string()) {
         o += quote(v.as_string());
     } else if (v.is_array()) {

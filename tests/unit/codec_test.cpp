@@ -109,6 +109,11 @@ TEST(Json, RoundTripAndErrors) {
     EXPECT_FALSE(trestle::json::parse("[1,\n2,\n]", v, err));
     EXPECT_EQ(err.line, 3);
     EXPECT_FALSE(trestle::json::parse(std::string(1000, '['), v, err)) << "nesting is bounded";
+    // Found by fuzz_json: a double must dump as something that parses back as a double.
+    ASSERT_TRUE(trestle::json::parse("-0e3", v, err));
+    EXPECT_EQ(trestle::json::dump(v), "-0.0");
+    ASSERT_TRUE(trestle::json::parse(trestle::json::dump(v), v, err));
+    EXPECT_TRUE(v.is_double());
 }
 
 }  // namespace
