@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Trestle needs, idempotently (apt-get skips what is installed).
+# Usage: scripts/deps.sh [build] [test] [fuzz] [bench]   (default: build)
+set -euo pipefail
+groups=("$@")
+[ ${#groups[@]} -eq 0 ] && groups=(build)
+
+pkgs=(cmake ninja-build g++ pkg-config ca-certificates
+      libqpid-proton-cpp12-dev libqpid-proton11-dev libboost-dev libspdlog-dev libfmt-dev
+      libssl-dev)
+for g in "${groups[@]}"; do
+  case "$g" in
+    build) ;;
+    test)  pkgs+=(libgtest-dev libqpid-proton11-dev-examples python3 python3-qpid-proton) ;;
+    fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
+    bench) pkgs+=(libqpid-proton11-dev-examples python3) ;;
+    *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${pkgs[@]}"
+fi
