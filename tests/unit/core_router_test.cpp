@@ -375,4 +375,80 @@ TEST(LinkRoute, AttachCreditTransfersDispositionsAndLoss) {
     EXPECT_EQ(r.links().size(), 0u);
 }
 
+TEST(LinkRoute, DrainIsRelayedBothWays) {
+    Router r(settings());
+    r.add_link_route({"in", "queue", "", Direction::incoming, "broker", "", "", ""});
+    r.add_link_route({"out", "queue", "", Direction::outgoing, "broker", "", "", ""});
+    ConnectionInfo bi;
+    bi.role = "route-container";
+    bi.connector = "broker";
+    FakeConnection broker(r, bi);
+    FakeConnection client(r);
+    Terminus t;
+    t.address = "queue.a";
+    t.has_address = true;
+
+    // Client receiver drains: the broker is asked to drain; the client's drain completes only
+    // when the broker's does.
+    FakeLink* cr = client.attach(Direction::outgoing, "queue.a");
+    FakeLink* bin = broker.opened_ports[0];
+    r.peer_attached(bin->link, t, {});
+    r.credit(cr->link, 5, true);
+    EXPECT_EQ(bin->credit, 5u);
+    EXPECT_TRUE(bin->drain) << "the drain goes on to the broker";
+    EXPECT_EQ(cr->drained_calls, 0) << "not drained before the broker is";
+    r.producer_flow(bin->link, 0);
+    EXPECT_EQ(cr->drained_calls, 1);
+
+    // Broker receiver drains the router's sender: the client sender is asked to drain.
+    FakeLink* cs = client.attach(Direction::incoming, "queue.a");
+    FakeLink* bout = broker.opened_ports[1];
+    r.peer_attached(bout->link, {}, t);
+    r.credit(bout->link, 3, true);
+    EXPECT_TRUE(cs->drain);
+    EXPECT_EQ(bout->drained_calls, 0);
+    r.producer_flow(cs->link, 0);
+    EXPECT_EQ(bout->drained_calls, 1);
+}
+
+TEST(Counters, LinksAddressesConnectionsAndRouter) {
+    Router r(settings());
+    FakeConnection c(r);
+    FakeLink* s = c.sender("q");
+    FakeLink* rcv = c.receiver("q");
+    r.credit(rcv->link, 10, false);
+    r.transfer(s->link, msg("a"), "", false, nullptr);
+    r.transfer(s->link, msg("b"), "", false, nullptr);
+    r.transfer(s->link, msg("c"), "", false, nullptr);
+    r.transfer(s->link, msg("d"), "", true, nullptr);
+    EXPECT_EQ(rcv->link->unsettled_count(), 3u);
+    r.disposition(rcv->delivered[0], DeliveryState::accepted(), true);
+    r.disposition(rcv->delivered[1], DeliveryState::rejected({"x:y", ""}), true);
+    r.disposition(rcv->delivered[2], DeliveryState::released(), true);
+
+    const LinkCounters& out = rcv->link->counters();
+    EXPECT_EQ(out.delivery_count, 4u);
+    EXPECT_EQ(out.presettled, 1u);
+    EXPECT_EQ(out.accepted, 1u);
+    EXPECT_EQ(out.rejected, 1u);
+    EXPECT_EQ(out.released, 1u);
+    EXPECT_EQ(rcv->link->unsettled_count(), 0u);
+    const LinkCounters& in = s->link->counters();
+    EXPECT_EQ(in.delivery_count, 4u);
+    EXPECT_EQ(in.accepted + in.rejected + in.released, 3u);
+    Address* a = r.find_address("q");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->counters().deliveries_ingress, 4u);
+    EXPECT_EQ(a->counters().deliveries_egress, 4u);
+    EXPECT_EQ(c.conn->deliveries_in, 4u);
+    EXPECT_EQ(c.conn->deliveries_out, 4u);
+    EXPECT_EQ(r.counters().deliveries_ingress, 4u);
+    EXPECT_EQ(r.counters().deliveries_egress, 4u);
+    EXPECT_EQ(r.counters().accepted, 1u);
+    EXPECT_EQ(r.counters().rejected, 1u);
+    EXPECT_EQ(r.counters().released, 1u);
+    EXPECT_EQ(r.counters().presettled, 1u);
+    EXPECT_EQ(r.live_deliveries(), 0u) << "nothing leaks once everything settled";
+}
+
 }  // namespace
