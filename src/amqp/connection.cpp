@@ -64,6 +64,7 @@ public:
     AmqpConnection& conn;
     pn_link_t* pn;
     core::Link* core = nullptr;
+    pn_link_t* attach_after = nullptr;  // open once this same-named link's detach is echoed
     bool anonymous = false;   // incoming link routed by each message's `to`
     std::string partial;      // bytes of a multi-frame message received so far
     uint64_t next_tag = 0;
@@ -122,6 +123,12 @@ public:
 
     void detach(const core::ErrorCondition* error) override {
         core = nullptr;  // the core forgets this link once this returns
+        if (attach_after) {
+            // Never attached on the wire (waiting for its name to be free): nothing to detach.
+            attach_after = nullptr;
+            pn_link_free(pn);
+            return;
+        }
         if (pn_link_state(pn) & PN_LOCAL_CLOSED) return;
         if (pn_link_state(pn) & PN_LOCAL_UNINIT) pn_link_open(pn);  // answer the attach first
         if (error && !error->empty()) set_condition(pn_link_condition(pn), *error);
@@ -482,6 +489,11 @@ void AmqpConnection::detach_core_link(AmqpLink& al, const core::ErrorCondition* 
 }
 
 void AmqpConnection::on_link_remote_close(pn_link_t* l) {
+    for (AmqpLink* waiting : links_) {
+        if (waiting->attach_after != l) continue;
+        waiting->attach_after = nullptr;
+        if (waiting->core) pn_link_open(waiting->pn);
+    }
     auto* al = static_cast<AmqpLink*>(pn_link_get_context(l));
     if (al && al->core) {
         core::ErrorCondition err = condition_of(pn_link_remote_condition(l));
@@ -649,7 +661,19 @@ core::LinkPort* AmqpConnection::open_link(core::Link& link, const core::AttachRe
     auto* al = new AmqpLink(*this, l);
     al->core = &link;
     links_.insert(al);
-    pn_link_open(l);
+    // A link name is free again only when both detaches were exchanged: a client that
+    // detaches and re-attaches the same name at once must not reach the container before its
+    // echo did ("link name already attached").
+    for (pn_link_t* o = pn_link_head(driver_.connection, 0); o; o = pn_link_next(o, 0)) {
+        if (o == l || pn_link_is_sender(o) != pn_link_is_sender(l)) continue;
+        if (req.name != pn_link_name(o)) continue;
+        pn_state_t st = pn_link_state(o);
+        if ((st & PN_LOCAL_CLOSED) && !(st & PN_REMOTE_CLOSED)) {
+            al->attach_after = o;
+            break;
+        }
+    }
+    if (!al->attach_after) pn_link_open(l);
     wake();
     return al;
 }
