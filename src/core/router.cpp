@@ -46,6 +46,17 @@ Delivery* DeliveryList::pop_front() {
 
 Router::Router(RouterSettings settings) : settings_(std::move(settings)) {
     topo_prefix_ = "_topo/0/" + settings_.id + "/";
+    // The in-process publisher (wills, management): an anonymous, presettled MQTT-style
+    // producer on an internal connection that no adapter owns.
+    internal_conn_ = std::make_unique<Connection>();
+    internal_conn_->info_.protocol = "internal";
+    internal_conn_->info_.container_id = settings_.id;
+    AttachRequest req;
+    req.direction = Direction::incoming;
+    req.name = "$in-process";
+    req.target.has_address = false;
+    req.unconfigured_distribution = Distribution::multicast;
+    publisher_ = new_link(*internal_conn_, req, nullptr);
 }
 
 Router::~Router() {
@@ -79,8 +90,12 @@ std::string Router::add_address_rule(const AddressRule& rule) {
         return "an address with the same prefix/pattern already exists";
     address_rules_.push_back(rule);
     // Addresses already in use follow the new rule for their next messages.
-    for (auto& [name, a] : addresses_)
-        if (!a->dynamic_) a->distribution_ = distribution_for(name);
+    for (auto& [name, a] : addresses_) {
+        if (a->dynamic_) continue;
+        auto d = configured_distribution(name);
+        a->configured_ = d.has_value();
+        a->distribution_ = d.value_or(settings_.default_distribution);
+    }
     return {};
 }
 
@@ -96,8 +111,12 @@ bool Router::remove_address_rule(const std::string& name) {
                                                : prefix_to_pattern(r.prefix),
                               i);
     }
-    for (auto& [n, a] : addresses_)
-        if (!a->dynamic_) a->distribution_ = distribution_for(n);
+    for (auto& [n, a] : addresses_) {
+        if (a->dynamic_) continue;
+        auto d = configured_distribution(n);
+        a->configured_ = d.has_value();
+        a->distribution_ = d.value_or(settings_.default_distribution);
+    }
     return true;
 }
 
@@ -135,7 +154,25 @@ bool Router::remove_link_route(const std::string& name) {
 }
 
 Distribution Router::distribution_for(std::string_view address) const {
+    return configured_distribution(address).value_or(settings_.default_distribution);
+}
+
+std::optional<Distribution> Router::configured_distribution(std::string_view address) const {
+    if (address_table_.size() == 0) return std::nullopt;
     if (const size_t* i = address_table_.match(address)) return address_rules_[*i].distribution;
+    return std::nullopt;
+}
+
+// An address entity decides; otherwise the sender's default (MQTT publishers: multicast),
+// otherwise the router's.
+Distribution Router::effective_distribution(const Address* a, std::string_view topic,
+                                            const Link* from) const {
+    if (a) {
+        if (a->configured_) return a->distribution_;
+    } else if (auto d = configured_distribution(topic)) {
+        return *d;
+    }
+    if (from && from->unconfigured_distribution_) return *from->unconfigured_distribution_;
     return settings_.default_distribution;
 }
 
@@ -156,7 +193,10 @@ Address* Router::address_for(std::string_view name) {
     if (it != addresses_.end()) return it->second.get();
     auto a = std::make_unique<Address>();
     a->name_ = key;
-    a->distribution_ = distribution_for(key);
+    auto d = configured_distribution(key);
+    a->configured_ = d.has_value();
+    a->distribution_ = d.value_or(settings_.default_distribution);
+    filters_.match(key, [&](const FilterEntry&) { ++a->filter_matches_; });
     Address* raw = a.get();
     addresses_.emplace(std::move(key), std::move(a));
     return raw;
@@ -229,6 +269,10 @@ Link* Router::new_link(Connection& conn, const AttachRequest& req, LinkPort* por
     l->capacity_ = conn.info_.link_capacity ? conn.info_.link_capacity : 250;
     l->presettled_only_ =
         req.direction == Direction::outgoing && req.snd_settle_mode == SenderSettleMode::settled;
+    l->subscriber_ = req.subscriber;
+    l->takes_responsibility_ = req.takes_responsibility;
+    l->unconfigured_distribution_ = req.unconfigured_distribution;
+    l->owner_ = req.owner ? req.owner : (uint64_t(1) << 63) | conn.id_;
     l->zero_credit_since_ms_ = now_ms_;
     Link* raw = l.get();
     links_.emplace(raw->id_, std::move(l));
@@ -293,6 +337,28 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
     }
 
     // Outgoing link (the peer receives).
+    if (req.subscriber) {
+        Link* l = new_link(conn, req, &port);
+        *out = l;
+        return res;
+    }
+    if (t.has_address && !t.dynamic && has_wildcards(t.address)) {
+        // An AMQP receiver with an MQTT topic filter: a subscription, not an address.
+        Link* l = new_link(conn, req, &port);
+        l->subscriber_ = true;
+        std::string err = subscribe(l, t.address);
+        if (!err.empty()) {
+            destroy_link(l);
+            return {AttachResult::Kind::refused, {condition::invalid_field, err}, {}};
+        }
+        SharedFilter sf;
+        parse_shared(t.address, sf);
+        if (sf.group.empty() && effective_distribution(nullptr, sf.filter, nullptr) ==
+                                    Distribution::multicast)
+            send_retained(l, sf.filter);
+        *out = l;
+        return res;
+    }
     Address* a;
     if (t.dynamic) {
         static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -318,6 +384,9 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
     l->addr_ = a;
     if (t.dynamic) l->terminus_address_ = a->name_;
     add_consumer(a, l);
+    // New receivers on a multicast address get its retained message first.
+    if (!a->dynamic_ && a->configured_ && a->distribution_ == Distribution::multicast)
+        send_retained(l, a->name_);
     *out = l;
     return res;
 }
@@ -395,6 +464,7 @@ void Router::detach(Link* l, const ErrorCondition* error) {
 
 void Router::destroy_link(Link* l) {
     l->detached_ = true;
+    if (!l->subscriptions_.empty()) remove_subscriptions(l);
     if (l->dir_ == Direction::outgoing)
         cleanup_outgoing(l);
     else
@@ -524,28 +594,44 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
             forward_to(d, peer);
         }
     } else {
+        ++counters_.deliveries_ingress;
         Address* a = l->addr_;
-        if (!a) {
-            ++counters_.deliveries_ingress;
-            std::string_view key = normalize(to);
-            a = key.empty() ? nullptr : find_address(key);
-            if (a && a->distribution_ == Distribution::unavailable) {
-                settle_in(d, DeliveryState::rejected(
-                                 {condition::not_found,
-                                  "Deliveries cannot be sent to an unavailable address"}));
-                a = nullptr;
-            } else if (!a || !a->has_destinations()) {
-                no_route(d);
-                a = nullptr;
-            }
-        } else {
-            ++counters_.deliveries_ingress;
-            if (!a->has_destinations()) {
-                no_route(d);
-                a = nullptr;
-            }
+        std::string_view topic = a ? std::string_view(a->name_) : normalize(to);
+        if (!a && !topic.empty()) a = find_address(topic);
+        Message& m = *d->message;
+        if (m.retain && !topic.empty()) {
+            if (m.empty_payload)
+                retained_->erase(topic);
+            else
+                retained_->put(topic, d->message);
         }
-        if (a) route(d, a);
+        Distribution dist = effective_distribution(a, topic, l);
+        if (dist == Distribution::unavailable) {
+            settle_in(d, DeliveryState::rejected(
+                             {condition::not_found,
+                              "Deliveries cannot be sent to an unavailable address"}));
+        } else if (topic.empty()) {
+            no_route(d);
+        } else if (a && a->filter_matches_ == 0) {
+            // The common AMQP case: the address's own consumers, no subscriptions involved.
+            if (a->consumers_.empty()) {
+                no_route(d);
+            } else {
+                ++a->counters_.deliveries_ingress;
+                d->address = a;
+                ++a->refs_;
+                route_to(d, dist, a->consumers_, a->next_);
+            }
+        } else if (!collect(a, topic, l->owner_, scratch_)) {
+            no_route(d);
+        } else {
+            if (a) {
+                ++a->counters_.deliveries_ingress;
+                d->address = a;
+                ++a->refs_;
+            }
+            route_to(d, dist, scratch_, a ? a->next_ : transient_next_);
+        }
     }
 
     bool freed = transfer_current_freed_;
@@ -565,19 +651,26 @@ void Router::no_route(Delivery* in) {
     }
 }
 
-void Router::route(Delivery* in, Address* a) {
-    ++a->counters_.deliveries_ingress;
-    if (!in->address) {
-        in->address = a;
-        ++a->refs_;
-    }
-    switch (a->distribution_) {
+void Router::route_to(Delivery* in, Distribution dist, const Candidates& cs, size_t& next) {
+    switch (dist) {
         case Distribution::multicast: {
             in->multicast = true;
             const bool settled = in->presettled;
-            // Enqueue every copy before sending any, so the fan-out count is final before an
-            // outcome can arrive.
-            for (Link* c : a->consumers_) {
+            // pump() may complete `in`, and the candidate list may be the scratch vector:
+            // snapshot it, then enqueue every copy before sending any, so the fan-out count is
+            // final before an outcome can arrive.
+            size_t n = cs.size();
+            Link* stack_buf[16];
+            std::vector<Link*> heap_buf;
+            Link** targets = stack_buf;
+            if (n > 16) {
+                heap_buf.assign(cs.begin(), cs.end());
+                targets = heap_buf.data();
+            } else {
+                std::copy(cs.begin(), cs.end(), stack_buf);
+            }
+            for (size_t i = 0; i < n; ++i) {
+                Link* c = targets[i];
                 Delivery* copy = new_delivery();
                 copy->message = in->message;
                 copy->presettled = settled || c->presettled_only_;
@@ -590,54 +683,62 @@ void Router::route(Delivery* in, Address* a) {
             // Presettled: nothing waits for the copies, so the producer's credit comes back now;
             // slow consumers shed the oldest presettled copies instead (enqueue()).
             if (settled) release_in(in);
-            // pump() may complete `in`; iterate over a snapshot of the consumers.
-            size_t n = a->consumers_.size();
-            Link* stack_buf[16];
-            std::vector<Link*> heap_buf;
-            Link** cs = stack_buf;
-            if (n > 16) {
-                heap_buf.assign(a->consumers_.begin(), a->consumers_.end());
-                cs = heap_buf.data();
-            } else {
-                std::copy(a->consumers_.begin(), a->consumers_.end(), stack_buf);
-            }
-            for (size_t i = 0; i < n; ++i) pump(cs[i]);
+            for (size_t i = 0; i < n; ++i) pump(targets[i]);
             break;
         }
         case Distribution::closest:
-            forward_to(in, pick_closest(a));
+            forward_to(in, pick_closest(cs, next));
             break;
         case Distribution::balanced:
         case Distribution::unavailable:
-            forward_to(in, pick_balanced(a));
+            forward_to(in, pick_balanced(cs, next));
             break;
     }
 }
 
-// Strict round-robin over the local consumers, without looking at their queues.
-Link* Router::pick_closest(Address* a) {
-    auto& cs = a->consumers_;
-    if (a->next_ >= cs.size()) a->next_ = 0;
-    return cs[a->next_++];
+// The consumers of a topic: the address's own links plus every subscription whose filter
+// matches (one member of each shared group), each link once.
+bool Router::collect(Address* a, std::string_view topic, uint64_t origin_owner, Candidates& out) {
+    out.clear();
+    if (a) out.insert(out.end(), a->consumers_.begin(), a->consumers_.end());
+    if (filters_.size() && (!a || a->filter_matches_ > 0)) {
+        filters_.match(topic, [&](const FilterEntry& e) {
+            Link* l = e.link;
+            if (e.group) {
+                auto& ms = e.group->members;
+                if (ms.empty()) return;
+                l = ms[e.group->next++ % ms.size()];
+            } else if (e.no_local && l->owner_ == origin_owner) {
+                return;
+            }
+            if (std::find(out.begin(), out.end(), l) == out.end()) out.push_back(l);
+        });
+    }
+    return !out.empty();
+}
+
+// Strict round-robin over the consumers, without looking at their queues.
+Link* Router::pick_closest(const Candidates& cs, size_t& next) {
+    if (next >= cs.size()) next = 0;
+    return cs[next++];
 }
 
 // The consumer with the fewest undelivered + unsettled deliveries among those below their
 // capacity; if all are at capacity, the least loaded anyway (buffer, never drop). An idle
 // consumer found first wins at once and the start rotates, so light load is round-robin.
-Link* Router::pick_balanced(Address* a) {
-    auto& cs = a->consumers_;
+Link* Router::pick_balanced(const Candidates& cs, size_t& next) {
     size_t n = cs.size();
-    if (a->next_ >= n) a->next_ = 0;
+    if (next >= n) next = 0;
     Link* best_eligible = nullptr;
     size_t best_eligible_v = SIZE_MAX;
     Link* best_any = nullptr;
     size_t best_any_v = SIZE_MAX;
     for (size_t k = 0; k < n; ++k) {
-        size_t i = (a->next_ + k) % n;
+        size_t i = (next + k) % n;
         Link* c = cs[i];
         size_t v = c->undelivered_.size() + c->unsettled_;
         if (v == 0) {
-            a->next_ = (i + 1) % n;
+            next = (i + 1) % n;
             return c;
         }
         if (v < c->capacity_ && v < best_eligible_v) {
@@ -650,6 +751,100 @@ Link* Router::pick_balanced(Address* a) {
         }
     }
     return best_eligible ? best_eligible : best_any;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+
+std::string Router::subscribe(Link* l, std::string_view filter, bool no_local) {
+    SharedFilter sf;
+    if (!parse_shared(filter, sf))
+        return "malformed shared subscription '" + std::string(filter) + "'";
+    if (!valid_topic_filter(sf.filter)) return "invalid topic filter '" + sf.filter + "'";
+    if (!sf.group.empty() && no_local) return "no-local is not allowed on a shared subscription";
+    // Subscribing again replaces the options.
+    if (std::find(l->subscriptions_.begin(), l->subscriptions_.end(), filter) !=
+        l->subscriptions_.end())
+        unsubscribe(l, filter);
+    if (sf.group.empty()) {
+        filters_.add(sf.filter, FilterEntry{l, nullptr, no_local});
+        filters_changed(sf.filter, +1);
+    } else {
+        auto& g = groups_[{sf.group, sf.filter}];
+        if (!g) {
+            g = std::make_unique<SharedGroup>();
+            g->name = sf.group;
+            g->filter = sf.filter;
+        }
+        g->members.push_back(l);
+        if (g->members.size() == 1) {
+            filters_.add(sf.filter, FilterEntry{nullptr, g.get(), false});
+            filters_changed(sf.filter, +1);
+        }
+    }
+    l->subscriptions_.emplace_back(filter);
+    return {};
+}
+
+bool Router::unsubscribe(Link* l, std::string_view filter) {
+    auto it = std::find(l->subscriptions_.begin(), l->subscriptions_.end(), filter);
+    if (it == l->subscriptions_.end()) return false;
+    l->subscriptions_.erase(it);
+    SharedFilter sf;
+    parse_shared(filter, sf);
+    if (sf.group.empty()) {
+        filters_.remove(sf.filter, FilterEntry{l, nullptr, false});
+        filters_changed(sf.filter, -1);
+        return true;
+    }
+    auto git = groups_.find({sf.group, sf.filter});
+    if (git == groups_.end()) return true;
+    SharedGroup* g = git->second.get();
+    auto& ms = g->members;
+    ms.erase(std::find(ms.begin(), ms.end(), l));
+    if (ms.empty()) {
+        filters_.remove(sf.filter, FilterEntry{nullptr, g, false});
+        filters_changed(sf.filter, -1);
+        groups_.erase(git);
+    }
+    return true;
+}
+
+void Router::remove_subscriptions(Link* l) {
+    while (!l->subscriptions_.empty()) {
+        std::string f = l->subscriptions_.back();
+        unsubscribe(l, f);
+    }
+}
+
+// Subscriptions count as destinations of the addresses they match: producers blocked on those
+// addresses get credit (or lose it) accordingly.
+void Router::filters_changed(std::string_view filter, int delta) {
+    for (auto& [name, a] : addresses_) {
+        if (!topic_matches(filter, name)) continue;
+        bool had = a->has_destinations();
+        a->filter_matches_ = static_cast<uint32_t>(static_cast<int>(a->filter_matches_) + delta);
+        if (had != a->has_destinations()) destinations_changed(a.get(), had);
+    }
+}
+
+void Router::publish(std::string_view address, MessageRef message) {
+    transfer(publisher_, std::move(message), address, true, nullptr);
+}
+
+size_t Router::send_retained(Link* l, std::string_view filter) {
+    size_t n = 0;
+    retained_->match(filter, [&](std::string_view, const MessageRef& m) {
+        if (m->expires_at_ms && m->expires_at_ms <= now_ms_) return;
+        Delivery* d = new_delivery();
+        d->message = m;
+        d->retained = true;
+        d->presettled = l->presettled_only_;
+        enqueue(l, d);
+        ++n;
+    });
+    if (n) pump(l);
+    return n;
 }
 
 void Router::forward_to(Delivery* in, Link* out) {
@@ -702,23 +897,33 @@ void Router::pump(Link* out) {
             ++counters_.deliveries_egress;
             if (out->addr_) ++out->addr_->counters_.deliveries_egress;
         }
-        if (d->presettled) {
-            ++out->counters_.presettled;
+        if (d->presettled || out->takes_responsibility_) {
             d->where = Delivery::Where::nowhere;
-            out->port_->deliver(*d);
+            DeliveryState outcome = DeliveryState::accepted();
+            if (d->presettled) {
+                ++out->counters_.presettled;
+                out->port_->deliver(*d);
+            } else {
+                // The consumer takes the message over now (an MQTT session queues it): that is
+                // its outcome, unless it reported another one (e.g. released when full).
+                d->state = {};
+                out->port_->deliver(*d);
+                if (d->state.terminal()) outcome = d->state;
+                count_outcome(out, outcome);
+            }
             Delivery* in = d->in;
             free_delivery(d);
             if (in) {
-                // Sent settled: for the waiting producer that is as good as accepted.
+                // Sent settled or taken over: for the waiting producer that is the outcome.
                 if (in->multicast)
-                    copy_done_for(in, DeliveryState::accepted());
+                    copy_done_for(in, outcome);
                 else {
                     in->out = nullptr;
                     in->copies = 0;
                     if (in->presettled)
                         release_in(in);
                     else
-                        settle_in(in, DeliveryState::accepted());
+                        settle_in(in, outcome);
                 }
             }
         } else {
@@ -806,14 +1011,15 @@ void Router::reroute(Delivery* in) {
     in->copies = 0;
     Address* a = in->address;
     if (in->link && in->link->link_routed_) a = nullptr;
-    if (a && a->has_destinations() && a->distribution_ != Distribution::multicast) {
-        if (a->distribution_ == Distribution::closest)
-            forward_to(in, pick_closest(a));
-        else
-            forward_to(in, pick_balanced(a));
-    } else {
-        no_route(in);
+    Candidates cs;
+    if (a && collect(a, a->name_, in->link ? in->link->owner_ : 0, cs)) {
+        Distribution dist = effective_distribution(a, a->name_, in->link);
+        if (dist != Distribution::multicast) {
+            route_to(in, dist, cs, a->next_);
+            return;
+        }
     }
+    no_route(in);
 }
 
 void Router::disposition(Delivery* d, const DeliveryState& state, bool settled) {

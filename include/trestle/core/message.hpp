@@ -12,8 +12,11 @@
 
 namespace trestle::core {
 
-// The encoding of a message's bytes. AMQP→AMQP forwarding hands these bytes on untouched.
-enum class MessageFormat : uint8_t { amqp = 0 };
+// The encoding of a message's bytes. AMQP→AMQP forwarding hands these bytes on untouched; a
+// message is converted only when it crosses protocols (src/mapping).
+enum class MessageFormat : uint8_t { amqp = 0, mqtt = 1 };
+
+class MessageRef;
 
 // Reference counting is deliberately non-atomic: a message is owned by one event loop (the core
 // is single-writer). Crossing loops must copy or hand over ownership explicitly.
@@ -44,6 +47,19 @@ public:
         }
     }
 
+    // What the core's own rules need, set by the adapter that created the message.
+    bool retain = false;          // publish as a retained message (MQTT retain, x-opt-retain-message)
+    bool empty_payload = false;   // a retained message with it deletes the topic's retained one
+    uint8_t qos = 0;              // MQTT QoS (x-opt-mqtt-qos, durable) as published
+    uint64_t expires_at_ms = 0;   // core clock time after which it is not delivered (0 = never)
+
+    // The same message in the other protocol's form, made once when first needed (fan-out).
+    Message* converted() const { return converted_; }
+    void set_converted(Message* m) {
+        if (converted_) converted_->unref();
+        converted_ = m;
+    }
+
     // Shrinks the visible size after a short read; never grows.
     void truncate(size_t n) {
         if (n < size_) size_ = n;
@@ -51,10 +67,13 @@ public:
 
 private:
     Message(size_t size, MessageFormat format) : size_(size), format_(format) {}
-    ~Message() = default;
+    ~Message() {
+        if (converted_) converted_->unref();
+    }
     uint32_t refs_ = 1;
     size_t size_;
     MessageFormat format_;
+    Message* converted_ = nullptr;
 };
 
 // Owning handle to a Message.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,19 @@ struct AttachRequest {
     SenderSettleMode snd_settle_mode = SenderSettleMode::mixed;
     ReceiverSettleMode rcv_settle_mode = ReceiverSettleMode::first;
 
+    // Outgoing link fed only by subscriptions (an MQTT session): no address of its own.
+    bool subscriber = false;
+    // Takes over each delivery when handed one: the core settles it at once, ACCEPTED unless
+    // the port put another outcome in the delivery's state (an MQTT session owns what it
+    // queued; its publishers are acknowledged when the router has the message).
+    bool takes_responsibility = false;
+    // Distribution for messages from this link to addresses no address entity matches
+    // (default: the router's; MQTT publishers: multicast).
+    std::optional<Distribution> unconfigured_distribution;
+    // Identity for MQTT's no-local: a subscription with no-local skips messages from links
+    // with the same owner (0 = the link's connection).
+    uint64_t owner = 0;
+
     // The address that routes this link: the target of an incoming link, the source of an
     // outgoing one.
     const Terminus& routed_terminus() const {
@@ -58,7 +72,9 @@ public:
     virtual ~LinkPort() = default;
 
     // Outgoing link: transmit `d` now (the core has checked there is credit). When the
-    // delivery is presettled the core releases it right after this returns.
+    // delivery is presettled, or the link takes responsibility, the core releases it right
+    // after this returns (a port that must keep the message holds its own reference).
+    // Ports never call back into the core from inside a port call.
     virtual void deliver(Delivery& d) = 0;
 
     // Report `state` for `d` to the peer; `settle` also settles it. After a settle the core

@@ -9,9 +9,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include <map>
+#include <optional>
+
 #include "trestle/core/address_pattern.hpp"
 #include "trestle/core/message.hpp"
 #include "trestle/core/ports.hpp"
+#include "trestle/core/stores.hpp"
+#include "trestle/core/topic_filter.hpp"
 #include "trestle/core/types.hpp"
 
 namespace trestle::core {
@@ -41,6 +46,7 @@ struct Delivery {
     bool presettled = false;   // arrived settled (incoming) / sent settled (outgoing)
     bool multicast = false;    // incoming: fanned out to several copies
     bool settled_upstream = false;  // incoming: the producer settled it already
+    bool retained = false;     // outgoing: a stored retained message sent to a new consumer
 };
 
 class DeliveryList {
@@ -123,6 +129,9 @@ public:
     const LinkCounters& counters() const { return counters_; }
     uint64_t zero_credit_since_ms() const { return zero_credit_since_ms_; }
     LinkPort* port() const { return port_; }
+    bool subscriber() const { return subscriber_; }
+    // MQTT-syntax filters this link subscribed to ("$share/g/f" for shared ones).
+    const std::vector<std::string>& subscriptions() const { return subscriptions_; }
     // The held (incoming) or sent-unsettled (outgoing) delivery with this adapter handle.
     // Linear: for rare events only (e.g. a producer settling before the router did).
     Delivery* find_in_flight(const void* handle) const {
@@ -142,6 +151,11 @@ private:
     Address* addr_ = nullptr;      // owning address (null: anonymous or link routed)
     Link* routed_peer_ = nullptr;  // link routing: the link on the route container side
     bool link_routed_ = false;
+    bool subscriber_ = false;      // outgoing, fed by subscriptions only
+    bool takes_responsibility_ = false;
+    std::optional<Distribution> unconfigured_distribution_;
+    std::vector<std::string> subscriptions_;
+    uint64_t owner_ = 0;
     bool peer_pending_ = false;    // link routing: waiting for the remote attach
     bool presettled_only_ = false; // outgoing: the consumer asked for settled deliveries
     bool blocked_ = false;         // incoming: credit withheld (no destination)
@@ -171,7 +185,12 @@ public:
     Distribution distribution() const { return distribution_; }
     const std::vector<Link*>& consumers() const { return consumers_; }
     const std::vector<Link*>& producers() const { return producers_; }
-    bool has_destinations() const { return !consumers_.empty(); }
+    // A consumer attached to it, or a subscription whose filter matches it.
+    bool has_destinations() const { return !consumers_.empty() || filter_matches_ > 0; }
+    // Subscriptions (shared groups counted once) whose filters match this address.
+    uint32_t filter_matches() const { return filter_matches_; }
+    // An address entity chose its distribution (else each sender's default applies).
+    bool configured() const { return configured_; }
     bool dynamic() const { return dynamic_; }
     const AddressCounters& counters() const { return counters_; }
 
@@ -179,6 +198,8 @@ private:
     friend class Router;
     std::string name_;
     Distribution distribution_ = Distribution::balanced;
+    bool configured_ = false;
+    uint32_t filter_matches_ = 0;
     bool dynamic_ = false;
     std::vector<Link*> consumers_;
     std::vector<Link*> producers_;
@@ -243,6 +264,23 @@ public:
     const std::vector<LinkRouteRule>& link_routes() const { return link_routes_; }
     // The distribution an address would get (rules, then the default).
     Distribution distribution_for(std::string_view address) const;
+    std::optional<Distribution> configured_distribution(std::string_view address) const;
+
+    // --- subscriptions (MQTT topic filters) ---
+    // Adds a subscription feeding `link` with messages whose address the MQTT filter matches;
+    // "$share/<group>/<filter>" joins a shared group (one member gets each message). With
+    // `no_local`, messages published on the link's own connection are not delivered.
+    // Returns an error description, or empty on success.
+    std::string subscribe(Link* link, std::string_view filter, bool no_local = false);
+    bool unsubscribe(Link* link, std::string_view filter);
+
+    // --- in-process publishing and retained messages ---
+    // Routes a message as if a presettled MQTT publisher sent it (wills, management).
+    void publish(std::string_view address, MessageRef message);
+    void set_retained_store(RetainedStore* store) { retained_ = store; }
+    RetainedStore& retained() { return *retained_; }
+    // Queues the retained messages the filter matches to `link`, marked `retained`.
+    size_t send_retained(Link* link, std::string_view filter);
 
     // --- connections ---
     Connection* connection_opened(ConnectionInfo info, ConnectionPort& port);
@@ -313,12 +351,29 @@ private:
     Delivery* new_delivery();
     void free_delivery(Delivery* d);
 
-    void route(Delivery* in, Address* a);
+    struct SharedGroup {
+        std::string name, filter;
+        std::vector<Link*> members;
+        size_t next = 0;
+    };
+    struct FilterEntry {
+        Link* link = nullptr;
+        SharedGroup* group = nullptr;
+        bool no_local = false;
+        bool operator==(const FilterEntry& o) const { return link == o.link && group == o.group; }
+    };
+    using Candidates = std::vector<Link*>;
+
+    void route_to(Delivery* in, Distribution d, const Candidates& c, size_t& next);
+    bool collect(Address* a, std::string_view topic, uint64_t origin_owner, Candidates& out);
+    Distribution effective_distribution(const Address* a, std::string_view topic, const Link* from) const;
     void no_route(Delivery* in);
     void reroute(Delivery* in);
+    void filters_changed(std::string_view filter, int delta);
+    void remove_subscriptions(Link* l);
     void forward_to(Delivery* in, Link* out);
-    Link* pick_closest(Address* a);
-    Link* pick_balanced(Address* a);
+    Link* pick_closest(const Candidates& c, size_t& next);
+    Link* pick_balanced(const Candidates& c, size_t& next);
     void enqueue(Link* out, Delivery* d);
     void pump(Link* out);
     void drop_oldest_presettled(Link* out);
@@ -340,6 +395,14 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::unordered_map<uint64_t, std::unique_ptr<Link>> links_;
     std::unordered_map<std::string, std::unique_ptr<Address>> addresses_;
+    TopicFilterIndex<FilterEntry> filters_;
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<SharedGroup>> groups_;
+    size_t transient_next_ = 0;  // round-robin position for topics without an address object
+    MemoryRetainedStore memory_retained_;
+    RetainedStore* retained_ = &memory_retained_;
+    std::unique_ptr<Connection> internal_conn_;  // owns the in-process publisher
+    Link* publisher_ = nullptr;
+    Candidates scratch_;  // collect() output on the per-message path (no allocation)
     uint64_t next_connection_id_ = 1;
     uint64_t next_link_id_ = 1;
     uint64_t next_dynamic_ = 1;
