@@ -1,0 +1,987 @@
+#include "mqtt/codec.hpp"
+
+#include <cstring>
+
+namespace trestle::mqtt {
+
+namespace {
+
+// Which properties each packet may carry (MQTT 5.0 section 2.2.2.2), as a bitmask by id.
+struct PropSet {
+    uint64_t bits = 0;
+    constexpr PropSet(std::initializer_list<uint8_t> ids) {
+        for (uint8_t id : ids) bits |= uint64_t(1) << id;
+    }
+    bool has(uint8_t id) const { return id < 64 && (bits >> id) & 1; }
+};
+
+const PropSet connect_props{prop::session_expiry_interval, prop::receive_maximum,
+                            prop::maximum_packet_size, prop::topic_alias_maximum,
+                            prop::request_response_information,
+                            prop::request_problem_information, prop::user_property,
+                            prop::authentication_method, prop::authentication_data};
+const PropSet will_props{prop::will_delay_interval, prop::payload_format_indicator,
+                         prop::message_expiry_interval, prop::content_type, prop::response_topic,
+                         prop::correlation_data, prop::user_property};
+const PropSet connack_props{prop::session_expiry_interval, prop::receive_maximum,
+                            prop::maximum_qos, prop::retain_available, prop::maximum_packet_size,
+                            prop::assigned_client_identifier, prop::topic_alias_maximum,
+                            prop::reason_string, prop::user_property,
+                            prop::wildcard_subscription_available,
+                            prop::subscription_identifier_available,
+                            prop::shared_subscription_available, prop::server_keep_alive,
+                            prop::response_information, prop::server_reference,
+                            prop::authentication_method, prop::authentication_data};
+const PropSet publish_props{prop::payload_format_indicator, prop::message_expiry_interval,
+                            prop::topic_alias, prop::response_topic, prop::correlation_data,
+                            prop::user_property, prop::subscription_identifier,
+                            prop::content_type};
+const PropSet ack_props{prop::reason_string, prop::user_property};
+const PropSet subscribe_props{prop::subscription_identifier, prop::user_property};
+const PropSet unsubscribe_props{prop::user_property};
+const PropSet disconnect_props{prop::session_expiry_interval, prop::reason_string,
+                               prop::user_property, prop::server_reference};
+const PropSet auth_props{prop::authentication_method, prop::authentication_data,
+                         prop::reason_string, prop::user_property};
+// Everything: for stored message properties (decode_properties).
+const PropSet any_props{prop::payload_format_indicator, prop::message_expiry_interval,
+                        prop::content_type, prop::response_topic, prop::correlation_data,
+                        prop::subscription_identifier, prop::session_expiry_interval,
+                        prop::assigned_client_identifier, prop::server_keep_alive,
+                        prop::authentication_method, prop::authentication_data,
+                        prop::request_problem_information, prop::will_delay_interval,
+                        prop::request_response_information, prop::response_information,
+                        prop::server_reference, prop::reason_string, prop::receive_maximum,
+                        prop::topic_alias_maximum, prop::topic_alias, prop::maximum_qos,
+                        prop::retain_available, prop::user_property, prop::maximum_packet_size,
+                        prop::wildcard_subscription_available,
+                        prop::subscription_identifier_available,
+                        prop::shared_subscription_available};
+
+class In {
+public:
+    explicit In(std::string_view b) : p_(b.data()), end_(b.data() + b.size()) {}
+    size_t left() const { return static_cast<size_t>(end_ - p_); }
+    bool ok() const { return ok_; }
+    const char* pos() const { return p_; }
+
+    bool fail(uint8_t reason, const char* msg) {
+        if (ok_) {
+            ok_ = false;
+            err_reason = reason;
+            err = msg;
+        }
+        return false;
+    }
+    bool u8(uint8_t& v) {
+        if (left() < 1) return fail(reason::malformed_packet, "packet too short");
+        v = static_cast<uint8_t>(*p_++);
+        return true;
+    }
+    bool u16(uint16_t& v) {
+        if (left() < 2) return fail(reason::malformed_packet, "packet too short");
+        v = static_cast<uint16_t>((uint8_t(p_[0]) << 8) | uint8_t(p_[1]));
+        p_ += 2;
+        return true;
+    }
+    bool u32(uint32_t& v) {
+        if (left() < 4) return fail(reason::malformed_packet, "packet too short");
+        v = (uint32_t(uint8_t(p_[0])) << 24) | (uint32_t(uint8_t(p_[1])) << 16) |
+            (uint32_t(uint8_t(p_[2])) << 8) | uint8_t(p_[3]);
+        p_ += 4;
+        return true;
+    }
+    bool varint(uint32_t& v) {
+        v = 0;
+        for (int i = 0; i < 4; ++i) {
+            uint8_t b;
+            if (!u8(b)) return false;
+            v |= uint32_t(b & 0x7f) << (7 * i);
+            if (!(b & 0x80)) {
+                // The minimal encoding is required only for the remaining length; accept here.
+                return true;
+            }
+        }
+        return fail(reason::malformed_packet, "variable byte integer longer than 4 bytes");
+    }
+    bool binary(std::string_view& v) {
+        uint16_t n;
+        if (!u16(n)) return false;
+        if (left() < n) return fail(reason::malformed_packet, "length beyond the packet");
+        v = std::string_view(p_, n);
+        p_ += n;
+        return true;
+    }
+    bool utf8(std::string_view& v) {
+        if (!binary(v)) return false;
+        if (!valid_utf8(v)) return fail(reason::malformed_packet, "invalid UTF-8 string");
+        return true;
+    }
+    bool utf8(std::string& v) {
+        std::string_view s;
+        if (!utf8(s)) return false;
+        v.assign(s);
+        return true;
+    }
+    std::string_view rest() {
+        std::string_view r(p_, left());
+        p_ = end_;
+        return r;
+    }
+    void skip(size_t n) { p_ += n < left() ? n : left(); }
+
+    uint8_t err_reason = reason::malformed_packet;
+    std::string err;
+
+private:
+    const char* p_;
+    const char* end_;
+    bool ok_ = true;
+};
+
+bool read_properties(In& in, const PropSet& allowed, Properties& out) {
+    uint32_t len;
+    if (!in.varint(len)) return false;
+    if (in.left() < len) return in.fail(reason::malformed_packet, "properties beyond the packet");
+    In p(std::string_view(in.pos(), len));
+    in.skip(len);
+    uint64_t seen = 0;
+    while (p.left() > 0) {
+        uint32_t id32;
+        if (!p.varint(id32)) break;
+        if (id32 >= 64 || !allowed.has(static_cast<uint8_t>(id32)))
+            return in.fail(reason::protocol_error, "property not allowed in this packet");
+        uint8_t id = static_cast<uint8_t>(id32);
+        bool repeatable = id == prop::user_property || id == prop::subscription_identifier;
+        if (!repeatable && (seen >> id) & 1)
+            return in.fail(reason::protocol_error, "property appears twice");
+        seen |= uint64_t(1) << id;
+        switch (id) {
+            case prop::payload_format_indicator: {
+                uint8_t v;
+                if (!p.u8(v)) break;
+                if (v > 1) return in.fail(reason::protocol_error, "bad payload format indicator");
+                out.payload_format_indicator = v;
+                break;
+            }
+            case prop::message_expiry_interval: {
+                uint32_t v;
+                if (p.u32(v)) out.message_expiry_interval = v;
+                break;
+            }
+            case prop::content_type: {
+                std::string v;
+                if (p.utf8(v)) out.content_type = std::move(v);
+                break;
+            }
+            case prop::response_topic: {
+                std::string v;
+                if (p.utf8(v)) out.response_topic = std::move(v);
+                break;
+            }
+            case prop::correlation_data: {
+                std::string_view v;
+                if (p.binary(v)) out.correlation_data = std::string(v);
+                break;
+            }
+            case prop::subscription_identifier: {
+                uint32_t v;
+                if (!p.varint(v)) break;
+                if (v == 0) return in.fail(reason::protocol_error, "subscription identifier 0");
+                out.subscription_identifiers.push_back(v);
+                break;
+            }
+            case prop::session_expiry_interval: {
+                uint32_t v;
+                if (p.u32(v)) out.session_expiry_interval = v;
+                break;
+            }
+            case prop::assigned_client_identifier: {
+                std::string v;
+                if (p.utf8(v)) out.assigned_client_identifier = std::move(v);
+                break;
+            }
+            case prop::server_keep_alive: {
+                uint16_t v;
+                if (p.u16(v)) out.server_keep_alive = v;
+                break;
+            }
+            case prop::authentication_method: {
+                std::string v;
+                if (p.utf8(v)) out.authentication_method = std::move(v);
+                break;
+            }
+            case prop::authentication_data: {
+                std::string_view v;
+                if (p.binary(v)) out.authentication_data = std::string(v);
+                break;
+            }
+            case prop::request_problem_information:
+            case prop::request_response_information:
+            case prop::maximum_qos:
+            case prop::retain_available:
+            case prop::wildcard_subscription_available:
+            case prop::subscription_identifier_available:
+            case prop::shared_subscription_available: {
+                uint8_t v;
+                if (!p.u8(v)) break;
+                if (v > 1 && id != prop::maximum_qos)
+                    return in.fail(reason::protocol_error, "property value must be 0 or 1");
+                if (id == prop::maximum_qos && v > 1)
+                    return in.fail(reason::protocol_error, "maximum QoS must be 0 or 1");
+                if (id == prop::request_problem_information) out.request_problem_information = v;
+                if (id == prop::request_response_information) out.request_response_information = v;
+                if (id == prop::maximum_qos) out.maximum_qos = v;
+                if (id == prop::retain_available) out.retain_available = v;
+                if (id == prop::wildcard_subscription_available)
+                    out.wildcard_subscription_available = v;
+                if (id == prop::subscription_identifier_available)
+                    out.subscription_identifier_available = v;
+                if (id == prop::shared_subscription_available)
+                    out.shared_subscription_available = v;
+                break;
+            }
+            case prop::will_delay_interval: {
+                uint32_t v;
+                if (p.u32(v)) out.will_delay_interval = v;
+                break;
+            }
+            case prop::response_information: {
+                std::string v;
+                if (p.utf8(v)) out.response_information = std::move(v);
+                break;
+            }
+            case prop::server_reference: {
+                std::string v;
+                if (p.utf8(v)) out.server_reference = std::move(v);
+                break;
+            }
+            case prop::reason_string: {
+                std::string v;
+                if (p.utf8(v)) out.reason_string = std::move(v);
+                break;
+            }
+            case prop::receive_maximum: {
+                uint16_t v;
+                if (!p.u16(v)) break;
+                if (v == 0) return in.fail(reason::protocol_error, "receive maximum 0");
+                out.receive_maximum = v;
+                break;
+            }
+            case prop::topic_alias_maximum: {
+                uint16_t v;
+                if (p.u16(v)) out.topic_alias_maximum = v;
+                break;
+            }
+            case prop::topic_alias: {
+                uint16_t v;
+                if (p.u16(v)) out.topic_alias = v;
+                break;
+            }
+            case prop::user_property: {
+                std::string k, v;
+                if (p.utf8(k) && p.utf8(v)) out.user_properties.emplace_back(std::move(k), std::move(v));
+                break;
+            }
+            case prop::maximum_packet_size: {
+                uint32_t v;
+                if (!p.u32(v)) break;
+                if (v == 0) return in.fail(reason::protocol_error, "maximum packet size 0");
+                out.maximum_packet_size = v;
+                break;
+            }
+            default:
+                return in.fail(reason::protocol_error, "unknown property");
+        }
+        if (!p.ok()) return in.fail(p.err_reason, p.err.c_str());
+    }
+    return true;
+}
+
+// --- writers ------------------------------------------------------------------------------
+
+void put_u16(uint16_t v, std::string& o) {
+    o += static_cast<char>(v >> 8);
+    o += static_cast<char>(v & 0xff);
+}
+void put_u32(uint32_t v, std::string& o) {
+    o += static_cast<char>(v >> 24);
+    o += static_cast<char>((v >> 16) & 0xff);
+    o += static_cast<char>((v >> 8) & 0xff);
+    o += static_cast<char>(v & 0xff);
+}
+void put_str(std::string_view s, std::string& o) {
+    put_u16(static_cast<uint16_t>(s.size()), o);
+    o.append(s);
+}
+
+void put_fixed_header(uint8_t first, size_t remaining, std::string& o) {
+    o += static_cast<char>(first);
+    put_varint(static_cast<uint32_t>(remaining), o);
+}
+
+}  // namespace
+
+void put_varint(uint32_t v, std::string& out) {
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        if (v) b |= 0x80;
+        out += static_cast<char>(b);
+    } while (v);
+}
+
+size_t varint_size(uint32_t v) {
+    if (v < 128) return 1;
+    if (v < 16384) return 2;
+    if (v < 2097152) return 3;
+    return 4;
+}
+
+bool valid_utf8(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+        unsigned char c = *p;
+        if (c < 0x80) {
+            if (c == 0) return false;
+            ++p;
+            continue;
+        }
+        uint32_t cp;
+        int n;
+        if ((c & 0xe0) == 0xc0) {
+            cp = c & 0x1f;
+            n = 1;
+        } else if ((c & 0xf0) == 0xe0) {
+            cp = c & 0x0f;
+            n = 2;
+        } else if ((c & 0xf8) == 0xf0) {
+            cp = c & 0x07;
+            n = 3;
+        } else {
+            return false;
+        }
+        if (end - p <= n) return false;
+        for (int i = 1; i <= n; ++i) {
+            if ((p[i] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        // Overlong forms, surrogates and beyond U+10FFFF are ill-formed.
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
+        if (cp >= 0xd800 && cp <= 0xdfff) return false;
+        if (cp > 0x10ffff) return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+FrameInfo frame(std::string_view b, uint32_t max_size) {
+    FrameInfo f;
+    if (b.size() < 2) return f;
+    uint32_t len = 0;
+    size_t i = 1;
+    for (int shift = 0;; shift += 7) {
+        if (i >= b.size()) return f;  // need more
+        uint8_t c = static_cast<uint8_t>(b[i++]);
+        len |= uint32_t(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+        if (shift == 21) {
+            f.status = FrameInfo::Status::error;
+            f.reason = reason::malformed_packet;
+            f.error = "remaining length longer than 4 bytes";
+            return f;
+        }
+    }
+    f.header_size = i;
+    f.total_size = i + len;
+    if (max_size && f.total_size > max_size) {
+        f.status = FrameInfo::Status::error;
+        f.reason = reason::packet_too_large;
+        f.error = "packet larger than the maximum packet size";
+        return f;
+    }
+    f.status = b.size() >= f.total_size ? FrameInfo::Status::complete : FrameInfo::Status::need_more;
+    return f;
+}
+
+namespace {
+
+bool check_flags(uint8_t type, uint8_t flags, DecodeError& err) {
+    uint8_t want = (type == 6 || type == 8 || type == 10) ? 0x2 : 0x0;
+    if (type == 3) return true;
+    if (flags != want) {
+        err = {reason::malformed_packet, "reserved flags of the fixed header are wrong"};
+        return false;
+    }
+    return true;
+}
+
+bool finish(In& in, DecodeError& err, bool allow_trailing = false) {
+    if (!in.ok()) {
+        err = {in.err_reason, in.err};
+        return false;
+    }
+    if (!allow_trailing && in.left() != 0) {
+        err = {reason::malformed_packet, "unexpected bytes at the end of the packet"};
+        return false;
+    }
+    return true;
+}
+
+bool decode_connect(In& in, Connect& c, DecodeError& err) {
+    if (!in.utf8(c.protocol_name)) return finish(in, err);
+    if (!in.u8(c.level)) return finish(in, err);
+    if (c.protocol_name == "MQIsdp" && c.level == 3) {
+        err = {reason::unsupported_protocol_version, "MQTT 3.1 is not supported"};
+        return false;
+    }
+    if (c.protocol_name != "MQTT") {
+        err = {reason::unsupported_protocol_version, "unknown protocol name"};
+        return false;
+    }
+    if (c.level != v311 && c.level != v5) {
+        err = {reason::unsupported_protocol_version, "unsupported protocol level"};
+        return false;
+    }
+    uint8_t flags;
+    if (!in.u8(flags) || !in.u16(c.keep_alive)) return finish(in, err);
+    if (flags & 0x01) {
+        err = {reason::malformed_packet, "reserved connect flag set"};
+        return false;
+    }
+    c.clean_start = flags & 0x02;
+    bool will = flags & 0x04;
+    uint8_t will_qos = (flags >> 3) & 0x03;
+    bool will_retain = flags & 0x20;
+    bool has_password = flags & 0x40;
+    bool has_username = flags & 0x80;
+    if (!will && (will_qos || will_retain)) {
+        err = {reason::malformed_packet, "will QoS/retain set without a will"};
+        return false;
+    }
+    if (will_qos > 2) {
+        err = {reason::malformed_packet, "will QoS 3"};
+        return false;
+    }
+    if (c.level == v311 && has_password && !has_username) {
+        err = {reason::malformed_packet, "password without user name"};
+        return false;
+    }
+    if (c.level == v5 && !read_properties(in, connect_props, c.properties)) return finish(in, err);
+    if (!in.utf8(c.client_id)) return finish(in, err);
+    if (will) {
+        Will w;
+        w.qos = will_qos;
+        w.retain = will_retain;
+        if (c.level == v5 && !read_properties(in, will_props, w.properties)) return finish(in, err);
+        std::string_view payload;
+        if (!in.utf8(w.topic) || !in.binary(payload)) return finish(in, err);
+        w.payload.assign(payload);
+        c.will = std::move(w);
+    }
+    if (has_username) {
+        std::string u;
+        if (!in.utf8(u)) return finish(in, err);
+        c.username = std::move(u);
+    }
+    if (has_password) {
+        std::string_view pw;
+        if (!in.binary(pw)) return finish(in, err);
+        c.password = std::string(pw);
+    }
+    return finish(in, err);
+}
+
+bool decode_publish(In& in, uint8_t flags, uint8_t level, Publish& p, DecodeError& err) {
+    p.dup = flags & 0x08;
+    p.qos = (flags >> 1) & 0x03;
+    p.retain = flags & 0x01;
+    if (p.qos == 3) {
+        err = {reason::malformed_packet, "PUBLISH with QoS 3"};
+        return false;
+    }
+    if (p.qos == 0 && p.dup) {
+        err = {reason::malformed_packet, "DUP set on a QoS 0 PUBLISH"};
+        return false;
+    }
+    if (!in.utf8(p.topic)) return finish(in, err);
+    if (p.qos > 0) {
+        if (!in.u16(p.packet_id)) return finish(in, err);
+        if (p.packet_id == 0) {
+            err = {reason::protocol_error, "packet identifier 0"};
+            return false;
+        }
+    }
+    if (level == v5 && !read_properties(in, publish_props, p.properties)) return finish(in, err);
+    p.payload.assign(in.rest());
+    return finish(in, err);
+}
+
+bool decode_ack(In& in, PacketType type, uint8_t level, Ack& a, DecodeError& err) {
+    a.type = type;
+    if (!in.u16(a.packet_id)) return finish(in, err);
+    if (a.packet_id == 0) {
+        err = {reason::protocol_error, "packet identifier 0"};
+        return false;
+    }
+    if (level == v5 && in.left() > 0) {
+        if (!in.u8(a.code)) return finish(in, err);
+        if (in.left() > 0 && !read_properties(in, ack_props, a.properties)) return finish(in, err);
+    }
+    return finish(in, err);
+}
+
+bool decode_subscribe(In& in, uint8_t level, Subscribe& s, DecodeError& err) {
+    if (!in.u16(s.packet_id)) return finish(in, err);
+    if (s.packet_id == 0) {
+        err = {reason::protocol_error, "packet identifier 0"};
+        return false;
+    }
+    if (level == v5 && !read_properties(in, subscribe_props, s.properties)) return finish(in, err);
+    if (s.properties.subscription_identifiers.size() > 1) {
+        err = {reason::protocol_error, "more than one subscription identifier"};
+        return false;
+    }
+    while (in.ok() && in.left() > 0) {
+        SubscriptionRequest r;
+        uint8_t opts;
+        if (!in.utf8(r.filter) || !in.u8(opts)) break;
+        if (level == v5 ? (opts & 0xc0) : (opts & 0xfc)) {
+            err = {reason::malformed_packet, "reserved subscription option bits set"};
+            return false;
+        }
+        r.qos = opts & 0x03;
+        if (r.qos == 3) {
+            err = {reason::malformed_packet, "subscription QoS 3"};
+            return false;
+        }
+        if (level == v5) {
+            r.no_local = opts & 0x04;
+            r.retain_as_published = opts & 0x08;
+            r.retain_handling = (opts >> 4) & 0x03;
+            if (r.retain_handling == 3) {
+                err = {reason::protocol_error, "retain handling 3"};
+                return false;
+            }
+        }
+        s.subscriptions.push_back(std::move(r));
+    }
+    if (!finish(in, err)) return false;
+    if (s.subscriptions.empty()) {
+        err = {reason::protocol_error, "SUBSCRIBE without a topic filter"};
+        return false;
+    }
+    return true;
+}
+
+bool decode_unsubscribe(In& in, uint8_t level, Unsubscribe& u, DecodeError& err) {
+    if (!in.u16(u.packet_id)) return finish(in, err);
+    if (u.packet_id == 0) {
+        err = {reason::protocol_error, "packet identifier 0"};
+        return false;
+    }
+    if (level == v5 && !read_properties(in, unsubscribe_props, u.properties)) return finish(in, err);
+    while (in.ok() && in.left() > 0) {
+        std::string f;
+        if (!in.utf8(f)) break;
+        u.filters.push_back(std::move(f));
+    }
+    if (!finish(in, err)) return false;
+    if (u.filters.empty()) {
+        err = {reason::protocol_error, "UNSUBSCRIBE without a topic filter"};
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError& err) {
+    FrameInfo f = frame(bytes, 0);
+    if (f.status != FrameInfo::Status::complete || f.total_size != bytes.size()) {
+        err = {reason::malformed_packet, f.error.empty() ? "incomplete packet" : f.error};
+        return std::nullopt;
+    }
+    uint8_t first = static_cast<uint8_t>(bytes[0]);
+    uint8_t type = first >> 4;
+    uint8_t flags = first & 0x0f;
+    if (type == 0 || (type == 15 && level != v5)) {
+        err = {reason::malformed_packet, "reserved packet type"};
+        return std::nullopt;
+    }
+    if (!check_flags(type, flags, err)) return std::nullopt;
+    In in(bytes.substr(f.header_size));
+    Packet p;
+    p.type = static_cast<PacketType>(type);
+    bool ok = true;
+    switch (p.type) {
+        case PacketType::connect:
+            ok = decode_connect(in, p.connect, err);
+            break;
+        case PacketType::connack: {
+            uint8_t ack_flags;
+            if (in.u8(ack_flags) && in.u8(p.connack.code)) {
+                if (ack_flags & 0xfe) {
+                    err = {reason::malformed_packet, "reserved CONNACK flags set"};
+                    return std::nullopt;
+                }
+                p.connack.session_present = ack_flags & 1;
+                if (level == v5) read_properties(in, connack_props, p.connack.properties);
+            }
+            ok = finish(in, err);
+            break;
+        }
+        case PacketType::publish:
+            ok = decode_publish(in, flags, level, p.publish, err);
+            break;
+        case PacketType::puback:
+        case PacketType::pubrec:
+        case PacketType::pubrel:
+        case PacketType::pubcomp:
+            ok = decode_ack(in, p.type, level, p.ack, err);
+            break;
+        case PacketType::subscribe:
+            ok = decode_subscribe(in, level, p.subscribe, err);
+            break;
+        case PacketType::suback:
+            if (in.u16(p.suback.packet_id)) {
+                if (level == v5) read_properties(in, ack_props, p.suback.properties);
+                for (std::string_view rest = in.rest(); char c : rest)
+                    p.suback.codes.push_back(static_cast<uint8_t>(c));
+            }
+            ok = finish(in, err);
+            break;
+        case PacketType::unsubscribe:
+            ok = decode_unsubscribe(in, level, p.unsubscribe, err);
+            break;
+        case PacketType::unsuback:
+            if (in.u16(p.unsuback.packet_id) && level == v5) {
+                read_properties(in, ack_props, p.unsuback.properties);
+                for (std::string_view rest = in.rest(); char c : rest)
+                    p.unsuback.codes.push_back(static_cast<uint8_t>(c));
+            }
+            ok = finish(in, err);
+            break;
+        case PacketType::pingreq:
+        case PacketType::pingresp:
+            ok = finish(in, err);
+            break;
+        case PacketType::disconnect:
+            if (level == v5 && in.left() > 0) {
+                in.u8(p.disconnect.code);
+                if (in.left() > 0) read_properties(in, disconnect_props, p.disconnect.properties);
+            }
+            ok = finish(in, err);
+            break;
+        case PacketType::auth:
+            if (in.left() > 0) {
+                in.u8(p.auth.code);
+                if (in.left() > 0) read_properties(in, auth_props, p.auth.properties);
+            }
+            ok = finish(in, err);
+            break;
+    }
+    if (!ok) return std::nullopt;
+    return p;
+}
+
+// --- encoding -------------------------------------------------------------------------------
+
+void encode_properties(const Properties& p, std::string& out) {
+    std::string b;
+    if (p.payload_format_indicator) {
+        b += char(prop::payload_format_indicator);
+        b += char(*p.payload_format_indicator);
+    }
+    if (p.message_expiry_interval) {
+        b += char(prop::message_expiry_interval);
+        put_u32(*p.message_expiry_interval, b);
+    }
+    if (p.content_type) {
+        b += char(prop::content_type);
+        put_str(*p.content_type, b);
+    }
+    if (p.response_topic) {
+        b += char(prop::response_topic);
+        put_str(*p.response_topic, b);
+    }
+    if (p.correlation_data) {
+        b += char(prop::correlation_data);
+        put_str(*p.correlation_data, b);
+    }
+    for (uint32_t id : p.subscription_identifiers) {
+        b += char(prop::subscription_identifier);
+        put_varint(id, b);
+    }
+    if (p.session_expiry_interval) {
+        b += char(prop::session_expiry_interval);
+        put_u32(*p.session_expiry_interval, b);
+    }
+    if (p.assigned_client_identifier) {
+        b += char(prop::assigned_client_identifier);
+        put_str(*p.assigned_client_identifier, b);
+    }
+    if (p.server_keep_alive) {
+        b += char(prop::server_keep_alive);
+        put_u16(*p.server_keep_alive, b);
+    }
+    if (p.authentication_method) {
+        b += char(prop::authentication_method);
+        put_str(*p.authentication_method, b);
+    }
+    if (p.authentication_data) {
+        b += char(prop::authentication_data);
+        put_str(*p.authentication_data, b);
+    }
+    if (p.request_problem_information) {
+        b += char(prop::request_problem_information);
+        b += char(*p.request_problem_information);
+    }
+    if (p.will_delay_interval) {
+        b += char(prop::will_delay_interval);
+        put_u32(*p.will_delay_interval, b);
+    }
+    if (p.request_response_information) {
+        b += char(prop::request_response_information);
+        b += char(*p.request_response_information);
+    }
+    if (p.response_information) {
+        b += char(prop::response_information);
+        put_str(*p.response_information, b);
+    }
+    if (p.server_reference) {
+        b += char(prop::server_reference);
+        put_str(*p.server_reference, b);
+    }
+    if (p.reason_string) {
+        b += char(prop::reason_string);
+        put_str(*p.reason_string, b);
+    }
+    if (p.receive_maximum) {
+        b += char(prop::receive_maximum);
+        put_u16(*p.receive_maximum, b);
+    }
+    if (p.topic_alias_maximum) {
+        b += char(prop::topic_alias_maximum);
+        put_u16(*p.topic_alias_maximum, b);
+    }
+    if (p.topic_alias) {
+        b += char(prop::topic_alias);
+        put_u16(*p.topic_alias, b);
+    }
+    if (p.maximum_qos) {
+        b += char(prop::maximum_qos);
+        b += char(*p.maximum_qos);
+    }
+    if (p.retain_available) {
+        b += char(prop::retain_available);
+        b += char(*p.retain_available);
+    }
+    for (const auto& [k, v] : p.user_properties) {
+        b += char(prop::user_property);
+        put_str(k, b);
+        put_str(v, b);
+    }
+    if (p.maximum_packet_size) {
+        b += char(prop::maximum_packet_size);
+        put_u32(*p.maximum_packet_size, b);
+    }
+    if (p.wildcard_subscription_available) {
+        b += char(prop::wildcard_subscription_available);
+        b += char(*p.wildcard_subscription_available);
+    }
+    if (p.subscription_identifier_available) {
+        b += char(prop::subscription_identifier_available);
+        b += char(*p.subscription_identifier_available);
+    }
+    if (p.shared_subscription_available) {
+        b += char(prop::shared_subscription_available);
+        b += char(*p.shared_subscription_available);
+    }
+    put_varint(static_cast<uint32_t>(b.size()), out);
+    out += b;
+}
+
+bool decode_properties(std::string_view bytes, Properties& out, std::string& err) {
+    In in(bytes);
+    if (!read_properties(in, any_props, out) || in.left() != 0) {
+        err = in.err.empty() ? "trailing bytes after properties" : in.err;
+        return false;
+    }
+    return true;
+}
+
+void encode_connack(const Connack& c, uint8_t level, std::string& out) {
+    std::string body;
+    body += char(c.session_present ? 1 : 0);
+    body += char(c.code);
+    if (level == v5) encode_properties(c.properties, body);
+    put_fixed_header(0x20, body.size(), out);
+    out += body;
+}
+
+void encode_publish(const Publish& p, uint8_t level, std::string& out) {
+    std::string vh;
+    put_str(p.topic, vh);
+    if (p.qos > 0) put_u16(p.packet_id, vh);
+    if (level == v5) encode_properties(p.properties, vh);
+    uint8_t first = 0x30 | (p.dup ? 0x08 : 0) | uint8_t(p.qos << 1) | (p.retain ? 1 : 0);
+    put_fixed_header(first, vh.size() + p.payload.size(), out);
+    out += vh;
+    out += p.payload;
+}
+
+void encode_ack(const Ack& a, uint8_t level, std::string& out) {
+    uint8_t first = static_cast<uint8_t>(uint8_t(a.type) << 4) | (a.type == PacketType::pubrel ? 0x02 : 0);
+    std::string body;
+    put_u16(a.packet_id, body);
+    if (level == v5) {
+        std::string props;
+        encode_properties(a.properties, props);
+        bool no_props = props.size() == 1;
+        if (a.code != 0 || !no_props) {
+            body += char(a.code);
+            if (!no_props) body += props;
+        }
+    }
+    put_fixed_header(first, body.size(), out);
+    out += body;
+}
+
+void encode_suback(const Suback& s, uint8_t level, std::string& out) {
+    std::string body;
+    put_u16(s.packet_id, body);
+    if (level == v5) encode_properties(s.properties, body);
+    for (uint8_t c : s.codes) body += char(c);
+    put_fixed_header(0x90, body.size(), out);
+    out += body;
+}
+
+void encode_unsuback(const Unsuback& u, uint8_t level, std::string& out) {
+    std::string body;
+    put_u16(u.packet_id, body);
+    if (level == v5) {
+        encode_properties(u.properties, body);
+        for (uint8_t c : u.codes) body += char(c);
+    }
+    put_fixed_header(0xb0, body.size(), out);
+    out += body;
+}
+
+void encode_disconnect(const Disconnect& d, uint8_t level, std::string& out) {
+    std::string body;
+    if (level == v5) {
+        std::string props;
+        encode_properties(d.properties, props);
+        if (d.code != 0 || props.size() > 1) {
+            body += char(d.code);
+            if (props.size() > 1) body += props;
+        }
+    }
+    put_fixed_header(0xe0, body.size(), out);
+    out += body;
+}
+
+void encode_pingresp(std::string& out) { out.append("\xd0\x00", 2); }
+
+bool same(const Packet& a, const Packet& b) {
+    if (a.type != b.type) return false;
+    switch (a.type) {
+        case PacketType::connect: return a.connect == b.connect;
+        case PacketType::connack: return a.connack == b.connack;
+        case PacketType::publish: return a.publish == b.publish;
+        case PacketType::puback:
+        case PacketType::pubrec:
+        case PacketType::pubrel:
+        case PacketType::pubcomp: return a.ack == b.ack;
+        case PacketType::subscribe: return a.subscribe == b.subscribe;
+        case PacketType::suback: return a.suback == b.suback;
+        case PacketType::unsubscribe: return a.unsubscribe == b.unsubscribe;
+        case PacketType::unsuback: return a.unsuback == b.unsuback;
+        case PacketType::disconnect: return a.disconnect == b.disconnect;
+        case PacketType::auth: return a.auth == b.auth;
+        case PacketType::pingreq:
+        case PacketType::pingresp: return true;
+    }
+    return false;
+}
+
+void encode(const Packet& p, uint8_t level, std::string& out) {
+    switch (p.type) {
+        case PacketType::connect: {
+            const Connect& c = p.connect;
+            std::string b;
+            put_str(c.protocol_name, b);
+            b += char(c.level);
+            uint8_t flags = (c.clean_start ? 0x02 : 0);
+            if (c.will) flags |= 0x04 | uint8_t(c.will->qos << 3) | (c.will->retain ? 0x20 : 0);
+            if (c.password) flags |= 0x40;
+            if (c.username) flags |= 0x80;
+            b += char(flags);
+            put_u16(c.keep_alive, b);
+            if (c.level == v5) encode_properties(c.properties, b);
+            put_str(c.client_id, b);
+            if (c.will) {
+                if (c.level == v5) encode_properties(c.will->properties, b);
+                put_str(c.will->topic, b);
+                put_str(c.will->payload, b);
+            }
+            if (c.username) put_str(*c.username, b);
+            if (c.password) put_str(*c.password, b);
+            put_fixed_header(0x10, b.size(), out);
+            out += b;
+            break;
+        }
+        case PacketType::connack: encode_connack(p.connack, level, out); break;
+        case PacketType::publish: encode_publish(p.publish, level, out); break;
+        case PacketType::puback:
+        case PacketType::pubrec:
+        case PacketType::pubrel:
+        case PacketType::pubcomp: encode_ack(p.ack, level, out); break;
+        case PacketType::subscribe: {
+            std::string b;
+            put_u16(p.subscribe.packet_id, b);
+            if (level == v5) encode_properties(p.subscribe.properties, b);
+            for (const auto& r : p.subscribe.subscriptions) {
+                put_str(r.filter, b);
+                uint8_t o = r.qos;
+                if (level == v5)
+                    o |= (r.no_local ? 0x04 : 0) | (r.retain_as_published ? 0x08 : 0) |
+                         uint8_t(r.retain_handling << 4);
+                b += char(o);
+            }
+            put_fixed_header(0x82, b.size(), out);
+            out += b;
+            break;
+        }
+        case PacketType::suback: encode_suback(p.suback, level, out); break;
+        case PacketType::unsubscribe: {
+            std::string b;
+            put_u16(p.unsubscribe.packet_id, b);
+            if (level == v5) encode_properties(p.unsubscribe.properties, b);
+            for (const auto& f : p.unsubscribe.filters) put_str(f, b);
+            put_fixed_header(0xa2, b.size(), out);
+            out += b;
+            break;
+        }
+        case PacketType::unsuback: encode_unsuback(p.unsuback, level, out); break;
+        case PacketType::pingreq: out.append("\xc0\x00", 2); break;
+        case PacketType::pingresp: encode_pingresp(out); break;
+        case PacketType::disconnect: encode_disconnect(p.disconnect, level, out); break;
+        case PacketType::auth: {
+            std::string b;
+            std::string props;
+            encode_properties(p.auth.properties, props);
+            if (p.auth.code != 0 || props.size() > 1) {
+                b += char(p.auth.code);
+                if (props.size() > 1) b += props;
+            }
+            put_fixed_header(0xf0, b.size(), out);
+            out += b;
+            break;
+        }
+    }
+}
+
+}  // namespace trestle::mqtt
