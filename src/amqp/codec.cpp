@@ -280,3 +280,368 @@ std::string scan_message(std::string_view bytes, MessageLayout& out) {
 }
 
 }  // namespace trestle::amqp
+
+namespace trestle::amqp {
+
+std::optional<int64_t> Value::as_integer() const {
+    switch (type) {
+        case Type::ubyte: case Type::ushort: case Type::uint: case Type::ulong:
+            return static_cast<int64_t>(u);
+        case Type::byte: case Type::short_: case Type::int_: case Type::long_:
+            return i;
+        default:
+            return std::nullopt;
+    }
+}
+
+std::string Value::to_text() const {
+    switch (type) {
+        case Type::null: return "";
+        case Type::boolean: return b ? "true" : "false";
+        case Type::ubyte: case Type::ushort: case Type::uint: case Type::ulong:
+            return std::to_string(u);
+        case Type::byte: case Type::short_: case Type::int_: case Type::long_:
+        case Type::timestamp:
+            return std::to_string(i);
+        case Type::float_: case Type::double_: {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.17g", d);
+            return buf;
+        }
+        case Type::uuid: {
+            static const char* hexd = "0123456789abcdef";
+            std::string s;
+            for (size_t k = 0; k < bytes.size(); ++k) {
+                if (k == 4 || k == 6 || k == 8 || k == 10) s += '-';
+                s += hexd[(uint8_t(bytes[k]) >> 4) & 15];
+                s += hexd[uint8_t(bytes[k]) & 15];
+            }
+            return s;
+        }
+        default:
+            return bytes;
+    }
+}
+
+const Value* Value::get(std::string_view key) const {
+    for (const auto& [k, v] : entries)
+        if (k.is_textual() && k.bytes == key) return &v;
+    return nullptr;
+}
+
+namespace {
+uint64_t be_n(const uint8_t* p, int n) {
+    uint64_t v = 0;
+    for (int k = 0; k < n; ++k) v = (v << 8) | p[k];
+    return v;
+}
+}  // namespace
+
+bool read_value(Reader& r, Value& out, int depth) {
+    if (depth > 32) return false;
+    out = Value{};
+    size_t start = r.offset();
+    auto code = r.peek_code();
+    if (!code) return false;
+    // skip_value validates the whole value's extent first; decoding below may then read any
+    // byte inside it without further bounds checks on fixed-width kinds.
+    Reader probe = r;
+    if (!probe.skip_value()) return false;
+    size_t end = probe.offset();
+    const auto* base = reinterpret_cast<const uint8_t*>(r.raw_begin()) + start;
+    uint8_t c = base[0];
+    size_t len = end - start;
+    auto fixed = [&](int n) -> const uint8_t* { return len >= size_t(1 + n) ? base + 1 : nullptr; };
+    switch (c) {
+        case 0x40: out.type = Value::Type::null; break;
+        case 0x41: out.type = Value::Type::boolean; out.b = true; break;
+        case 0x42: out.type = Value::Type::boolean; out.b = false; break;
+        case 0x56: out.type = Value::Type::boolean; out.b = base[1] != 0; break;
+        case 0x50: out.type = Value::Type::ubyte; out.u = base[1]; break;
+        case 0x60: out.type = Value::Type::ushort; out.u = be_n(fixed(2), 2); break;
+        case 0x70: out.type = Value::Type::uint; out.u = be_n(fixed(4), 4); break;
+        case 0x52: out.type = Value::Type::uint; out.u = base[1]; break;
+        case 0x43: out.type = Value::Type::uint; out.u = 0; break;
+        case 0x80: out.type = Value::Type::ulong; out.u = be_n(fixed(8), 8); break;
+        case 0x53: out.type = Value::Type::ulong; out.u = base[1]; break;
+        case 0x44: out.type = Value::Type::ulong; out.u = 0; break;
+        case 0x51: out.type = Value::Type::byte; out.i = int8_t(base[1]); break;
+        case 0x61: out.type = Value::Type::short_; out.i = int16_t(be_n(fixed(2), 2)); break;
+        case 0x71: out.type = Value::Type::int_; out.i = int32_t(be_n(fixed(4), 4)); break;
+        case 0x54: out.type = Value::Type::int_; out.i = int8_t(base[1]); break;
+        case 0x81: out.type = Value::Type::long_; out.i = int64_t(be_n(fixed(8), 8)); break;
+        case 0x55: out.type = Value::Type::long_; out.i = int8_t(base[1]); break;
+        case 0x72: {
+            out.type = Value::Type::float_;
+            uint32_t bits = uint32_t(be_n(fixed(4), 4));
+            float f;
+            std::memcpy(&f, &bits, 4);
+            out.d = f;
+            break;
+        }
+        case 0x82: {
+            out.type = Value::Type::double_;
+            uint64_t bits = be_n(fixed(8), 8);
+            std::memcpy(&out.d, &bits, 8);
+            break;
+        }
+        case 0x83: out.type = Value::Type::timestamp; out.i = int64_t(be_n(fixed(8), 8)); break;
+        case 0x98:
+            out.type = Value::Type::uuid;
+            out.bytes.assign(reinterpret_cast<const char*>(base + 1), 16);
+            break;
+        case 0xa0: case 0xa1: case 0xa3: case 0xb0: case 0xb1: case 0xb3: {
+            auto v = r.read_bytes_like();
+            if (!v) return false;
+            out.type = (c == 0xa0 || c == 0xb0) ? Value::Type::binary
+                       : (c == 0xa1 || c == 0xb1) ? Value::Type::string
+                                                  : Value::Type::symbol;
+            out.bytes.assign(*v);
+            return true;
+        }
+        case 0x45: out.type = Value::Type::list; break;
+        case 0xc0: case 0xd0: {
+            size_t list_end;
+            auto n = r.enter_list(list_end);
+            if (!n) return false;
+            out.type = Value::Type::list;
+            for (uint32_t k = 0; k < *n; ++k) {
+                Value item;
+                if (r.offset() >= list_end || !read_value(r, item, depth + 1)) return false;
+                out.items.push_back(std::move(item));
+            }
+            if (r.offset() != list_end) return false;
+            return true;
+        }
+        case 0xc1: case 0xd1: {
+            // Same layout as a list: size, count, then count values (keys and values).
+            bool small = c == 0xc1;
+            size_t hdr = small ? 2 : 8;
+            if (len < 1 + hdr) return false;
+            uint32_t count = small ? base[2] : uint32_t(be_n(base + 5, 4));
+            if (count % 2) return false;
+            r.set_offset(start + 1 + hdr);
+            out.type = Value::Type::map;
+            for (uint32_t k = 0; k < count / 2; ++k) {
+                Value key, val;
+                if (r.offset() >= end || !read_value(r, key, depth + 1) ||
+                    !read_value(r, val, depth + 1))
+                    return false;
+                out.entries.emplace_back(std::move(key), std::move(val));
+            }
+            if (r.offset() != end) return false;
+            return true;
+        }
+        case 0x00: {
+            r.set_offset(start + 1);
+            Value descriptor, value;
+            if (!read_value(r, descriptor, depth + 1) || !read_value(r, value, depth + 1)) return false;
+            out.type = Value::Type::described;
+            out.items.push_back(std::move(descriptor));
+            out.items.push_back(std::move(value));
+            return true;
+        }
+        default:
+            // Arrays, decimals, char: kept as their raw encoding.
+            out.type = c == 0xe0 || c == 0xf0 ? Value::Type::array : Value::Type::other;
+            out.bytes.assign(reinterpret_cast<const char*>(base), len);
+            break;
+    }
+    r.set_offset(end);
+    return true;
+}
+
+void Writer::be(uint64_t v, int bytes) {
+    for (int k = bytes - 1; k >= 0; --k) out_ += static_cast<char>((v >> (8 * k)) & 0xff);
+}
+void Writer::ubyte(uint8_t v) {
+    out_ += '\x50';
+    out_ += static_cast<char>(v);
+}
+void Writer::uint(uint32_t v) {
+    if (v == 0) {
+        out_ += '\x43';
+    } else if (v < 256) {
+        out_ += '\x52';
+        out_ += static_cast<char>(v);
+    } else {
+        out_ += '\x70';
+        be(v, 4);
+    }
+}
+void Writer::ulong(uint64_t v) {
+    if (v == 0) {
+        out_ += '\x44';
+    } else if (v < 256) {
+        out_ += '\x53';
+        out_ += static_cast<char>(v);
+    } else {
+        out_ += '\x80';
+        be(v, 8);
+    }
+}
+void Writer::int32(int32_t v) {
+    if (v >= -128 && v <= 127) {
+        out_ += '\x54';
+        out_ += static_cast<char>(static_cast<int8_t>(v));
+    } else {
+        out_ += '\x71';
+        be(static_cast<uint32_t>(v), 4);
+    }
+}
+void Writer::int64(int64_t v) {
+    if (v >= -128 && v <= 127) {
+        out_ += '\x55';
+        out_ += static_cast<char>(static_cast<int8_t>(v));
+    } else {
+        out_ += '\x81';
+        be(static_cast<uint64_t>(v), 8);
+    }
+}
+void Writer::timestamp(int64_t ms) {
+    out_ += '\x83';
+    be(static_cast<uint64_t>(ms), 8);
+}
+namespace {
+void variable(std::string& o, char small, char big, std::string_view s) {
+    if (s.size() < 256) {
+        o += small;
+        o += static_cast<char>(s.size());
+    } else {
+        o += big;
+        uint32_t n = static_cast<uint32_t>(s.size());
+        for (int k = 3; k >= 0; --k) o += static_cast<char>((n >> (8 * k)) & 0xff);
+    }
+    o.append(s);
+}
+}  // namespace
+void Writer::string(std::string_view s) { variable(out_, '\xa1', '\xb1', s); }
+void Writer::symbol(std::string_view s) { variable(out_, '\xa3', '\xb3', s); }
+void Writer::binary(std::string_view s) { variable(out_, '\xa0', '\xb0', s); }
+
+size_t Writer::begin_list() {
+    size_t m = out_.size();
+    out_.append("\xd0\0\0\0\0\0\0\0\0", 9);  // list32; patched (or shrunk) in end_list
+    return m;
+}
+void Writer::end_list(size_t m, uint32_t count) {
+    size_t body = out_.size() - (m + 9);
+    if (count == 0) {
+        out_.resize(m);
+        out_ += '\x45';
+        return;
+    }
+    if (body + 1 < 256 && count < 256) {
+        // Shrink to list8: code, size (count byte + body), count.
+        std::string b = out_.substr(m + 9);
+        out_.resize(m);
+        out_ += '\xc0';
+        out_ += static_cast<char>(body + 1);
+        out_ += static_cast<char>(count);
+        out_ += b;
+        return;
+    }
+    uint32_t size = static_cast<uint32_t>(body + 4);
+    for (int k = 0; k < 4; ++k) out_[m + 1 + k] = static_cast<char>((size >> (8 * (3 - k))) & 0xff);
+    for (int k = 0; k < 4; ++k) out_[m + 5 + k] = static_cast<char>((count >> (8 * (3 - k))) & 0xff);
+}
+size_t Writer::begin_map() {
+    size_t m = out_.size();
+    out_.append("\xd1\0\0\0\0\0\0\0\0", 9);
+    return m;
+}
+void Writer::end_map(size_t m, uint32_t count) {
+    size_t body = out_.size() - (m + 9);
+    if (body + 1 < 256 && count < 256) {
+        std::string b = out_.substr(m + 9);
+        out_.resize(m);
+        out_ += '\xc1';
+        out_ += static_cast<char>(body + 1);
+        out_ += static_cast<char>(count);
+        out_ += b;
+        return;
+    }
+    uint32_t size = static_cast<uint32_t>(body + 4);
+    for (int k = 0; k < 4; ++k) out_[m + 1 + k] = static_cast<char>((size >> (8 * (3 - k))) & 0xff);
+    for (int k = 0; k < 4; ++k) out_[m + 5 + k] = static_cast<char>((count >> (8 * (3 - k))) & 0xff);
+}
+void Writer::descriptor(uint8_t code) {
+    out_ += '\x00';
+    out_ += '\x53';
+    out_ += static_cast<char>(code);
+}
+
+void Writer::value(const Value& v) {
+    switch (v.type) {
+        case Value::Type::null: null(); break;
+        case Value::Type::boolean: boolean(v.b); break;
+        case Value::Type::ubyte: ubyte(static_cast<uint8_t>(v.u)); break;
+        case Value::Type::ushort:
+            out_ += '\x60';
+            be(v.u, 2);
+            break;
+        case Value::Type::uint: uint(static_cast<uint32_t>(v.u)); break;
+        case Value::Type::ulong: ulong(v.u); break;
+        case Value::Type::byte:
+            out_ += '\x51';
+            out_ += static_cast<char>(static_cast<int8_t>(v.i));
+            break;
+        case Value::Type::short_:
+            out_ += '\x61';
+            be(static_cast<uint16_t>(v.i), 2);
+            break;
+        case Value::Type::int_: int32(static_cast<int32_t>(v.i)); break;
+        case Value::Type::long_: int64(v.i); break;
+        case Value::Type::float_: {
+            float f = static_cast<float>(v.d);
+            uint32_t bits;
+            std::memcpy(&bits, &f, 4);
+            out_ += '\x72';
+            be(bits, 4);
+            break;
+        }
+        case Value::Type::double_: {
+            uint64_t bits;
+            std::memcpy(&bits, &v.d, 8);
+            out_ += '\x82';
+            be(bits, 8);
+            break;
+        }
+        case Value::Type::timestamp: timestamp(v.i); break;
+        case Value::Type::uuid:
+            out_ += '\x98';
+            out_ += v.bytes;
+            break;
+        case Value::Type::binary: binary(v.bytes); break;
+        case Value::Type::string: string(v.bytes); break;
+        case Value::Type::symbol: symbol(v.bytes); break;
+        case Value::Type::list: {
+            size_t m = begin_list();
+            for (const auto& it : v.items) value(it);
+            end_list(m, static_cast<uint32_t>(v.items.size()));
+            break;
+        }
+        case Value::Type::map: {
+            size_t m = begin_map();
+            for (const auto& [k, val] : v.entries) {
+                value(k);
+                value(val);
+            }
+            end_map(m, static_cast<uint32_t>(v.entries.size() * 2));
+            break;
+        }
+        case Value::Type::described:
+            out_ += '\x00';
+            if (v.items.size() == 2) {
+                value(v.items[0]);
+                value(v.items[1]);
+            }
+            break;
+        case Value::Type::array:
+        case Value::Type::other:
+            out_ += v.bytes;
+            break;
+    }
+}
+
+}  // namespace trestle::amqp

@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace trestle::amqp {
 
@@ -68,6 +71,7 @@ public:
     std::optional<std::string_view> read_bytes_like(bool* is_null = nullptr);
     std::optional<uint64_t> read_unsigned();
     void set_offset(size_t off) { p_ = begin_ + off; }
+    const char* raw_begin() const { return reinterpret_cast<const char*>(begin_); }
 
 private:
     bool need(size_t n);
@@ -79,6 +83,72 @@ private:
     const uint8_t* end_;
     const uint8_t* begin_;
     std::string error_;
+};
+
+// A decoded AMQP value, for the few places that need one (cross-protocol mapping, management).
+struct Value {
+    enum class Type : uint8_t {
+        null, boolean, ubyte, ushort, uint, ulong, byte, short_, int_, long_, float_, double_,
+        timestamp, uuid, binary, string, symbol, list, map, array, described, other
+    };
+    Type type = Type::null;
+    bool b = false;
+    uint64_t u = 0;      // unsigned kinds, timestamp (as int64 bits)
+    int64_t i = 0;       // signed kinds
+    double d = 0;
+    std::string bytes;   // binary, string, symbol, uuid (16 bytes), other (raw encoding)
+    std::vector<Value> items;                     // list, array, described (descriptor, value)
+    std::vector<std::pair<Value, Value>> entries;  // map
+
+    static Value str(std::string s) { Value v; v.type = Type::string; v.bytes = std::move(s); return v; }
+    static Value sym(std::string s) { Value v; v.type = Type::symbol; v.bytes = std::move(s); return v; }
+    static Value bin(std::string s) { Value v; v.type = Type::binary; v.bytes = std::move(s); return v; }
+    static Value boolean(bool x) { Value v; v.type = Type::boolean; v.b = x; return v; }
+    static Value int32(int32_t x) { Value v; v.type = Type::int_; v.i = x; return v; }
+    static Value uint32(uint32_t x) { Value v; v.type = Type::uint; v.u = x; return v; }
+    static Value ulong(uint64_t x) { Value v; v.type = Type::ulong; v.u = x; return v; }
+    static Value timestamp(int64_t ms) { Value v; v.type = Type::timestamp; v.i = ms; return v; }
+
+    bool is_textual() const { return type == Type::string || type == Type::symbol; }
+    // Integer value of any integer kind (and ubyte/ushort...), if it is one.
+    std::optional<int64_t> as_integer() const;
+    // A human/MQTT-friendly text form: strings as is, numbers in decimal, booleans true/false,
+    // binary as raw bytes, uuid in 8-4-4-4-12 form.
+    std::string to_text() const;
+    // Map lookup by string/symbol key.
+    const Value* get(std::string_view key) const;
+};
+
+// Decodes one value (bounded depth). Returns false on malformed input.
+bool read_value(Reader& r, Value& out, int depth = 0);
+
+// Encodes values and message sections (canonical, compact forms).
+class Writer {
+public:
+    std::string& out() { return out_; }
+    void null() { out_ += '\x40'; }
+    void boolean(bool v) { out_ += v ? '\x41' : '\x42'; }
+    void ubyte(uint8_t v);
+    void uint(uint32_t v);
+    void ulong(uint64_t v);
+    void int32(int32_t v);
+    void int64(int64_t v);
+    void timestamp(int64_t ms);
+    void string(std::string_view s);
+    void symbol(std::string_view s);
+    void binary(std::string_view s);
+    void value(const Value& v);
+    // Compound values: begin returns a marker; end patches sizes and counts.
+    size_t begin_list();
+    void end_list(size_t marker, uint32_t count);
+    size_t begin_map();
+    void end_map(size_t marker, uint32_t count_of_keys_and_values);
+    // "0x00 0x53 <code>": a section (or any described value with a small ulong descriptor).
+    void descriptor(uint8_t code);
+
+private:
+    void be(uint64_t v, int bytes);
+    std::string out_;
 };
 
 }  // namespace trestle::amqp

@@ -18,6 +18,7 @@
 
 #include "amqp/codec.hpp"
 #include "amqp/terminus.hpp"
+#include "mapping/mqtt_amqp.hpp"
 #include "trestle/version.hpp"
 
 namespace trestle::amqp {
@@ -66,10 +67,16 @@ public:
     core::Link* core = nullptr;
     pn_link_t* attach_after = nullptr;  // open once this same-named link's detach is echoed
     bool anonymous = false;   // incoming link routed by each message's `to`
+    // Incoming: read annotations (retain, QoS, expiry) — anonymous links and links to
+    // multicast addresses, where retained messages and MQTT subscribers live.
+    bool inspect = false;
     std::string partial;      // bytes of a multi-frame message received so far
     uint64_t next_tag = 0;
 
     void deliver(core::Delivery& d) override {
+        // A message from another protocol is converted once (cached on the message).
+        const core::Message* m = mapping::as_amqp(*d.message, conn.router_.now_ms());
+        if (!m) m = d.message.get();
         // The delivery tag carries the core delivery's address, so a disposition finds it
         // without Proton's per-delivery attachment records (a measurable share of the cost per
         // message). Tags stay unique among a link's unsettled deliveries because a core delivery
@@ -77,7 +84,7 @@ public:
         core::Delivery* self = &d;
         pn_delivery_t* pd =
             pn_delivery(pn, pn_dtag(reinterpret_cast<const char*>(&self), sizeof self));
-        pn_link_send(pn, d.message->data(), d.message->size());
+        pn_link_send(pn, m->data(), m->size());
         pn_link_advance(pn);
         if (d.presettled)
             pn_delivery_settle(pd);
@@ -459,6 +466,10 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
         case core::AttachResult::Kind::open:
             al->anonymous = req.direction == core::Direction::incoming && link &&
                             !link->address() && !link->link_routed();
+            al->inspect = al->anonymous ||
+                          (req.direction == core::Direction::incoming && link && link->address() &&
+                           link->address()->configured() &&
+                           link->address()->distribution() == core::Distribution::multicast);
             pn_terminus_copy(pn_link_source(l), pn_link_remote_source(l));
             pn_terminus_copy(pn_link_target(l), pn_link_remote_target(l));
             if (!res.dynamic_address.empty())
@@ -623,12 +634,12 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     bool settled = pn_delivery_settled(pd);
 
     std::string_view to;
-    if (al.anonymous) {
+    if (al.inspect) {
         MessageLayout layout;
         std::string err = scan_message(msg->bytes(), layout);
         if (!err.empty()) {
             // Cannot route what cannot be read: reject (or drop, if presettled) with the reason.
-            spdlog::debug("[C{}] undecodable message on anonymous link: {}", log_id_, err);
+            spdlog::debug("[C{}] undecodable message on link: {}", log_id_, err);
             if (!settled) {
                 apply_state(pd, core::DeliveryState::rejected({"amqp:decode-error", err}));
             }
@@ -637,6 +648,7 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
             return;
         }
         to = layout.to;
+        mapping::inspect_amqp(*msg, layout, router_.now_ms());
     }
     router_.transfer(al.core, std::move(msg), to, settled, pd);
     if (settled) pn_delivery_settle(pd);

@@ -72,6 +72,44 @@ Server::Server(const std::vector<Entity>& config)
             lc.settings = amqp_settings(e, rs.id);
             lc.settings.name = lc.name;
             listener_configs_.push_back(std::move(lc));
+        } else if (type == "mqttListener") {
+            MqttListenerConfig mc;
+            mc.host = e.str("host");
+            mc.port = static_cast<uint16_t>(e.integer("port"));
+            auto& st = mc.settings;
+            st.name = e.str("name", mc.host + ":" + std::to_string(mc.port));
+            std::string versions = e.str("protocolVersions", "3.1.1,5");
+            st.allow_v311 = st.allow_v5 = false;
+            size_t start = 0;
+            while (start <= versions.size()) {
+                size_t comma = versions.find(',', start);
+                std::string v = versions.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                v.erase(0, v.find_first_not_of(' '));
+                v.erase(v.find_last_not_of(' ') + 1);
+                if (v == "3.1.1" || v == "4")
+                    st.allow_v311 = true;
+                else if (v == "5" || v == "5.0")
+                    st.allow_v5 = true;
+                else
+                    throw ConfigError(e.file, e.line_of("protocolVersions"),
+                                      "unknown MQTT protocol version '" + v + "' (3.1.1 or 5)");
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+            st.max_packet_size = static_cast<uint32_t>(e.integer("maxPacketSize"));
+            st.max_connections = static_cast<uint32_t>(e.integer("maxConnections"));
+            st.max_keep_alive = static_cast<uint16_t>(e.integer("maxKeepAliveSeconds"));
+            st.receive_maximum = static_cast<uint16_t>(e.integer("receiveMaximum"));
+            st.topic_alias_maximum = static_cast<uint16_t>(e.integer("topicAliasMaximum"));
+            st.max_session_queue = static_cast<uint32_t>(e.integer("maxSessionQueue"));
+            st.max_session_expiry = static_cast<uint32_t>(e.integer("maxSessionExpirySeconds"));
+            st.max_buffered_bytes = static_cast<size_t>(e.integer("maxBufferedBytes"));
+            st.connect_timeout_ms = static_cast<uint32_t>(e.integer("connectTimeoutSeconds") * 1000);
+            st.websocket_path = e.str("websocketPath");
+            if (!st.websocket_path.empty() && st.websocket_path[0] != '/')
+                throw ConfigError(e.file, e.line_of("websocketPath"),
+                                  "websocketPath must start with '/'");
+            mqtt_configs_.push_back(std::move(mc));
         } else if (type == "connector") {
             ConnectorConfig cc;
             cc.host = e.str("host");
@@ -123,6 +161,10 @@ Server::Server(const std::vector<Entity>& config)
     }
     loop_.on_turn([this] { router_->set_now_ms(net::monotonic_ms()); });
     router_->set_now_ms(net::monotonic_ms());
+    mqtt_ = std::make_unique<mqtt::SessionManager>(*router_, loop_, session_store_, will_store_);
+    for (const auto& e : config)
+        if (e.type->short_name == "router")
+            mqtt_->max_total_queued = static_cast<uint64_t>(e.integer("mqttMaxQueuedMessages", 100000));
 }
 
 Server::~Server() = default;
@@ -135,6 +177,16 @@ std::string Server::start() {
         if (!err.empty()) return "listener '" + lc.name + "': " + err;
         listener->start();
         spdlog::info("listener '{}' (amqp) listening on {}", lc.name, listener->local_address());
+        listeners_.push_back(std::move(listener));
+    }
+    for (const auto& mc : mqtt_configs_) {
+        auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
+            if (!stopping_) mqtt_->accept(mc.settings, mqtt::tcp_transport(std::move(s)));
+        });
+        std::string err = listener->listen(mc.host, mc.port);
+        if (!err.empty()) return "mqttListener '" + mc.settings.name + "': " + err;
+        listener->start();
+        spdlog::info("listener '{}' (mqtt) listening on {}", mc.settings.name, listener->local_address());
         listeners_.push_back(std::move(listener));
     }
     for (const auto& cc : connector_configs_) {
@@ -194,6 +246,7 @@ void Server::stop() {
     stopping_ = true;
     for (auto& l : listeners_) l->close();
     for (auto& c : connectors_) c->stop();
+    mqtt_->shutdown();
     auto conns = connections_;
     for (auto& [p, c] : conns) c->shutdown();
     if (connections_.empty()) return finish_shutdown();

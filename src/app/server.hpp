@@ -12,6 +12,7 @@
 
 #include "amqp/connection.hpp"
 #include "management/config.hpp"
+#include "mqtt/server.hpp"
 #include "net/event_loop.hpp"
 #include "trestle/core/router.hpp"
 
@@ -37,6 +38,11 @@ private:
         uint16_t port;
         amqp::AmqpSettings settings;
     };
+    struct MqttListenerConfig {
+        std::string host;
+        uint16_t port;
+        mqtt::ListenerSettings settings;
+    };
     struct ConnectorConfig {
         std::string host;
         uint16_t port;
@@ -52,6 +58,10 @@ private:
     std::unique_ptr<core::Router> router_;
     std::vector<ListenerConfig> listener_configs_;
     std::vector<ConnectorConfig> connector_configs_;
+    std::vector<MqttListenerConfig> mqtt_configs_;
+    core::MemorySessionStore session_store_;
+    core::MemoryWillStore will_store_;
+    std::unique_ptr<mqtt::SessionManager> mqtt_;
     std::vector<std::shared_ptr<net::TcpListener>> listeners_;
     std::vector<std::shared_ptr<amqp::AmqpConnector>> connectors_;
     std::unordered_map<amqp::AmqpConnection*, std::shared_ptr<amqp::AmqpConnection>> connections_;

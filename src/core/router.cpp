@@ -673,6 +673,7 @@ void Router::route_to(Delivery* in, Distribution dist, const Candidates& cs, siz
                 Link* c = targets[i];
                 Delivery* copy = new_delivery();
                 copy->message = in->message;
+                if ((copy->address = in->address)) ++copy->address->refs_;
                 copy->presettled = settled || c->presettled_only_;
                 if (!settled) {
                     copy->in = in;
@@ -850,6 +851,7 @@ size_t Router::send_retained(Link* l, std::string_view filter) {
 void Router::forward_to(Delivery* in, Link* out) {
     Delivery* copy = new_delivery();
     copy->message = in->message;
+    if ((copy->address = in->address)) ++copy->address->refs_;
     copy->presettled = in->presettled || out->presettled_only_;
     // Even a presettled delivery stays held until its copy leaves the router: anycast
     // producers are paced by their consumer instead of losing messages to a full queue.

@@ -57,6 +57,14 @@ bool MemoryWillStore::cancel(std::string_view id) {
     return true;
 }
 
+std::optional<WillRecord> MemoryWillStore::take(std::string_view id) {
+    auto it = wills_.find(id);
+    if (it == wills_.end()) return std::nullopt;
+    WillRecord w = std::move(it->second);
+    wills_.erase(it);
+    return w;
+}
+
 std::vector<WillRecord> MemoryWillStore::take_due(uint64_t now_ms) {
     std::vector<WillRecord> due;
     for (auto it = wills_.begin(); it != wills_.end();) {

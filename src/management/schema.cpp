@@ -62,11 +62,11 @@ AttributeSchema unsupported(std::string name) {
     return a;
 }
 
-AttributeSchema port(std::string description) {
+AttributeSchema port(std::string description, const char* def = "amqp") {
     AttributeSchema a;
     a.name = "port";
     a.type = AttrType::port;
-    a.default_value = json::Value("amqp");
+    a.default_value = json::Value(def);
     a.description = std::move(description);
     return a;
 }
@@ -128,6 +128,10 @@ Schema::Schema() {
                                            "Distribution of addresses no address entity matches.",
                                            {"multicast", "closest", "balanced", "unavailable"},
                                            "balanced"));
+        t.attributes.push_back(integer("mqttMaxQueuedMessages",
+                                       "MQTT messages queued for sessions, all together; beyond "
+                                       "it new ones are dropped and counted (QoS 0 first).",
+                                       100000, 1, INT64_MAX));
         t.attributes.push_back(integer("workerThreads",
                                        "Accepted for compatibility; Trestle runs one event loop.",
                                        1, 1, 256));
@@ -161,6 +165,59 @@ Schema::Schema() {
                                        "Close connections that do not complete the AMQP/SASL "
                                        "header and open in time (0 = no limit).",
                                        0, 0, 86400));
+        types_.push_back(std::move(t));
+    }
+    {
+        EntityTypeSchema t;
+        t.short_name = "mqttListener";
+        t.long_name = "io.trestle.mqttListener";
+        t.description = "Accepts MQTT 3.1.1 and 5.0 connections (and MQTT over WebSocket).";
+        t.attributes.push_back(str("name", "Unique name (default: host:port)."));
+        t.attributes.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
+        t.attributes.push_back(port("Port number or service name (mqtt = 1883, secure-mqtt = "
+                                    "8883); 0 = ephemeral (the chosen port is logged).",
+                                    "mqtt"));
+        t.attributes.push_back(str("protocolVersions",
+                                   "Accepted protocol versions, comma-separated: 3.1.1, 5.",
+                                   "3.1.1,5"));
+        t.attributes.push_back(integer("maxPacketSize",
+                                       "Largest packet accepted, in bytes (advertised to MQTT 5 "
+                                       "clients); larger ones close the connection.",
+                                       1048576, 64, 268435455));
+        t.attributes.push_back(integer("maxConnections",
+                                       "Connections this listener accepts at once (0 = no limit); "
+                                       "beyond it CONNECT is refused (quota exceeded / server "
+                                       "unavailable).",
+                                       0, 0, INT32_MAX));
+        t.attributes.push_back(integer("maxKeepAliveSeconds",
+                                       "Upper bound for MQTT 5 keep alive (0 = the client's "
+                                       "choice); announced as Server Keep Alive.",
+                                       0, 0, 65535));
+        t.attributes.push_back(integer("receiveMaximum",
+                                       "Unacknowledged QoS 1/2 publishes a client may have "
+                                       "(announced to MQTT 5 clients; more is a protocol error).",
+                                       1000, 1, 65535));
+        t.attributes.push_back(integer("topicAliasMaximum",
+                                       "Topic aliases an MQTT 5 client may define.", 100, 0, 65535));
+        t.attributes.push_back(integer("maxSessionQueue",
+                                       "Messages queued per session (QoS 0 dropped first beyond "
+                                       "it, then new messages; counted and logged).",
+                                       1000, 1, INT32_MAX));
+        t.attributes.push_back(integer("maxSessionExpirySeconds",
+                                       "Cap on session expiry; also how long MQTT 3.1.1 "
+                                       "persistent sessions live offline.",
+                                       4294967295LL, 0, 4294967295LL));
+        t.attributes.push_back(integer("maxBufferedBytes",
+                                       "Output a connection may have unsent; beyond it QoS 0 "
+                                       "messages are dropped and QoS 1/2 wait in the session.",
+                                       1048576, 1024, INT32_MAX));
+        t.attributes.push_back(integer("connectTimeoutSeconds",
+                                       "Close connections that send no CONNECT in time.", 10, 1,
+                                       3600));
+        t.attributes.push_back(str("websocketPath",
+                                   "Also accept MQTT over WebSocket (subprotocol mqtt) at this "
+                                   "HTTP path on the same port, e.g. /mqtt. Empty = off.",
+                                   ""));
         types_.push_back(std::move(t));
     }
     {
@@ -232,6 +289,7 @@ const EntityTypeSchema* Schema::find(std::string_view name) const {
     std::string n(name);
     if (n == "address" || n == "linkRoute" || n == "autoLink") n = "router.config." + n;
     if (n.rfind(prefix, 0) == 0) n = n.substr(std::string_view(prefix).size());
+    if (n.rfind("io.trestle.", 0) == 0) n = n.substr(11);
     for (const auto& t : types_)
         if (t.short_name == n) return &t;
     return nullptr;
@@ -326,8 +384,11 @@ std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value
                                          : (raw.is_string() ? raw.as_string() : "");
             if (s == "amqp") s = "5672";
             if (s == "amqps") s = "5671";
+            if (s == "mqtt") s = "1883";
+            if (s == "secure-mqtt") s = "8883";
             auto i = to_int(s);
-            if (!i || *i < 0 || *i > 65535) return "'" + s + "' is not a port number or amqp/amqps";
+            if (!i || *i < 0 || *i > 65535)
+                return "'" + s + "' is not a port number or a known service (amqp, amqps, mqtt)";
             out = json::Value(*i);
             out.line = raw.line;
             return {};

@@ -690,6 +690,12 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
 
 void encode_properties(const Properties& p, std::string& out) {
     std::string b;
+    encode_property_bytes(p, b);
+    put_varint(static_cast<uint32_t>(b.size()), out);
+    out += b;
+}
+
+void encode_property_bytes(const Properties& p, std::string& b) {
     if (p.payload_format_indicator) {
         b += char(prop::payload_format_indicator);
         b += char(*p.payload_format_indicator);
@@ -799,8 +805,6 @@ void encode_properties(const Properties& p, std::string& out) {
         b += char(prop::shared_subscription_available);
         b += char(*p.shared_subscription_available);
     }
-    put_varint(static_cast<uint32_t>(b.size()), out);
-    out += b;
 }
 
 bool decode_properties(std::string_view bytes, Properties& out, std::string& err) {

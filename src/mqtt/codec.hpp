@@ -272,8 +272,10 @@ void encode_unsuback(const Unsuback& u, uint8_t level, std::string& out);
 void encode_disconnect(const Disconnect& d, uint8_t level, std::string& out);
 void encode_pingresp(std::string& out);
 
-// Properties on their own (used to store a message's MQTT 5 properties compactly).
+// Properties on their own (used to store a message's MQTT 5 properties compactly):
+// with their variable-length prefix, or just the property bytes.
 void encode_properties(const Properties& p, std::string& out);
+void encode_property_bytes(const Properties& p, std::string& out);
 bool decode_properties(std::string_view bytes, Properties& out, std::string& err);
 
 // Well-formed UTF-8 without U+0000 and surrogates (MQTT-1.5.4-1, -2).

@@ -86,6 +86,11 @@ public:
         r.m_ = m;
         return r;
     }
+    // Takes an additional reference to `m`.
+    static MessageRef share(Message* m) {
+        if (m) m->ref();
+        return adopt(m);
+    }
     MessageRef(const MessageRef& o) : m_(o.m_) {
         if (m_) m_->ref();
     }

@@ -38,7 +38,7 @@ struct Delivery {
     void* handle = nullptr;    // the adapter's own object (e.g. a pn_delivery_t)
     Delivery* in = nullptr;    // outgoing copy -> the incoming delivery awaiting its outcome
     Delivery* out = nullptr;   // incoming -> its only copy (anycast, link routed)
-    Address* address = nullptr;  // incoming: where it was routed (for re-routing)
+    Address* address = nullptr;  // where it was routed (re-routing; a copy's topic)
     DeliveryState state;       // outgoing: consumer's state; incoming: aggregate so far
     uint32_t copies = 0;       // incoming: outgoing copies whose outcome is still pending
     uint64_t arrival_ms = 0;   // router clock when it arrived (delayed/stuck counters)

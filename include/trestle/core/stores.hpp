@@ -89,6 +89,8 @@ public:
     virtual void arm(WillRecord w) = 0;
     // A reconnect before the delay passed: the will is not published.
     virtual bool cancel(std::string_view client_id) = 0;
+    // Removes and returns the armed will (to publish it now: the session ended first).
+    virtual std::optional<WillRecord> take(std::string_view client_id) = 0;
     virtual std::vector<WillRecord> take_due(uint64_t now_ms) = 0;
     virtual size_t size() const = 0;
 };
@@ -97,6 +99,7 @@ class MemoryWillStore final : public WillStore {
 public:
     void arm(WillRecord w) override;
     bool cancel(std::string_view client_id) override;
+    std::optional<WillRecord> take(std::string_view client_id) override;
     std::vector<WillRecord> take_due(uint64_t now_ms) override;
     size_t size() const override { return wills_.size(); }
 

@@ -1,0 +1,253 @@
+#include "mapping/mqtt_amqp.hpp"
+
+#include "mqtt/codec.hpp"
+#include "mqtt/message.hpp"
+
+namespace trestle::mapping {
+
+namespace {
+
+constexpr std::string_view k_retain = "x-opt-retain-message";
+constexpr std::string_view k_qos = "x-opt-mqtt-qos";
+
+// Reads the value of one section (its descriptor already consumed by the layout span).
+bool section_value(const core::Message& m, const amqp::Span& span, amqp::Value& out) {
+    if (!span.present()) return false;
+    amqp::Reader r(m.bytes().substr(span.offset, span.size));
+    if (!r.read_descriptor()) return false;
+    return amqp::read_value(r, out);
+}
+
+}  // namespace
+
+core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool dup) {
+    mqtt::MessageView v;
+    if (!mqtt::view_message(m, v)) return {};
+    mqtt::Properties props;
+    std::string err;
+    mqtt::decode_properties(v.properties, props, err);  // stored by us: well-formed
+
+    amqp::Writer w;
+    // header: durable, priority, ttl, first-acquirer, delivery-count
+    w.descriptor(0x70);
+    size_t h = w.begin_list();
+    uint32_t n = 1;
+    w.boolean(m.qos > 0);
+    uint64_t ttl = 0;
+    if (m.expires_at_ms) ttl = m.expires_at_ms > now_ms ? m.expires_at_ms - now_ms : 1;
+    if (ttl || dup) {
+        w.null();
+        if (ttl)
+            w.uint(static_cast<uint32_t>(ttl > UINT32_MAX ? UINT32_MAX : ttl));
+        else
+            w.null();
+        n = 3;
+        if (dup) {
+            w.null();
+            w.uint(1);
+            n = 5;
+        }
+    }
+    w.end_list(h, n);
+
+    w.descriptor(0x72);
+    size_t ma = w.begin_map();
+    uint32_t ma_n = 2;
+    w.symbol(k_qos);
+    w.int32(m.qos);
+    if (m.retain) {
+        w.symbol(k_retain);
+        w.boolean(true);
+        ma_n += 2;
+    }
+    w.end_map(ma, ma_n);
+
+    // properties: message-id, user-id, to, subject, reply-to, correlation-id, content-type
+    w.descriptor(0x73);
+    size_t pl = w.begin_list();
+    w.null();
+    w.null();
+    w.string(v.topic);
+    uint32_t pn = 3;
+    if (props.response_topic || props.correlation_data || props.content_type) {
+        w.null();  // subject
+        if (props.response_topic)
+            w.string(*props.response_topic);
+        else
+            w.null();
+        if (props.correlation_data)
+            w.binary(*props.correlation_data);
+        else
+            w.null();
+        pn = 6;
+        if (props.content_type) {
+            w.symbol(*props.content_type);
+            pn = 7;
+        }
+    }
+    w.end_list(pl, pn);
+
+    if (!props.user_properties.empty()) {
+        w.descriptor(0x74);
+        size_t ap = w.begin_map();
+        uint32_t count = 0;
+        std::vector<std::string_view> seen;
+        for (const auto& [k, val] : props.user_properties) {
+            bool dupkey = false;
+            for (auto s : seen) dupkey |= s == k;
+            if (dupkey) continue;  // AMQP map keys are unique: the first value wins
+            seen.push_back(k);
+            w.string(k);
+            w.string(val);
+            count += 2;
+        }
+        w.end_map(ap, count);
+    }
+
+    if (props.payload_format_indicator.value_or(0) == 1) {
+        w.descriptor(0x77);
+        w.string(v.payload);
+    } else {
+        w.descriptor(0x75);
+        w.binary(v.payload);
+    }
+    core::Message* out = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
+    out->retain = m.retain;
+    out->qos = m.qos;
+    out->empty_payload = m.empty_payload;
+    out->expires_at_ms = m.expires_at_ms;
+    return core::MessageRef::adopt(out);
+}
+
+namespace {
+
+struct Traits {
+    bool retain = false;
+    bool empty_payload = false;
+    uint8_t qos = 0;
+    uint64_t expires_at_ms = 0;
+};
+
+// What the core and MQTT need to know of an AMQP message, from its sections.
+Traits read_traits(const core::Message& m, const amqp::MessageLayout& l, uint64_t now_ms) {
+    Traits t;
+    amqp::Value header;
+    bool durable = false;
+    if (section_value(m, l.header, header) && header.type == amqp::Value::Type::list) {
+        if (!header.items.empty() && header.items[0].type == amqp::Value::Type::boolean)
+            durable = header.items[0].b;
+        if (header.items.size() > 2)
+            if (auto ttl = header.items[2].as_integer(); ttl && *ttl > 0)
+                t.expires_at_ms = now_ms + static_cast<uint64_t>(*ttl);
+    }
+    t.qos = durable ? 1 : 0;
+    amqp::Value ma;
+    if (section_value(m, l.message_annotations, ma) && ma.type == amqp::Value::Type::map) {
+        if (const amqp::Value* r = ma.get(k_retain); r && r->type == amqp::Value::Type::boolean)
+            t.retain = r->b;
+        if (const amqp::Value* q = ma.get(k_qos))
+            if (auto qi = q->as_integer(); qi && *qi >= 0 && *qi <= 2)
+                t.qos = static_cast<uint8_t>(*qi);
+    }
+    // An empty body (or an empty data / string value) deletes a retained message.
+    bool empty = !l.body.present();
+    if (!empty) {
+        amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
+        auto code = r.read_descriptor();
+        amqp::Value b;
+        if (code && (*code == 0x75 || *code == 0x77) && amqp::read_value(r, b) && r.at_end())
+            empty = (b.type == amqp::Value::Type::binary || b.is_textual() ||
+                     b.type == amqp::Value::Type::null) &&
+                    b.bytes.empty();
+    }
+    t.empty_payload = empty;
+    return t;
+}
+
+}  // namespace
+
+void inspect_amqp(core::Message& m, const amqp::MessageLayout& l, uint64_t now_ms) {
+    Traits t = read_traits(m, l, now_ms);
+    m.retain = t.retain;
+    m.empty_payload = t.empty_payload;
+    m.qos = t.qos;
+    if (t.expires_at_ms) m.expires_at_ms = t.expires_at_ms;
+}
+
+core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, uint64_t now_ms) {
+    amqp::MessageLayout l;
+    if (!amqp::scan_message(m.bytes(), l).empty()) return {};
+    if (topic.empty()) topic = l.to;
+    if (topic.empty()) return {};
+
+    mqtt::Properties props;
+    amqp::Value p;
+    if (section_value(m, l.properties, p) && p.type == amqp::Value::Type::list) {
+        auto field = [&](size_t i) -> const amqp::Value* {
+            return i < p.items.size() && p.items[i].type != amqp::Value::Type::null ? &p.items[i]
+                                                                                    : nullptr;
+        };
+        if (auto* rt = field(4); rt && rt->is_textual()) {
+            std::string s = rt->bytes;
+            // A reply-to may be a dynamic AMQP address: usable as a response topic as it is.
+            if (mqtt::valid_utf8(s) && !s.empty()) props.response_topic = std::move(s);
+        }
+        if (auto* cid = field(5)) props.correlation_data = cid->to_text();
+        if (auto* ct = field(6); ct && ct->is_textual() && mqtt::valid_utf8(ct->bytes))
+            props.content_type = ct->bytes;
+    }
+    amqp::Value ap;
+    if (section_value(m, l.application_properties, ap) && ap.type == amqp::Value::Type::map)
+        for (const auto& [k, v] : ap.entries) {
+            if (!k.is_textual()) continue;
+            std::string val = v.to_text();
+            if (mqtt::valid_utf8(k.bytes) && mqtt::valid_utf8(val))
+                props.user_properties.emplace_back(k.bytes, std::move(val));
+        }
+
+    std::string payload;
+    if (l.body.present()) {
+        amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
+        // Data sections concatenate; an amqp-value string or binary is its content.
+        while (!r.at_end()) {
+            size_t at = r.offset();
+            auto code = r.read_descriptor();
+            amqp::Value b;
+            if (!code || !amqp::read_value(r, b)) break;
+            if (*code == 0x75 && b.type == amqp::Value::Type::binary) {
+                payload += b.bytes;
+            } else if (*code == 0x77 && b.type == amqp::Value::Type::string) {
+                payload += b.bytes;
+                props.payload_format_indicator = 1;
+            } else if (*code == 0x77 && b.type == amqp::Value::Type::binary) {
+                payload += b.bytes;
+            } else {
+                // Other body types travel as their AMQP encoding.
+                payload += std::string(m.bytes().substr(l.body.offset + at, r.offset() - at));
+                if (!props.content_type) props.content_type = "application/x-amqp-body";
+            }
+        }
+    }
+    std::string encoded;
+    mqtt::encode_property_bytes(props, encoded);
+    core::MessageRef out = mqtt::make_message(topic, encoded, payload);
+    Traits t = read_traits(m, l, now_ms);
+    out->retain = t.retain;
+    out->qos = t.qos;
+    out->expires_at_ms = m.expires_at_ms ? m.expires_at_ms : t.expires_at_ms;
+    return out;
+}
+
+const core::Message* as_amqp(const core::Message& m, uint64_t now_ms) {
+    if (m.format() == core::MessageFormat::amqp) return &m;
+    if (!m.converted()) {
+        core::MessageRef c = amqp_from_mqtt(m, now_ms);
+        if (!c) return nullptr;
+        core::Message* raw = c.get();
+        raw->ref();
+        const_cast<core::Message&>(m).set_converted(raw);
+    }
+    return m.converted();
+}
+
+}  // namespace trestle::mapping

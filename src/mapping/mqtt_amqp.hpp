@@ -1,0 +1,41 @@
+// The one mapping between MQTT 5 and AMQP 1.0 messages (documented as a table in README.md):
+//
+//   MQTT                         AMQP
+//   topic                        properties.to (and the routed address)
+//   QoS 0 / 1 / 2                presettled / unsettled; message-annotations x-opt-mqtt-qos,
+//                                header.durable = QoS > 0 (without the annotation: durable -> 1)
+//   retain                       message-annotations x-opt-retain-message
+//   DUP                          header.delivery-count > 0
+//   payload, format 0            body: data section(s)
+//   payload, format 1 (UTF-8)    body: amqp-value string
+//   content type                 properties.content-type
+//   response topic               properties.reply-to
+//   correlation data             properties.correlation-id (binary)
+//   message expiry interval (s)  header.ttl (ms); absolute-expiry-time also honoured
+//   user properties              application-properties (string values; first of a repeated key)
+//
+// Called only when a message crosses protocols; results are cached on the message.
+#pragma once
+
+#include <string_view>
+
+#include "amqp/codec.hpp"
+#include "trestle/core/message.hpp"
+
+namespace trestle::mapping {
+
+// An MQTT-format message in AMQP form. `dup` sets delivery-count 1.
+core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool dup = false);
+
+// An AMQP message in MQTT form, for `topic` (the address it was routed to; empty: its `to`).
+// Returns an empty ref when there is no usable topic or the message cannot be read.
+core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, uint64_t now_ms);
+
+// Sets the core's fields (retain, empty payload, QoS, expiry) of an AMQP message entering the
+// router, from its annotations, header and body.
+void inspect_amqp(core::Message& m, const amqp::MessageLayout& layout, uint64_t now_ms);
+
+// AMQP form for a destination: the message itself, or its cached conversion.
+const core::Message* as_amqp(const core::Message& m, uint64_t now_ms);
+
+}  // namespace trestle::mapping

@@ -1,0 +1,1059 @@
+#include "mqtt/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <random>
+
+#include "mapping/mqtt_amqp.hpp"
+#include "mqtt/message.hpp"
+#include "trestle/core/topic_filter.hpp"
+
+namespace trestle::mqtt {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+uint64_t next_connection_log_id = 1;
+
+// The largest v5 "never expires" value.
+constexpr uint32_t never = 0xFFFFFFFF;
+
+uint8_t outcome_reason(const core::DeliveryState& s) {
+    switch (s.outcome) {
+        case core::Outcome::accepted:
+        case core::Outcome::none:
+            return reason::success;
+        case core::Outcome::released:
+        case core::Outcome::modified:
+            // Nobody took it: MQTT 5 says so without asking the client to resend.
+            return reason::no_matching_subscribers;
+        case core::Outcome::rejected: {
+            std::string_view c = s.error ? std::string_view(s.error->name) : std::string_view();
+            if (c == "amqp:unauthorized-access") return reason::not_authorized;
+            if (c == "amqp:not-found" || c == "amqp:invalid-field") return reason::topic_name_invalid;
+            if (c == "amqp:resource-limit-exceeded") return reason::quota_exceeded;
+            if (c == "amqp:decode-error") return reason::payload_format_invalid;
+            return reason::unspecified_error;
+        }
+    }
+    return reason::unspecified_error;
+}
+
+std::string generated_client_id() {
+    static std::mt19937_64 rng{std::random_device{}()};
+    char buf[40];
+    snprintf(buf, sizeof buf, "trestle-%016llx", static_cast<unsigned long long>(rng()));
+    return buf;
+}
+
+// --- TCP transport: no read buffer of its own while idle ------------------------------------
+
+class TcpTransport final : public Transport {
+public:
+    explicit TcpTransport(tcp::socket s) : s_(std::move(s)) {
+        boost::system::error_code ec;
+        s_.non_blocking(true, ec);
+        remote_ = net::remote_endpoint(s_);
+    }
+    // Waits for readability, then reads into one buffer shared by all connections of the loop:
+    // an idle connection holds no read buffer (RSS per idle connection).
+    void read(ReadFn fn) override {
+        s_.async_wait(tcp::socket::wait_read, [this, fn = std::move(fn)](boost::system::error_code ec) mutable {
+            if (ec) return fn(ec, {});
+            static thread_local std::vector<char> scratch(64 * 1024);
+            size_t n = s_.read_some(asio::buffer(scratch), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) return read(std::move(fn));
+            if (ec) return fn(ec, {});
+            fn({}, std::string_view(scratch.data(), n));
+        });
+    }
+    void write(std::string_view data, WriteFn fn) override {
+        asio::async_write(s_, asio::buffer(data.data(), data.size()),
+                          [fn = std::move(fn)](boost::system::error_code ec, size_t) { fn(ec); });
+    }
+    void close() override {
+        boost::system::error_code ec;
+        s_.shutdown(tcp::socket::shutdown_both, ec);
+        s_.close(ec);
+    }
+    std::string remote() const override { return remote_; }
+
+private:
+    tcp::socket s_;
+    std::string remote_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> tcp_transport(tcp::socket s) {
+    return std::make_unique<TcpTransport>(std::move(s));
+}
+
+// =============================================================================================
+// Session
+
+Session::Session(SessionManager& m, std::string client_id, uint64_t owner)
+    : mgr_(m), client_id_(std::move(client_id)), owner_(owner) {}
+
+Session::~Session() {
+    mgr_.total_queued -= pending_.size() + inflight_.size();
+}
+
+uint16_t Session::next_packet_id() {
+    for (int tries = 0; tries < 65535; ++tries) {
+        last_packet_id_ = static_cast<uint16_t>(last_packet_id_ == 65535 ? 1 : last_packet_id_ + 1);
+        bool used = false;
+        for (const auto& o : inflight_) used |= o.packet_id == last_packet_id_;
+        if (!used) return last_packet_id_;
+    }
+    return last_packet_id_;
+}
+
+// A message routed to this session: which of its subscriptions match decides the QoS, the
+// subscription identifiers and whether the retain flag is kept.
+void Session::deliver(core::Delivery& d) {
+    core::Message* m = d.message.get();
+    core::MessageRef mq;
+    if (m->format() == core::MessageFormat::mqtt) {
+        mq = d.message;
+    } else {
+        if (!m->converted()) {
+            core::MessageRef c = mapping::mqtt_from_amqp(
+                *m, d.address ? std::string_view(d.address->name()) : std::string_view(),
+                mgr_.now());
+            if (!c) {
+                d.state = core::DeliveryState::rejected(
+                    {"amqp:decode-error", "message has no topic for MQTT subscribers"});
+                return;
+            }
+            m->set_converted(c.get());
+            c->ref();
+        }
+        mq = core::MessageRef::share(m->converted());
+    }
+    MessageView v;
+    if (!view_message(*mq, v)) return;
+    Outgoing o;
+    uint8_t max_qos = 0;
+    bool any = false, keep_retain = false;
+    for (const auto& [filter, s] : subs_) {
+        core::SharedFilter sf;
+        core::parse_shared(filter, sf);
+        if (!core::topic_matches(sf.filter, v.topic)) continue;
+        any = true;
+        max_qos = std::max(max_qos, s.qos);
+        keep_retain |= s.retain_as_published;
+        if (s.subscription_id) o.subscription_ids.push_back(s.subscription_id);
+    }
+    if (!any) {
+        d.state = core::DeliveryState::released();
+        return;
+    }
+    o.qos = std::min<uint8_t>(d.presettled ? 0 : mq->qos, max_qos);
+    o.retain = keep_retain && mq->retain;
+    o.message = std::move(mq);
+    if (!conn_ && o.qos == 0) {
+        ++mgr_.dropped_qos0;  // QoS 0 is not kept for offline sessions
+        return;
+    }
+    size_t before = mgr_.dropped_queue_full;
+    enqueue(std::move(o));
+    if (mgr_.dropped_queue_full != before) d.state = core::DeliveryState::released();
+}
+
+// The queue is full: make room by dropping the oldest QoS 0 message, if any.
+bool Session::drop_for(const Outgoing& incoming) {
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->qos == 0) {
+            pending_.erase(it);
+            --mgr_.total_queued;
+            ++mgr_.dropped_qos0;
+            return true;
+        }
+    if (incoming.qos == 0)
+        ++mgr_.dropped_qos0;
+    else
+        ++mgr_.dropped_queue_full;
+    ++dropped_;
+    return false;
+}
+
+void Session::enqueue(Outgoing o) {
+    if (conn_ && pending_.empty() && o.qos == 0 &&
+        conn_->buffered() < conn_->settings().max_buffered_bytes) {
+        conn_->write_publish(o, false);  // the common fast path: straight to the socket
+        conn_->flush();
+        return;
+    }
+    if (pending_.size() + inflight_.size() >= max_queue_ ||
+        mgr_.total_queued >= mgr_.max_total_queued) {
+        if (!drop_for(o)) {
+            uint64_t now = mgr_.now();
+            if (now >= mgr_.log_rate_ms_) {
+                spdlog::warn("MQTT session '{}' queue full ({} messages): dropping (dropped so far {})",
+                             client_id_, pending_.size() + inflight_.size(), dropped_);
+                mgr_.log_rate_ms_ = now + 10000;  // at most one such line per 10 s
+            }
+            return;
+        }
+    }
+    pending_.push_back(std::move(o));
+    ++mgr_.total_queued;
+    if (conn_) send_pending();
+}
+
+void Session::send_pending() {
+    if (!conn_) return;
+    while (!pending_.empty()) {
+        Outgoing& front = pending_.front();
+        if (front.qos > 0 && inflight_.size() >= conn_->client_receive_max_) break;
+        if (conn_->buffered() >= conn_->settings().max_buffered_bytes) {
+            if (front.qos > 0) break;  // QoS 1/2 wait in the session queue
+            pending_.pop_front();      // QoS 0 beyond the output limit is dropped
+            --mgr_.total_queued;
+            ++mgr_.dropped_qos0;
+            continue;
+        }
+        Outgoing o = std::move(front);
+        pending_.pop_front();
+        if (o.qos > 0) o.packet_id = next_packet_id();
+        bool sent = conn_->write_publish(o, false);
+        if (sent && o.qos > 0)
+            inflight_.push_back(std::move(o));
+        else
+            --mgr_.total_queued;
+    }
+    conn_->flush();
+}
+
+void Session::resend_inflight() {
+    for (const auto& o : inflight_) {
+        if (o.released)
+            conn_->write_ack(PacketType::pubrel, o.packet_id, 0);
+        else
+            conn_->write_publish(o, true);
+    }
+}
+
+bool Session::ack(uint16_t id, PacketType type, uint8_t code) {
+    for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+        if (it->packet_id != id) continue;
+        if (type == PacketType::puback && it->qos == 1) {
+            inflight_.erase(it);
+            --mgr_.total_queued;
+        } else if (type == PacketType::pubrec && it->qos == 2 && !it->released) {
+            if (code >= 0x80) {
+                inflight_.erase(it);
+                --mgr_.total_queued;
+            } else {
+                it->released = true;
+                conn_->write_ack(PacketType::pubrel, id, 0);
+            }
+        } else if (type == PacketType::pubcomp && it->released) {
+            inflight_.erase(it);
+            --mgr_.total_queued;
+        } else {
+            return false;
+        }
+        send_pending();
+        return true;
+    }
+    return false;
+}
+
+// =============================================================================================
+// Connection
+
+// The connection's publishing link into the core: credit decides whether we read the socket;
+// outcomes become PUBACK / PUBREC.
+class Connection::PublishPort final : public core::LinkPort {
+public:
+    explicit PublishPort(Connection& c) : c_(c) {}
+    void deliver(core::Delivery&) override {}
+    void update(core::Delivery& d, const core::DeliveryState& s, bool settle) override {
+        if (!settle || !d.handle) return;
+        auto h = reinterpret_cast<uintptr_t>(d.handle);
+        d.handle = nullptr;
+        c_.acknowledge(static_cast<uint16_t>(h >> 2), static_cast<uint8_t>(h & 3), s);
+    }
+    void flow(uint32_t credit, bool drain) override {
+        c_.credit_ = drain ? 0 : static_cast<int32_t>(credit);
+        if (c_.credit_ > 0 && c_.paused_) {
+            c_.paused_ = false;
+            c_.read_more();
+        }
+    }
+    void drained() override {}
+    void opened(const core::Terminus&, const core::Terminus&) override {}
+    void detach(const core::ErrorCondition*) override { c_.publish_link_ = nullptr; }
+
+private:
+    Connection& c_;
+};
+
+Connection::Connection(SessionManager& mgr, const ListenerSettings& settings,
+                       std::unique_ptr<Transport> t)
+    : mgr_(mgr), settings_(settings), transport_(std::move(t)), log_id_(next_connection_log_id++) {
+    remote_ = transport_->remote();
+    started_ms_ = last_packet_ms_ = mgr_.now();
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() { read_more(); }
+
+void Connection::read_more() {
+    if (reading_ || closed_) return;
+    if (publish_link_ && credit_ <= 0) {
+        paused_ = true;  // backpressure: the core has no room for our publishes; TCP holds them
+        return;
+    }
+    reading_ = true;
+    transport_->read([self = shared_from_this()](boost::system::error_code ec, std::string_view data) {
+        self->reading_ = false;
+        if (self->closed_) return;
+        if (ec) {
+            if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+                spdlog::debug("[M{}] read error: {}", self->log_id_, ec.message());
+            self->finish(true);  // no DISCONNECT: abnormal, the will is published
+            return;
+        }
+        self->on_data(data);
+        self->read_more();
+    });
+}
+
+void Connection::on_data(std::string_view data) {
+    std::string_view buf = data;
+    bool own = !inbuf_.empty();
+    if (own) {
+        inbuf_.append(data);
+        buf = inbuf_;
+    }
+    size_t pos = 0;
+    while (!closed_ && pos < buf.size()) {
+        FrameInfo f = frame(buf.substr(pos), settings_.max_packet_size);
+        if (f.status == FrameInfo::Status::need_more) break;
+        if (f.status == FrameInfo::Status::error) {
+            protocol_error(f.reason, f.error);
+            return;
+        }
+        if (!handle(buf.substr(pos, f.total_size))) return;
+        pos += f.total_size;
+    }
+    if (closed_) return;
+    // Keep only the incomplete tail (never more than one maximum-size packet).
+    if (own)
+        inbuf_.erase(0, pos);
+    else
+        inbuf_.assign(buf.substr(pos));
+    if (inbuf_.empty() && inbuf_.capacity() > 4096) std::string().swap(inbuf_);
+}
+
+bool Connection::protocol_error(uint8_t code, const std::string& why) {
+    spdlog::info("[M{}] {} from {}: {} (closing{})", log_id_, session_ ? "protocol error" : "bad connect",
+                 remote_, why, level_ == v5 && session_ ? ", DISCONNECT reason " + std::to_string(code) : "");
+    close_with(code, why, true);
+    return false;
+}
+
+bool Connection::handle(std::string_view packet) {
+    last_packet_ms_ = mgr_.now();
+    auto type = static_cast<PacketType>(static_cast<uint8_t>(packet[0]) >> 4);
+    if (!session_ && type != PacketType::connect) {
+        spdlog::info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote_);
+        finish(false);
+        return false;
+    }
+    DecodeError err;
+    auto p = decode(packet, session_ ? level_ : v5, err);
+    if (!p) {
+        if (!session_) {
+            // A broken or unsupported CONNECT: answer in the client's protocol if we can tell.
+            uint8_t lvl = packet.size() > 8 ? static_cast<uint8_t>(packet[8]) : 0;
+            Connack ack;
+            if (err.reason == reason::unsupported_protocol_version) {
+                ack.code = lvl == v5 ? reason::unsupported_protocol_version : 0x01;
+                std::string out;
+                encode_connack(ack, lvl == v5 ? v5 : v311, out);
+                out_ += out;
+            } else if (lvl == v5) {
+                ack.code = err.reason;
+                encode_connack(ack, v5, out_);
+            }
+            spdlog::info("[M{}] CONNECT from {} refused: {}", log_id_, remote_, err.message);
+            close_after_write_ = true;
+            closed_ = true;
+            flush();
+            if (!write_in_flight_) finish(false);
+            return false;
+        }
+        return protocol_error(err.reason, err.message);
+    }
+    switch (p->type) {
+        case PacketType::connect:
+            if (session_) return protocol_error(reason::protocol_error, "second CONNECT");
+            return on_connect(p->connect);
+        case PacketType::publish:
+            return on_publish(p->publish);
+        case PacketType::puback:
+        case PacketType::pubrec:
+        case PacketType::pubcomp:
+            session_->ack(p->ack.packet_id, p->type, p->ack.code);
+            return true;
+        case PacketType::pubrel: {
+            bool known = session_->incoming_qos2_.erase(p->ack.packet_id) > 0;
+            write_ack(PacketType::pubcomp, p->ack.packet_id,
+                      known || level_ != v5 ? reason::success : reason::packet_identifier_not_found);
+            flush();
+            return true;
+        }
+        case PacketType::subscribe:
+            return on_subscribe(p->subscribe);
+        case PacketType::unsubscribe:
+            return on_unsubscribe(p->unsubscribe);
+        case PacketType::pingreq:
+            encode_pingresp(out_);
+            flush();
+            return true;
+        case PacketType::disconnect: {
+            disconnect_received_ = true;
+            bool will = level_ == v5 && p->disconnect.code == reason::disconnect_with_will;
+            if (level_ == v5 && p->disconnect.properties.session_expiry_interval) {
+                uint32_t e = *p->disconnect.properties.session_expiry_interval;
+                if (session_->expiry_interval_ == 0 && e != 0)
+                    return protocol_error(reason::protocol_error,
+                                          "session expiry set on DISCONNECT after 0 on CONNECT");
+                session_->expiry_interval_ = std::min(e, settings_.max_session_expiry);
+            }
+            spdlog::debug("[M{}] DISCONNECT from client '{}' (reason {})", log_id_,
+                          session_->client_id(), p->disconnect.code);
+            finish(will);
+            return false;
+        }
+        case PacketType::auth:
+            return protocol_error(reason::protocol_error, "AUTH without an authentication method");
+        default:
+            return protocol_error(reason::protocol_error, "packet type a client must not send");
+    }
+}
+
+bool Connection::on_connect(const Connect& c) {
+    level_ = c.level;
+    Connack ack;
+    auto refuse = [&](uint8_t v5code, uint8_t v3code, const std::string& why) {
+        ack.code = level_ == v5 ? v5code : v3code;
+        encode_connack(ack, level_, out_);
+        spdlog::info("[M{}] CONNECT from {} (client '{}') refused: {}", log_id_, remote_,
+                     c.client_id, why);
+        close_after_write_ = true;
+        closed_ = true;
+        flush();
+        if (!write_in_flight_) finish(false);
+        return false;
+    };
+    if ((level_ == v311 && !settings_.allow_v311) || (level_ == v5 && !settings_.allow_v5))
+        return refuse(reason::unsupported_protocol_version, 0x01, "protocol version not enabled");
+    if (settings_.max_connections && mgr_.connections_on(settings_.name) > settings_.max_connections)
+        return refuse(reason::quota_exceeded, 0x03, "listener connection limit reached");
+    if (c.properties.authentication_method)
+        return refuse(reason::bad_authentication_method, 0x05,
+                      "enhanced authentication is not supported");
+    std::string client_id = c.client_id;
+    bool assigned = false;
+    if (client_id.empty()) {
+        if (level_ == v311 && !c.clean_start)
+            return refuse(reason::client_identifier_not_valid, 0x02,
+                          "empty client id without clean session");
+        client_id = generated_client_id();
+        assigned = true;
+    }
+    if (c.will) {
+        if (!core::valid_topic_name(c.will->topic))
+            return refuse(reason::topic_name_invalid, 0x05, "invalid will topic");
+        if (c.will->properties.payload_format_indicator.value_or(0) == 1 &&
+            !valid_utf8(c.will->payload))
+            return refuse(reason::payload_format_invalid, 0x05, "will payload is not UTF-8");
+    }
+    keep_alive_ = c.keep_alive;
+    if (level_ == v5) {
+        client_receive_max_ = c.properties.receive_maximum.value_or(65535);
+        client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
+        client_alias_max_ = c.properties.topic_alias_maximum.value_or(0);
+        problem_info_ = c.properties.request_problem_information.value_or(1) == 1;
+        if (settings_.max_keep_alive && (keep_alive_ == 0 || keep_alive_ > settings_.max_keep_alive)) {
+            keep_alive_ = settings_.max_keep_alive;
+            ack.properties.server_keep_alive = keep_alive_;
+        }
+    }
+    uint32_t expiry;
+    if (level_ == v5) {
+        expiry = c.properties.session_expiry_interval.value_or(0);
+        if (expiry > settings_.max_session_expiry) {
+            expiry = settings_.max_session_expiry;
+            ack.properties.session_expiry_interval = expiry;
+        }
+    } else {
+        expiry = c.clean_start ? 0 : settings_.max_session_expiry;
+    }
+    will_ = c.will;
+    Connect effective = c;
+    effective.client_id = client_id;
+    bool present = false;
+    session_ = mgr_.attach(*this, effective, expiry, present);
+
+    core::ConnectionInfo info;
+    info.protocol = "mqtt";
+    info.host = remote_;
+    info.container_id = client_id;
+    info.user = c.username.value_or("");
+    info.listener = settings_.name;
+    info.link_capacity = settings_.receive_maximum;
+    core::Router& r = mgr_.router();
+    core_ = r.connection_opened(std::move(info), *this);
+    core::AttachRequest req;
+    req.direction = core::Direction::incoming;
+    req.name = "mqtt-publish/" + client_id;
+    req.target.has_address = false;
+    req.unconfigured_distribution = core::Distribution::multicast;
+    req.owner = session_->owner_;
+    publish_port_ = std::make_unique<PublishPort>(*this);
+    r.attach(*core_, req, *publish_port_, &publish_link_);
+
+    ack.session_present = present;
+    if (level_ == v5) {
+        ack.properties.receive_maximum = settings_.receive_maximum;
+        ack.properties.maximum_packet_size = settings_.max_packet_size;
+        ack.properties.topic_alias_maximum = settings_.topic_alias_maximum;
+        if (assigned) ack.properties.assigned_client_identifier = client_id;
+    }
+    encode_connack(ack, level_, out_);
+    spdlog::info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})", log_id_,
+                 level_ == v5 ? "5" : "3.1.1", remote_, client_id, c.clean_start ? ", clean start" : "",
+                 keep_alive_, present ? ", session present" : "");
+    session_->resend_inflight();
+    session_->send_pending();
+    flush();
+    return true;
+}
+
+bool Connection::on_publish(Publish& p) {
+    if (level_ == v5 && p.properties.topic_alias) {
+        uint16_t a = *p.properties.topic_alias;
+        if (a == 0 || a > settings_.topic_alias_maximum)
+            return protocol_error(reason::topic_alias_invalid, "topic alias out of range");
+        if (p.topic.empty()) {
+            if (a >= in_aliases_.size() || in_aliases_[a].empty())
+                return protocol_error(reason::protocol_error, "unknown topic alias");
+            p.topic = in_aliases_[a];
+        } else {
+            if (in_aliases_.size() <= a) in_aliases_.resize(size_t(a) + 1);
+            in_aliases_[a] = p.topic;
+        }
+    }
+    if (!core::valid_topic_name(p.topic))
+        return protocol_error(reason::topic_name_invalid, "invalid topic name '" + p.topic + "'");
+    if (p.properties.response_topic && !core::valid_topic_name(*p.properties.response_topic))
+        return protocol_error(reason::protocol_error, "invalid response topic");
+    if (p.qos > 0 && level_ == v5 && unacked_in_ >= settings_.receive_maximum)
+        return protocol_error(reason::receive_maximum_exceeded,
+                              "more unacknowledged QoS 1/2 publishes than the receive maximum");
+    if (p.qos == 2 && session_->incoming_qos2_.count(p.packet_id)) {
+        write_ack(PacketType::pubrec, p.packet_id, 0);  // a resend we already have
+        flush();
+        return true;
+    }
+    if (p.properties.payload_format_indicator.value_or(0) == 1 && !valid_utf8(p.payload)) {
+        if (p.qos == 0) return protocol_error(reason::payload_format_invalid, "payload is not UTF-8");
+        write_ack(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id,
+                  reason::payload_format_invalid);
+        flush();
+        return true;
+    }
+    uint64_t expires = 0;
+    if (p.properties.message_expiry_interval)
+        expires = mgr_.now() + uint64_t(*p.properties.message_expiry_interval) * 1000;
+    // Keep the message's own properties; aliases, subscription ids and expiry are per hop.
+    p.properties.topic_alias.reset();
+    p.properties.subscription_identifiers.clear();
+    p.properties.message_expiry_interval.reset();
+    std::string props;
+    if (level_ == v5) encode_property_bytes(p.properties, props);
+    core::MessageRef msg = make_message(p.topic, props, p.payload);
+    msg->retain = p.retain;
+    msg->qos = p.qos;
+    msg->expires_at_ms = expires;
+    if (p.qos == 2) session_->incoming_qos2_.insert(p.packet_id);
+    if (p.qos > 0) ++unacked_in_;
+    void* handle = p.qos > 0 ? reinterpret_cast<void*>(uintptr_t(p.packet_id) << 2 | p.qos) : nullptr;
+    --credit_;
+    mgr_.router().transfer(publish_link_, std::move(msg), p.topic, p.qos == 0, handle);
+    return true;
+}
+
+void Connection::acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState& s) {
+    if (closed_) return;
+    if (unacked_in_) --unacked_in_;
+    uint8_t code = level_ == v5 ? outcome_reason(s) : 0;
+    if (qos == 1) {
+        write_ack(PacketType::puback, id, code);
+    } else {
+        write_ack(PacketType::pubrec, id, code);
+        if (code >= 0x80 && session_) session_->incoming_qos2_.erase(id);
+    }
+    flush();
+}
+
+bool Connection::on_subscribe(const Subscribe& s) {
+    Suback ack;
+    ack.packet_id = s.packet_id;
+    std::vector<std::pair<core::StoredSubscription, std::string>> retained;
+    uint32_t sub_id = s.properties.subscription_identifiers.empty() ? 0 : s.properties.subscription_identifiers[0];
+    for (const auto& r : s.subscriptions) {
+        core::SharedFilter sf;
+        bool ok = core::parse_shared(r.filter, sf) && core::valid_topic_filter(sf.filter);
+        if (!ok) {
+            ack.codes.push_back(level_ == v5 ? reason::topic_filter_invalid : 0x80);
+            continue;
+        }
+        if (!sf.group.empty() && r.no_local)
+            return protocol_error(reason::protocol_error, "no local on a shared subscription");
+        bool existed = session_->subs_.count(r.filter) > 0;
+        core::StoredSubscription st{r.filter, r.qos, r.no_local, r.retain_as_published,
+                                    r.retain_handling, sub_id};
+        std::string err = mgr_.router().subscribe(session_->link_, r.filter, r.no_local);
+        if (!err.empty()) {
+            ack.codes.push_back(level_ == v5 ? reason::topic_filter_invalid : 0x80);
+            continue;
+        }
+        session_->subs_[r.filter] = st;
+        ack.codes.push_back(r.qos);
+        if (sf.group.empty() && (r.retain_handling == 0 || (r.retain_handling == 1 && !existed)))
+            retained.emplace_back(st, sf.filter);
+    }
+    encode_suback(ack, level_, out_);
+    for (const auto& [st, filter] : retained) send_retained(st, filter);
+    mgr_.save(*session_);
+    flush();
+    return true;
+}
+
+// Retained messages for a new subscription, flagged retained, with its identifier.
+void Connection::send_retained(const core::StoredSubscription& st, const std::string& filter) {
+    uint64_t now = mgr_.now();
+    mgr_.router().retained().match(filter, [&](std::string_view topic, const core::MessageRef& m) {
+        if (m->expires_at_ms && m->expires_at_ms <= now) return;
+        core::MessageRef mq = m;
+        if (m->format() != core::MessageFormat::mqtt) {
+            mq = mapping::mqtt_from_amqp(*m, topic, now);
+            if (!mq) return;
+        }
+        Session::Outgoing o;
+        o.message = mq;
+        o.qos = std::min(m->qos, st.qos);
+        o.retain = true;
+        if (st.subscription_id) o.subscription_ids.push_back(st.subscription_id);
+        session_->enqueue(std::move(o));
+    });
+}
+
+bool Connection::on_unsubscribe(const Unsubscribe& u) {
+    Unsuback ack;
+    ack.packet_id = u.packet_id;
+    for (const auto& f : u.filters) {
+        bool existed = session_->subs_.erase(f) > 0;
+        mgr_.router().unsubscribe(session_->link_, f);
+        ack.codes.push_back(existed ? reason::success : reason::no_subscription_existed);
+    }
+    encode_unsuback(ack, level_, out_);
+    mgr_.save(*session_);
+    flush();
+    return true;
+}
+
+bool Connection::write_publish(const Session::Outgoing& o, bool dup) {
+    MessageView v;
+    if (!view_message(*o.message, v)) return false;
+    const core::Message& m = *o.message;
+    uint64_t now = mgr_.now();
+    uint32_t expiry = 0;
+    if (m.expires_at_ms) {
+        if (m.expires_at_ms <= now) {
+            ++mgr_.expired;
+            return false;
+        }
+        expiry = static_cast<uint32_t>((m.expires_at_ms - now + 999) / 1000);
+    }
+    std::string_view topic = v.topic;
+    uint16_t alias = 0;
+    std::string extra;  // per-delivery properties
+    if (level_ == v5) {
+        if (expiry) {
+            extra += char(prop::message_expiry_interval);
+            extra += char(expiry >> 24);
+            extra += char((expiry >> 16) & 0xff);
+            extra += char((expiry >> 8) & 0xff);
+            extra += char(expiry & 0xff);
+        }
+        for (uint32_t id : o.subscription_ids) {
+            extra += char(prop::subscription_identifier);
+            put_varint(id, extra);
+        }
+        if (client_alias_max_) {
+            auto it = out_aliases_.find(std::string(topic));
+            if (it != out_aliases_.end()) {
+                alias = it->second;
+                topic = {};
+            } else if (out_aliases_.size() < client_alias_max_) {
+                alias = static_cast<uint16_t>(out_aliases_.size() + 1);
+                out_aliases_.emplace(std::string(topic), alias);
+            }
+            if (alias) {
+                extra += char(prop::topic_alias);
+                extra += char(alias >> 8);
+                extra += char(alias & 0xff);
+            }
+        }
+    }
+    size_t props_len = v.properties.size() + extra.size();
+    size_t remaining = 2 + topic.size() + (o.qos ? 2 : 0) + v.payload.size();
+    if (level_ == v5) remaining += varint_size(static_cast<uint32_t>(props_len)) + props_len;
+    size_t total = 1 + varint_size(static_cast<uint32_t>(remaining)) + remaining;
+    if (client_max_packet_ && total > client_max_packet_) {
+        ++mgr_.oversized;  // the client said it cannot take it: discarded as if delivered
+        return false;
+    }
+    out_.reserve(out_.size() + total);
+    out_ += static_cast<char>(0x30 | (dup && o.qos ? 0x08 : 0) | (o.qos << 1) | (o.retain ? 1 : 0));
+    put_varint(static_cast<uint32_t>(remaining), out_);
+    out_ += static_cast<char>(topic.size() >> 8);
+    out_ += static_cast<char>(topic.size() & 0xff);
+    out_.append(topic);
+    if (o.qos) {
+        out_ += static_cast<char>(o.packet_id >> 8);
+        out_ += static_cast<char>(o.packet_id & 0xff);
+    }
+    if (level_ == v5) {
+        put_varint(static_cast<uint32_t>(props_len), out_);
+        out_.append(v.properties);
+        out_ += extra;
+    }
+    out_.append(v.payload);
+    return true;
+}
+
+void Connection::write_ack(PacketType type, uint16_t id, uint8_t code) {
+    Ack a;
+    a.type = type;
+    a.packet_id = id;
+    a.code = code;
+    encode_ack(a, level_, out_);
+}
+
+void Connection::flush() {
+    if (write_in_flight_ || out_.empty() || finished_) return;
+    writing_.swap(out_);
+    write_in_flight_ = true;
+    transport_->write(writing_, [self = shared_from_this()](boost::system::error_code ec) {
+        self->write_done(ec);
+    });
+}
+
+void Connection::write_done(boost::system::error_code ec) {
+    write_in_flight_ = false;
+    writing_.clear();
+    if (writing_.capacity() > 64 * 1024) std::string().swap(writing_);
+    if (finished_) return;
+    if (ec) {
+        finish(true);
+        return;
+    }
+    if (close_after_write_ && out_.empty()) {
+        finish(will_on_close_);
+        return;
+    }
+    if (session_) session_->send_pending();  // room in the output again
+    flush();
+}
+
+void Connection::close_with(uint8_t code, const std::string& why, bool publish_will) {
+    if (closed_) return;
+    closed_ = true;
+    will_on_close_ = publish_will;
+    if (level_ == v5 && session_) {
+        Disconnect d;
+        d.code = code;
+        if (problem_info_ && !why.empty()) d.properties.reason_string = why;
+        encode_disconnect(d, v5, out_);
+        close_after_write_ = true;
+        flush();
+        if (write_in_flight_) return;
+    }
+    finish(publish_will);
+}
+
+void Connection::finish(bool publish_will) {
+    if (finished_) return;
+    finished_ = closed_ = true;
+    transport_->close();
+    core::Router& r = mgr_.router();
+    if (publish_link_) {
+        core::Link* l = publish_link_;
+        publish_link_ = nullptr;
+        r.detach(l, nullptr);
+    }
+    if (core_) {
+        r.connection_closed(core_);
+        core_ = nullptr;
+    }
+    if (session_)
+        spdlog::info("[M{}] MQTT connection from {} (client '{}') closed{}", log_id_, remote_,
+                     session_->client_id(), disconnect_received_ ? "" : " without DISCONNECT");
+    mgr_.detached(*this, publish_will);
+}
+
+// =============================================================================================
+// SessionManager
+
+class SessionManager::CorePort final : public core::ConnectionPort {
+public:
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    void close(const core::ErrorCondition&) override {}
+};
+
+SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
+                               core::SessionStore& sessions, core::WillStore& wills)
+    : router_(router), loop_(loop), store_(sessions), wills_(wills), ticker_(loop.io()) {
+    core_port_ = std::make_unique<CorePort>();
+    core::ConnectionInfo info;
+    info.protocol = "mqtt";
+    info.role = "session-store";
+    info.container_id = "mqtt-sessions";
+    core_ = router_.connection_opened(std::move(info), *core_port_);
+    schedule_tick();
+}
+
+SessionManager::~SessionManager() {
+    ticker_.cancel();
+    for (auto& [id, c] : connections_) c->finished_ = true;
+    sessions_.clear();
+}
+
+size_t SessionManager::connections_on(const std::string& listener) const {
+    size_t n = 0;
+    for (const auto& [p, c] : connections_) n += c->settings().name == listener;
+    return n;
+}
+
+void SessionManager::accept(const ListenerSettings& settings, std::unique_ptr<Transport> t) {
+    if (stopping_) return;
+    auto c = std::make_shared<Connection>(*this, settings, std::move(t));
+    connections_.emplace(c.get(), c);
+    c->start();
+}
+
+void SessionManager::save(const Session& s) {
+    core::SessionRecord rec;
+    rec.client_id = s.client_id_;
+    rec.protocol_level = s.level_;
+    rec.expiry_interval = s.expiry_interval_;
+    for (const auto& [f, sub] : s.subs_) rec.subscriptions.push_back(sub);
+    rec.disconnected_at_ms = s.conn_ ? 0 : now();
+    store_.save(rec);
+}
+
+Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present) {
+    const std::string& id = pkt.client_id;
+    auto it = sessions_.find(id);
+    Session* s = it == sessions_.end() ? nullptr : it->second.get();
+    if (s && s->conn_) {
+        // Takeover: the old connection goes; its will follows the will-delay rules (a
+        // continuing session with a delay suppresses it).
+        Connection* old = s->conn_;
+        s->conn_ = nullptr;
+        old->session_ = nullptr;
+        if (old->will_) {
+            uint32_t delay = old->will_->properties.will_delay_interval.value_or(0);
+            if (pkt.clean_start || delay == 0) {
+                arm_will(*old);
+                fire_will_now(id);
+            }
+            old->will_.reset();
+        }
+        spdlog::info("[M{}] client '{}' taken over by a new connection", old->log_id_, id);
+        old->close_with(reason::session_taken_over, "Session taken over", false);
+    }
+    // A will waiting for its delay: the client is back. Published now only if the session ends.
+    if (auto w = wills_.take(id); w && (pkt.clean_start || !s)) router_.publish(w->topic, w->message);
+    if (s && pkt.clean_start) {
+        destroy(s);
+        s = nullptr;
+    }
+    present = s != nullptr;
+    if (!s) {
+        auto ns = std::make_unique<Session>(*this, id, next_owner_++);
+        s = ns.get();
+        core::AttachRequest req;
+        req.direction = core::Direction::outgoing;
+        req.name = "mqtt-session/" + id;
+        req.subscriber = true;
+        req.takes_responsibility = true;
+        req.owner = s->owner_;
+        router_.attach(*core_, req, *s, &s->link_);
+        router_.credit(s->link_, INT32_MAX / 2, false);
+        sessions_.emplace(id, std::move(ns));
+    }
+    s->conn_ = &c;
+    s->level_ = pkt.level;
+    s->expiry_interval_ = expiry;
+    s->expires_at_ms_ = 0;
+    s->max_queue_ = c.settings().max_session_queue;
+    save(*s);
+    return s;
+}
+
+void SessionManager::arm_will(Connection& c) {
+    if (!c.will_) return;
+    const Will& w = *c.will_;
+    Properties props = w.properties;
+    uint32_t delay = props.will_delay_interval.value_or(0);
+    props.will_delay_interval.reset();
+    uint64_t expires = 0;
+    if (props.message_expiry_interval) expires = now() + uint64_t(*props.message_expiry_interval) * 1000;
+    props.message_expiry_interval.reset();
+    std::string encoded;
+    if (c.level_ == v5) encode_property_bytes(props, encoded);
+    core::WillRecord rec;
+    rec.client_id = c.session_ ? c.session_->client_id() : std::string();
+    rec.topic = w.topic;
+    rec.message = make_message(w.topic, encoded, w.payload);
+    rec.message->retain = w.retain;
+    rec.message->qos = w.qos;
+    rec.message->expires_at_ms = expires;
+    rec.due_ms = now() + uint64_t(delay) * 1000;
+    if (rec.client_id.empty()) {
+        router_.publish(rec.topic, rec.message);
+        return;
+    }
+    wills_.arm(std::move(rec));
+}
+
+void SessionManager::fire_will_now(const std::string& client_id) {
+    if (auto w = wills_.take(client_id)) {
+        spdlog::info("publishing the will of client '{}' to '{}'", client_id, w->topic);
+        router_.publish(w->topic, w->message);
+    }
+}
+
+void SessionManager::detached(Connection& c, bool publish_will) {
+    Session* s = c.session_;
+    c.session_ = nullptr;
+    if (s && s->conn_ == &c) {
+        if (publish_will && c.will_) {
+            // Keep the session's id on the record: arm_will reads it from the session.
+            c.session_ = s;
+            arm_will(c);
+            c.session_ = nullptr;
+            if (c.will_->properties.will_delay_interval.value_or(0) == 0) fire_will_now(s->client_id());
+        }
+        s->conn_ = nullptr;
+        if (s->expiry_interval_ == 0) {
+            fire_will_now(s->client_id());  // the session ends: a delayed will goes now
+            destroy(s);
+        } else {
+            s->expires_at_ms_ = s->expiry_interval_ == never ? UINT64_MAX
+                                                             : now() + uint64_t(s->expiry_interval_) * 1000;
+            // QoS 0 is not kept for offline sessions.
+            for (auto it = s->pending_.begin(); it != s->pending_.end();) {
+                if (it->qos == 0) {
+                    it = s->pending_.erase(it);
+                    --total_queued;
+                    ++dropped_qos0;
+                } else {
+                    ++it;
+                }
+            }
+            save(*s);
+        }
+    }
+    c.will_.reset();
+    auto it = connections_.find(&c);
+    if (it != connections_.end()) {
+        // We may be inside the connection's own handler: release it after this turn.
+        auto keep = it->second;
+        connections_.erase(it);
+        asio::post(loop_.io(), [keep] {});
+    }
+}
+
+void SessionManager::destroy(Session* s) {
+    if (s->link_) {
+        core::Link* l = s->link_;
+        s->link_ = nullptr;
+        router_.detach(l, nullptr);
+    }
+    store_.erase(s->client_id_);
+    sessions_.erase(s->client_id_);
+}
+
+void SessionManager::schedule_tick() {
+    ticker_.expires_after(std::chrono::milliseconds(250));
+    ticker_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        tick();
+        schedule_tick();
+    });
+}
+
+void SessionManager::tick() {
+    router_.set_now_ms(net::monotonic_ms());
+    uint64_t t = now();
+    for (auto& w : wills_.take_due(t)) {
+        spdlog::info("publishing the will of client '{}' to '{}'", w.client_id, w.topic);
+        router_.publish(w.topic, w.message);
+    }
+    std::vector<Session*> expired_sessions;
+    for (auto& [id, s] : sessions_)
+        if (!s->conn_ && s->expires_at_ms_ && s->expires_at_ms_ <= t) expired_sessions.push_back(s.get());
+    for (Session* s : expired_sessions) {
+        spdlog::info("MQTT session '{}' expired", s->client_id());
+        fire_will_now(s->client_id());
+        destroy(s);
+    }
+    std::vector<std::shared_ptr<Connection>> overdue;
+    for (auto& [p, c] : connections_) {
+        if (c->closed_) continue;
+        if (!c->session_) {
+            if (t - c->started_ms_ > c->settings().connect_timeout_ms) overdue.push_back(c);
+        } else if (c->keep_alive_ && t - c->last_packet_ms_ > uint64_t(c->keep_alive_) * 1500) {
+            overdue.push_back(c);
+        }
+    }
+    for (auto& c : overdue) {
+        if (!c->session_) {
+            spdlog::info("[M{}] no CONNECT from {} in time: closing", c->log_id_, c->remote_);
+            c->finish(false);
+        } else {
+            spdlog::info("[M{}] client '{}' silent for 1.5 x keep alive ({}s): closing", c->log_id_,
+                         c->session_->client_id(), c->keep_alive_);
+            c->close_with(reason::keep_alive_timeout, "Keep alive timeout", true);
+        }
+    }
+}
+
+void SessionManager::shutdown() {
+    stopping_ = true;
+    ticker_.cancel();
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [p, c] : connections_) all.push_back(c);
+    // Wills stay unpublished on an orderly router shutdown: the clients did nothing wrong.
+    for (auto& c : all) c->close_with(reason::server_shutting_down, "Server shutting down", false);
+}
+
+}  // namespace trestle::mqtt

@@ -1,0 +1,253 @@
+// The MQTT 3.1.1/5.0 server: network connections (TCP or WebSocket), the protocol state
+// machine of each, and the sessions that outlive connections. Sessions are consumers of the
+// routing core (one subscription link each); each connection publishes through its own link.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "mqtt/codec.hpp"
+#include "net/event_loop.hpp"
+#include "trestle/core/router.hpp"
+#include "trestle/core/stores.hpp"
+
+namespace trestle::mqtt {
+
+struct ListenerSettings {
+    std::string name;
+    bool allow_v311 = true;
+    bool allow_v5 = true;
+    uint32_t max_packet_size = 1 << 20;
+    uint32_t max_connections = 0;           // 0 = no limit
+    uint16_t max_keep_alive = 0;            // 0 = whatever the client asks
+    uint16_t receive_maximum = 1000;        // QoS 1/2 publishes a client may have unacknowledged
+    uint16_t topic_alias_maximum = 100;     // aliases a client may define
+    uint32_t max_session_queue = 1000;      // messages queued per session
+    uint32_t max_session_expiry = 0xFFFFFFFF;  // cap; also the expiry of 3.1.1 persistent sessions
+    size_t max_buffered_bytes = 1 << 20;    // output a connection may have unsent
+    uint32_t connect_timeout_ms = 10000;
+    std::string websocket_path;             // "" = no MQTT over WebSocket on this listener
+};
+
+class Connection;
+class SessionManager;
+
+// Bytes in and out of one network connection (TCP or WebSocket).
+class Transport {
+public:
+    virtual ~Transport() = default;
+    using ReadFn = std::function<void(boost::system::error_code, std::string_view)>;
+    using WriteFn = std::function<void(boost::system::error_code)>;
+    virtual void read(ReadFn fn) = 0;   // one read; the data is valid during the callback
+    virtual void write(std::string_view data, WriteFn fn) = 0;  // data valid until fn
+    virtual void close() = 0;
+    virtual std::string remote() const = 0;
+    virtual bool websocket() const { return false; }
+};
+
+std::unique_ptr<Transport> tcp_transport(boost::asio::ip::tcp::socket s);
+
+// A persistent MQTT session: its subscriptions, what it still has to deliver, its QoS 2 state.
+class Session final : public core::LinkPort {
+public:
+    struct Outgoing {
+        core::MessageRef message;  // MQTT form
+        uint16_t packet_id = 0;
+        uint8_t qos = 0;
+        bool retain = false;
+        bool released = false;     // QoS 2: PUBREL sent, waiting for PUBCOMP
+        std::vector<uint32_t> subscription_ids;
+    };
+
+    Session(SessionManager& m, std::string client_id, uint64_t owner);
+    ~Session() override;
+
+    const std::string& client_id() const { return client_id_; }
+    Connection* connection() const { return conn_; }
+    core::Link* link() const { return link_; }
+    const std::map<std::string, core::StoredSubscription>& subscriptions() const { return subs_; }
+    size_t queued() const { return pending_.size(); }
+    size_t inflight() const { return inflight_.size(); }
+    uint64_t dropped() const { return dropped_; }
+
+    // core::LinkPort (the session's subscription link)
+    void deliver(core::Delivery& d) override;
+    void update(core::Delivery&, const core::DeliveryState&, bool) override {}
+    void flow(uint32_t, bool) override {}
+    void drained() override {}
+    void opened(const core::Terminus&, const core::Terminus&) override {}
+    void detach(const core::ErrorCondition*) override { link_ = nullptr; }
+
+private:
+    friend class Connection;
+    friend class SessionManager;
+    void enqueue(Outgoing o);
+    void send_pending();   // as far as receive maximum and the output buffer allow
+    void resend_inflight();
+    bool ack(uint16_t packet_id, PacketType type, uint8_t code);
+    uint16_t next_packet_id();
+    bool drop_for(const Outgoing& incoming);
+
+    SessionManager& mgr_;
+    std::string client_id_;
+    uint64_t owner_;
+    Connection* conn_ = nullptr;
+    core::Link* link_ = nullptr;
+    uint8_t level_ = v311;
+    uint32_t expiry_interval_ = 0;
+    uint64_t expires_at_ms_ = 0;   // while disconnected
+    std::map<std::string, core::StoredSubscription> subs_;
+    std::deque<Outgoing> pending_;
+    std::deque<Outgoing> inflight_;      // sent QoS 1/2, in order
+    std::set<uint16_t> incoming_qos2_;   // PUBREC sent, waiting for PUBREL
+    uint16_t last_packet_id_ = 0;
+    uint32_t max_queue_ = 1000;
+    uint64_t dropped_ = 0;
+};
+
+// One MQTT network connection.
+class Connection final : public std::enable_shared_from_this<Connection>, public core::ConnectionPort {
+public:
+    Connection(SessionManager& mgr, const ListenerSettings& settings, std::unique_ptr<Transport> t);
+    ~Connection() override;
+    void start();
+    // Ends the connection; with a reason (MQTT 5 only) a DISCONNECT is sent first.
+    void close_with(uint8_t reason, const std::string& why, bool publish_will);
+    bool closed() const { return closed_; }
+    uint8_t level() const { return level_; }
+    size_t buffered() const { return out_.size() + writing_.size(); }
+    uint64_t last_packet_ms() const { return last_packet_ms_; }
+    uint16_t keep_alive() const { return keep_alive_; }
+    bool connected() const { return session_ != nullptr; }
+    uint64_t started_ms() const { return started_ms_; }
+    const ListenerSettings& settings() const { return settings_; }
+    const std::string& remote() const { return remote_; }
+
+    // core::ConnectionPort
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    void close(const core::ErrorCondition& e) override { close_with(reason::administrative_action, e.description, true); }
+
+    // Writing, for the session.
+    // False when not written: expired, or larger than the client accepts.
+    bool write_publish(const Session::Outgoing& o, bool dup);
+    void write_ack(PacketType type, uint16_t id, uint8_t code);
+    void flush();
+
+private:
+    friend class Session;
+    friend class SessionManager;
+    class PublishPort;
+
+    void read_more();
+    void on_data(std::string_view data);
+    bool handle(std::string_view packet);
+    bool on_connect(const Connect& c);
+    bool on_publish(Publish& p);
+    bool on_subscribe(const Subscribe& s);
+    bool on_unsubscribe(const Unsubscribe& u);
+    void acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState& s);
+    bool protocol_error(uint8_t reason, const std::string& why);
+    void write_done(boost::system::error_code ec);
+    void finish(bool publish_will);
+    void send_retained(const core::StoredSubscription& s, const std::string& filter);
+
+    SessionManager& mgr_;
+    const ListenerSettings& settings_;
+    std::unique_ptr<Transport> transport_;
+    std::unique_ptr<PublishPort> publish_port_;
+    std::string remote_;
+    uint64_t log_id_;
+    std::string inbuf_;      // an incomplete packet carried over between reads
+    std::string out_;        // packets waiting to be written
+    std::string writing_;    // packets being written
+    Session* session_ = nullptr;
+    core::Connection* core_ = nullptr;
+    core::Link* publish_link_ = nullptr;
+    uint8_t level_ = v311;
+    uint16_t keep_alive_ = 0;
+    uint16_t client_receive_max_ = 65535;
+    uint32_t client_max_packet_ = 0;       // 0 = no limit
+    uint16_t client_alias_max_ = 0;
+    std::vector<std::string> in_aliases_;  // client -> server topic aliases
+    std::unordered_map<std::string, uint16_t> out_aliases_;
+    bool problem_info_ = true;             // may send reason strings / user properties
+    std::optional<Will> will_;
+    uint64_t started_ms_ = 0;
+    uint64_t last_packet_ms_ = 0;
+    uint32_t unacked_in_ = 0;  // QoS 1/2 publishes not yet acknowledged (receive maximum)
+    int32_t credit_ = 0;       // the core's credit for our publishes
+    bool reading_ = false;
+    bool paused_ = false;      // not reading: no credit
+    bool write_in_flight_ = false;
+    bool closed_ = false;
+    bool finished_ = false;
+    bool close_after_write_ = false;
+    bool will_on_close_ = false;
+    bool disconnect_received_ = false;
+};
+
+// All sessions and connections of the router's MQTT listeners.
+class SessionManager {
+public:
+    SessionManager(core::Router& router, net::EventLoop& loop, core::SessionStore& sessions,
+                   core::WillStore& wills);
+    ~SessionManager();
+
+    core::Router& router() { return router_; }
+    net::EventLoop& loop() { return loop_; }
+    uint64_t now() const { return router_.now_ms(); }
+
+    void accept(const ListenerSettings& settings, std::unique_ptr<Transport> t);
+    void shutdown();
+    // Periodic work: keep alive, connect timeout, wills due, session expiry.
+    void tick();
+
+    const std::unordered_map<std::string, std::unique_ptr<Session>>& sessions() const { return sessions_; }
+    size_t connection_count() const { return connections_.size(); }
+    size_t connections_on(const std::string& listener) const;
+
+    // Counters (management, metrics).
+    uint64_t dropped_qos0 = 0;         // QoS 0 not delivered: output buffer full or offline
+    uint64_t dropped_queue_full = 0;   // QoS 1/2 not queued: session queue full
+    uint64_t expired = 0;              // message expiry passed before delivery
+    uint64_t oversized = 0;            // larger than the client's maximum packet size
+    uint64_t total_queued = 0;         // messages queued or in flight, all sessions
+    uint64_t max_total_queued = 100000;
+
+private:
+    friend class Connection;
+    friend class Session;
+    Session* attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present);
+    void save(const Session& s);
+    void detached(Connection& c, bool publish_will);
+    void destroy(Session* s);
+    void arm_will(Connection& c);
+    void fire_will_now(const std::string& client_id);
+    void schedule_tick();
+
+    core::Router& router_;
+    net::EventLoop& loop_;
+    core::SessionStore& store_;
+    core::WillStore& wills_;
+    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+    std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+    core::Connection* core_ = nullptr;  // owns the sessions' subscription links
+    class CorePort;
+    std::unique_ptr<CorePort> core_port_;
+    boost::asio::steady_timer ticker_;
+    uint64_t next_owner_ = 1;
+    uint64_t log_rate_ms_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace trestle::mqtt
