@@ -181,12 +181,21 @@ std::string Server::start() {
     }
     for (const auto& mc : mqtt_configs_) {
         auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
-            if (!stopping_) mqtt_->accept(mc.settings, mqtt::tcp_transport(std::move(s)));
+            if (stopping_) return;
+            if (mc.settings.websocket_path.empty()) {
+                mqtt_->accept(mc.settings, mqtt::tcp_transport(std::move(s)));
+                return;
+            }
+            mqtt::accept_mqtt_or_websocket(std::move(s), mc.settings,
+                                           [this, &mc](std::unique_ptr<mqtt::Transport> t) {
+                                               if (!stopping_) mqtt_->accept(mc.settings, std::move(t));
+                                           });
         });
         std::string err = listener->listen(mc.host, mc.port);
         if (!err.empty()) return "mqttListener '" + mc.settings.name + "': " + err;
         listener->start();
-        spdlog::info("listener '{}' (mqtt) listening on {}", mc.settings.name, listener->local_address());
+        spdlog::info("listener '{}' (mqtt) listening on {}{}", mc.settings.name, listener->local_address(),
+                     mc.settings.websocket_path.empty() ? "" : " (WebSocket at " + mc.settings.websocket_path + ")");
         listeners_.push_back(std::move(listener));
     }
     for (const auto& cc : connector_configs_) {

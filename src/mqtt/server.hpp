@@ -56,6 +56,10 @@ public:
 };
 
 std::unique_ptr<Transport> tcp_transport(boost::asio::ip::tcp::socket s);
+// A connection to a listener with a websocketPath: plain MQTT or an HTTP upgrade to MQTT over
+// WebSocket, told apart by the first byte. `ready` gets the transport once known.
+void accept_mqtt_or_websocket(boost::asio::ip::tcp::socket s, const ListenerSettings& settings,
+                              std::function<void(std::unique_ptr<Transport>)> ready);
 
 // A persistent MQTT session: its subscriptions, what it still has to deliver, its QoS 2 state.
 class Session final : public core::LinkPort {

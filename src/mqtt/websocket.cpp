@@ -1,0 +1,145 @@
+// MQTT over WebSocket (subprotocol "mqtt") with Boost.Beast, on the same port as plain MQTT:
+// the first byte tells an MQTT CONNECT (0x10) from an HTTP request. Beast stays in this one
+// translation unit (it is heavy to compile).
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+
+#include "mqtt/server.hpp"
+
+namespace trestle::mqtt {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class WsTransport final : public Transport {
+public:
+    WsTransport(websocket::stream<tcp::socket> ws, std::string remote)
+        : ws_(std::move(ws)), remote_(std::move(remote)) {
+        ws_.binary(true);
+    }
+    void read(ReadFn fn) override {
+        ws_.async_read(buffer_, [this, fn = std::move(fn)](beast::error_code ec, size_t) {
+            if (ec) return fn(ec, {});
+            // The callback starts the next read on this buffer: take the bytes out first.
+            auto data = buffer_.data();
+            std::string bytes(static_cast<const char*>(data.data()), data.size());
+            buffer_.consume(buffer_.size());
+            if (buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
+            fn({}, bytes);
+        });
+    }
+    void write(std::string_view data, WriteFn fn) override {
+        ws_.async_write(asio::buffer(data.data(), data.size()),
+                        [fn = std::move(fn)](beast::error_code ec, size_t) { fn(ec); });
+    }
+    void close() override {
+        beast::error_code ec;
+        ws_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+        ws_.next_layer().close(ec);
+    }
+    std::string remote() const override { return remote_; }
+    bool websocket() const override { return true; }
+
+private:
+    websocket::stream<tcp::socket> ws_;
+    beast::flat_buffer buffer_;
+    std::string remote_;
+};
+
+// Reads the HTTP upgrade request and completes the WebSocket handshake.
+class Upgrade : public std::enable_shared_from_this<Upgrade> {
+public:
+    using Ready = std::function<void(std::unique_ptr<Transport>)>;
+    Upgrade(tcp::socket s, const ListenerSettings& st, Ready ready)
+        : ws_(std::move(s)), settings_(st), ready_(std::move(ready)) {
+        remote_ = net::remote_endpoint(ws_.next_layer());
+    }
+    void start() {
+        http::async_read(ws_.next_layer(), buffer_, req_,
+                         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
+    }
+
+private:
+    void refuse(http::status status, const std::string& why) {
+        spdlog::info("WebSocket upgrade from {} refused: {}", remote_, why);
+        auto res = std::make_shared<http::response<http::string_body>>(status, req_.version());
+        res->set(http::field::content_type, "text/plain");
+        res->set(http::field::connection, "close");
+        res->body() = why + "\n";
+        res->prepare_payload();
+        http::async_write(ws_.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+            beast::error_code ec;
+            self->ws_.next_layer().close(ec);
+        });
+    }
+    void on_request(beast::error_code ec) {
+        if (ec) return;  // not even a complete HTTP request: nothing to answer
+        std::string_view target(req_.target().data(), req_.target().size());
+        if (target != settings_.websocket_path) return refuse(http::status::not_found, "no such path");
+        if (!websocket::is_upgrade(req_)) return refuse(http::status::bad_request, "not a WebSocket upgrade");
+        // The MQTT spec's subprotocol is "mqtt"; old clients ask for "mqttv3.1".
+        std::string_view protocols(req_[http::field::sec_websocket_protocol].data(),
+                                   req_[http::field::sec_websocket_protocol].size());
+        std::string chosen;
+        for (std::string_view want : {"mqtt", "mqttv3.1"})
+            if (protocols.find(want) != std::string_view::npos) {
+                chosen = std::string(want);
+                break;
+            }
+        if (chosen.empty())
+            return refuse(http::status::bad_request, "WebSocket subprotocol 'mqtt' required");
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.set_option(websocket::stream_base::decorator([chosen](websocket::response_type& res) {
+            res.set(http::field::sec_websocket_protocol, chosen);
+        }));
+        ws_.async_accept(req_, [self = shared_from_this()](beast::error_code e) {
+            if (e) {
+                spdlog::info("WebSocket handshake with {} failed: {}", self->remote_, e.message());
+                return;
+            }
+            self->ready_(std::make_unique<WsTransport>(std::move(self->ws_), self->remote_));
+        });
+    }
+
+    websocket::stream<tcp::socket> ws_;
+    const ListenerSettings& settings_;
+    Ready ready_;
+    beast::flat_buffer buffer_;
+    http::request<http::string_body> req_;
+    std::string remote_;
+};
+
+}  // namespace
+
+void accept_mqtt_or_websocket(tcp::socket s, const ListenerSettings& st,
+                              std::function<void(std::unique_ptr<Transport>)> ready) {
+    auto sock = std::make_shared<tcp::socket>(std::move(s));
+    sock->async_wait(tcp::socket::wait_read, [sock, &st, ready = std::move(ready)](boost::system::error_code ec) {
+        if (ec) return;
+        char first = 0;
+        ssize_t n = ::recv(sock->native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n <= 0) {
+            boost::system::error_code ignore;
+            sock->close(ignore);
+            return;
+        }
+        if (first == 'G') {
+            std::make_shared<Upgrade>(std::move(*sock), st, ready)->start();
+        } else {
+            ready(tcp_transport(std::move(*sock)));
+        }
+    });
+}
+
+}  // namespace trestle::mqtt
