@@ -25,7 +25,7 @@ core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool du
     if (!mqtt::view_message(m, v)) return {};
     mqtt::Properties props;
     std::string err;
-    mqtt::decode_properties(v.properties, props, err);  // stored by us: well-formed
+    mqtt::decode_property_bytes(v.properties, props, err);  // stored by us: well-formed
 
     amqp::Writer w;
     // header: durable, priority, ttl, first-acquirer, delivery-count

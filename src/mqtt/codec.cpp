@@ -807,8 +807,11 @@ void encode_property_bytes(const Properties& p, std::string& b) {
     }
 }
 
-bool decode_properties(std::string_view bytes, Properties& out, std::string& err) {
-    In in(bytes);
+bool decode_property_bytes(std::string_view bytes, Properties& out, std::string& err) {
+    std::string framed;
+    put_varint(static_cast<uint32_t>(bytes.size()), framed);
+    framed.append(bytes);
+    In in(framed);
     if (!read_properties(in, any_props, out) || in.left() != 0) {
         err = in.err.empty() ? "trailing bytes after properties" : in.err;
         return false;

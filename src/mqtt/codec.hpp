@@ -276,7 +276,8 @@ void encode_pingresp(std::string& out);
 // with their variable-length prefix, or just the property bytes.
 void encode_properties(const Properties& p, std::string& out);
 void encode_property_bytes(const Properties& p, std::string& out);
-bool decode_properties(std::string_view bytes, Properties& out, std::string& err);
+// Decodes property bytes without their length prefix (as encode_property_bytes writes them).
+bool decode_property_bytes(std::string_view bytes, Properties& out, std::string& err);
 
 // Well-formed UTF-8 without U+0000 and surrogates (MQTT-1.5.4-1, -2).
 bool valid_utf8(std::string_view s);

@@ -301,7 +301,8 @@ Connection::Connection(SessionManager& mgr, const ListenerSettings& settings,
                        std::unique_ptr<Transport> t)
     : mgr_(mgr), settings_(settings), transport_(std::move(t)), log_id_(next_connection_log_id++) {
     remote_ = transport_->remote();
-    started_ms_ = last_packet_ms_ = mgr_.now();
+    // Keep-alive and connect deadlines use the real clock, not the core's coarse one.
+    started_ms_ = last_packet_ms_ = net::monotonic_ms();
 }
 
 Connection::~Connection() = default;
@@ -364,7 +365,7 @@ bool Connection::protocol_error(uint8_t code, const std::string& why) {
 }
 
 bool Connection::handle(std::string_view packet) {
-    last_packet_ms_ = mgr_.now();
+    last_packet_ms_ = net::monotonic_ms();
     auto type = static_cast<PacketType>(static_cast<uint8_t>(packet[0]) >> 4);
     if (!session_ && type != PacketType::connect) {
         spdlog::info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote_);
@@ -460,7 +461,7 @@ bool Connection::on_connect(const Connect& c) {
     };
     if ((level_ == v311 && !settings_.allow_v311) || (level_ == v5 && !settings_.allow_v5))
         return refuse(reason::unsupported_protocol_version, 0x01, "protocol version not enabled");
-    if (settings_.max_connections && mgr_.connections_on(settings_.name) > settings_.max_connections)
+    if (settings_.max_connections && mgr_.connections_on(settings_.name) >= settings_.max_connections)
         return refuse(reason::quota_exceeded, 0x03, "listener connection limit reached");
     if (c.properties.authentication_method)
         return refuse(reason::bad_authentication_method, 0x05,
@@ -514,7 +515,9 @@ bool Connection::on_connect(const Connect& c) {
     info.container_id = client_id;
     info.user = c.username.value_or("");
     info.listener = settings_.name;
-    info.link_capacity = settings_.receive_maximum;
+    // Room for a full receive-maximum window of QoS 1/2 plus QoS 0 in flight: a client that
+    // exceeds its window is caught (and told) rather than silently stopped.
+    info.link_capacity = uint32_t(settings_.receive_maximum) + 250;
     core::Router& r = mgr_.router();
     core_ = r.connection_opened(std::move(info), *this);
     core::AttachRequest req;
@@ -534,6 +537,7 @@ bool Connection::on_connect(const Connect& c) {
         if (assigned) ack.properties.assigned_client_identifier = client_id;
     }
     encode_connack(ack, level_, out_);
+    connack_sent_ = true;
     spdlog::info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})", log_id_,
                  level_ == v5 ? "5" : "3.1.1", remote_, client_id, c.clean_start ? ", clean start" : "",
                  keep_alive_, present ? ", session present" : "");
@@ -786,7 +790,7 @@ void Connection::close_with(uint8_t code, const std::string& why, bool publish_w
     if (closed_) return;
     closed_ = true;
     will_on_close_ = publish_will;
-    if (level_ == v5 && session_) {
+    if (level_ == v5 && connack_sent_) {
         Disconnect d;
         d.code = code;
         if (problem_info_ && !why.empty()) d.properties.reason_string = why;
@@ -847,7 +851,7 @@ SessionManager::~SessionManager() {
 
 size_t SessionManager::connections_on(const std::string& listener) const {
     size_t n = 0;
-    for (const auto& [p, c] : connections_) n += c->settings().name == listener;
+    for (const auto& [p, c] : connections_) n += c->connected() && c->settings().name == listener;
     return n;
 }
 
@@ -1012,8 +1016,8 @@ void SessionManager::schedule_tick() {
 }
 
 void SessionManager::tick() {
-    router_.set_now_ms(net::monotonic_ms());
-    uint64_t t = now();
+    uint64_t t = net::monotonic_ms();
+    router_.set_now_ms(t);
     for (auto& w : wills_.take_due(t)) {
         spdlog::info("publishing the will of client '{}' to '{}'", w.client_id, w.topic);
         router_.publish(w.topic, w.message);

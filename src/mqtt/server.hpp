@@ -197,6 +197,7 @@ private:
     bool finished_ = false;
     bool close_after_write_ = false;
     bool will_on_close_ = false;
+    bool connack_sent_ = false;
     bool disconnect_received_ = false;
 };
 

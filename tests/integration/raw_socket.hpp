@@ -2,6 +2,8 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <cerrno>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -54,6 +56,49 @@ public:
             }
             out.append(buf, static_cast<size_t>(n));
         }
+    }
+
+    // Waits up to `timeout` for some bytes; `closed` tells if the peer closed instead.
+    std::string read_some(std::chrono::milliseconds timeout, bool* closed) {
+        *closed = false;
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
+        char buf[65536];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) {
+            *closed = true;
+            return {};
+        }
+        return std::string(buf, static_cast<size_t>(n));
+    }
+    // Writes `chunk` repeatedly without blocking until the peer stops taking bytes (no progress
+    // for `stall`) or `limit` bytes went out; returns the bytes written.
+    size_t write_until_blocked(const std::string& chunk, size_t limit,
+                               std::chrono::milliseconds stall) {
+        int flags = fcntl(fd_, F_GETFL, 0);
+        fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+        size_t total = 0, off = 0;
+        auto last_progress = std::chrono::steady_clock::now();
+        while (total < limit) {
+            ssize_t n = ::send(fd_, chunk.data() + off, chunk.size() - off, MSG_NOSIGNAL);
+            if (n > 0) {
+                total += static_cast<size_t>(n);
+                off = (off + static_cast<size_t>(n)) % chunk.size();
+                last_progress = std::chrono::steady_clock::now();
+                continue;
+            }
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
+            if (std::chrono::steady_clock::now() - last_progress > stall) break;
+            pollfd p{fd_, POLLOUT, 0};
+            poll(&p, 1, 20);  // wait for room (or the stall deadline above)
+        }
+        fcntl(fd_, F_SETFL, flags);
+        return total;
+    }
+    // Stops reading: the kernel buffers fill and the peer's writes back up.
+    void shrink_receive_buffer() {
+        int v = 4096;
+        setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
     }
 
 private:

@@ -40,7 +40,8 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
     std::vector<char*> envp;
     for (auto& e : envs) envp.push_back(e.data());
     envp.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
+    // posix_spawnp: commands such as mosquitto_pub are found on PATH.
+    int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (rc != 0) {
