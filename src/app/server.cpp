@@ -183,10 +183,10 @@ std::string Server::start() {
         auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
             if (stopping_) return;
             if (mc.settings.websocket_path.empty()) {
-                mqtt_->accept(mc.settings, mqtt::tcp_transport(std::move(s)));
+                mqtt_->accept(mc.settings, mqtt::tcp_transport(mqtt_->poller(), std::move(s)));
                 return;
             }
-            mqtt::accept_mqtt_or_websocket(std::move(s), mc.settings,
+            mqtt::accept_mqtt_or_websocket(mqtt_->poller(), std::move(s), mc.settings,
                                            [this, &mc](std::unique_ptr<mqtt::Transport> t) {
                                                if (!stopping_) mqtt_->accept(mc.settings, std::move(t));
                                            });

@@ -195,13 +195,16 @@ Schema::Schema() {
                                        0, 0, 65535));
         t.attributes.push_back(integer("receiveMaximum",
                                        "Unacknowledged QoS 1/2 publishes a client may have "
-                                       "(announced to MQTT 5 clients; more is a protocol error).",
+                                       "(announced to MQTT 5 clients; more is a protocol error); "
+                                       "also how many QoS 1/2 messages are sent unacknowledged "
+                                       "to an MQTT 3.1.1 client.",
                                        1000, 1, 65535));
         t.attributes.push_back(integer("topicAliasMaximum",
                                        "Topic aliases an MQTT 5 client may define.", 100, 0, 65535));
         t.attributes.push_back(integer("maxSessionQueue",
-                                       "Messages queued per session (QoS 0 dropped first beyond "
-                                       "it, then new messages; counted and logged).",
+                                       "Messages waiting to be sent per session (offline, or "
+                                       "beyond the client's receive maximum); beyond it QoS 0 "
+                                       "is dropped first, then new messages; counted and logged.",
                                        1000, 1, INT32_MAX));
         t.attributes.push_back(integer("maxSessionExpirySeconds",
                                        "Cap on session expiry; also how long MQTT 3.1.1 "

@@ -52,47 +52,135 @@ std::string generated_client_id() {
     return buf;
 }
 
-// --- TCP transport: no read buffer of its own while idle ------------------------------------
+// --- TCP transport on the shared epoll set --------------------------------------------------
+// No read buffer of its own (reads go through one 64 KiB buffer per loop), no Asio state per
+// socket, nothing allocated while idle; writes go straight to send() and only what the socket
+// refuses is kept.
 
-class TcpTransport final : public Transport {
+class EpollTransport final : public Transport, private net::Poller::Client {
 public:
-    explicit TcpTransport(tcp::socket s) : s_(std::move(s)) {
-        boost::system::error_code ec;
-        s_.non_blocking(true, ec);
-        remote_ = net::remote_endpoint(s_);
+    EpollTransport(net::Poller& p, int fd) : poller_(p), fd_(fd) {}
+    ~EpollTransport() override { close(); }
+
+    void start(Handler& h) override {
+        h_ = &h;
+        events_ = EPOLLIN | EPOLLRDHUP;
+        if (!poller_.add(fd_, this, events_)) h_->on_closed(true);
     }
-    // Waits for readability, then reads into one buffer shared by all connections of the loop:
-    // an idle connection holds no read buffer (RSS per idle connection).
-    void read(ReadFn fn) override {
-        s_.async_wait(tcp::socket::wait_read, [this, fn = std::move(fn)](boost::system::error_code ec) mutable {
-            if (ec) return fn(ec, {});
-            static thread_local std::vector<char> scratch(64 * 1024);
-            size_t n = s_.read_some(asio::buffer(scratch), ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) return read(std::move(fn));
-            if (ec) return fn(ec, {});
-            fn({}, std::string_view(scratch.data(), n));
-        });
+    void set_reading(bool on) override {
+        reading_ = on;
+        update();
     }
-    void write(std::string_view data, WriteFn fn) override {
-        asio::async_write(s_, asio::buffer(data.data(), data.size()),
-                          [fn = std::move(fn)](boost::system::error_code ec, size_t) { fn(ec); });
+    void write(std::string_view d) override {
+        if (closed_ || d.empty()) return;
+        if (pending_) {
+            pending_->append(d);
+            return;
+        }
+        ssize_t n = ::send(fd_, d.data(), d.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return;  // the read side reports the failure
+            n = 0;
+        }
+        if (static_cast<size_t>(n) < d.size()) {
+            pending_ = std::make_unique<std::string>(d.substr(static_cast<size_t>(n)));
+            update();
+        }
     }
+    size_t buffered() const override { return pending_ ? pending_->size() : 0; }
     void close() override {
-        boost::system::error_code ec;
-        s_.shutdown(tcp::socket::shutdown_both, ec);
-        s_.close(ec);
+        if (closed_) return;
+        closed_ = true;
+        poller_.remove(fd_);
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
     }
-    std::string remote() const override { return remote_; }
+    std::string remote() const override { return closed_ ? "?" : net::remote_endpoint(fd_); }
 
 private:
-    tcp::socket s_;
-    std::string remote_;
+    void update() {
+        if (closed_) return;
+        uint32_t want = (reading_ ? uint32_t(EPOLLIN | EPOLLRDHUP) : 0u) | (pending_ ? uint32_t(EPOLLOUT) : 0u);
+        if (want != events_) {
+            events_ = want;
+            poller_.modify(fd_, this, want);
+        }
+    }
+    void on_events(uint32_t ev) override {
+        if (closed_) return;
+        if (ev & EPOLLOUT) {
+            while (pending_ && !pending_->empty()) {
+                ssize_t n = ::send(fd_, pending_->data(), pending_->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n <= 0) break;
+                pending_->erase(0, static_cast<size_t>(n));
+            }
+            if (pending_ && pending_->empty()) {
+                pending_.reset();
+                update();
+                h_->on_writable();
+                if (closed_) return;
+            }
+        }
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            static thread_local std::vector<char> scratch(64 * 1024);
+            // A few reads per event, then other connections get their turn.
+            for (int i = 0; i < 4 && reading_ && !closed_; ++i) {
+                ssize_t n = ::recv(fd_, scratch.data(), scratch.size(), MSG_DONTWAIT);
+                if (n > 0) {
+                    h_->on_data(std::string_view(scratch.data(), static_cast<size_t>(n)));
+                    if (static_cast<size_t>(n) < scratch.size()) break;
+                    continue;
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+                h_->on_closed(n < 0);
+                return;
+            }
+        }
+    }
+
+    net::Poller& poller_;
+    int fd_;
+    Handler* h_ = nullptr;
+    std::unique_ptr<std::string> pending_;  // what the socket did not take yet; null = none
+    uint32_t events_ = 0;
+    bool reading_ = true;
+    bool closed_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> tcp_transport(tcp::socket s) {
-    return std::make_unique<TcpTransport>(std::move(s));
+std::unique_ptr<Transport> tcp_transport(net::Poller& poller, tcp::socket s) {
+    int fd = s.release();  // the epoll transport owns the descriptor from here
+    return std::make_unique<EpollTransport>(poller, fd);
+}
+
+// =============================================================================================
+// OutQueue
+
+void OutQueue::push_back(Outgoing o) {
+    if (!q_) q_ = std::make_unique<Storage>();
+    q_->v.push_back(std::move(o));
+}
+
+void OutQueue::pop_front() {
+    q_->v[q_->head] = Outgoing{};
+    if (++q_->head == q_->v.size()) {
+        q_->v.clear();  // kept for the next message; trim() gives it back when idle
+        q_->head = 0;
+    } else if (q_->head >= 256 && q_->head * 2 >= q_->v.size()) {
+        q_->v.erase(q_->v.begin(), q_->v.begin() + static_cast<std::ptrdiff_t>(q_->head));
+        q_->head = 0;
+    }
+}
+
+OutQueue::iterator OutQueue::erase(iterator it) {
+    if (it == begin()) {
+        pop_front();
+        return begin();
+    }
+    auto off = it - q_->v.data();
+    auto next = q_->v.erase(q_->v.begin() + off);
+    return q_->v.data() + (next - q_->v.begin());
 }
 
 // =============================================================================================
@@ -103,6 +191,19 @@ Session::Session(SessionManager& m, std::string client_id, uint64_t owner)
 
 Session::~Session() {
     mgr_.total_queued -= pending_.size() + inflight_.size();
+}
+
+void Session::ensure_link() {
+    if (link_) return;
+    core::AttachRequest req;
+    req.direction = core::Direction::outgoing;
+    req.name = "mqtt-session/" + client_id_;
+    req.subscriber = true;
+    req.takes_responsibility = true;
+    req.owner = owner_;
+    core::Router& r = mgr_.router();
+    r.attach(*mgr_.core_, req, *this, &link_);
+    r.credit(link_, INT32_MAX / 2, false);
 }
 
 uint16_t Session::next_packet_id() {
@@ -191,13 +292,15 @@ void Session::enqueue(Outgoing o) {
         conn_->flush();
         return;
     }
-    if (pending_.size() + inflight_.size() >= max_queue_ ||
-        mgr_.total_queued >= mgr_.max_total_queued) {
+    // The per-session bound is on messages waiting to be sent (as mosquitto's
+    // max_queued_messages); those in flight are bounded by the client's receive maximum.
+    if (pending_.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
         if (!drop_for(o)) {
             uint64_t now = mgr_.now();
             if (now >= mgr_.log_rate_ms_) {
-                spdlog::warn("MQTT session '{}' queue full ({} messages): dropping (dropped so far {})",
-                             client_id_, pending_.size() + inflight_.size(), dropped_);
+                spdlog::warn("MQTT session '{}' queue full ({} queued, {} in flight): dropping "
+                             "(dropped so far {})",
+                             client_id_, pending_.size(), inflight_.size(), dropped_);
                 mgr_.log_rate_ms_ = now + 10000;  // at most one such line per 10 s
             }
             return;
@@ -282,16 +385,20 @@ public:
         d.handle = nullptr;
         c_.acknowledge(static_cast<uint16_t>(h >> 2), static_cast<uint8_t>(h & 3), s);
     }
-    void flow(uint32_t credit, bool drain) override {
-        c_.credit_ = drain ? 0 : static_cast<int32_t>(credit);
-        if (c_.credit_ > 0 && c_.paused_) {
+    void flow(uint32_t n, bool drain) override {
+        credit = drain ? 0 : static_cast<int32_t>(n);
+        if (credit > 0 && c_.paused_ && !c_.closed_) {
             c_.paused_ = false;
-            c_.read_more();
+            c_.transport_->set_reading(true);
         }
     }
     void drained() override {}
     void opened(const core::Terminus&, const core::Terminus&) override {}
-    void detach(const core::ErrorCondition*) override { c_.publish_link_ = nullptr; }
+    void detach(const core::ErrorCondition*) override { link = nullptr; }
+
+    core::Connection* core = nullptr;  // the connection's own, for its publishes
+    core::Link* link = nullptr;
+    int32_t credit = 0;  // the core's credit for our publishes
 
 private:
     Connection& c_;
@@ -299,35 +406,38 @@ private:
 
 Connection::Connection(SessionManager& mgr, const ListenerSettings& settings,
                        std::unique_ptr<Transport> t)
-    : mgr_(mgr), settings_(settings), transport_(std::move(t)), log_id_(next_connection_log_id++) {
-    remote_ = transport_->remote();
-    // Keep-alive and connect deadlines use the real clock, not the core's coarse one.
-    started_ms_ = last_packet_ms_ = net::monotonic_ms();
-}
+    : mgr_(mgr),
+      settings_(settings),
+      transport_(std::move(t)),
+      last_packet_ms_(net::monotonic_ms()),  // keep-alive uses the real clock, not the core's
+      log_id_(static_cast<uint32_t>(next_connection_log_id++)) {}
 
 Connection::~Connection() = default;
 
-void Connection::start() { read_more(); }
+void Connection::start() { transport_->start(*this); }
 
-void Connection::read_more() {
-    if (reading_ || closed_) return;
-    if (publish_link_ && credit_ <= 0) {
-        paused_ = true;  // backpressure: the core has no room for our publishes; TCP holds them
+void Connection::on_closed(bool error) {
+    if (closed_) return;
+    if (error) spdlog::debug("[M{}] socket error", log_id_);
+    finish(true);  // no DISCONNECT: abnormal, the will is published
+}
+
+void Connection::on_writable() {
+    if (finished_) return;
+    if (close_after_write_) {
+        finish(will_on_close_);
         return;
     }
-    reading_ = true;
-    transport_->read([self = shared_from_this()](boost::system::error_code ec, std::string_view data) {
-        self->reading_ = false;
-        if (self->closed_) return;
-        if (ec) {
-            if (ec != asio::error::eof && ec != asio::error::operation_aborted)
-                spdlog::debug("[M{}] read error: {}", self->log_id_, ec.message());
-            self->finish(true);  // no DISCONNECT: abnormal, the will is published
-            return;
-        }
-        self->on_data(data);
-        self->read_more();
-    });
+    if (session_) session_->send_pending();  // room in the output again
+    flush();
+}
+
+// Backpressure: the core has no room for our publishes; stop reading and let TCP hold them.
+void Connection::pause_if_no_credit() {
+    if (!paused_ && publish_port_ && publish_port_->link && publish_port_->credit <= 0 && !closed_) {
+        paused_ = true;
+        transport_->set_reading(false);
+    }
 }
 
 void Connection::on_data(std::string_view data) {
@@ -355,11 +465,13 @@ void Connection::on_data(std::string_view data) {
     else
         inbuf_.assign(buf.substr(pos));
     if (inbuf_.empty() && inbuf_.capacity() > 4096) std::string().swap(inbuf_);
+    flush();
+    pause_if_no_credit();
 }
 
 bool Connection::protocol_error(uint8_t code, const std::string& why) {
     spdlog::info("[M{}] {} from {}: {} (closing{})", log_id_, session_ ? "protocol error" : "bad connect",
-                 remote_, why, level_ == v5 && session_ ? ", DISCONNECT reason " + std::to_string(code) : "");
+                 remote(), why, level_ == v5 && session_ ? ", DISCONNECT reason " + std::to_string(code) : "");
     close_with(code, why, true);
     return false;
 }
@@ -368,7 +480,7 @@ bool Connection::handle(std::string_view packet) {
     last_packet_ms_ = net::monotonic_ms();
     auto type = static_cast<PacketType>(static_cast<uint8_t>(packet[0]) >> 4);
     if (!session_ && type != PacketType::connect) {
-        spdlog::info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote_);
+        spdlog::info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote());
         finish(false);
         return false;
     }
@@ -388,11 +500,9 @@ bool Connection::handle(std::string_view packet) {
                 ack.code = err.reason;
                 encode_connack(ack, v5, out_);
             }
-            spdlog::info("[M{}] CONNECT from {} refused: {}", log_id_, remote_, err.message);
-            close_after_write_ = true;
+            spdlog::info("[M{}] CONNECT from {} refused: {}", log_id_, remote(), err.message);
             closed_ = true;
-            flush();
-            if (!write_in_flight_) finish(false);
+            flush_then_finish(false);
             return false;
         }
         return protocol_error(err.reason, err.message);
@@ -409,7 +519,10 @@ bool Connection::handle(std::string_view packet) {
             session_->ack(p->ack.packet_id, p->type, p->ack.code);
             return true;
         case PacketType::pubrel: {
-            bool known = session_->incoming_qos2_.erase(p->ack.packet_id) > 0;
+            auto& q2 = session_->incoming_qos2_;
+            auto it = std::find(q2.begin(), q2.end(), p->ack.packet_id);
+            bool known = it != q2.end();
+            if (known) q2.erase(it);
             write_ack(PacketType::pubcomp, p->ack.packet_id,
                       known || level_ != v5 ? reason::success : reason::packet_identifier_not_found);
             flush();
@@ -451,12 +564,10 @@ bool Connection::on_connect(const Connect& c) {
     auto refuse = [&](uint8_t v5code, uint8_t v3code, const std::string& why) {
         ack.code = level_ == v5 ? v5code : v3code;
         encode_connack(ack, level_, out_);
-        spdlog::info("[M{}] CONNECT from {} (client '{}') refused: {}", log_id_, remote_,
+        spdlog::info("[M{}] CONNECT from {} (client '{}') refused: {}", log_id_, remote(),
                      c.client_id, why);
-        close_after_write_ = true;
         closed_ = true;
-        flush();
-        if (!write_in_flight_) finish(false);
+        flush_then_finish(false);
         return false;
     };
     if ((level_ == v311 && !settings_.allow_v311) || (level_ == v5 && !settings_.allow_v5))
@@ -483,6 +594,8 @@ bool Connection::on_connect(const Connect& c) {
             return refuse(reason::payload_format_invalid, 0x05, "will payload is not UTF-8");
     }
     keep_alive_ = c.keep_alive;
+    // 3.1.1 clients announce no receive maximum: the listener's bounds what is in flight.
+    client_receive_max_ = settings_.receive_maximum;
     if (level_ == v5) {
         client_receive_max_ = c.properties.receive_maximum.value_or(65535);
         client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
@@ -503,31 +616,11 @@ bool Connection::on_connect(const Connect& c) {
     } else {
         expiry = c.clean_start ? 0 : settings_.max_session_expiry;
     }
-    will_ = c.will;
+    if (c.will) will_ = std::make_unique<Will>(*c.will);
     Connect effective = c;
     effective.client_id = client_id;
     bool present = false;
     session_ = mgr_.attach(*this, effective, expiry, present);
-
-    core::ConnectionInfo info;
-    info.protocol = "mqtt";
-    info.host = remote_;
-    info.container_id = client_id;
-    info.user = c.username.value_or("");
-    info.listener = settings_.name;
-    // Room for a full receive-maximum window of QoS 1/2 plus QoS 0 in flight: a client that
-    // exceeds its window is caught (and told) rather than silently stopped.
-    info.link_capacity = uint32_t(settings_.receive_maximum) + 250;
-    core::Router& r = mgr_.router();
-    core_ = r.connection_opened(std::move(info), *this);
-    core::AttachRequest req;
-    req.direction = core::Direction::incoming;
-    req.name = "mqtt-publish/" + client_id;
-    req.target.has_address = false;
-    req.unconfigured_distribution = core::Distribution::multicast;
-    req.owner = session_->owner_;
-    publish_port_ = std::make_unique<PublishPort>(*this);
-    r.attach(*core_, req, *publish_port_, &publish_link_);
 
     ack.session_present = present;
     if (level_ == v5) {
@@ -539,7 +632,7 @@ bool Connection::on_connect(const Connect& c) {
     encode_connack(ack, level_, out_);
     connack_sent_ = true;
     spdlog::info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})", log_id_,
-                 level_ == v5 ? "5" : "3.1.1", remote_, client_id, c.clean_start ? ", clean start" : "",
+                 level_ == v5 ? "5" : "3.1.1", remote(), client_id, c.clean_start ? ", clean start" : "",
                  keep_alive_, present ? ", session present" : "");
     session_->resend_inflight();
     session_->send_pending();
@@ -552,13 +645,15 @@ bool Connection::on_publish(Publish& p) {
         uint16_t a = *p.properties.topic_alias;
         if (a == 0 || a > settings_.topic_alias_maximum)
             return protocol_error(reason::topic_alias_invalid, "topic alias out of range");
+        if (!in_aliases_) in_aliases_ = std::make_unique<std::vector<std::string>>();
+        auto& aliases = *in_aliases_;
         if (p.topic.empty()) {
-            if (a >= in_aliases_.size() || in_aliases_[a].empty())
+            if (a >= aliases.size() || aliases[a].empty())
                 return protocol_error(reason::protocol_error, "unknown topic alias");
-            p.topic = in_aliases_[a];
+            p.topic = aliases[a];
         } else {
-            if (in_aliases_.size() <= a) in_aliases_.resize(size_t(a) + 1);
-            in_aliases_[a] = p.topic;
+            if (aliases.size() <= a) aliases.resize(size_t(a) + 1);
+            aliases[a] = p.topic;
         }
     }
     if (!core::valid_topic_name(p.topic))
@@ -568,7 +663,8 @@ bool Connection::on_publish(Publish& p) {
     if (p.qos > 0 && level_ == v5 && unacked_in_ >= settings_.receive_maximum)
         return protocol_error(reason::receive_maximum_exceeded,
                               "more unacknowledged QoS 1/2 publishes than the receive maximum");
-    if (p.qos == 2 && session_->incoming_qos2_.count(p.packet_id)) {
+    auto& q2 = session_->incoming_qos2_;
+    if (p.qos == 2 && std::find(q2.begin(), q2.end(), p.packet_id) != q2.end()) {
         write_ack(PacketType::pubrec, p.packet_id, 0);  // a resend we already have
         flush();
         return true;
@@ -593,12 +689,39 @@ bool Connection::on_publish(Publish& p) {
     msg->retain = p.retain;
     msg->qos = p.qos;
     msg->expires_at_ms = expires;
-    if (p.qos == 2) session_->incoming_qos2_.insert(p.packet_id);
+    if (p.qos == 2) q2.push_back(p.packet_id);
+    ensure_publish_link();
     if (p.qos > 0) ++unacked_in_;
     void* handle = p.qos > 0 ? reinterpret_cast<void*>(uintptr_t(p.packet_id) << 2 | p.qos) : nullptr;
-    --credit_;
-    mgr_.router().transfer(publish_link_, std::move(msg), p.topic, p.qos == 0, handle);
+    --publish_port_->credit;
+    mgr_.router().transfer(publish_port_->link, std::move(msg), p.topic, p.qos == 0, handle);
     return true;
+}
+
+// A client that only subscribes (or idles) costs no core objects: they come with its first
+// PUBLISH.
+void Connection::ensure_publish_link() {
+    if ((publish_port_ && publish_port_->link) || !session_) return;
+    core::Router& r = mgr_.router();
+    if (!publish_port_) {
+        publish_port_ = std::make_unique<PublishPort>(*this);
+        core::ConnectionInfo info;
+        info.protocol = "mqtt";
+        info.host = remote();
+        info.container_id = session_->client_id();
+        info.listener = settings_.name;
+        // Room for a full receive-maximum window of QoS 1/2 plus QoS 0 in flight: a client that
+        // exceeds its window is caught (and told) rather than silently stopped.
+        info.link_capacity = uint32_t(settings_.receive_maximum) + 250;
+        publish_port_->core = r.connection_opened(std::move(info), *this);
+    }
+    core::AttachRequest req;
+    req.direction = core::Direction::incoming;
+    req.name = "mqtt-publish/" + session_->client_id();
+    req.target.has_address = false;
+    req.unconfigured_distribution = core::Distribution::multicast;
+    req.owner = session_->owner_;
+    r.attach(*publish_port_->core, req, *publish_port_, &publish_port_->link);
 }
 
 void Connection::acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState& s) {
@@ -609,7 +732,10 @@ void Connection::acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState
         write_ack(PacketType::puback, id, code);
     } else {
         write_ack(PacketType::pubrec, id, code);
-        if (code >= 0x80 && session_) session_->incoming_qos2_.erase(id);
+        if (code >= 0x80 && session_) {
+            auto& q2 = session_->incoming_qos2_;
+            q2.erase(std::remove(q2.begin(), q2.end(), id), q2.end());
+        }
     }
     flush();
 }
@@ -631,6 +757,7 @@ bool Connection::on_subscribe(const Subscribe& s) {
         bool existed = session_->subs_.count(r.filter) > 0;
         core::StoredSubscription st{r.filter, r.qos, r.no_local, r.retain_as_published,
                                     r.retain_handling, sub_id};
+        session_->ensure_link();
         std::string err = mgr_.router().subscribe(session_->link_, r.filter, r.no_local);
         if (!err.empty()) {
             ack.codes.push_back(level_ == v5 ? reason::topic_filter_invalid : 0x80);
@@ -672,7 +799,7 @@ bool Connection::on_unsubscribe(const Unsubscribe& u) {
     ack.packet_id = u.packet_id;
     for (const auto& f : u.filters) {
         bool existed = session_->subs_.erase(f) > 0;
-        mgr_.router().unsubscribe(session_->link_, f);
+        if (session_->link_) mgr_.router().unsubscribe(session_->link_, f);
         ack.codes.push_back(existed ? reason::success : reason::no_subscription_existed);
     }
     encode_unsuback(ack, level_, out_);
@@ -710,13 +837,15 @@ bool Connection::write_publish(const Session::Outgoing& o, bool dup) {
             put_varint(id, extra);
         }
         if (client_alias_max_) {
-            auto it = out_aliases_.find(std::string(topic));
-            if (it != out_aliases_.end()) {
+            if (!out_aliases_) out_aliases_ = std::make_unique<std::unordered_map<std::string, uint16_t>>();
+            auto& aliases = *out_aliases_;
+            auto it = aliases.find(std::string(topic));
+            if (it != aliases.end()) {
                 alias = it->second;
                 topic = {};
-            } else if (out_aliases_.size() < client_alias_max_) {
-                alias = static_cast<uint16_t>(out_aliases_.size() + 1);
-                out_aliases_.emplace(std::string(topic), alias);
+            } else if (aliases.size() < client_alias_max_) {
+                alias = static_cast<uint16_t>(aliases.size() + 1);
+                aliases.emplace(std::string(topic), alias);
             }
             if (alias) {
                 extra += char(prop::topic_alias);
@@ -761,63 +890,63 @@ void Connection::write_ack(PacketType type, uint16_t id, uint8_t code) {
 }
 
 void Connection::flush() {
-    if (write_in_flight_ || out_.empty() || finished_) return;
-    writing_.swap(out_);
-    write_in_flight_ = true;
-    transport_->write(writing_, [self = shared_from_this()](boost::system::error_code ec) {
-        self->write_done(ec);
-    });
+    if (out_.empty() || finished_ || flush_queued_ || !self_) return;
+    flush_queued_ = true;
+    if (mgr_.dirty_.empty() && !mgr_.flush_posted_) {
+        mgr_.flush_posted_ = true;  // for output made outside the poller (AMQP, timers, WebSocket)
+        asio::post(mgr_.loop_.io(), [&m = mgr_] {
+            m.flush_posted_ = false;
+            m.flush_dirty();
+        });
+    }
+    mgr_.dirty_.push_back(self_);
 }
 
-void Connection::write_done(boost::system::error_code ec) {
-    write_in_flight_ = false;
-    writing_.clear();
-    if (writing_.capacity() > 64 * 1024) std::string().swap(writing_);
-    if (finished_) return;
-    if (ec) {
-        finish(true);
-        return;
-    }
-    if (close_after_write_ && out_.empty()) {
-        finish(will_on_close_);
-        return;
-    }
-    if (session_) session_->send_pending();  // room in the output again
-    flush();
+void Connection::write_now() {
+    if (out_.empty() || finished_) return;
+    transport_->write(out_);
+    out_.clear();
+    if (out_.capacity() > 64 * 1024) std::string().swap(out_);
+}
+
+// Writes what is pending, then ends the connection (once the transport has sent it all).
+void Connection::flush_then_finish(bool publish_will) {
+    will_on_close_ = publish_will;
+    close_after_write_ = true;
+    write_now();
+    if (transport_->buffered() == 0) finish(publish_will);
 }
 
 void Connection::close_with(uint8_t code, const std::string& why, bool publish_will) {
     if (closed_) return;
     closed_ = true;
-    will_on_close_ = publish_will;
     if (level_ == v5 && connack_sent_) {
         Disconnect d;
         d.code = code;
         if (problem_info_ && !why.empty()) d.properties.reason_string = why;
         encode_disconnect(d, v5, out_);
-        close_after_write_ = true;
-        flush();
-        if (write_in_flight_) return;
     }
-    finish(publish_will);
+    flush_then_finish(publish_will);
 }
 
 void Connection::finish(bool publish_will) {
     if (finished_) return;
     finished_ = closed_ = true;
+    out_.clear();
     transport_->close();
     core::Router& r = mgr_.router();
-    if (publish_link_) {
-        core::Link* l = publish_link_;
-        publish_link_ = nullptr;
-        r.detach(l, nullptr);
-    }
-    if (core_) {
-        r.connection_closed(core_);
-        core_ = nullptr;
+    if (publish_port_) {
+        if (core::Link* l = publish_port_->link) {
+            publish_port_->link = nullptr;
+            r.detach(l, nullptr);
+        }
+        if (core::Connection* cc = publish_port_->core) {
+            publish_port_->core = nullptr;
+            r.connection_closed(cc);
+        }
     }
     if (session_)
-        spdlog::info("[M{}] MQTT connection from {} (client '{}') closed{}", log_id_, remote_,
+        spdlog::info("[M{}] MQTT connection (client '{}') closed{}", log_id_,
                      session_->client_id(), disconnect_received_ ? "" : " without DISCONNECT");
     mgr_.detached(*this, publish_will);
 }
@@ -833,8 +962,11 @@ public:
 
 SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
                                core::SessionStore& sessions, core::WillStore& wills)
-    : router_(router), loop_(loop), store_(sessions), wills_(wills), ticker_(loop.io()) {
+    : router_(router), loop_(loop), poller_(loop), store_(sessions), wills_(wills), ticker_(loop.io()) {
     core_port_ = std::make_unique<CorePort>();
+    poller_.after_each_event([this] {
+        if (!dirty_.empty()) flush_dirty();
+    });
     core::ConnectionInfo info;
     info.protocol = "mqtt";
     info.role = "session-store";
@@ -845,24 +977,34 @@ SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
 
 SessionManager::~SessionManager() {
     ticker_.cancel();
-    for (auto& [id, c] : connections_) c->finished_ = true;
+    for_each_connection([](Connection& c) {
+        c.finished_ = true;
+        c.transport_->close();
+        c.self_.reset();
+    });
+    for (auto& [id, s] : sessions_) delete s;
     sessions_.clear();
 }
 
 size_t SessionManager::connections_on(const std::string& listener) const {
     size_t n = 0;
-    for (const auto& [p, c] : connections_) n += c->connected() && c->settings().name == listener;
+    for (const Connection* c = first_; c; c = c->next_) n += c->connected() && c->settings().name == listener;
     return n;
 }
 
 void SessionManager::accept(const ListenerSettings& settings, std::unique_ptr<Transport> t) {
     if (stopping_) return;
     auto c = std::make_shared<Connection>(*this, settings, std::move(t));
-    connections_.emplace(c.get(), c);
+    c->self_ = c;
+    c->next_ = first_;
+    if (first_) first_->prev_ = c.get();
+    first_ = c.get();
+    ++connection_count_;
     c->start();
 }
 
 void SessionManager::save(const Session& s) {
+    if (s.expiry_interval_ == 0) return;  // ends with its connection: nothing to keep
     core::SessionRecord rec;
     rec.client_id = s.client_id_;
     rec.protocol_level = s.level_;
@@ -875,7 +1017,7 @@ void SessionManager::save(const Session& s) {
 Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present) {
     const std::string& id = pkt.client_id;
     auto it = sessions_.find(id);
-    Session* s = it == sessions_.end() ? nullptr : it->second.get();
+    Session* s = it == sessions_.end() ? nullptr : it->second;
     if (s && s->conn_) {
         // Takeover: the old connection goes; its will follows the will-delay rules (a
         // continuing session with a delay suppresses it).
@@ -901,17 +1043,8 @@ Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expi
     }
     present = s != nullptr;
     if (!s) {
-        auto ns = std::make_unique<Session>(*this, id, next_owner_++);
-        s = ns.get();
-        core::AttachRequest req;
-        req.direction = core::Direction::outgoing;
-        req.name = "mqtt-session/" + id;
-        req.subscriber = true;
-        req.takes_responsibility = true;
-        req.owner = s->owner_;
-        router_.attach(*core_, req, *s, &s->link_);
-        router_.credit(s->link_, INT32_MAX / 2, false);
-        sessions_.emplace(id, std::move(ns));
+        s = new Session(*this, id, next_owner_++);
+        sessions_.emplace(s->client_id(), s);  // the key views the session's own string
     }
     s->conn_ = &c;
     s->level_ = pkt.level;
@@ -987,12 +1120,16 @@ void SessionManager::detached(Connection& c, bool publish_will) {
         }
     }
     c.will_.reset();
-    auto it = connections_.find(&c);
-    if (it != connections_.end()) {
+    if (c.self_) {
+        if (c.prev_)
+            c.prev_->next_ = c.next_;
+        else
+            first_ = c.next_;
+        if (c.next_) c.next_->prev_ = c.prev_;
+        c.prev_ = c.next_ = nullptr;
+        --connection_count_;
         // We may be inside the connection's own handler: release it after this turn.
-        auto keep = it->second;
-        connections_.erase(it);
-        asio::post(loop_.io(), [keep] {});
+        asio::post(loop_.io(), [keep = std::move(c.self_)] {});
     }
 }
 
@@ -1004,6 +1141,7 @@ void SessionManager::destroy(Session* s) {
     }
     store_.erase(s->client_id_);
     sessions_.erase(s->client_id_);
+    delete s;
 }
 
 void SessionManager::schedule_tick() {
@@ -1023,25 +1161,28 @@ void SessionManager::tick() {
         router_.publish(w.topic, w.message);
     }
     std::vector<Session*> expired_sessions;
-    for (auto& [id, s] : sessions_)
-        if (!s->conn_ && s->expires_at_ms_ && s->expires_at_ms_ <= t) expired_sessions.push_back(s.get());
+    for (auto& [id, s] : sessions_) {
+        if (!s->conn_ && s->expires_at_ms_ && s->expires_at_ms_ <= t) expired_sessions.push_back(s);
+        s->pending_.trim();
+        s->inflight_.trim();
+    }
     for (Session* s : expired_sessions) {
         spdlog::info("MQTT session '{}' expired", s->client_id());
         fire_will_now(s->client_id());
         destroy(s);
     }
     std::vector<std::shared_ptr<Connection>> overdue;
-    for (auto& [p, c] : connections_) {
-        if (c->closed_) continue;
-        if (!c->session_) {
-            if (t - c->started_ms_ > c->settings().connect_timeout_ms) overdue.push_back(c);
-        } else if (c->keep_alive_ && t - c->last_packet_ms_ > uint64_t(c->keep_alive_) * 1500) {
-            overdue.push_back(c);
+    for_each_connection([&](Connection& c) {
+        if (c.closed_) return;
+        if (!c.session_) {
+            if (t - c.last_packet_ms_ > c.settings().connect_timeout_ms) overdue.push_back(c.self_);
+        } else if (c.keep_alive_ && t - c.last_packet_ms_ > uint64_t(c.keep_alive_) * 1500) {
+            overdue.push_back(c.self_);
         }
-    }
+    });
     for (auto& c : overdue) {
         if (!c->session_) {
-            spdlog::info("[M{}] no CONNECT from {} in time: closing", c->log_id_, c->remote_);
+            spdlog::info("[M{}] no CONNECT from {} in time: closing", c->log_id_, c->remote());
             c->finish(false);
         } else {
             spdlog::info("[M{}] client '{}' silent for 1.5 x keep alive ({}s): closing", c->log_id_,
@@ -1051,11 +1192,30 @@ void SessionManager::tick() {
     }
 }
 
+void SessionManager::flush_dirty() {
+    // Flushing can make more output elsewhere (a write completing frees room): bounded rounds.
+    for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
+        flushing_.swap(dirty_);
+        for (auto& c : flushing_) {
+            c->flush_queued_ = false;
+            c->write_now();
+        }
+        flushing_.clear();
+    }
+    if (!dirty_.empty() && !flush_posted_) {
+        flush_posted_ = true;
+        asio::post(loop_.io(), [this] {
+            flush_posted_ = false;
+            flush_dirty();
+        });
+    }
+}
+
 void SessionManager::shutdown() {
     stopping_ = true;
     ticker_.cancel();
     std::vector<std::shared_ptr<Connection>> all;
-    for (auto& [p, c] : connections_) all.push_back(c);
+    for_each_connection([&](Connection& c) { all.push_back(c.self_); });
     // Wills stay unpublished on an orderly router shutdown: the clients did nothing wrong.
     for (auto& c : all) c->close_with(reason::server_shutting_down, "Server shutting down", false);
 }

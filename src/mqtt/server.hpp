@@ -42,36 +42,75 @@ struct ListenerSettings {
 class Connection;
 class SessionManager;
 
-// Bytes in and out of one network connection (TCP or WebSocket).
+// Bytes in and out of one network connection (TCP or WebSocket), pushed to a handler.
 class Transport {
 public:
+    class Handler {
+    public:
+        virtual void on_data(std::string_view data) = 0;  // valid during the call
+        virtual void on_writable() = 0;                    // all written bytes have gone out
+        virtual void on_closed(bool error) = 0;            // the peer closed, or the socket failed
+    protected:
+        ~Handler() = default;
+    };
     virtual ~Transport() = default;
-    using ReadFn = std::function<void(boost::system::error_code, std::string_view)>;
-    using WriteFn = std::function<void(boost::system::error_code)>;
-    virtual void read(ReadFn fn) = 0;   // one read; the data is valid during the callback
-    virtual void write(std::string_view data, WriteFn fn) = 0;  // data valid until fn
+    virtual void start(Handler& h) = 0;
+    virtual void set_reading(bool on) = 0;  // off = backpressure: the peer's TCP window fills
+    // Sends what the socket takes now and keeps the rest; on_writable() when it has all gone.
+    virtual void write(std::string_view data) = 0;
+    virtual size_t buffered() const = 0;  // accepted by write() but not yet sent
     virtual void close() = 0;
     virtual std::string remote() const = 0;
     virtual bool websocket() const { return false; }
 };
 
-std::unique_ptr<Transport> tcp_transport(boost::asio::ip::tcp::socket s);
-// A connection to a listener with a websocketPath: plain MQTT or an HTTP upgrade to MQTT over
-// WebSocket, told apart by the first byte. `ready` gets the transport once known.
-void accept_mqtt_or_websocket(boost::asio::ip::tcp::socket s, const ListenerSettings& settings,
+// Plain TCP on the loop's shared epoll set (takes ownership of the socket).
+std::unique_ptr<Transport> tcp_transport(net::Poller& poller, boost::asio::ip::tcp::socket s);
+
+// Sniffs the first bytes of an accepted socket: an HTTP upgrade to `settings.websocket_path`
+// becomes a WebSocket transport, anything else plain MQTT over TCP.
+void accept_mqtt_or_websocket(net::Poller& poller, boost::asio::ip::tcp::socket s,
+                              const ListenerSettings& settings,
                               std::function<void(std::unique_ptr<Transport>)> ready);
+
+struct Outgoing {
+    core::MessageRef message;  // MQTT form
+    uint16_t packet_id = 0;
+    uint8_t qos = 0;
+    bool retain = false;
+    bool released = false;     // QoS 2: PUBREL sent, waiting for PUBCOMP
+    std::vector<uint32_t> subscription_ids;
+};
+
+// FIFO of messages: one pointer while empty (most sessions, most of the time, with ten
+// thousands of them idle); the storage comes and goes with the messages.
+class OutQueue {
+public:
+    using iterator = Outgoing*;
+    bool empty() const { return size() == 0; }
+    size_t size() const { return q_ ? q_->v.size() - q_->head : 0; }
+    Outgoing& front() { return q_->v[q_->head]; }
+    iterator begin() { return q_ ? q_->v.data() + q_->head : nullptr; }
+    iterator end() { return q_ ? q_->v.data() + q_->v.size() : nullptr; }
+    void push_back(Outgoing o);
+    void pop_front();
+    iterator erase(iterator it);
+    void trim() {  // frees the storage while empty (called periodically, not per message)
+        if (q_ && empty()) q_.reset();
+    }
+
+private:
+    struct Storage {
+        std::vector<Outgoing> v;
+        size_t head = 0;
+    };
+    std::unique_ptr<Storage> q_;
+};
 
 // A persistent MQTT session: its subscriptions, what it still has to deliver, its QoS 2 state.
 class Session final : public core::LinkPort {
 public:
-    struct Outgoing {
-        core::MessageRef message;  // MQTT form
-        uint16_t packet_id = 0;
-        uint8_t qos = 0;
-        bool retain = false;
-        bool released = false;     // QoS 2: PUBREL sent, waiting for PUBCOMP
-        std::vector<uint32_t> subscription_ids;
-    };
+    using Outgoing = mqtt::Outgoing;
 
     Session(SessionManager& m, std::string client_id, uint64_t owner);
     ~Session() override;
@@ -96,6 +135,7 @@ private:
     friend class Connection;
     friend class SessionManager;
     void enqueue(Outgoing o);
+    void ensure_link();    // the core link exists from the first subscription on
     void send_pending();   // as far as receive maximum and the output buffer allow
     void resend_inflight();
     bool ack(uint16_t packet_id, PacketType type, uint8_t code);
@@ -107,20 +147,20 @@ private:
     uint64_t owner_;
     Connection* conn_ = nullptr;
     core::Link* link_ = nullptr;
-    uint8_t level_ = v311;
-    uint32_t expiry_interval_ = 0;
     uint64_t expires_at_ms_ = 0;   // while disconnected
     std::map<std::string, core::StoredSubscription> subs_;
-    std::deque<Outgoing> pending_;
-    std::deque<Outgoing> inflight_;      // sent QoS 1/2, in order
-    std::set<uint16_t> incoming_qos2_;   // PUBREC sent, waiting for PUBREL
-    uint16_t last_packet_id_ = 0;
-    uint32_t max_queue_ = 1000;
+    OutQueue pending_;
+    OutQueue inflight_;                    // sent QoS 1/2, in order
+    std::vector<uint16_t> incoming_qos2_;  // PUBREC sent, waiting for PUBREL
     uint64_t dropped_ = 0;
+    uint32_t expiry_interval_ = 0;
+    uint32_t max_queue_ = 1000;
+    uint16_t last_packet_id_ = 0;
+    uint8_t level_ = v311;
 };
 
 // One MQTT network connection.
-class Connection final : public std::enable_shared_from_this<Connection>, public core::ConnectionPort {
+class Connection final : public core::ConnectionPort, private Transport::Handler {
 public:
     Connection(SessionManager& mgr, const ListenerSettings& settings, std::unique_ptr<Transport> t);
     ~Connection() override;
@@ -129,13 +169,12 @@ public:
     void close_with(uint8_t reason, const std::string& why, bool publish_will);
     bool closed() const { return closed_; }
     uint8_t level() const { return level_; }
-    size_t buffered() const { return out_.size() + writing_.size(); }
+    size_t buffered() const { return out_.size() + transport_->buffered(); }
     uint64_t last_packet_ms() const { return last_packet_ms_; }
     uint16_t keep_alive() const { return keep_alive_; }
     bool connected() const { return session_ != nullptr; }
-    uint64_t started_ms() const { return started_ms_; }
     const ListenerSettings& settings() const { return settings_; }
-    const std::string& remote() const { return remote_; }
+    std::string remote() const { return transport_->remote(); }
 
     // core::ConnectionPort
     core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
@@ -145,60 +184,63 @@ public:
     // False when not written: expired, or larger than the client accepts.
     bool write_publish(const Session::Outgoing& o, bool dup);
     void write_ack(PacketType type, uint16_t id, uint8_t code);
+    // Hands what was written to the transport once the current event has been handled, so that
+    // a read of many PUBLISHes leaves as one send per destination, not one per message.
     void flush();
 
 private:
+    void write_now();
+    void flush_then_finish(bool publish_will);
     friend class Session;
     friend class SessionManager;
     class PublishPort;
 
-    void read_more();
-    void on_data(std::string_view data);
+    // Transport::Handler
+    void on_data(std::string_view data) override;
+    void on_writable() override;
+    void on_closed(bool error) override;
+    void pause_if_no_credit();
     bool handle(std::string_view packet);
     bool on_connect(const Connect& c);
     bool on_publish(Publish& p);
     bool on_subscribe(const Subscribe& s);
     bool on_unsubscribe(const Unsubscribe& u);
+    void ensure_publish_link();  // the core connection and link exist from the first PUBLISH on
     void acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState& s);
     bool protocol_error(uint8_t reason, const std::string& why);
-    void write_done(boost::system::error_code ec);
     void finish(bool publish_will);
     void send_retained(const core::StoredSubscription& s, const std::string& filter);
 
     SessionManager& mgr_;
     const ListenerSettings& settings_;
     std::unique_ptr<Transport> transport_;
-    std::unique_ptr<PublishPort> publish_port_;
-    std::string remote_;
-    uint64_t log_id_;
+    std::unique_ptr<PublishPort> publish_port_;  // from the first PUBLISH on
+    std::shared_ptr<Connection> self_;  // alive until finished (released after the turn)
+    Connection* prev_ = nullptr;        // SessionManager's list of connections
+    Connection* next_ = nullptr;
     std::string inbuf_;      // an incomplete packet carried over between reads
-    std::string out_;        // packets waiting to be written
-    std::string writing_;    // packets being written
+    std::string out_;        // packets built during this turn, handed to the transport in flush()
     Session* session_ = nullptr;
-    core::Connection* core_ = nullptr;
-    core::Link* publish_link_ = nullptr;
     uint8_t level_ = v311;
     uint16_t keep_alive_ = 0;
     uint16_t client_receive_max_ = 65535;
     uint32_t client_max_packet_ = 0;       // 0 = no limit
     uint16_t client_alias_max_ = 0;
-    std::vector<std::string> in_aliases_;  // client -> server topic aliases
-    std::unordered_map<std::string, uint16_t> out_aliases_;
-    bool problem_info_ = true;             // may send reason strings / user properties
-    std::optional<Will> will_;
-    uint64_t started_ms_ = 0;
-    uint64_t last_packet_ms_ = 0;
+    std::unique_ptr<std::vector<std::string>> in_aliases_;  // client -> server aliases, if used
+    std::unique_ptr<std::unordered_map<std::string, uint16_t>> out_aliases_;  // if used
+    std::unique_ptr<Will> will_;           // most clients have none: not inline
+    uint64_t last_packet_ms_ = 0;          // before CONNECT: when the connection started
+    uint32_t log_id_;
     uint32_t unacked_in_ = 0;  // QoS 1/2 publishes not yet acknowledged (receive maximum)
-    int32_t credit_ = 0;       // the core's credit for our publishes
-    bool reading_ = false;
+    bool problem_info_ = true; // may send reason strings / user properties
     bool paused_ = false;      // not reading: no credit
-    bool write_in_flight_ = false;
     bool closed_ = false;
     bool finished_ = false;
     bool close_after_write_ = false;
     bool will_on_close_ = false;
     bool connack_sent_ = false;
     bool disconnect_received_ = false;
+    bool flush_queued_ = false;
 };
 
 // All sessions and connections of the router's MQTT listeners.
@@ -213,12 +255,14 @@ public:
     uint64_t now() const { return router_.now_ms(); }
 
     void accept(const ListenerSettings& settings, std::unique_ptr<Transport> t);
+    net::Poller& poller() { return poller_; }
     void shutdown();
     // Periodic work: keep alive, connect timeout, wills due, session expiry.
     void tick();
 
-    const std::unordered_map<std::string, std::unique_ptr<Session>>& sessions() const { return sessions_; }
-    size_t connection_count() const { return connections_.size(); }
+    // Sessions by client id (the key views the session's own id).
+    const std::unordered_map<std::string_view, Session*>& sessions() const { return sessions_; }
+    size_t connection_count() const { return connection_count_; }
     size_t connections_on(const std::string& listener) const;
 
     // Counters (management, metrics).
@@ -239,19 +283,34 @@ private:
     void arm_will(Connection& c);
     void fire_will_now(const std::string& client_id);
     void schedule_tick();
+    void flush_dirty();
+
+    template <class Fn>
+    void for_each_connection(Fn&& fn) {
+        for (Connection* c = first_; c;) {
+            Connection* next = c->next_;
+            fn(*c);
+            c = next;
+        }
+    }
 
     core::Router& router_;
     net::EventLoop& loop_;
+    net::Poller poller_;
     core::SessionStore& store_;
     core::WillStore& wills_;
-    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
-    std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+    std::unordered_map<std::string_view, Session*> sessions_;
+    Connection* first_ = nullptr;  // intrusive list: no map node per connection
+    size_t connection_count_ = 0;
     core::Connection* core_ = nullptr;  // owns the sessions' subscription links
     class CorePort;
     std::unique_ptr<CorePort> core_port_;
     boost::asio::steady_timer ticker_;
     uint64_t next_owner_ = 1;
     uint64_t log_rate_ms_ = 0;
+    std::vector<std::shared_ptr<Connection>> dirty_;  // output waiting for flush_dirty()
+    std::vector<std::shared_ptr<Connection>> flushing_;
+    bool flush_posted_ = false;
     bool stopping_ = false;
 };
 

@@ -22,38 +22,80 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// Beast completions may run after the connection is gone: the stream and buffers live in a
+// shared state that pending operations keep alive; `handler` is cleared on close.
+struct WsState : std::enable_shared_from_this<WsState> {
+    explicit WsState(websocket::stream<tcp::socket> w) : ws(std::move(w)) { ws.binary(true); }
+    websocket::stream<tcp::socket> ws;
+    beast::flat_buffer in;
+    std::string queued, writing;
+    Transport::Handler* handler = nullptr;
+    bool reading = true, read_pending = false, write_pending = false, closed = false;
+
+    void read() {
+        if (!reading || read_pending || closed) return;
+        read_pending = true;
+        ws.async_read(in, [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->read_pending = false;
+            if (self->closed || !self->handler) return;
+            if (ec) return self->handler->on_closed(ec != websocket::error::closed);
+            // The handler may start the next read on this buffer: take the bytes out first.
+            auto data = self->in.data();
+            std::string bytes(static_cast<const char*>(data.data()), data.size());
+            self->in.consume(self->in.size());
+            if (self->in.capacity() > 64 * 1024) self->in.shrink_to_fit();
+            self->handler->on_data(bytes);
+            self->read();
+        });
+    }
+    void write() {
+        if (write_pending || queued.empty() || closed) return;
+        writing.swap(queued);
+        write_pending = true;
+        ws.async_write(asio::buffer(writing), [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->write_pending = false;
+            self->writing.clear();
+            if (self->closed || !self->handler) return;
+            if (ec) return self->handler->on_closed(true);
+            if (!self->queued.empty())
+                self->write();
+            else
+                self->handler->on_writable();
+        });
+    }
+};
+
 class WsTransport final : public Transport {
 public:
     WsTransport(websocket::stream<tcp::socket> ws, std::string remote)
-        : ws_(std::move(ws)), remote_(std::move(remote)) {
-        ws_.binary(true);
+        : st_(std::make_shared<WsState>(std::move(ws))), remote_(std::move(remote)) {}
+    ~WsTransport() override { close(); }
+    void start(Handler& h) override {
+        st_->handler = &h;
+        st_->read();
     }
-    void read(ReadFn fn) override {
-        ws_.async_read(buffer_, [this, fn = std::move(fn)](beast::error_code ec, size_t) {
-            if (ec) return fn(ec, {});
-            // The callback starts the next read on this buffer: take the bytes out first.
-            auto data = buffer_.data();
-            std::string bytes(static_cast<const char*>(data.data()), data.size());
-            buffer_.consume(buffer_.size());
-            if (buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
-            fn({}, bytes);
-        });
+    void set_reading(bool on) override {
+        st_->reading = on;
+        st_->read();
     }
-    void write(std::string_view data, WriteFn fn) override {
-        ws_.async_write(asio::buffer(data.data(), data.size()),
-                        [fn = std::move(fn)](beast::error_code ec, size_t) { fn(ec); });
+    void write(std::string_view d) override {
+        st_->queued.append(d);
+        st_->write();
     }
+    size_t buffered() const override { return st_->queued.size() + st_->writing.size(); }
     void close() override {
+        if (st_->closed) return;
+        st_->closed = true;
+        st_->handler = nullptr;
         beast::error_code ec;
-        ws_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-        ws_.next_layer().close(ec);
+        st_->ws.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+        st_->ws.next_layer().close(ec);
     }
     std::string remote() const override { return remote_; }
     bool websocket() const override { return true; }
 
 private:
-    websocket::stream<tcp::socket> ws_;
-    beast::flat_buffer buffer_;
+    std::shared_ptr<WsState> st_;
     std::string remote_;
 };
 
@@ -122,10 +164,10 @@ private:
 
 }  // namespace
 
-void accept_mqtt_or_websocket(tcp::socket s, const ListenerSettings& st,
+void accept_mqtt_or_websocket(net::Poller& poller, tcp::socket s, const ListenerSettings& st,
                               std::function<void(std::unique_ptr<Transport>)> ready) {
     auto sock = std::make_shared<tcp::socket>(std::move(s));
-    sock->async_wait(tcp::socket::wait_read, [sock, &st, ready = std::move(ready)](boost::system::error_code ec) {
+    sock->async_wait(tcp::socket::wait_read, [sock, &st, &poller, ready = std::move(ready)](boost::system::error_code ec) {
         if (ec) return;
         char first = 0;
         ssize_t n = ::recv(sock->native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -137,7 +179,7 @@ void accept_mqtt_or_websocket(tcp::socket s, const ListenerSettings& st,
         if (first == 'G') {
             std::make_shared<Upgrade>(std::move(*sock), st, ready)->start();
         } else {
-            ready(tcp_transport(std::move(*sock)));
+            ready(tcp_transport(poller, std::move(*sock)));
         }
     });
 }

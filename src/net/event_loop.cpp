@@ -1,5 +1,9 @@
 #include "net/event_loop.hpp"
 
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -106,6 +110,73 @@ std::string TcpListener::local_address() const {
     auto ep = acceptor_.local_endpoint(ec);
     if (ec) return "?";
     return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string remote_endpoint(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+    char host[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    return std::string(host) + ":" + std::to_string(port);
+}
+
+Poller::Poller(EventLoop& loop) : loop_(loop), epfd_(epoll_create1(EPOLL_CLOEXEC)) {
+    desc_ = std::make_unique<asio::posix::stream_descriptor>(loop_.io(), epfd_);
+    wait();
+}
+
+Poller::~Poller() {
+    boost::system::error_code ec;
+    desc_->cancel(ec);
+    desc_->release();  // the fd is closed below
+    ::close(epfd_);
+}
+
+bool Poller::add(int fd, Client* c, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = c;
+    return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void Poller::modify(int fd, Client* c, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = c;
+    epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Poller::remove(int fd) {
+    epoll_event ev{};
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
+}
+
+void Poller::wait() {
+    desc_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        if (ec) return;
+        if (loop_.on_turn_) loop_.on_turn_();
+        epoll_event evs[256];
+        // Bounded rounds: other handlers of the loop get their turn.
+        for (int round = 0; round < 4; ++round) {
+            int n = epoll_wait(epfd_, evs, 256, 0);
+            for (int i = 0; i < n; ++i) {
+                static_cast<Client*>(evs[i].data.ptr)->on_events(evs[i].events);
+                if (after_) after_();
+            }
+            if (n < 256) break;
+        }
+        wait();
+    });
 }
 
 std::string remote_endpoint(const tcp::socket& s) {
