@@ -11,9 +11,10 @@ pkgs=(cmake ninja-build g++ pkg-config ca-certificates
 for g in "${groups[@]}"; do
   case "$g" in
     build) ;;
-    test)  pkgs+=(libgtest-dev libqpid-proton11-dev-examples python3 python3-qpid-proton) ;;
+    test)  pkgs+=(libgtest-dev libqpid-proton11-dev-examples python3 python3-qpid-proton
+                  libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients) ;;
     fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
-    bench) pkgs+=(libqpid-proton11-dev-examples python3) ;;
+    bench) pkgs+=(libqpid-proton11-dev-examples python3 mosquitto) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
   esac
 done

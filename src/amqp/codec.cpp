@@ -427,7 +427,7 @@ bool read_value(Reader& r, Value& out, int depth) {
                 if (r.offset() >= end || !read_value(r, key, depth + 1) ||
                     !read_value(r, val, depth + 1))
                     return false;
-                out.entries.emplace_back(std::move(key), std::move(val));
+                out.entries.push_back(Value::Entry{std::move(key), std::move(val)});
             }
             if (r.offset() != end) return false;
             return true;

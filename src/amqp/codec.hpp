@@ -98,16 +98,17 @@ struct Value {
     double d = 0;
     std::string bytes;   // binary, string, symbol, uuid (16 bytes), other (raw encoding)
     std::vector<Value> items;                     // list, array, described (descriptor, value)
-    std::vector<std::pair<Value, Value>> entries;  // map
+    struct Entry;
+    std::vector<Entry> entries;                   // map
 
-    static Value str(std::string s) { Value v; v.type = Type::string; v.bytes = std::move(s); return v; }
-    static Value sym(std::string s) { Value v; v.type = Type::symbol; v.bytes = std::move(s); return v; }
-    static Value bin(std::string s) { Value v; v.type = Type::binary; v.bytes = std::move(s); return v; }
-    static Value boolean(bool x) { Value v; v.type = Type::boolean; v.b = x; return v; }
-    static Value int32(int32_t x) { Value v; v.type = Type::int_; v.i = x; return v; }
-    static Value uint32(uint32_t x) { Value v; v.type = Type::uint; v.u = x; return v; }
-    static Value ulong(uint64_t x) { Value v; v.type = Type::ulong; v.u = x; return v; }
-    static Value timestamp(int64_t ms) { Value v; v.type = Type::timestamp; v.i = ms; return v; }
+    static Value str(std::string s);
+    static Value sym(std::string s);
+    static Value bin(std::string s);
+    static Value boolean(bool x);
+    static Value int32(int32_t x);
+    static Value uint32(uint32_t x);
+    static Value ulong(uint64_t x);
+    static Value timestamp(int64_t ms);
 
     bool is_textual() const { return type == Type::string || type == Type::symbol; }
     // Integer value of any integer kind (and ubyte/ushort...), if it is one.
@@ -118,6 +119,21 @@ struct Value {
     // Map lookup by string/symbol key.
     const Value* get(std::string_view key) const;
 };
+
+// (A struct, not std::pair: pair's traits need Value complete, which it is not inside Value.)
+struct Value::Entry {
+    Value key;
+    Value value;
+};
+
+inline Value Value::str(std::string s) { Value v; v.type = Type::string; v.bytes = std::move(s); return v; }
+inline Value Value::sym(std::string s) { Value v; v.type = Type::symbol; v.bytes = std::move(s); return v; }
+inline Value Value::bin(std::string s) { Value v; v.type = Type::binary; v.bytes = std::move(s); return v; }
+inline Value Value::boolean(bool x) { Value v; v.type = Type::boolean; v.b = x; return v; }
+inline Value Value::int32(int32_t x) { Value v; v.type = Type::int_; v.i = x; return v; }
+inline Value Value::uint32(uint32_t x) { Value v; v.type = Type::uint; v.u = x; return v; }
+inline Value Value::ulong(uint64_t x) { Value v; v.type = Type::ulong; v.u = x; return v; }
+inline Value Value::timestamp(int64_t ms) { Value v; v.type = Type::timestamp; v.i = ms; return v; }
 
 // Decodes one value (bounded depth). Returns false on malformed input.
 bool read_value(Reader& r, Value& out, int depth = 0);
