@@ -185,6 +185,10 @@ struct AggregationCase {
     DeliveryOutcome expected;
 };
 
+void PrintTo(const AggregationCase& c, std::ostream* os) {
+    *os << std::string(c.actions.begin(), c.actions.end());
+}
+
 class MulticastOutcome : public Routing, public ::testing::WithParamInterface<AggregationCase> {};
 
 TEST_P(MulticastOutcome, AggregatesRejectedAcceptedModifiedReleased) {
@@ -221,7 +225,11 @@ INSTANTIATE_TEST_SUITE_P(Cases, MulticastOutcome,
                          ::testing::Values(AggregationCase{{'a', 'r', 'l'}, transfer::REJECTED},
                                            AggregationCase{{'l', 'a', 'm'}, transfer::ACCEPTED},
                                            AggregationCase{{'l', 'm'}, transfer::MODIFIED},
-                                           AggregationCase{{'l', 'l', 'l'}, transfer::RELEASED}));
+                                           AggregationCase{{'l', 'l', 'l'}, transfer::RELEASED}),
+                         [](const ::testing::TestParamInfo<AggregationCase>& info) {
+                             // Readable test names: the consumers' actions, e.g. "arl".
+                             return std::string(info.param.actions.begin(), info.param.actions.end());
+                         });
 
 TEST_F(Routing, MulticastPresettledShedsOldestAtSlowConsumer) {
     AmqpClient slow(small_url);  // capacity 5

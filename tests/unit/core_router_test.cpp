@@ -164,6 +164,14 @@ struct MulticastCase {
     Outcome expected;
 };
 
+// Test names from the copies' outcomes, e.g. "accepted_rejected_released".
+std::string case_name(const MulticastCase& c) {
+    std::string n;
+    for (Outcome o : c.copies) n += std::string(n.empty() ? "" : "_") + std::string(to_string(o));
+    return n;
+}
+void PrintTo(const MulticastCase& c, std::ostream* os) { *os << case_name(c); }
+
 class MulticastAggregation : public ::testing::TestWithParam<MulticastCase> {};
 
 TEST_P(MulticastAggregation, RejectedAcceptedModifiedReleased) {
@@ -195,7 +203,8 @@ INSTANTIATE_TEST_SUITE_P(
         MulticastCase{{Outcome::released, Outcome::accepted, Outcome::modified}, Outcome::accepted},
         MulticastCase{{Outcome::released, Outcome::modified}, Outcome::modified},
         MulticastCase{{Outcome::released, Outcome::released}, Outcome::released},
-        MulticastCase{{Outcome::accepted}, Outcome::accepted}));
+        MulticastCase{{Outcome::accepted}, Outcome::accepted}),
+    [](const ::testing::TestParamInfo<MulticastCase>& info) { return case_name(info.param); });
 
 TEST(Multicast, PresettledDropsOldestAtCapacityAndCounts) {
     Router r(settings());
