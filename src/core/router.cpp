@@ -197,6 +197,7 @@ Address* Router::address_for(std::string_view name) {
     a->configured_ = d.has_value();
     a->distribution_ = d.value_or(settings_.default_distribution);
     filters_.match(key, [&](const FilterEntry&) { ++a->filter_matches_; });
+    a->waypoint_ = waypoint_for(key);
     Address* raw = a.get();
     addresses_.emplace(std::move(key), std::move(a));
     return raw;
@@ -221,6 +222,24 @@ void Router::remove_consumer(Address* a, Link* l) {
     v.erase(it);
     if (a->next_ > pos) --a->next_;
     if (!a->has_destinations()) destinations_changed(a, true);
+}
+
+Link* Router::waypoint_for(std::string_view address) const {
+    if (waypoints_.size() == 0) return nullptr;
+    Link* const* w = waypoints_.match(address);
+    return w ? *w : nullptr;
+}
+
+// Waypoints came or went: every address finds its own again, and producers whose address
+// gained or lost its only destination learn it through their credit.
+void Router::rebind_waypoints() {
+    for (auto& [name, a] : addresses_) {
+        Link* w = waypoint_for(name);
+        if (w == a->waypoint_) continue;
+        bool had = a->has_destinations();
+        a->waypoint_ = w;
+        if (had != a->has_destinations()) destinations_changed(a.get(), had);
+    }
 }
 
 // Producers with a fixed target get credit only while their address has a destination;
@@ -272,6 +291,7 @@ Link* Router::new_link(Connection& conn, const AttachRequest& req, LinkPort* por
     l->subscriber_ = req.subscriber;
     l->takes_responsibility_ = req.takes_responsibility;
     l->unconfigured_distribution_ = req.unconfigured_distribution;
+    l->from_waypoint_ = req.direction == Direction::incoming && req.from_waypoint;
     l->owner_ = req.owner ? req.owner : (uint64_t(1) << 63) | conn.id_;
     l->zero_credit_since_ms_ = now_ms_;
     Link* raw = l.get();
@@ -337,6 +357,20 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
     }
 
     // Outgoing link (the peer receives).
+    if (!req.waypoint.empty()) {
+        std::string pattern = canonical_pattern(req.waypoint);
+        Link* l = new_link(conn, req, &port);
+        if (!waypoints_.insert(pattern, l)) {
+            destroy_link(l);
+            return {AttachResult::Kind::refused,
+                    {condition::invalid_field, "addresses '" + pattern + "' already have a waypoint"},
+                    {}};
+        }
+        l->waypoint_ = std::move(pattern);
+        rebind_waypoints();
+        *out = l;
+        return res;
+    }
     if (req.subscriber) {
         Link* l = new_link(conn, req, &port);
         *out = l;
@@ -464,6 +498,12 @@ void Router::detach(Link* l, const ErrorCondition* error) {
 
 void Router::destroy_link(Link* l) {
     l->detached_ = true;
+    if (!l->waypoint_.empty()) {
+        // Unbound first, so that what it still held is routed without it.
+        waypoints_.erase(l->waypoint_);
+        l->waypoint_.clear();
+        rebind_waypoints();
+    }
     if (!l->subscriptions_.empty()) remove_subscriptions(l);
     if (l->dir_ == Direction::outgoing)
         cleanup_outgoing(l);
@@ -599,7 +639,8 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
         std::string_view topic = a ? std::string_view(a->name_) : normalize(to);
         if (!a && !topic.empty()) a = find_address(topic);
         Message& m = *d->message;
-        if (m.retain && !topic.empty()) {
+        // What comes out of a waypoint was stored as retained when it went in.
+        if (m.retain && !topic.empty() && !l->from_waypoint_) {
             if (m.empty_payload)
                 retained_->erase(topic);
             else
@@ -612,6 +653,15 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
                               "Deliveries cannot be sent to an unavailable address"}));
         } else if (topic.empty()) {
             no_route(d);
+        } else if (Link* w = l->from_waypoint_ ? nullptr : a ? a->waypoint_ : waypoint_for(topic)) {
+            // Bound to a waypoint (Kafka): it is the only destination; the address's consumers
+            // are fed from it.
+            if (a) {
+                ++a->counters_.deliveries_ingress;
+                d->address = a;
+                ++a->refs_;
+            }
+            forward_to(d, w);
         } else if (a && a->filter_matches_ == 0) {
             // The common AMQP case: the address's own consumers, no subscriptions involved.
             if (a->consumers_.empty()) {
@@ -1013,6 +1063,10 @@ void Router::reroute(Delivery* in) {
     in->copies = 0;
     Address* a = in->address;
     if (in->link && in->link->link_routed_) a = nullptr;
+    if (a && a->waypoint_ && !(in->link && in->link->from_waypoint_)) {
+        forward_to(in, a->waypoint_);
+        return;
+    }
     Candidates cs;
     if (a && collect(a, a->name_, in->link ? in->link->owner_ : 0, cs)) {
         Distribution dist = effective_distribution(a, a->name_, in->link);

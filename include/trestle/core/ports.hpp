@@ -52,6 +52,14 @@ struct AttachRequest {
     // with the same owner (0 = the link's connection).
     uint64_t owner = 0;
 
+    // Waypoints (Kafka): an outgoing link with `waypoint` set (a qdrouterd-syntax address
+    // pattern) is the external destination of every address the pattern matches: producers'
+    // messages to those addresses go to it alone. An incoming link with `from_waypoint` carries
+    // what comes back out of the waypoint: its messages reach the address's consumers and
+    // subscriptions, never the waypoint again.
+    std::string waypoint;
+    bool from_waypoint = false;
+
     // The address that routes this link: the target of an incoming link, the source of an
     // outgoing one.
     const Terminus& routed_terminus() const {

@@ -130,6 +130,9 @@ public:
     uint64_t zero_credit_since_ms() const { return zero_credit_since_ms_; }
     LinkPort* port() const { return port_; }
     bool subscriber() const { return subscriber_; }
+    // Waypoint link: the pattern it is bound to (empty: none).
+    const std::string& waypoint() const { return waypoint_; }
+    bool from_waypoint() const { return from_waypoint_; }
     // MQTT-syntax filters this link subscribed to ("$share/g/f" for shared ones).
     const std::vector<std::string>& subscriptions() const { return subscriptions_; }
     // The held (incoming) or sent-unsettled (outgoing) delivery with this adapter handle.
@@ -153,6 +156,8 @@ private:
     bool link_routed_ = false;
     bool subscriber_ = false;      // outgoing, fed by subscriptions only
     bool takes_responsibility_ = false;
+    bool from_waypoint_ = false;   // incoming: messages coming back out of a waypoint
+    std::string waypoint_;         // outgoing: the address pattern it is the waypoint of
     std::optional<Distribution> unconfigured_distribution_;
     std::vector<std::string> subscriptions_;
     uint64_t owner_ = 0;
@@ -185,8 +190,12 @@ public:
     Distribution distribution() const { return distribution_; }
     const std::vector<Link*>& consumers() const { return consumers_; }
     const std::vector<Link*>& producers() const { return producers_; }
-    // A consumer attached to it, or a subscription whose filter matches it.
-    bool has_destinations() const { return !consumers_.empty() || filter_matches_ > 0; }
+    // A consumer attached to it, a subscription whose filter matches it, or a waypoint.
+    bool has_destinations() const {
+        return !consumers_.empty() || filter_matches_ > 0 || waypoint_;
+    }
+    // The waypoint (Kafka) that takes producers' messages to this address, if any.
+    Link* waypoint() const { return waypoint_; }
     // Subscriptions (shared groups counted once) whose filters match this address.
     uint32_t filter_matches() const { return filter_matches_; }
     // An address entity chose its distribution (else each sender's default applies).
@@ -200,6 +209,7 @@ private:
     Distribution distribution_ = Distribution::balanced;
     bool configured_ = false;
     uint32_t filter_matches_ = 0;
+    Link* waypoint_ = nullptr;
     bool dynamic_ = false;
     std::vector<Link*> consumers_;
     std::vector<Link*> producers_;
@@ -337,6 +347,8 @@ private:
     void add_consumer(Address* a, Link* l);
     void remove_consumer(Address* a, Link* l);
     void destinations_changed(Address* a, bool had);
+    Link* waypoint_for(std::string_view address) const;
+    void rebind_waypoints();
 
     const LinkRouteRule* find_link_route(std::string_view address, Direction dir) const;
     Connection* route_container_for(const LinkRouteRule& r) const;
@@ -391,6 +403,7 @@ private:
     std::vector<LinkRouteRule> link_routes_;
     AddressPatternTable<size_t> link_route_in_;    // client senders
     AddressPatternTable<size_t> link_route_out_;   // client receivers
+    AddressPatternTable<Link*> waypoints_;         // pattern -> waypoint link
 
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::unordered_map<uint64_t, std::unique_ptr<Link>> links_;
