@@ -20,29 +20,22 @@ bool section_value(const core::Message& m, const amqp::Span& span, amqp::Value& 
 
 }  // namespace
 
-core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool dup) {
-    mqtt::MessageView v;
-    if (!mqtt::view_message(m, v)) return {};
-    mqtt::Properties props;
-    std::string err;
-    mqtt::decode_property_bytes(v.properties, props, err);  // stored by us: well-formed
-
+core::MessageRef amqp_from_fields(const AmqpFields& f) {
+    const mqtt::Properties& props = f.properties;
     amqp::Writer w;
     // header: durable, priority, ttl, first-acquirer, delivery-count
     w.descriptor(0x70);
     size_t h = w.begin_list();
     uint32_t n = 1;
-    w.boolean(m.qos > 0);
-    uint64_t ttl = 0;
-    if (m.expires_at_ms) ttl = m.expires_at_ms > now_ms ? m.expires_at_ms - now_ms : 1;
-    if (ttl || dup) {
+    w.boolean(f.qos > 0);
+    if (f.ttl_ms || f.dup) {
         w.null();
-        if (ttl)
-            w.uint(static_cast<uint32_t>(ttl > UINT32_MAX ? UINT32_MAX : ttl));
+        if (f.ttl_ms)
+            w.uint(static_cast<uint32_t>(f.ttl_ms > UINT32_MAX ? UINT32_MAX : f.ttl_ms));
         else
             w.null();
         n = 3;
-        if (dup) {
+        if (f.dup) {
             w.null();
             w.uint(1);
             n = 5;
@@ -54,23 +47,37 @@ core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool du
     size_t ma = w.begin_map();
     uint32_t ma_n = 2;
     w.symbol(k_qos);
-    w.int32(m.qos);
-    if (m.retain) {
+    w.int32(f.qos);
+    if (f.retain) {
         w.symbol(k_retain);
         w.boolean(true);
         ma_n += 2;
     }
+    for (const auto& [k, v] : f.annotations) {
+        w.symbol(k);
+        w.string(v);
+        ma_n += 2;
+    }
     w.end_map(ma, ma_n);
 
-    // properties: message-id, user-id, to, subject, reply-to, correlation-id, content-type
+    // properties: message-id, user-id, to, subject, reply-to, correlation-id, content-type,
+    // content-encoding, absolute-expiry-time, creation-time
     w.descriptor(0x73);
     size_t pl = w.begin_list();
+    if (f.message_id)
+        w.string(*f.message_id);
+    else
+        w.null();
     w.null();
-    w.null();
-    w.string(v.topic);
+    w.string(f.topic);
     uint32_t pn = 3;
-    if (props.response_topic || props.correlation_data || props.content_type) {
-        w.null();  // subject
+    bool content_type = props.content_type && !f.raw_body;
+    if (f.subject || props.response_topic || props.correlation_data || content_type ||
+        f.creation_time_ms) {
+        if (f.subject)
+            w.string(*f.subject);
+        else
+            w.null();
         if (props.response_topic)
             w.string(*props.response_topic);
         else
@@ -79,10 +86,16 @@ core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool du
             w.binary(*props.correlation_data);
         else
             w.null();
-        pn = 6;
-        if (props.content_type) {
+        if (content_type)
             w.symbol(*props.content_type);
-            pn = 7;
+        else
+            w.null();
+        pn = 7;
+        if (f.creation_time_ms) {
+            w.null();
+            w.null();
+            w.timestamp(f.creation_time_ms);
+            pn = 10;
         }
     }
     w.end_list(pl, pn);
@@ -104,19 +117,38 @@ core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool du
         w.end_map(ap, count);
     }
 
-    if (props.payload_format_indicator.value_or(0) == 1) {
+    if (f.raw_body) {
+        w.out() += f.payload;  // already AMQP body sections
+    } else if (props.payload_format_indicator.value_or(0) == 1) {
         w.descriptor(0x77);
-        w.string(v.payload);
+        w.string(f.payload);
     } else {
         w.descriptor(0x75);
-        w.binary(v.payload);
+        w.binary(f.payload);
     }
     core::Message* out = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
-    out->retain = m.retain;
-    out->qos = m.qos;
+    out->retain = f.retain;
+    out->qos = f.qos;
+    out->empty_payload = f.payload.empty();
+    return core::MessageRef::adopt(out);
+}
+
+core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool dup) {
+    mqtt::MessageView v;
+    if (!mqtt::view_message(m, v)) return {};
+    AmqpFields f;
+    std::string err;
+    mqtt::decode_property_bytes(v.properties, f.properties, err);  // stored by us: well-formed
+    f.topic = v.topic;
+    f.payload = v.payload;
+    f.qos = m.qos;
+    f.retain = m.retain;
+    f.dup = dup;
+    if (m.expires_at_ms) f.ttl_ms = m.expires_at_ms > now_ms ? m.expires_at_ms - now_ms : 1;
+    core::MessageRef out = amqp_from_fields(f);
     out->empty_payload = m.empty_payload;
     out->expires_at_ms = m.expires_at_ms;
-    return core::MessageRef::adopt(out);
+    return out;
 }
 
 namespace {

@@ -17,12 +17,35 @@
 // Called only when a message crosses protocols; results are cached on the message.
 #pragma once
 
+#include <optional>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "amqp/codec.hpp"
+#include "mqtt/codec.hpp"
 #include "trestle/core/message.hpp"
 
 namespace trestle::mapping {
+
+// The parts an AMQP message is built from when it did not arrive as AMQP (from MQTT, from a
+// Kafka record): the MQTT 5 properties carry content type, response topic (reply-to),
+// correlation data, payload format and user properties (application-properties).
+struct AmqpFields {
+    std::string_view topic;      // properties.to
+    std::string_view payload;    // body: data, or an amqp-value string when format is UTF-8
+    bool raw_body = false;       // payload is already encoded AMQP body sections
+    mqtt::Properties properties;
+    uint8_t qos = 0;
+    bool retain = false;
+    bool dup = false;
+    uint64_t ttl_ms = 0;
+    std::optional<std::string> message_id;  // string message-id
+    std::optional<std::string> subject;
+    int64_t creation_time_ms = 0;           // 0 = none
+    std::vector<std::pair<std::string, std::string>> annotations;  // extra string annotations
+};
+core::MessageRef amqp_from_fields(const AmqpFields& f);
 
 // An MQTT-format message in AMQP form. `dup` sets delivery-count 1.
 core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool dup = false);

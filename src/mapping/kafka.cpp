@@ -1,0 +1,190 @@
+#include "mapping/kafka.hpp"
+
+#include <charconv>
+
+#include "amqp/codec.hpp"
+#include "mapping/mqtt_amqp.hpp"
+#include "mqtt/codec.hpp"
+#include "mqtt/message.hpp"
+
+namespace trestle::mapping {
+
+namespace {
+
+namespace h = kafka_header;
+
+constexpr std::string_view k_amqp_body = "application/x-amqp-body";
+
+bool reserved(std::string_view name) {
+    return name == h::address || name == h::qos || name == h::retain || name == h::format ||
+           name == h::expires_at || name == h::content_type || name == h::reply_to ||
+           name == h::correlation_id || name == h::message_id || name == h::subject ||
+           name == h::dead_letter_reason;
+}
+
+// message-id, subject and creation-time of an AMQP message (what MQTT has no place for).
+struct AmqpOnly {
+    std::string message_id, subject;
+    int64_t creation_time_ms = 0;
+};
+
+AmqpOnly amqp_only(const core::Message& m) {
+    AmqpOnly out;
+    amqp::MessageLayout l;
+    if (!amqp::scan_message(m.bytes(), l).empty() || !l.properties.present()) return out;
+    amqp::Reader r(m.bytes().substr(l.properties.offset, l.properties.size));
+    amqp::Value p;
+    if (!r.read_descriptor() || !amqp::read_value(r, p) || p.type != amqp::Value::Type::list)
+        return out;
+    auto field = [&](size_t i) -> const amqp::Value* {
+        return i < p.items.size() && p.items[i].type != amqp::Value::Type::null ? &p.items[i]
+                                                                                : nullptr;
+    };
+    if (const auto* id = field(0)) out.message_id = id->to_text();
+    if (const auto* s = field(3); s && s->is_textual()) out.subject = s->bytes;
+    if (const auto* t = field(9); t && t->type == amqp::Value::Type::timestamp)
+        out.creation_time_ms = t->i;
+    return out;
+}
+
+std::string_view header(const std::vector<HeaderView>& hs, std::string_view name) {
+    for (const auto& [k, v] : hs)
+        if (k == name) return v;
+    return {};
+}
+
+bool has_header(const std::vector<HeaderView>& hs, std::string_view name) {
+    for (const auto& [k, v] : hs)
+        if (k == name) return true;
+    return false;
+}
+
+}  // namespace
+
+bool record_from_message(const core::Message& m, std::string_view address,
+                         const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
+                         KafkaRecord& out) {
+    out = KafkaRecord{};
+    core::MessageRef mqtt_form;
+    const core::Message* mq = &m;
+    AmqpOnly extra;
+    if (m.format() == core::MessageFormat::amqp) {
+        if (m.converted() && m.converted()->format() == core::MessageFormat::mqtt) {
+            mq = m.converted();
+        } else {
+            mqtt_form = mqtt_from_amqp(m, address, now_ms);
+            if (!mqtt_form) return false;
+            mq = mqtt_form.get();
+        }
+        extra = amqp_only(m);
+    }
+    mqtt::MessageView v;
+    if (!mqtt::view_message(*mq, v)) return false;
+    if (address.empty()) address = v.topic;
+
+    if (options.key_is_address) {
+        out.key.assign(address);
+        out.has_key = true;
+    } else {
+        out.headers.emplace_back(h::address, address);
+    }
+    out.value.assign(v.payload);
+    out.timestamp_ms = extra.creation_time_ms;
+    if (!options.headers) return true;
+
+    auto& hs = out.headers;
+    hs.emplace_back(h::qos, std::string(1, static_cast<char>('0' + (m.qos > 2 ? 2 : m.qos))));
+    if (m.retain) hs.emplace_back(h::retain, "true");
+    if (m.expires_at_ms) {
+        int64_t left = m.expires_at_ms > now_ms ? static_cast<int64_t>(m.expires_at_ms - now_ms) : 0;
+        hs.emplace_back(h::expires_at, std::to_string(epoch_ms + left));
+    }
+    mqtt::Properties props;
+    std::string err;
+    if (!v.properties.empty() && !mqtt::decode_property_bytes(v.properties, props, err))
+        return false;
+    if (props.payload_format_indicator.value_or(0) == 1) hs.emplace_back(h::format, "utf-8");
+    if (props.content_type) hs.emplace_back(h::content_type, *props.content_type);
+    if (props.response_topic) hs.emplace_back(h::reply_to, *props.response_topic);
+    if (props.correlation_data) hs.emplace_back(h::correlation_id, *props.correlation_data);
+    if (!extra.message_id.empty()) hs.emplace_back(h::message_id, extra.message_id);
+    if (!extra.subject.empty()) hs.emplace_back(h::subject, extra.subject);
+    for (const auto& [k, val] : props.user_properties)
+        if (!reserved(k)) hs.emplace_back(k, val);
+    return true;
+}
+
+std::string_view record_address(std::string_view key, const std::vector<HeaderView>& headers) {
+    std::string_view a = header(headers, h::address);
+    return a.empty() ? key : a;
+}
+
+core::MessageRef message_from_record(std::string_view address, std::string_view value,
+                                     const std::vector<HeaderView>& headers, int64_t timestamp_ms,
+                                     uint64_t now_ms, int64_t epoch_ms, bool& expired) {
+    expired = false;
+    uint64_t expires_at = 0;
+    if (std::string_view e = header(headers, h::expires_at); !e.empty()) {
+        int64_t at = 0;
+        auto [p, ec] = std::from_chars(e.data(), e.data() + e.size(), at);
+        if (ec == std::errc() && p == e.data() + e.size()) {
+            if (at <= epoch_ms) {
+                expired = true;
+                return {};
+            }
+            expires_at = now_ms + static_cast<uint64_t>(at - epoch_ms);
+        }
+    }
+    uint8_t qos = 1;
+    if (std::string_view q = header(headers, h::qos); q.size() == 1 && q[0] >= '0' && q[0] <= '2')
+        qos = static_cast<uint8_t>(q[0] - '0');
+    bool retain = header(headers, h::retain) == "true";
+
+    mqtt::Properties props;
+    if (header(headers, h::format) == "utf-8" && mqtt::valid_utf8(value))
+        props.payload_format_indicator = 1;
+    auto text = [&](std::string_view name) -> std::optional<std::string> {
+        if (!has_header(headers, name)) return std::nullopt;
+        std::string_view v = header(headers, name);
+        if (!mqtt::valid_utf8(v)) return std::nullopt;
+        return std::string(v);
+    };
+    props.content_type = text(h::content_type);
+    props.response_topic = text(h::reply_to);
+    if (has_header(headers, h::correlation_id))
+        props.correlation_data = std::string(header(headers, h::correlation_id));
+    for (const auto& [k, v] : headers)
+        if (!reserved(k) && mqtt::valid_utf8(k) && mqtt::valid_utf8(v))
+            props.user_properties.emplace_back(std::string(k), std::string(v));
+
+    bool raw_body = props.content_type && *props.content_type == k_amqp_body;
+    auto message_id = text(h::message_id);
+    auto subject = text(h::subject);
+    core::MessageRef out;
+    if (message_id || subject || raw_body) {
+        // AMQP-only properties: the AMQP form keeps them (MQTT subscribers get it converted).
+        AmqpFields f;
+        f.topic = address;
+        f.payload = value;
+        f.raw_body = raw_body;
+        f.properties = std::move(props);
+        f.qos = qos;
+        f.retain = retain;
+        if (expires_at) f.ttl_ms = expires_at - now_ms;
+        f.message_id = std::move(message_id);
+        f.subject = std::move(subject);
+        f.creation_time_ms = timestamp_ms > 0 ? timestamp_ms : 0;
+        out = amqp_from_fields(f);
+    } else {
+        std::string encoded;
+        mqtt::encode_property_bytes(props, encoded);
+        out = mqtt::make_message(address, encoded, value);
+    }
+    out->qos = qos;
+    out->retain = retain;
+    out->empty_payload = value.empty();
+    out->expires_at_ms = expires_at;
+    return out;
+}
+
+}  // namespace trestle::mapping

@@ -1,0 +1,190 @@
+// The message <-> Kafka record mapping (src/mapping/kafka.*): what each form keeps, checked
+// with messages Proton encodes and decodes.
+#include <gtest/gtest.h>
+#include <proton/codec.h>
+#include <proton/message.h>
+
+#include <map>
+#include <string>
+
+#include "mapping/kafka.hpp"
+#include "mqtt/codec.hpp"
+#include "mqtt/message.hpp"
+
+using namespace trestle;
+using mapping::HeaderView;
+using mapping::KafkaRecord;
+
+namespace {
+
+std::map<std::string, std::string> headers_of(const KafkaRecord& r) {
+    std::map<std::string, std::string> m;
+    for (const auto& [k, v] : r.headers) m.emplace(k, v);
+    return m;
+}
+
+std::vector<HeaderView> views(const KafkaRecord& r) {
+    std::vector<HeaderView> v;
+    for (const auto& [k, val] : r.headers) v.emplace_back(k, val);
+    return v;
+}
+
+core::MessageRef mqtt_message(const std::string& topic, const mqtt::Properties& p,
+                              const std::string& payload, uint8_t qos, bool retain) {
+    std::string props;
+    mqtt::encode_property_bytes(p, props);
+    core::MessageRef m = mqtt::make_message(topic, props, payload);
+    m->qos = qos;
+    m->retain = retain;
+    return m;
+}
+
+std::string encode(pn_message_t* m) {
+    std::string buf(65536, '\0');
+    size_t size = buf.size();
+    EXPECT_EQ(pn_message_encode(m, buf.data(), &size), 0);
+    buf.resize(size);
+    return buf;
+}
+
+TEST(KafkaMapping, MqttMessageBecomesKeyValueAndHeadersAndComesBack) {
+    mqtt::Properties p;
+    p.content_type = "application/json";
+    p.response_topic = "replies/1";
+    p.correlation_data = std::string("\x01\x02", 2);
+    p.payload_format_indicator = 1;
+    p.user_properties = {{"site", "north"}, {"unit", "C"}};
+    core::MessageRef m = mqtt_message("devices/d1/telemetry", p, "{\"t\":21}", 1, true);
+    m->expires_at_ms = 1000 + 60000;  // a minute left at core time 1000
+
+    KafkaRecord r;
+    ASSERT_TRUE(mapping::record_from_message(*m, "devices/d1/telemetry", {}, 1000, 5'000'000, r));
+    EXPECT_TRUE(r.has_key);
+    EXPECT_EQ(r.key, "devices/d1/telemetry");
+    EXPECT_EQ(r.value, "{\"t\":21}");
+    auto h = headers_of(r);
+    EXPECT_EQ(h["trestle.qos"], "1");
+    EXPECT_EQ(h["trestle.retain"], "true");
+    EXPECT_EQ(h["trestle.format"], "utf-8");
+    EXPECT_EQ(h["trestle.expires-at"], "5060000");
+    EXPECT_EQ(h["content-type"], "application/json");
+    EXPECT_EQ(h["reply-to"], "replies/1");
+    EXPECT_EQ(h["correlation-id"], std::string("\x01\x02", 2));
+    EXPECT_EQ(h["site"], "north");
+    EXPECT_EQ(h["unit"], "C");
+
+    // 30 s later on both clocks: 30 s of expiry left.
+    bool expired = true;
+    core::MessageRef back = mapping::message_from_record(
+        mapping::record_address(r.key, views(r)), r.value, views(r), 0, 31000, 5'030'000, expired);
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(expired);
+    EXPECT_EQ(back->format(), core::MessageFormat::mqtt);
+    EXPECT_EQ(back->qos, 1);
+    EXPECT_TRUE(back->retain);
+    EXPECT_EQ(back->expires_at_ms, 31000u + 30000u);
+    mqtt::MessageView v;
+    ASSERT_TRUE(mqtt::view_message(*back, v));
+    EXPECT_EQ(v.topic, "devices/d1/telemetry");
+    EXPECT_EQ(v.payload, "{\"t\":21}");
+    mqtt::Properties bp;
+    std::string err;
+    ASSERT_TRUE(mqtt::decode_property_bytes(v.properties, bp, err)) << err;
+    EXPECT_EQ(bp.content_type, p.content_type);
+    EXPECT_EQ(bp.response_topic, p.response_topic);
+    EXPECT_EQ(bp.correlation_data, p.correlation_data);
+    EXPECT_EQ(bp.payload_format_indicator, p.payload_format_indicator);
+    EXPECT_EQ(bp.user_properties, p.user_properties);
+}
+
+TEST(KafkaMapping, ExpiredRecordsAreNotDelivered) {
+    std::vector<HeaderView> hs = {{"trestle.expires-at", "1000"}};
+    bool expired = false;
+    EXPECT_FALSE(mapping::message_from_record("a", "x", hs, 0, 5, 1001, expired));
+    EXPECT_TRUE(expired);
+}
+
+TEST(KafkaMapping, APlainRecordIsAQos1PayloadForItsKey) {
+    bool expired = true;
+    core::MessageRef m = mapping::message_from_record(
+        mapping::record_address("orders/eu", {}), "raw bytes", {}, 0, 1, 1, expired);
+    ASSERT_TRUE(m);
+    EXPECT_FALSE(expired);
+    EXPECT_EQ(m->qos, 1);
+    EXPECT_FALSE(m->retain);
+    mqtt::MessageView v;
+    ASSERT_TRUE(mqtt::view_message(*m, v));
+    EXPECT_EQ(v.topic, "orders/eu");
+    EXPECT_EQ(v.payload, "raw bytes");
+    EXPECT_TRUE(v.properties.empty());
+}
+
+TEST(KafkaMapping, WithoutKeyTheAddressTravelsInAHeaderAndHeadersCanBeOff) {
+    core::MessageRef m = mqtt_message("a/b", {}, "p", 0, false);
+    mapping::KafkaRecordOptions o;
+    o.key_is_address = false;
+    o.headers = false;
+    KafkaRecord r;
+    ASSERT_TRUE(mapping::record_from_message(*m, "a/b", o, 0, 0, r));
+    EXPECT_FALSE(r.has_key);
+    ASSERT_EQ(r.headers.size(), 1u);
+    EXPECT_EQ(r.headers[0].first, "trestle.address");
+    EXPECT_EQ(mapping::record_address("", views(r)), "a/b");
+}
+
+TEST(KafkaMapping, AmqpOnlyPropertiesKeepTheAmqpForm) {
+    pn_message_t* pm = pn_message();
+    pn_message_set_address(pm, "orders");
+    pn_message_set_subject(pm, "new-order");
+    pn_message_set_durable(pm, true);
+    pn_data_put_string(pn_message_id(pm), pn_bytes(6, "id-123"));
+    pn_message_set_creation_time(pm, 1700000000000);
+    pn_data_t* ap = pn_message_properties(pm);
+    pn_data_put_map(ap);
+    pn_data_enter(ap);
+    pn_data_put_string(ap, pn_bytes(8, "priority"));
+    pn_data_put_int(ap, 7);
+    pn_data_exit(ap);
+    pn_data_t* body = pn_message_body(pm);
+    pn_data_put_map(body);  // a non-data body: travels as its AMQP encoding
+    pn_data_enter(body);
+    pn_data_put_string(body, pn_bytes(3, "qty"));
+    pn_data_put_int(body, 3);
+    pn_data_exit(body);
+    std::string bytes = encode(pm);
+    pn_message_free(pm);
+    core::MessageRef m = core::MessageRef::adopt(core::Message::copy_of(bytes));
+    m->qos = 1;
+
+    KafkaRecord r;
+    ASSERT_TRUE(mapping::record_from_message(*m, "orders", {}, 0, 0, r));
+    auto h = headers_of(r);
+    EXPECT_EQ(h["message-id"], "id-123");
+    EXPECT_EQ(h["subject"], "new-order");
+    EXPECT_EQ(h["priority"], "7");
+    EXPECT_EQ(h["content-type"], "application/x-amqp-body");
+    EXPECT_EQ(r.timestamp_ms, 1700000000000);
+
+    bool expired = false;
+    core::MessageRef back =
+        mapping::message_from_record("orders", r.value, views(r), r.timestamp_ms, 0, 0, expired);
+    ASSERT_TRUE(back);
+    ASSERT_EQ(back->format(), core::MessageFormat::amqp);
+    pn_message_t* dm = pn_message();
+    ASSERT_EQ(pn_message_decode(dm, back->bytes().data(), back->size()), 0);
+    EXPECT_STREQ(pn_message_get_subject(dm), "new-order");
+    EXPECT_STREQ(pn_message_get_address(dm), "orders");
+    EXPECT_EQ(pn_message_get_creation_time(dm), 1700000000000);
+    EXPECT_TRUE(pn_message_is_durable(dm));
+    pn_data_t* id = pn_message_id(dm);
+    pn_data_rewind(id);
+    ASSERT_TRUE(pn_data_next(id));
+    EXPECT_EQ(std::string(pn_data_get_string(id).start, pn_data_get_string(id).size), "id-123");
+    pn_data_t* b = pn_message_body(dm);
+    pn_data_rewind(b);
+    ASSERT_TRUE(pn_data_next(b));
+    EXPECT_EQ(pn_data_type(b), PN_MAP) << "the map body came back as a map";
+    pn_message_free(dm);
+}
+
+}  // namespace
