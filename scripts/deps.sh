@@ -7,12 +7,12 @@ groups=("$@")
 
 pkgs=(cmake ninja-build g++ pkg-config ca-certificates
       libqpid-proton-cpp12-dev libqpid-proton11-dev libboost-dev libspdlog-dev libfmt-dev
-      libssl-dev)
+      libssl-dev librdkafka-dev)
 for g in "${groups[@]}"; do
   case "$g" in
     build) ;;
     test)  pkgs+=(libgtest-dev libqpid-proton11-dev-examples python3 python3-qpid-proton
-                  libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients) ;;
+                  libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients kcat) ;;
     fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
     bench) pkgs+=(libqpid-proton11-dev-examples python3 mosquitto) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;

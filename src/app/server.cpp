@@ -129,6 +129,49 @@ Server::Server(const std::vector<Entity>& config)
             r.priority = static_cast<int>(e.integer("priority", -1));
             std::string err = router_->add_address_rule(r);
             if (!err.empty()) throw ConfigError(e.file, e.line, "address: " + err);
+        } else if (type == "kafka") {
+            kafka::Settings ks;
+            ks.name = e.str("name", "kafka");
+            ks.bootstrap = e.str("bootstrapServers", "embedded");
+            ks.embedded_brokers = static_cast<int>(e.integer("embeddedBrokers", 1));
+            ks.embedded_partitions = static_cast<int>(e.integer("embeddedPartitions", 4));
+            if (e.has("properties"))
+                for (const auto& [k, v] : e.attributes.at("properties").as_object())
+                    ks.properties[k] = v.as_string();
+            for (const char* reserved : {"bootstrap.servers", "group.id", "enable.auto.commit",
+                                         "dr_msg_cb", "enable.auto.offset.store"})
+                if (ks.properties.count(reserved))
+                    throw ConfigError(e.file, e.line_of("properties"),
+                                      std::string("property '") + reserved +
+                                          "' is set by Trestle (use bootstrapServers, groupId)");
+            ks.max_in_flight = static_cast<uint32_t>(e.integer("maxInFlight", 10000));
+            ks.create_topics = e.boolean("createTopics", true);
+            ks.retained_topic = e.str("retainedTopic", ks.retained_topic);
+            ks.sessions_topic = e.str("sessionsTopic", ks.sessions_topic);
+            ks.dead_letter_topic = e.str("deadLetterTopic", ks.dead_letter_topic);
+            if (kafka_settings_) ks.routes = std::move(kafka_settings_->routes);
+            kafka_settings_ = std::move(ks);
+        } else if (type == "kafkaRoute") {
+            one_of_prefix_pattern(e);
+            kafka::RouteSettings r;
+            r.prefix = e.str("prefix");
+            r.pattern = e.str("pattern");
+            r.name = e.str("name", r.prefix.empty() ? r.pattern : r.prefix);
+            r.topic = e.str("topic");
+            std::string dir = e.str("direction", "both");
+            r.in = dir != "out";
+            r.out = dir != "in";
+            r.key_is_address = e.str("key", "address") == "address";
+            r.headers = e.boolean("headers", true);
+            r.group_id = e.str("groupId");
+            r.start_position = e.str("startPosition");
+            r.dead_letter_topic = e.str("deadLetterTopic");
+            r.address = e.str("address");
+            if (!kafka_settings_) kafka_settings_.emplace();
+            for (const auto& o : kafka_settings_->routes)
+                if (o.name == r.name)
+                    throw ConfigError(e.file, e.line, "kafkaRoute '" + r.name + "' is defined twice");
+            kafka_settings_->routes.push_back(std::move(r));
         } else if (type == "router.config.linkRoute") {
             one_of_prefix_pattern(e);
             if (e.has("connection") == e.has("containerId"))
@@ -159,6 +202,15 @@ Server::Server(const std::vector<Entity>& config)
                               "linkRoute refers to connector '" + e.str("connection") +
                                   "', which is not configured");
     }
+    bool has_kafka = false;
+    for (const auto& e : config) has_kafka |= e.type->short_name == "kafka";
+    if (kafka_settings_ && !has_kafka) {
+        for (const auto& e : config)
+            if (e.type->short_name == "kafkaRoute")
+                throw ConfigError(e.file, e.line,
+                                  "kafkaRoute needs a kafka entity (bootstrapServers: embedded "
+                                  "for the in-process one)");
+    }
     loop_.on_turn([this] { router_->set_now_ms(net::monotonic_ms()); });
     router_->set_now_ms(net::monotonic_ms());
     mqtt_ = std::make_unique<mqtt::SessionManager>(*router_, loop_, session_store_, will_store_);
@@ -170,6 +222,12 @@ Server::Server(const std::vector<Entity>& config)
 Server::~Server() = default;
 
 std::string Server::start() {
+    // Kafka first: its bindings (and, later, state) are in place before clients arrive.
+    if (kafka_settings_) {
+        kafka_ = std::make_unique<kafka::Adapter>(*router_, loop_, *kafka_settings_, router_->settings().id);
+        if (std::string err = kafka_->start(); !err.empty())
+            return "kafka '" + kafka_settings_->name + "': " + err;
+    }
     for (const auto& lc : listener_configs_) {
         auto listener = std::make_shared<net::TcpListener>(
             loop_, [this, &lc](asio::ip::tcp::socket s) { accept(lc, std::move(s)); });
@@ -255,6 +313,9 @@ void Server::stop() {
     stopping_ = true;
     for (auto& l : listeners_) l->close();
     for (auto& c : connectors_) c->stop();
+    // Kafka's delivery reports first, so producers get their outcomes before their
+    // connections close.
+    if (kafka_) kafka_->shutdown();
     mqtt_->shutdown();
     auto conns = connections_;
     for (auto& [p, c] : conns) c->shutdown();

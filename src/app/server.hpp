@@ -6,11 +6,13 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "amqp/connection.hpp"
+#include "kafka/adapter.hpp"
 #include "management/config.hpp"
 #include "mqtt/server.hpp"
 #include "net/event_loop.hpp"
@@ -31,6 +33,7 @@ public:
     void stop();
 
     core::Router& router() { return *router_; }
+    kafka::Adapter* kafka() { return kafka_.get(); }
 
 private:
     struct ListenerConfig {
@@ -62,6 +65,8 @@ private:
     core::MemorySessionStore session_store_;
     core::MemoryWillStore will_store_;
     std::unique_ptr<mqtt::SessionManager> mqtt_;
+    std::optional<kafka::Settings> kafka_settings_;
+    std::unique_ptr<kafka::Adapter> kafka_;
     std::vector<std::shared_ptr<net::TcpListener>> listeners_;
     std::vector<std::shared_ptr<amqp::AmqpConnector>> connectors_;
     std::unordered_map<amqp::AmqpConnection*, std::shared_ptr<amqp::AmqpConnection>> connections_;

@@ -12,7 +12,8 @@
 
 namespace trestle::management {
 
-enum class AttrType { string, integer, boolean, enumeration, port };
+// map: string keys and values (a JSON object; in the section syntax, a JSON object as a string).
+enum class AttrType { string, integer, boolean, enumeration, port, map };
 
 struct AttributeSchema {
     std::string name;

@@ -724,9 +724,29 @@ void Connection::ensure_publish_link() {
     r.attach(*publish_port_->core, req, *publish_port_, &publish_port_->link);
 }
 
+// The router could not take the message (Kafka refused it or is unavailable, a full queue), as
+// opposed to a consumer rejecting it: an MQTT 3.1.1 client must not get a PUBACK for it.
+static bool not_taken(const core::DeliveryState& s) {
+    if (s.outcome != core::Outcome::rejected || !s.error) return false;
+    return s.error->name == core::condition::internal_error ||
+           s.error->name == core::condition::resource_limit ||
+           s.error->description.rfind("Kafka: ", 0) == 0;
+}
+
 void Connection::acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState& s) {
     if (closed_) return;
     if (unacked_in_) --unacked_in_;
+    if (level_ != v5 && not_taken(s)) {
+        // MQTT 3.1.1 has no negative acknowledgement: close without one so the client
+        // publishes again after reconnecting. Deferred: this runs inside a core port call.
+        spdlog::warn("[M{}] publish {} from client '{}' failed ({}): closing without ack", log_id_,
+                     id, session_ ? session_->client_id() : std::string(), s.error->description);
+        closed_ = true;
+        asio::post(mgr_.loop_.io(), [self = self_] {
+            if (self) self->finish(true);
+        });
+        return;
+    }
     uint8_t code = level_ == v5 ? outcome_reason(s) : 0;
     if (qos == 1) {
         write_ack(PacketType::puback, id, code);

@@ -61,6 +61,31 @@ TEST(Cli, SemanticErrorsNameTheLineToo) {
     std::remove(path.c_str());
 }
 
+TEST(Cli, KafkaConfigErrorsNameTheLine) {
+    std::string out;
+    std::string path = write_temp("kafkaRoute {\n    prefix: t\n    topic: t\n}\n", ".conf");
+    EXPECT_EQ(run_command({trestled_path(), "--config", path, "--check"}, &out), 1);
+    EXPECT_NE(out.find(path + ":1: kafkaRoute needs a kafka entity"), std::string::npos) << out;
+    std::remove(path.c_str());
+
+    path = write_temp("kafka {\n    properties: {\"group.id\": \"g\"}\n}\n", ".conf");
+    EXPECT_EQ(run_command({trestled_path(), "--config", path, "--check"}, &out), 1);
+    EXPECT_NE(out.find(path + ":2: property 'group.id' is set by Trestle"), std::string::npos) << out;
+    std::remove(path.c_str());
+
+    path = write_temp("kafka {\n}\nkafkaRoute {\n    prefix: a\n    pattern: b\n    topic: t\n}\n", ".conf");
+    EXPECT_EQ(run_command({trestled_path(), "--config", path, "--check"}, &out), 1);
+    EXPECT_NE(out.find(path + ":3: kafkaRoute needs exactly one of 'prefix' or 'pattern'"),
+              std::string::npos) << out;
+    std::remove(path.c_str());
+
+    // A librdkafka property librdkafka does not know fails at start-up, naming it.
+    path = write_temp("kafka {\n    properties: {\"no.such.thing\": \"1\"}\n}\n", ".conf");
+    EXPECT_EQ(run_command({trestled_path(), "--config", path}, &out), 1);
+    EXPECT_NE(out.find("no.such.thing"), std::string::npos) << out;
+    std::remove(path.c_str());
+}
+
 TEST(Cli, BuiltInDefaultConfigIsValid) {
     std::string out;
     EXPECT_EQ(run_command({trestled_path(), "--check"}, &out), 0) << out;

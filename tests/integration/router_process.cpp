@@ -25,10 +25,11 @@ std::string trestled_path() {
 }
 
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    int fds[2], in[2];
+    if (pipe2(fds, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     std::vector<char*> args;
@@ -44,15 +45,35 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
     int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
+    close(in[0]);
+    in_fd_ = in[1];
     if (rc != 0) {
         close(fds[0]);
+        close_stdin();
         throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
     }
     out_fd_ = fds[0];
     reader_ = std::thread([this] { reader(); });
 }
 
+bool Process::write_stdin(const std::string& data) {
+    signal(SIGPIPE, SIG_IGN);  // a child that exited must not take the test with it
+    size_t off = 0;
+    while (in_fd_ >= 0 && off < data.size()) {
+        ssize_t n = write(in_fd_, data.data() + off, data.size() - off);
+        if (n <= 0) return false;
+        off += static_cast<size_t>(n);
+    }
+    return in_fd_ >= 0;
+}
+
+void Process::close_stdin() {
+    if (in_fd_ >= 0) close(in_fd_);
+    in_fd_ = -1;
+}
+
 Process::~Process() {
+    close_stdin();
     if (running()) stop(SIGKILL, 5s);
     if (reader_.joinable()) reader_.join();
     if (out_fd_ >= 0) close(out_fd_);
@@ -197,6 +218,7 @@ int free_port() {
 
 int run_command(const std::vector<std::string>& argv, std::string* output, Duration timeout) {
     Process p(argv);
+    p.close_stdin();  // commands that read standard input see its end
     int rc = p.wait_exit(timeout);
     if (rc == -1) rc = p.stop(SIGKILL);
     p.wait_eof(2s);  // the reader may still be draining the pipe

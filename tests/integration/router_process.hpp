@@ -39,11 +39,15 @@ public:
     // Waits for exit without signalling.
     int wait_exit(Duration timeout);
     bool running();
+    // Writes to the process's standard input (a pipe of ours).
+    bool write_stdin(const std::string& data);
+    void close_stdin();
 
 private:
     void reader();
     pid_t pid_ = -1;
     int out_fd_ = -1;
+    int in_fd_ = -1;
     std::thread reader_;
     std::mutex mu_;
     std::condition_variable cv_;

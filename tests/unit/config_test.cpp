@@ -114,4 +114,28 @@ TEST(Config, JsonErrorsNameTheirLine) {
     expect_error("[\n  [\"nope\", {}]\n]", 2, "unknown section 'nope'", true);
 }
 
+TEST(Config, KafkaPropertiesAreAJsonObjectInEitherForm) {
+    auto es = parse("kafka {\n    bootstrapServers: k1:9092,k2:9092\n"
+                    "    properties: {\"security.protocol\": \"SASL_SSL\", \"linger.ms\": 20}\n}\n"
+                    "kafkaRoute {\n    pattern: devices/+/telemetry\n    topic: telemetry\n}\n");
+    ASSERT_EQ(es.size(), 2u);
+    const auto& props = es[0].attributes.at("properties").as_object();
+    ASSERT_EQ(props.size(), 2u);
+    EXPECT_EQ(props[0].first, "security.protocol");
+    EXPECT_EQ(props[0].second.as_string(), "SASL_SSL");
+    EXPECT_EQ(props[1].second.as_string(), "20") << "numbers become librdkafka strings";
+    EXPECT_EQ(es[1].str("direction"), "both");
+    EXPECT_EQ(es[1].str("key"), "address");
+
+    auto js = parse_config(R"([["kafka", {"properties": {"acks": "all"}}]])", "test.json", true);
+    EXPECT_EQ(js[0].attributes.at("properties").as_object()[0].second.as_string(), "all");
+
+    expect_error("kafka {\n    properties: not-json\n}\n", 2, "JSON object");
+    expect_error("kafka {\n    properties: {\"a\": [1]}\n}\n", 2, "'a' must be");
+    expect_error("kafkaRoute {\n    prefix: x\n}\n", 1, "topic");
+    expect_error("kafkaRoute {\n    prefix: x\n    topic: t\n    direction: sideways\n}\n", 4,
+                 "not one of");
+    expect_error("kafka {\n}\nkafka {\n}\n", 3, "kafka");
+}
+
 }  // namespace

@@ -1,0 +1,936 @@
+#include "kafka/adapter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <chrono>
+#include <cstring>
+
+#include "kafka/embedded.hpp"
+#include "trestle/core/address_pattern.hpp"
+
+namespace trestle::kafka {
+
+namespace asio = boost::asio;
+
+namespace {
+
+int64_t epoch_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The AMQP condition a producer sees when Kafka refuses its message.
+core::ErrorCondition condition_for(rd_kafka_resp_err_t err) {
+    std::string what = "Kafka: " + error_text(err);
+    switch (err) {
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+            return {"amqp:unauthorized-access", what};
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+            return {"amqp:link:message-size-exceeded", what};
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+            return {core::condition::not_found, what};
+        case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+            return {core::condition::resource_limit, what};
+        default:
+            // Timeouts, brokers down, a fatal producer: worth sending again.
+            return {core::condition::internal_error, what};
+    }
+}
+
+rd_kafka_headers_t* to_headers(const mapping::KafkaRecord& r) {
+    if (r.headers.empty()) return nullptr;
+    rd_kafka_headers_t* h = rd_kafka_headers_new(r.headers.size());
+    for (const auto& [k, v] : r.headers)
+        rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                            static_cast<ssize_t>(v.size()));
+    return h;
+}
+
+rd_kafka_resp_err_t produce(rd_kafka_t* rk, const std::string& topic, const mapping::KafkaRecord& r,
+                            void* opaque) {
+    rd_kafka_headers_t* h = to_headers(r);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
+        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_OPAQUE(opaque),
+        RD_KAFKA_V_END);
+    if (err && h) rd_kafka_headers_destroy(h);  // owned by librdkafka only on success
+    return err;
+}
+
+std::string partition_text(const rd_kafka_topic_partition_list_t* l) {
+    std::string s;
+    for (int i = 0; i < l->cnt; ++i) s += (i ? "," : "") + std::to_string(l->elems[i].partition);
+    return s;
+}
+
+}  // namespace
+
+std::string RouteSettings::bound_pattern() const {
+    return prefix.empty() ? core::canonical_pattern(pattern) : core::prefix_to_pattern(prefix);
+}
+
+// =============================================================================================
+// Into Kafka: the waypoint link of a route's addresses.
+
+class Adapter::RouteIn final : public core::LinkPort {
+public:
+    RouteIn(Adapter& a, const RouteSettings& s) : a_(a), s_(s) {
+        options_.key_is_address = s.key_is_address;
+        options_.headers = s.headers;
+    }
+
+    std::string attach() {
+        core::AttachRequest req;
+        req.direction = core::Direction::outgoing;
+        req.name = "kafka/" + s_.name + "/in";
+        req.waypoint = s_.bound_pattern();
+        core::AttachResult r = a_.router_.attach(*a_.core_, req, *this, &link);
+        if (r.kind == core::AttachResult::Kind::refused) return r.error.description;
+        return {};
+    }
+
+    void deliver(core::Delivery& d) override {
+        if (granted > 0) --granted;
+        std::string_view address = d.address ? std::string_view(d.address->name()) : std::string_view();
+        uint32_t slot = a_.take_slot(this, d.presettled ? nullptr : &d);
+        if (!d.presettled) d.handle = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
+        ++counters.in_flight;
+        if (!mapping::record_from_message(*d.message, address, options_, a_.router_.now_ms(),
+                                          epoch_ms(), record_)) {
+            a_.failed_.emplace_back(slot, "amqp:decode-error");
+        } else if (a_.fatal_) {
+            a_.failed_.emplace_back(slot, "Kafka: the producer is being restarted");
+        } else if (rd_kafka_resp_err_t err = produce(a_.producer_.get(), s_.topic, record_,
+                                                     reinterpret_cast<void*>(static_cast<uintptr_t>(slot)))) {
+            a_.failed_.emplace_back(slot, std::to_string(static_cast<int>(err)));
+        } else {
+            return;
+        }
+        // Settled right after this port call (the core is not re-entered from inside one).
+        if (!a_.failures_posted_) {
+            a_.failures_posted_ = true;
+            asio::post(a_.loop_.io(), [&a = a_] { a.settle_failures(); });
+        }
+    }
+
+    void update(core::Delivery& d, const core::DeliveryState&, bool settle) override {
+        // The producer settled first (e.g. it went away): forget the delivery, keep the record.
+        if (!settle || !d.handle) return;
+        a_.slots_[reinterpret_cast<uintptr_t>(d.handle) - 1].delivery = nullptr;
+        d.handle = nullptr;
+    }
+    void flow(uint32_t, bool) override {}
+    void drained() override {}
+    void opened(const core::Terminus&, const core::Terminus&) override {}
+    void detach(const core::ErrorCondition*) override {
+        link = nullptr;
+        a_.forget_route(this);
+    }
+
+    Adapter& a_;
+    const RouteSettings& s_;
+    mapping::KafkaRecordOptions options_;
+    mapping::KafkaRecord record_;  // reused: no allocation per message once warm
+    core::Link* link = nullptr;
+    int32_t granted = 0;  // credit the core has from us, as far as we know
+    RouteCounters counters;
+};
+
+uint32_t Adapter::take_slot(RouteIn* route, core::Delivery* d) {
+    uint32_t i;
+    if (free_slot_) {
+        i = free_slot_;
+        free_slot_ = slots_[i - 1].next_free;
+    } else {
+        slots_.emplace_back();
+        i = static_cast<uint32_t>(slots_.size());
+    }
+    Slot& s = slots_[i - 1];
+    s.route = route;
+    s.delivery = d;
+    s.used = true;
+    return i;
+}
+
+void Adapter::forget_route(RouteIn* route) {
+    for (auto& s : slots_)
+        if (s.route == route) s.delivery = nullptr;
+}
+
+void Adapter::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    static_cast<Adapter*>(opaque)->delivery_report(m);
+}
+
+void Adapter::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* a = static_cast<Adapter*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+        spdlog::error("kafka '{}': fatal producer error {}: {}; failing what is in flight and "
+                      "restarting the producer",
+                      a->settings_.name, rd_kafka_err2name(orig), buf);
+        a->fatal_ = true;
+        return;
+    }
+    // Transient (brokers down, ...): librdkafka retries; producers are paced by credit.
+    spdlog::warn("kafka '{}': {}: {}", a->settings_.name,
+                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+}
+
+void Adapter::delivery_report(const rd_kafka_message_t* m) {
+    auto slot = reinterpret_cast<uintptr_t>(m->_private);
+    if (slot > slots_.size()) return;  // reported while shutting down, after the routes went
+    if (slot == 0) {  // a dead letter
+        if (m->err)
+            spdlog::error("kafka '{}': dead letter to '{}' lost: {}", settings_.name,
+                          rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        return;
+    }
+    Slot& s = slots_[slot - 1];
+    RouteIn* r = s.route;
+    core::Delivery* d = s.delivery;
+    s = Slot{};
+    s.next_free = free_slot_;
+    free_slot_ = static_cast<uint32_t>(slot);
+    if (!r) return;
+    --r->counters.in_flight;
+    if (m->err) {
+        ++r->counters.produce_failed;
+        spdlog::debug("kafka route '{}': produce failed: {}", r->s_.name, rd_kafka_err2str(m->err));
+    } else {
+        ++r->counters.produced;
+    }
+    if (!d || !r->link) return;
+    d->handle = nullptr;
+    router_.disposition(d, m->err ? core::DeliveryState::rejected(condition_for(m->err))
+                                  : core::DeliveryState::accepted(),
+                        true);
+}
+
+void Adapter::settle_failures() {
+    failures_posted_ = false;
+    auto failed = std::move(failed_);
+    failed_.clear();
+    for (auto& [slot, why] : failed) {
+        Slot& s = slots_[slot - 1];
+        RouteIn* r = s.route;
+        core::Delivery* d = s.delivery;
+        s = Slot{};
+        s.next_free = free_slot_;
+        free_slot_ = slot;
+        if (!r) continue;
+        --r->counters.in_flight;
+        ++r->counters.produce_failed;
+        if (!d || !r->link) continue;
+        d->handle = nullptr;
+        core::ErrorCondition c;
+        if (why == "amqp:decode-error") {
+            c = {"amqp:decode-error", "the message cannot be mapped to a Kafka record"};
+        } else if (!why.empty() && std::isdigit(static_cast<unsigned char>(why[0]))) {
+            c = condition_for(static_cast<rd_kafka_resp_err_t>(std::stoi(why)));
+        } else {
+            c = {core::condition::internal_error, why};
+        }
+        router_.disposition(d, core::DeliveryState::rejected(c), true);
+    }
+    refill_credit();
+}
+
+bool Adapter::serve_producer() {
+    if (!producer_) return false;
+    rd_kafka_poll(producer_.get(), 0);
+    refill_credit();
+    return false;
+}
+
+// Credit for each route's producers is what is left of its in-flight budget. Topped up in
+// batches so a steady stream does not cost a core call per delivery report.
+void Adapter::refill_credit() {
+    if (stopping_) return;
+    for (auto& r : ins_) {
+        if (!r->link) continue;
+        int64_t want = static_cast<int64_t>(settings_.max_in_flight) -
+                       static_cast<int64_t>(r->counters.in_flight);
+        if (want <= r->granted) continue;
+        if (r->granted > 0 && want - r->granted < static_cast<int64_t>(settings_.max_in_flight / 8))
+            continue;
+        r->granted = static_cast<int32_t>(want);
+        router_.credit(r->link, r->granted, false);
+    }
+}
+
+bool Adapter::produce_dead_letter(const std::string& topic, const mapping::KafkaRecord& record,
+                                  const std::string& reason) {
+    mapping::KafkaRecord r = record;
+    r.headers.emplace_back(mapping::kafka_header::dead_letter_reason, reason);
+    rd_kafka_resp_err_t err = produce(producer_.get(), topic, r, nullptr);
+    if (err) {
+        spdlog::error("kafka '{}': cannot dead-letter a record to '{}': {}", settings_.name, topic,
+                      rd_kafka_err2str(err));
+        return false;
+    }
+    return true;
+}
+
+// =============================================================================================
+// Out of Kafka: a consumer feeding the addresses' consumers through a from-waypoint link.
+
+class Adapter::RouteOut final : public core::LinkPort {
+public:
+    struct Track {
+        int32_t partition = 0;
+        int64_t offset = 0;
+        bool done = false;
+        bool in_core = false;  // a core delivery refers to it
+        bool orphan = false;   // its partition was revoked while it was in the core
+        uint64_t retry_at = 0;
+        core::MessageRef message;
+        std::string address;
+    };
+    struct Part {
+        std::deque<Track*> pending;  // in offset order; done ones popped from the front
+        int64_t next_offset = -1;    // after the last record taken
+        int64_t committed = -1;
+    };
+
+    RouteOut(Adapter& a, const RouteSettings& s) : a_(a), s_(s) {}
+
+    ~RouteOut() override { release_all(); }
+
+    std::string start() {
+        // Balanced/closest addresses share one group across instances; multicast ones give
+        // every instance all partitions (a group of its own). Unconfigured: multicast, as MQTT.
+        std::string sample = s_.prefix.empty() ? s_.pattern.substr(0, s_.pattern.find_first_of("*#"))
+                                               : s_.prefix;
+        dist_ = a_.router_.configured_distribution(sample).value_or(core::Distribution::multicast);
+        bool multicast = dist_ == core::Distribution::multicast;
+        group_ = !s_.group_id.empty() ? s_.group_id
+                 : multicast          ? "trestle." + s_.name + "." + a_.router_id_
+                                      : "trestle." + s_.name;
+        std::string start = !s_.start_position.empty() ? s_.start_position
+                            : multicast                ? "latest"
+                                                       : "earliest";
+        from_start_time_ = start == "latest";
+        Properties defaults{{"bootstrap.servers", a_.bootstrap_},
+                            {"client.id", "trestle-" + a_.router_id_ + "-" + s_.name},
+                            {"group.id", group_},
+                            {"enable.auto.commit", "false"},
+                            {"enable.auto.offset.store", "false"},
+                            {"auto.offset.reset", start},
+                            {"session.timeout.ms", "10000"},
+                            {"heartbeat.interval.ms", "1000"},
+                            {"fetch.wait.max.ms", "100"},
+                            {"queued.max.messages.kbytes", "4096"},
+                            {"reconnect.backoff.max.ms", "1000"}};
+        std::string err;
+        rd_kafka_conf_t* conf = make_conf(defaults, a_.settings_.properties, err);
+        if (!conf) return err;
+        rd_kafka_conf_set_opaque(conf, this);
+        rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
+        char errstr[512];
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+        if (!rk) {
+            rd_kafka_conf_destroy(conf);
+            return errstr;
+        }
+        consumer_.reset(rk);
+        rd_kafka_poll_set_consumer(rk);
+        queue_ = rd_kafka_queue_get_consumer(rk);
+        PartitionList topics(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+        if (rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics.get()))
+            return "cannot subscribe to '" + s_.topic + "': " + rd_kafka_err2str(e);
+
+        core::AttachRequest req;
+        req.direction = core::Direction::incoming;
+        req.name = "kafka/" + s_.name + "/out";
+        req.target.has_address = false;
+        req.from_waypoint = true;
+        req.unconfigured_distribution = dist_;
+        core::AttachResult r = a_.router_.attach(*a_.core_, req, *this, &link);
+        if (r.kind == core::AttachResult::Kind::refused) return r.error.description;
+        waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
+        spdlog::info("kafkaRoute '{}': consuming topic '{}' in group '{}' from {} ({})", s_.name,
+                     s_.topic, group_, start, core::to_string(dist_));
+        return {};
+    }
+
+    // Stops consuming: commits what consumers settled, leaves the group, unbinds.
+    void shutdown() {
+        if (!consumer_) return;
+        stopping_ = true;
+        commit(false);
+        waker_.reset();
+        rd_kafka_consumer_close(consumer_.get());  // revokes: on_rebalance commits again
+        if (link) {
+            core::Link* l = link;
+            link = nullptr;
+            a_.router_.detach(l, nullptr);
+        }
+        release_all();
+        if (queue_) rd_kafka_queue_destroy(queue_);
+        queue_ = nullptr;
+        consumer_.reset();
+    }
+
+    // Fetched records, a bounded batch per call.
+    bool serve() {
+        if (!consumer_ || stopping_) return false;
+        int n = 0;
+        for (; n < 256; ++n) {
+            rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), 0);
+            if (!m) break;
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    spdlog::warn("kafkaRoute '{}': consumer: {}", s_.name, rd_kafka_message_errstr(m));
+            } else {
+                take(m);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        send();
+        return n == 256;
+    }
+
+    void take(const rd_kafka_message_t* m) {
+        auto it = parts_.find(m->partition);
+        if (it == parts_.end()) return;  // from a partition no longer ours
+        Part& p = it->second;
+        p.next_offset = m->offset + 1;
+        std::vector<mapping::HeaderView> headers;
+        rd_kafka_headers_t* hs = nullptr;
+        if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
+            const char* name;
+            const void* val;
+            size_t size;
+            for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
+                headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
+        }
+        std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+        std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+        ++counters.consumed;
+        std::string_view address = mapping::record_address(key, headers);
+        if (address.empty()) address = s_.address;
+        if (address.empty()) {
+            dead_letter(m, "the record names no address (no key, no trestle.address header)");
+            return;
+        }
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+        bool expired = false;
+        core::MessageRef msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0,
+                                                            a_.router_.now_ms(), epoch_ms(), expired);
+        if (expired) return;  // past its message expiry: nobody may receive it
+        if (!msg) {
+            dead_letter(m, "the record's headers cannot be mapped to a message");
+            return;
+        }
+        auto* t = new Track;
+        t->partition = m->partition;
+        t->offset = m->offset;
+        t->message = std::move(msg);
+        t->address.assign(address);
+        p.pending.push_back(t);
+        backlog_.push_back(t);
+        ++outstanding_;
+    }
+
+    // Hands waiting records to the core while there is credit; pauses the partitions when
+    // there is none (or too much is outstanding), so Kafka, not router memory, holds the rest.
+    void send() {
+        if (!link || stopping_) return;
+        while (credit_ > 0 && !backlog_.empty()) {
+            Track* t = backlog_.front();
+            backlog_.pop_front();
+            t->in_core = true;
+            --credit_;
+            a_.router_.transfer(link, t->message, t->address, false, t);
+        }
+        bool stop = credit_ <= 0 || outstanding_ >= max_outstanding();
+        if (stop != paused_) pause(stop);
+    }
+
+    size_t max_outstanding() const { return link ? link->capacity() * 8 : 0; }
+
+    void pause(bool on) {
+        rd_kafka_topic_partition_list_t* l = nullptr;
+        if (rd_kafka_assignment(consumer_.get(), &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l) return;
+        PartitionList list(l);
+        if (on)
+            rd_kafka_pause_partitions(consumer_.get(), list.get());
+        else
+            rd_kafka_resume_partitions(consumer_.get(), list.get());
+        paused_ = on;
+    }
+
+    void dead_letter(const rd_kafka_message_t* m, const std::string& reason) {
+        mapping::KafkaRecord r;
+        if (m->key) {
+            r.key.assign(static_cast<const char*>(m->key), m->key_len);
+            r.has_key = true;
+        }
+        if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+        rd_kafka_headers_t* hs = nullptr;
+        if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
+            const char* name;
+            const void* val;
+            size_t size;
+            for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
+                r.headers.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : "");
+        }
+        send_dead_letter(r, reason);
+    }
+
+    void send_dead_letter(const mapping::KafkaRecord& r, const std::string& reason) {
+        const std::string& topic =
+            s_.dead_letter_topic.empty() ? a_.settings_.dead_letter_topic : s_.dead_letter_topic;
+        spdlog::warn("kafkaRoute '{}': record dead-lettered to '{}': {}", s_.name, topic, reason);
+        if (a_.produce_dead_letter(topic, r, reason)) ++counters.dead_lettered;
+    }
+
+    // core::LinkPort
+    void deliver(core::Delivery&) override {}
+    void update(core::Delivery& d, const core::DeliveryState& state, bool settle) override {
+        if (!settle || !d.handle) return;
+        auto* t = static_cast<Track*>(d.handle);
+        d.handle = nullptr;
+        t->in_core = false;
+        if (t->orphan) {
+            orphans_.erase(std::remove(orphans_.begin(), orphans_.end(), t), orphans_.end());
+            delete t;
+            return;
+        }
+        switch (state.outcome) {
+            case core::Outcome::rejected: {
+                mapping::KafkaRecord r;
+                mapping::KafkaRecordOptions o;
+                std::string reason = "rejected by a consumer";
+                if (state.error)
+                    reason += ": " + state.error->name +
+                              (state.error->description.empty() ? "" : " " + state.error->description);
+                if (mapping::record_from_message(*t->message, t->address, o, a_.router_.now_ms(),
+                                                 epoch_ms(), r))
+                    send_dead_letter(r, reason);
+                break;
+            }
+            case core::Outcome::released:
+            case core::Outcome::modified: {
+                auto d_of = a_.router_.configured_distribution(t->address).value_or(dist_);
+                if (d_of != core::Distribution::multicast && !stopping_) {
+                    // Anycast: it waits for a consumer (and holds back the committed offset).
+                    t->retry_at = a_.router_.now_ms() + 1000;
+                    retry_.push_back(t);
+                    ++counters.redelivered;
+                    return;
+                }
+                break;  // multicast: whoever wanted it had it
+            }
+            default:
+                break;
+        }
+        finish(t);
+    }
+
+    void flow(uint32_t credit, bool drain) override {
+        credit_ = drain ? 0 : static_cast<int32_t>(credit);
+        // Not from inside a port call: the waker serves on the next turn.
+        if (credit_ > 0 && waker_ && (!backlog_.empty() || paused_)) waker_->poke();
+    }
+    void drained() override {}
+    void opened(const core::Terminus&, const core::Terminus&) override {}
+    void detach(const core::ErrorCondition*) override { link = nullptr; }
+
+    void finish(Track* t) {
+        t->done = true;
+        --outstanding_;
+        auto it = parts_.find(t->partition);
+        if (it == parts_.end()) return;
+        auto& q = it->second.pending;
+        while (!q.empty() && q.front()->done) {
+            delete q.front();
+            q.pop_front();
+        }
+    }
+
+    // Commits, per partition, up to the first record not yet done.
+    void commit(bool async) {
+        if (!consumer_) return;
+        PartitionList l(rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size())));
+        for (auto& [id, p] : parts_) {
+            int64_t upto = p.pending.empty() ? p.next_offset : p.pending.front()->offset;
+            if (upto < 0 || upto <= p.committed) continue;
+            rd_kafka_topic_partition_list_add(l.get(), s_.topic.c_str(), id)->offset = upto;
+            p.committed = upto;
+        }
+        if (l->cnt == 0) return;
+        if (rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), l.get(), async ? 1 : 0))
+            spdlog::warn("kafkaRoute '{}': commit failed: {}", s_.name, rd_kafka_err2str(e));
+    }
+
+    void tick() {
+        if (!consumer_ || stopping_) return;
+        uint64_t now = a_.router_.now_ms();
+        bool any = false;
+        // Due retries go first, oldest first, ahead of newer records.
+        std::vector<Track*> due;
+        for (auto it = retry_.begin(); it != retry_.end();) {
+            if ((*it)->retry_at <= now) {
+                due.push_back(*it);
+                it = retry_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (auto it = due.rbegin(); it != due.rend(); ++it) backlog_.push_front(*it), any = true;
+        if (any) send();
+        if (now >= next_commit_) {
+            commit(true);
+            next_commit_ = now + 1000;
+        }
+    }
+
+    static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t* parts, void* opaque) {
+        auto* self = static_cast<RouteOut*>(opaque);
+        bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+            for (int i = 0; i < parts->cnt; ++i) self->parts_[parts->elems[i].partition] = Part{};
+            if (self->from_start_time_) self->start_at_start_time(rk, parts);
+            if (cooperative)
+                rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+            else
+                rd_kafka_assign(rk, parts);
+            self->paused_ = false;
+            spdlog::info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", self->s_.name,
+                         self->s_.topic, partition_text(parts));
+            if (self->waker_) self->waker_->poke();
+        } else {
+            self->commit(false);
+            for (int i = 0; i < parts->cnt; ++i) self->drop_partition(parts->elems[i].partition);
+            if (cooperative)
+                rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+            else
+                rd_kafka_assign(rk, nullptr);
+            spdlog::info("kafkaRoute '{}': revoked topic '{}' partitions [{}]", self->s_.name,
+                         self->s_.topic, partition_text(parts));
+        }
+    }
+
+    // "latest" means the records produced since this router started (not since the group
+    // join completed, seconds later): a new group starts at the start time's offsets.
+    void start_at_start_time(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+        if (rd_kafka_committed(rk, parts, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        PartitionList q(rd_kafka_topic_partition_list_new(parts->cnt));
+        for (int i = 0; i < parts->cnt; ++i)
+            if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
+                rd_kafka_topic_partition_list_add(q.get(), parts->elems[i].topic,
+                                                  parts->elems[i].partition)->offset = a_.started_ms_;
+        if (q->cnt == 0) return;
+        // The end as of now, before the time lookup: a partition with nothing since the start
+        // time begins exactly there (OFFSET_END would be resolved later, skipping what arrives
+        // in between).
+        std::vector<int64_t> ends(static_cast<size_t>(q->cnt), RD_KAFKA_OFFSET_END);
+        for (int i = 0; i < q->cnt; ++i) {
+            int64_t lo = 0, hi = 0;
+            if (!rd_kafka_query_watermark_offsets(rk, q->elems[i].topic, q->elems[i].partition, &lo,
+                                                  &hi, 5000))
+                ends[static_cast<size_t>(i)] = hi;
+        }
+        bool found = rd_kafka_offsets_for_times(rk, q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; i < q->cnt; ++i) {
+            auto* e = rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
+            if (!e) continue;
+            e->offset = found && q->elems[i].offset >= 0 ? q->elems[i].offset : ends[static_cast<size_t>(i)];
+        }
+    }
+
+    // Another member owns the partition now (it redelivers from the committed offset).
+    void drop_partition(int32_t id) {
+        auto it = parts_.find(id);
+        if (it == parts_.end()) return;
+        auto mine = [id](Track* t) { return t->partition == id; };
+        backlog_.erase(std::remove_if(backlog_.begin(), backlog_.end(), mine), backlog_.end());
+        retry_.erase(std::remove_if(retry_.begin(), retry_.end(), mine), retry_.end());
+        for (Track* t : it->second.pending) {
+            if (!t->done) --outstanding_;
+            if (t->in_core) {
+                t->orphan = true;
+                orphans_.push_back(t);
+            } else {
+                delete t;
+            }
+        }
+        parts_.erase(it);
+    }
+
+    void release_all() {
+        for (auto& [id, p] : parts_)
+            for (Track* t : p.pending) delete t;
+        parts_.clear();
+        for (Track* t : orphans_) delete t;
+        orphans_.clear();
+        backlog_.clear();
+        retry_.clear();
+        outstanding_ = 0;
+    }
+
+    Adapter& a_;
+    const RouteSettings& s_;
+    core::Distribution dist_ = core::Distribution::multicast;
+    std::string group_;
+    Handle consumer_;
+    rd_kafka_queue_t* queue_ = nullptr;
+    std::unique_ptr<QueueWaker> waker_;
+    core::Link* link = nullptr;
+    int32_t credit_ = 0;
+    bool paused_ = false;
+    bool stopping_ = false;
+    bool from_start_time_ = false;
+    std::map<int32_t, Part> parts_;
+    std::deque<Track*> backlog_;
+    std::deque<Track*> retry_;
+    std::vector<Track*> orphans_;
+    size_t outstanding_ = 0;
+    uint64_t next_commit_ = 0;
+    RouteCounters counters;
+};
+
+// =============================================================================================
+
+Adapter::Adapter(core::Router& router, net::EventLoop& loop, Settings settings, std::string router_id)
+    : router_(router),
+      loop_(loop),
+      settings_(std::move(settings)),
+      router_id_(std::move(router_id)),
+      started_ms_(epoch_ms()),
+      ticker_(loop.io()) {}
+
+Adapter::~Adapter() {
+    shutdown();
+}
+
+std::string Adapter::make_producer() {
+    Properties defaults{{"bootstrap.servers", bootstrap_},
+                        {"client.id", "trestle-" + router_id_},
+                        {"enable.idempotence", "true"},
+                        {"acks", "all"},
+                        {"linger.ms", "5"},
+                        {"reconnect.backoff.max.ms", "1000"},
+                        {"queue.buffering.max.messages",
+                         std::to_string(std::max<uint32_t>(100000, settings_.max_in_flight * 2))}};
+    std::string err;
+    rd_kafka_conf_t* conf = make_conf(defaults, settings_.properties, err);
+    if (!conf) return err;
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_dr_msg_cb(conf, &Adapter::on_delivery);
+    rd_kafka_conf_set_error_cb(conf, &Adapter::on_error);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return std::string("Kafka producer: ") + errstr;
+    }
+    producer_waker_.reset();
+    if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
+    producer_.reset(rk);
+    producer_queue_ = rd_kafka_queue_get_main(rk);
+    producer_waker_ = std::make_unique<QueueWaker>(loop_, producer_queue_, [this] { return serve_producer(); });
+    fatal_ = false;
+    return {};
+}
+
+std::string Adapter::start() {
+    if (settings_.bootstrap == "embedded") {
+        try {
+            embedded_ = std::make_unique<EmbeddedCluster>(settings_.embedded_brokers);
+        } catch (const std::exception& e) {
+            return e.what();
+        }
+        bootstrap_ = embedded_->bootstrap_servers();
+        spdlog::info("kafka '{}': embedded Kafka (in memory, volatile) with {} broker(s) at {}",
+                     settings_.name, settings_.embedded_brokers, bootstrap_);
+    } else {
+        bootstrap_ = settings_.bootstrap;
+    }
+    if (std::string err = make_producer(); !err.empty()) return err;
+    if (settings_.create_topics)
+        if (std::string err = create_topics(); !err.empty()) return err;
+
+    core::ConnectionInfo info;
+    info.protocol = "kafka";
+    info.role = "kafka";
+    info.container_id = settings_.name;
+    info.host = bootstrap_;
+    info.link_capacity = 1000;
+    core_ = router_.connection_opened(std::move(info), *this);
+    for (const auto& r : settings_.routes) {
+        if (r.in) {
+            ins_.push_back(std::make_unique<RouteIn>(*this, r));
+            if (std::string err = ins_.back()->attach(); !err.empty())
+                return "kafkaRoute '" + r.name + "': " + err;
+        }
+        if (r.out) {
+            outs_.push_back(std::make_unique<RouteOut>(*this, r));
+            if (std::string err = outs_.back()->start(); !err.empty())
+                return "kafkaRoute '" + r.name + "': " + err;
+        }
+        spdlog::info("kafkaRoute '{}': addresses '{}' {} topic '{}'", r.name, r.bound_pattern(),
+                     r.in && r.out ? "<->" : r.in ? "->" : "<-", r.topic);
+    }
+    refill_credit();
+    schedule_tick();
+    return {};
+}
+
+std::string Adapter::create_topics() {
+    std::vector<std::string> topics;
+    for (const auto& r : settings_.routes) {
+        topics.push_back(r.topic);
+        if (!r.dead_letter_topic.empty()) topics.push_back(r.dead_letter_topic);
+    }
+    topics.push_back(settings_.dead_letter_topic);
+    std::sort(topics.begin(), topics.end());
+    topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+    if (embedded_) {
+        for (const auto& t : topics) {
+            std::string err;
+            if (!embedded_->create_topic(t, settings_.embedded_partitions, err)) return err;
+        }
+        return {};
+    }
+    // A real cluster: ask for what is missing without holding up start-up (producers wait for
+    // a topic's metadata anyway). Existing topics and refusals (no permission, a cluster that
+    // auto-creates) are the operator's business: only logged.
+    std::vector<rd_kafka_NewTopic_t*> nts;
+    char errstr[512];
+    for (const auto& t : topics)
+        if (auto* nt = rd_kafka_NewTopic_new(t.c_str(), -1, -1, errstr, sizeof errstr)) nts.push_back(nt);
+    admin_queue_ = rd_kafka_queue_new(producer_.get());
+    rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof errstr);
+    rd_kafka_CreateTopics(producer_.get(), nts.data(), nts.size(), opts, admin_queue_);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_NewTopic_destroy_array(nts.data(), nts.size());
+    admin_waker_ = std::make_unique<QueueWaker>(loop_, admin_queue_, [this] {
+        while (rd_kafka_event_t* ev = rd_kafka_queue_poll(admin_queue_, 0)) {
+            if (rd_kafka_event_error(ev)) {
+                spdlog::warn("kafka '{}': CreateTopics: {}", settings_.name, rd_kafka_event_error_string(ev));
+            } else if (const auto* res = rd_kafka_event_CreateTopics_result(ev)) {
+                size_t n = 0;
+                const rd_kafka_topic_result_t** rs = rd_kafka_CreateTopics_result_topics(res, &n);
+                for (size_t i = 0; i < n; ++i) {
+                    auto e = rd_kafka_topic_result_error(rs[i]);
+                    if (!e)
+                        spdlog::info("kafka '{}': created topic '{}'", settings_.name, rd_kafka_topic_result_name(rs[i]));
+                    else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                        spdlog::warn("kafka '{}': cannot create topic '{}': {}", settings_.name,
+                                     rd_kafka_topic_result_name(rs[i]),
+                                     rd_kafka_topic_result_error_string(rs[i]));
+                }
+            }
+            rd_kafka_event_destroy(ev);
+        }
+        return false;
+    });
+    return {};
+}
+
+void Adapter::schedule_tick() {
+    ticker_.expires_after(std::chrono::milliseconds(250));
+    ticker_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && !stopping_) tick();
+    });
+}
+
+void Adapter::tick() {
+    for (auto& o : outs_) o->tick();
+    if (fatal_) {
+        // Everything in flight has failed back to its producer (they resend); start afresh.
+        uint64_t in_flight = 0;
+        for (auto& r : ins_) in_flight += r->counters.in_flight;
+        if (in_flight == 0) {
+            if (std::string err = make_producer(); !err.empty())
+                spdlog::error("kafka '{}': cannot restart the producer: {}", settings_.name, err);
+            else
+                spdlog::info("kafka '{}': producer restarted", settings_.name);
+            refill_credit();
+        }
+    }
+    schedule_tick();
+}
+
+void Adapter::shutdown() {
+    if (stopping_ && !producer_) return;
+    stopping_ = true;
+    ticker_.cancel();
+    for (auto& o : outs_) o->shutdown();
+    if (producer_) {
+        // Delivery reports for what is in flight (outcomes reach their producers), bounded.
+        producer_waker_.reset();
+        rd_kafka_flush(producer_.get(), 5000);
+        if (rd_kafka_outq_len(producer_.get()) > 0) {
+            spdlog::warn("kafka '{}': {} message(s) not acknowledged by Kafka at shutdown; their "
+                         "producers see them fail",
+                         settings_.name, rd_kafka_outq_len(producer_.get()));
+            rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_flush(producer_.get(), 1000);
+        }
+        settle_failures();
+    }
+    for (auto& r : ins_)
+        if (core::Link* l = r->link) {
+            r->link = nullptr;
+            router_.detach(l, nullptr);
+        }
+    if (core_) {
+        router_.connection_closed(core_);
+        core_ = nullptr;
+    }
+    outs_.clear();
+    slots_.clear();
+    free_slot_ = 0;
+    ins_.clear();
+    admin_waker_.reset();
+    if (admin_queue_) rd_kafka_queue_destroy(admin_queue_);
+    admin_queue_ = nullptr;
+    if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
+    producer_queue_ = nullptr;
+    producer_.reset();
+    embedded_.reset();
+}
+
+Properties Adapter::client_properties() const {
+    Properties p = settings_.properties;
+    p["bootstrap.servers"] = bootstrap_;
+    return p;
+}
+
+RouteCounters Adapter::counters(const std::string& route) const {
+    RouteCounters c;
+    for (const auto& r : ins_)
+        if (r->s_.name == route) {
+            c.produced = r->counters.produced;
+            c.produce_failed = r->counters.produce_failed;
+            c.in_flight = r->counters.in_flight;
+        }
+    for (const auto& o : outs_)
+        if (o->s_.name == route) {
+            c.consumed = o->counters.consumed;
+            c.dead_lettered = o->counters.dead_lettered;
+            c.redelivered = o->counters.redelivered;
+        }
+    return c;
+}
+
+}  // namespace trestle::kafka

@@ -1,0 +1,144 @@
+// The Kafka adapter: kafkaRoutes bind addresses to topics. Into Kafka, a route is the waypoint
+// of its addresses in the core (an idempotent acks=all producer; outcomes only after the
+// delivery report; credit from the in-flight budget). Out of Kafka, a consumer feeds the
+// addresses' consumers (credit pauses partitions; offsets committed only up to the first
+// unsettled record; rejected records go to a dead-letter topic).
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kafka/client.hpp"
+#include "mapping/kafka.hpp"
+#include "net/event_loop.hpp"
+#include "trestle/core/router.hpp"
+
+namespace trestle::kafka {
+
+class EmbeddedCluster;
+
+struct RouteSettings {
+    std::string name;
+    std::string prefix;   // one of prefix / pattern (qdrouterd syntax)
+    std::string pattern;
+    std::string topic;
+    bool in = true;       // producers' messages go to the topic
+    bool out = true;      // the topic's records go to the addresses' consumers
+    bool key_is_address = true;
+    bool headers = true;
+    std::string group_id;        // empty: derived from the distribution
+    std::string start_position;  // earliest | latest; empty: derived from the distribution
+    std::string dead_letter_topic;  // empty: the kafka entity's
+    std::string address;         // for records that name no address
+
+    // The qdrouterd-syntax pattern of the bound addresses.
+    std::string bound_pattern() const;
+};
+
+struct Settings {
+    std::string name = "kafka";
+    std::string bootstrap = "embedded";
+    int embedded_brokers = 1;
+    int embedded_partitions = 4;
+    Properties properties;
+    uint32_t max_in_flight = 10000;
+    bool create_topics = true;
+    std::string retained_topic = "trestle.retained";
+    std::string sessions_topic = "trestle.sessions";
+    std::string dead_letter_topic = "trestle.dead-letter";
+    std::vector<RouteSettings> routes;
+};
+
+struct RouteCounters {
+    uint64_t produced = 0;         // delivery reports: in Kafka
+    uint64_t produce_failed = 0;   // delivery reports: failed (outcome rejected)
+    uint64_t in_flight = 0;        // produced, no delivery report yet
+    uint64_t consumed = 0;         // records routed out
+    uint64_t dead_lettered = 0;
+    uint64_t redelivered = 0;
+};
+
+class Adapter final : public core::ConnectionPort {
+public:
+    Adapter(core::Router& router, net::EventLoop& loop, Settings settings, std::string router_id);
+    ~Adapter() override;
+
+    // Connects (starting the embedded cluster if configured), creates topics, binds the
+    // routes. Returns an error description, or empty.
+    std::string start();
+    // Delivery reports for everything in flight (bounded wait), commits, then unbinds.
+    void shutdown();
+
+    const Settings& settings() const { return settings_; }
+    const std::string& bootstrap_servers() const { return bootstrap_; }
+    // Librdkafka properties plus the broker list, for other clients of the same cluster.
+    Properties client_properties() const;
+    RouteCounters counters(const std::string& route) const;
+
+    // core::ConnectionPort
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    void close(const core::ErrorCondition&) override {}
+
+    class RouteIn;
+    class RouteOut;
+
+private:
+    friend class RouteIn;
+    friend class RouteOut;
+
+    // What a produced record's opaque points at: the adapter's slot table (no allocation per
+    // record, and a delivery report that outlives its delivery finds an empty slot).
+    struct Slot {
+        RouteIn* route = nullptr;
+        core::Delivery* delivery = nullptr;  // null: presettled, dead letter, or forgotten
+        uint32_t next_free = 0;
+        bool used = false;
+    };
+    uint32_t take_slot(RouteIn* route, core::Delivery* d);
+    void forget_route(RouteIn* route);
+
+    static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+    static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+    void delivery_report(const rd_kafka_message_t* m);
+    bool serve_producer();
+    void settle_failures();
+    void refill_credit();
+    std::string create_topics();
+    bool produce_dead_letter(const std::string& topic, const mapping::KafkaRecord& record,
+                             const std::string& reason);
+    std::string make_producer();
+    void schedule_tick();
+    void tick();
+
+    core::Router& router_;
+    net::EventLoop& loop_;
+    Settings settings_;
+    std::string router_id_;
+    int64_t started_ms_;  // wall clock: where "latest" starts for a new consumer group
+    std::string bootstrap_;
+    std::unique_ptr<EmbeddedCluster> embedded_;
+    Handle producer_;
+    rd_kafka_queue_t* producer_queue_ = nullptr;
+    std::unique_ptr<QueueWaker> producer_waker_;
+    rd_kafka_queue_t* admin_queue_ = nullptr;  // CreateTopics results
+    std::unique_ptr<QueueWaker> admin_waker_;
+    core::Connection* core_ = nullptr;
+    std::vector<std::unique_ptr<RouteIn>> ins_;
+    std::vector<std::unique_ptr<RouteOut>> outs_;
+    std::vector<Slot> slots_;
+    uint32_t free_slot_ = 0;  // 1-based index of the first free slot (0: none)
+    // Produce calls that failed inside a port call, settled right after it.
+    std::vector<std::pair<uint32_t, std::string>> failed_;
+    bool failures_posted_ = false;
+    bool fatal_ = false;  // the idempotent producer hit a fatal error
+    boost::asio::steady_timer ticker_;
+    bool stopping_ = false;
+};
+
+}  // namespace trestle::kafka

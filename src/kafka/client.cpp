@@ -1,0 +1,104 @@
+#include "kafka/client.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+namespace trestle::kafka {
+
+namespace {
+
+// librdkafka logs from its own threads; spdlog's default logger is thread-safe.
+void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+    const char* name = rk ? rd_kafka_name(rk) : "rdkafka";
+    if (level <= 3)
+        spdlog::error("kafka {} {}: {}", name, fac, buf);
+    else if (level <= 4)
+        spdlog::warn("kafka {} {}: {}", name, fac, buf);
+    else if (level <= 6)
+        spdlog::info("kafka {} {}: {}", name, fac, buf);
+    else
+        spdlog::debug("kafka {} {}: {}", name, fac, buf);
+}
+
+}  // namespace
+
+bool is_secret(std::string_view p) {
+    return p.find("password") != std::string_view::npos || p.find("secret") != std::string_view::npos ||
+           p == "ssl.key.pem" || p == "ssl_key" || p.find("oauthbearer.config") != std::string_view::npos;
+}
+
+rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    char errstr[512];
+    auto set = [&](const std::string& k, const std::string& v) {
+        if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+            err = "Kafka property '" + k + "': " + errstr;
+            return false;
+        }
+        return true;
+    };
+    for (const auto& [k, v] : defaults)
+        if (!props.count(k) && !set(k, v)) {
+            rd_kafka_conf_destroy(conf);
+            return nullptr;
+        }
+    for (const auto& [k, v] : props)
+        if (!set(k, v)) {
+            rd_kafka_conf_destroy(conf);
+            return nullptr;
+        }
+    return conf;
+}
+
+QueueWaker::QueueWaker(net::EventLoop& loop, rd_kafka_queue_t* queue, std::function<bool()> serve)
+    : loop_(loop), queue_(queue), serve_(std::move(serve)), alive_(std::make_shared<bool>(true)) {
+    if (::pipe2(fds_, O_NONBLOCK | O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    desc_ = std::make_unique<boost::asio::posix::stream_descriptor>(loop_.io(), fds_[0]);
+    static const char one = 1;
+    rd_kafka_queue_io_event_enable(queue_, fds_[1], &one, 1);
+    wait();
+    poke();  // events enqueued before the IO event was enabled
+}
+
+QueueWaker::~QueueWaker() {
+    *alive_ = false;
+    rd_kafka_queue_io_event_enable(queue_, -1, nullptr, 0);
+    boost::system::error_code ec;
+    desc_->cancel(ec);
+    desc_->close(ec);  // closes fds_[0]
+    ::close(fds_[1]);
+}
+
+void QueueWaker::wait() {
+    desc_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this, alive = alive_](boost::system::error_code ec) {
+                          if (ec || !*alive) return;
+                          char buf[256];
+                          while (::read(fds_[0], buf, sizeof buf) > 0) {
+                          }
+                          run();
+                          if (*alive) wait();
+                      });
+}
+
+void QueueWaker::poke() {
+    if (poked_) return;
+    poked_ = true;
+    boost::asio::post(loop_.io(), [this, alive = alive_] {
+        if (!*alive) return;
+        poked_ = false;
+        run();
+    });
+}
+
+void QueueWaker::run() {
+    // librdkafka only signals when the queue goes from empty to non-empty: whatever a bounded
+    // batch leaves behind is served by a posted continuation.
+    if (serve_()) poke();
+}
+
+}  // namespace trestle::kafka

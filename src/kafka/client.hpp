@@ -1,0 +1,66 @@
+// librdkafka on the router's event loop: configuration from properties, handles, and the
+// wake-up that serves a librdkafka queue on the loop thread (so delivery reports, rebalances and
+// fetched records are handled where the routing core lives, without locks).
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/event_loop.hpp"
+
+namespace trestle::kafka {
+
+using Properties = std::map<std::string, std::string>;
+
+struct HandleDeleter {
+    void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+struct PartitionListDeleter {
+    void operator()(rd_kafka_topic_partition_list_t* l) const {
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+// A configuration with librdkafka's logs sent to spdlog, then `defaults` unless `props` sets
+// them, then `props`. Returns null and an error naming the property on a bad one.
+rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err);
+
+// Properties whose values never appear in logs or management output.
+bool is_secret(std::string_view property);
+
+// Calls `serve` on the loop thread whenever `queue` has events (librdkafka writes to a pipe
+// when the queue stops being empty). `serve` handles a bounded batch and returns true if it
+// should be called again soon (more was waiting).
+class QueueWaker {
+public:
+    QueueWaker(net::EventLoop& loop, rd_kafka_queue_t* queue, std::function<bool()> serve);
+    ~QueueWaker();
+    QueueWaker(const QueueWaker&) = delete;
+    QueueWaker& operator=(const QueueWaker&) = delete;
+    // Serve soon even without a wake-up (e.g. after credit came back).
+    void poke();
+
+private:
+    void wait();
+    void run();
+    net::EventLoop& loop_;
+    rd_kafka_queue_t* queue_;
+    std::function<bool()> serve_;
+    int fds_[2] = {-1, -1};
+    std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;
+    std::shared_ptr<bool> alive_;
+    bool poked_ = false;
+};
+
+// The error text of a librdkafka error code.
+inline std::string error_text(rd_kafka_resp_err_t err) { return rd_kafka_err2str(err); }
+
+}  // namespace trestle::kafka

@@ -1,0 +1,320 @@
+// Kafka behind the routing core: addresses bound to topics, the settlement chain through
+// Kafka's delivery reports, consumers fed from topics, faults, restarts and two instances on
+// one Kafka. Kafka is librdkafka's mock cluster in its own process; kcat reads and writes
+// topics independently of Trestle.
+#include <gtest/gtest.h>
+
+#include <proton/message.hpp>
+
+#include <atomic>
+#include <set>
+
+#include "amqp_client.hpp"
+#include "kafka_helpers.hpp"
+#include "mqtt_helpers.hpp"
+#include "router_process.hpp"
+
+using namespace trestle::test;
+using proton::transfer;
+
+namespace {
+
+std::string router_config(const std::string& id, const std::string& bootstrap,
+                          const std::string& extra = "") {
+    return "router {\n    id: " + id +
+           "\n}\n"
+           "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n}\n"
+           "mqttListener {\n    name: mqtt\n    host: 127.0.0.1\n    port: 0\n}\n"
+           "address {\n    prefix: jobs\n    distribution: balanced\n}\n" +
+           kafka_section(bootstrap) +
+           "kafkaRoute {\n    name: telemetry\n    pattern: telemetry/#\n    topic: telemetry\n}\n"
+           "kafkaRoute {\n    name: jobs\n    prefix: jobs\n    topic: jobs\n}\n" +
+           extra;
+}
+
+// A trestled bound to the mock cluster, ready once its consumers own their partitions.
+struct Instance {
+    Instance(const std::string& id, const std::string& bootstrap, const std::string& extra = "")
+        : router(std::make_unique<RouterProcess>(router_config(id, bootstrap, extra))) {
+        mqtt_port = router->port("mqtt");
+        amqp_url = router->url("amqp");
+    }
+    // Waits until the route's consumer has been assigned its partitions.
+    bool consuming(const std::string& route, Duration t = 20s) {
+        return !router->process()
+                    .wait_for_line(std::regex("kafkaRoute '" + route + "': assigned topic"), t)
+                    .empty();
+    }
+    std::unique_ptr<RouterProcess> router;
+    int mqtt_port = 0;
+    std::string amqp_url;
+};
+
+class Kafka : public ::testing::Test {
+protected:
+    void SetUp() override {
+        kafka = std::make_unique<KafkaMock>();
+        kafka->topic("telemetry", 4);
+        kafka->topic("jobs", 2);
+    }
+    std::unique_ptr<KafkaMock> kafka;
+};
+
+std::string body_text(const proton::message& m) {
+    if (m.body().type() == proton::BINARY) return std::string(proton::get<proton::binary>(m.body()));
+    return proton::get<std::string>(m.body());
+}
+
+TEST_F(Kafka, MqttQos1PublishLandsInTheTopicWithKeyAndHeaders) {
+    Instance a("A", kafka->bootstrap());
+    Paho pub(a.mqtt_port, "kpub");
+    pub.connect();
+    ::mqtt::properties props{{::mqtt::property::USER_PROPERTY, "unit", "celsius"},
+                             {::mqtt::property::CONTENT_TYPE, "text/plain"}};
+    ASSERT_EQ(pub.publish("telemetry/dev1", "21.5", 1, false, props), 0);
+    // Acknowledged means in Kafka: the record is there when the PUBACK is.
+    auto recs = kcat_consume(kafka->bootstrap(), "telemetry");
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].key, "telemetry/dev1") << "key = the address";
+    EXPECT_EQ(recs[0].value, "21.5");
+    EXPECT_EQ(recs[0].headers["trestle.qos"], "1");
+    EXPECT_EQ(recs[0].headers["unit"], "celsius");
+    EXPECT_EQ(recs[0].headers["content-type"], "text/plain");
+}
+
+TEST_F(Kafka, AmqpSenderIsAcceptedOnlyOnceKafkaHasTheMessage) {
+    Instance a("A", kafka->bootstrap());
+    AmqpClient c(a.amqp_url);
+    int s = c.open_sender("jobs/build");
+    ASSERT_TRUE(c.wait_credit(s, 1)) << "a bound address has a destination: Kafka";
+    proton::message m;
+    m.body("compile");
+    m.subject("job");
+    m.properties().put("priority", "high");
+    auto out = c.wait_outcome(s, c.send(s, m));
+    EXPECT_EQ(out.state, transfer::ACCEPTED);
+    EXPECT_TRUE(out.settled);
+    auto recs = kcat_consume(kafka->bootstrap(), "jobs");
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].key, "jobs/build");
+    EXPECT_EQ(recs[0].value, "compile");
+    EXPECT_EQ(recs[0].headers["subject"], "job");
+    EXPECT_EQ(recs[0].headers["priority"], "high");
+}
+
+TEST_F(Kafka, ARecordProducedWithKcatReachesMqttAndAmqpSubscribers) {
+    Instance a("A", kafka->bootstrap());
+    ASSERT_TRUE(a.consuming("telemetry"));
+    Paho sub(a.mqtt_port, "ksub");
+    sub.connect();
+    sub.subscribe("telemetry/#", 1);
+    AmqpClient c(a.amqp_url);
+    LinkConfig acc;
+    acc.auto_accept = true;
+    int r = c.open_receiver("telemetry/dev9", acc);
+    ASSERT_TRUE(c.wait_link_open(r));
+    c.sync();
+    kcat_produce(kafka->bootstrap(), "telemetry", "telemetry/dev9", "from-kafka",
+                 {{"site", "north"}, {"content-type", "text/plain"}});
+    auto got = sub.receive(10s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->get_topic(), "telemetry/dev9");
+    EXPECT_EQ(got->to_string(), "from-kafka");
+    EXPECT_EQ(got->get_qos(), 1) << "a record without trestle.qos is QoS 1";
+    EXPECT_EQ(::mqtt::get<std::string>(got->get_properties(), ::mqtt::property::CONTENT_TYPE),
+              "text/plain");
+    auto am = c.receive(r, 10s);
+    ASSERT_TRUE(am);
+    EXPECT_EQ(am->message.to(), "telemetry/dev9");
+    EXPECT_EQ(proton::get<std::string>(am->message.properties().get("site")), "north");
+}
+
+TEST_F(Kafka, NoAcknowledgementBeforeKafkaAcknowledges) {
+    Instance a("A", kafka->bootstrap());
+    Paho pub(a.mqtt_port, "kslow");
+    pub.connect();
+    ASSERT_EQ(pub.publish("telemetry/warm", "x", 1), 0);  // producer connected
+    AmqpClient c(a.amqp_url);
+    int s = c.open_sender("jobs/slow");
+    ASSERT_TRUE(c.wait_credit(s, 1));
+    kafka->command("down 1");
+    auto tok = pub.client().publish(::mqtt::make_message("telemetry/dev1", "held", 1, false));
+    int d = c.send(s, proton::message("held"));
+    // While the broker is down neither the PUBACK nor the disposition may come.
+    EXPECT_FALSE(tok->wait_for(1500ms)) << "PUBACK before Kafka had the message";
+    EXPECT_EQ(c.outcome(s, d).state, transfer::NONE) << "outcome before Kafka had the message";
+    kafka->command("up 1");
+    EXPECT_TRUE(tok->wait_for(20s)) << "PUBACK once Kafka acknowledged";
+    EXPECT_EQ(c.wait_outcome(s, d, 20s).state, transfer::ACCEPTED);
+    auto recs = kcat_consume(kafka->bootstrap(), "telemetry");
+    bool found = false;
+    for (auto& r : recs) found |= r.value == "held";
+    EXPECT_TRUE(found);
+}
+
+TEST_F(Kafka, AProduceErrorIsARejectionAReasonCodeOrAClose) {
+    Instance a("A", kafka->bootstrap(), "kafkaRoute {\n    name: secret\n    prefix: secret\n"
+                                        "    topic: secret\n    direction: in\n}\n");
+    AmqpClient c(a.amqp_url);
+    int s = c.open_sender("secret/a");
+    ASSERT_TRUE(c.wait_credit(s, 1));
+    // Produce (API key 0) refused: topic authorization failed (29), a permanent error.
+    kafka->command("errors 0 1000 29");
+    auto out = c.wait_outcome(s, c.send(s, proton::message("no")), 20s);
+    EXPECT_EQ(out.state, transfer::REJECTED);
+    EXPECT_EQ(out.condition, "amqp:unauthorized-access");
+    EXPECT_NE(out.description.find("Kafka"), std::string::npos) << out.description;
+
+    Paho v5(a.mqtt_port, "kv5");
+    v5.connect();
+    int code = 0;
+    try {
+        code = v5.publish("secret/b", "no", 1);
+    } catch (const ::mqtt::exception& e) {
+        code = e.get_reason_code();
+    }
+    EXPECT_EQ(code, 0x87) << "MQTT 5: not authorized";
+    kafka->command("clear 0");
+}
+
+TEST_F(Kafka, Mqtt311ConnectionClosedWithoutAckWhenKafkaFails) {
+    Instance a("A", kafka->bootstrap(), "kafkaRoute {\n    name: secret\n    prefix: secret\n"
+                                        "    topic: secret\n    direction: in\n}\n");
+    RawMqtt raw(a.mqtt_port, 4);
+    ASSERT_EQ(raw.connect("k311").code, 0);
+    kafka->command("errors 0 1000 29");
+    raw.publish("secret/x", "no", 1, 7);
+    // 3.1.1 has no negative PUBACK: the connection closes so the client sends again later.
+    while (auto p = raw.receive(20s))
+        ASSERT_NE(p->type, trestle::mqtt::PacketType::puback) << "acknowledged a lost message";
+    EXPECT_TRUE(raw.wait_closed(1s));
+    kafka->command("clear 0");
+}
+
+TEST_F(Kafka, BrokerDownDuringAQos1StreamLosesNothingAcknowledged) {
+    Instance a("A", kafka->bootstrap());
+    Paho pub(a.mqtt_port, "kstream");
+    pub.connect();
+    std::vector<::mqtt::delivery_token_ptr> toks;
+    const int n = 300;
+    for (int i = 0; i < n; ++i) {
+        if (i == 100) kafka->command("down 1");
+        if (i == 200) {
+            std::this_thread::sleep_for(3s);  // the outage the test is about, not a wait
+            kafka->command("up 1");
+        }
+        toks.push_back(pub.client().publish(
+            ::mqtt::make_message("telemetry/s", std::to_string(i), 1, false)));
+    }
+    std::set<std::string> acked;
+    for (int i = 0; i < n; ++i)
+        if (toks[i]->wait_for(30s) && toks[i]->get_reason_code() == 0) acked.insert(std::to_string(i));
+    EXPECT_EQ(acked.size(), static_cast<size_t>(n)) << "every publish acknowledged after recovery";
+    auto recs = kcat_wait(kafka->bootstrap(), "telemetry", acked.size());
+    std::set<std::string> in_kafka;
+    for (auto& r : recs) in_kafka.insert(r.value);
+    for (const auto& v : acked) EXPECT_TRUE(in_kafka.count(v)) << "acknowledged " << v << " missing";
+}
+
+TEST_F(Kafka, KillDashNineMidStreamLosesNothingAcknowledged) {
+    auto a = std::make_unique<Instance>("A", kafka->bootstrap());
+    Paho pub(a->mqtt_port, "kkill");
+    pub.connect();
+    std::vector<::mqtt::delivery_token_ptr> toks;
+    const int n = 2000;
+    for (int i = 0; i < n; ++i) {
+        if (i == n / 2) kill(a->router->process().pid(), SIGKILL);
+        try {
+            toks.push_back(pub.client().publish(
+                ::mqtt::make_message("telemetry/k", std::to_string(i), 1, false)));
+        } catch (const ::mqtt::exception&) {
+            break;  // the connection is gone
+        }
+    }
+    std::set<std::string> acked;
+    for (size_t i = 0; i < toks.size(); ++i)
+        if (toks[i]->wait_for(5s) && toks[i]->get_reason_code() == 0)
+            acked.insert(std::to_string(i));
+    EXPECT_GT(acked.size(), 0u);
+    auto recs = kcat_wait(kafka->bootstrap(), "telemetry", acked.size());
+    std::set<std::string> in_kafka;
+    for (auto& r : recs) in_kafka.insert(r.value);
+    size_t missing = 0;
+    for (const auto& v : acked) missing += in_kafka.count(v) ? 0 : 1;
+    EXPECT_EQ(missing, 0u) << acked.size() << " acknowledged, " << in_kafka.size() << " in Kafka";
+}
+
+TEST_F(Kafka, ABalancedConsumerRestartResumesFromTheCommittedOffset) {
+    for (int i = 0; i < 5; ++i) kcat_produce(kafka->bootstrap(), "jobs", "jobs/q", "job-" + std::to_string(i));
+    auto a = std::make_unique<Instance>("A", kafka->bootstrap());
+    std::vector<std::string> got;
+    {
+        AmqpClient c(a->amqp_url);
+        LinkConfig acc;
+        acc.auto_accept = true;
+        int r = c.open_receiver("jobs/q", acc);
+        for (int i = 0; i < 5; ++i) {
+            auto m = c.receive(r, 20s);
+            ASSERT_TRUE(m) << "record " << i;
+            got.push_back(body_text(m->message));
+        }
+        c.sync();
+    }
+    ASSERT_EQ(a->router->terminate(), 0);
+    for (int i = 5; i < 10; ++i) kcat_produce(kafka->bootstrap(), "jobs", "jobs/q", "job-" + std::to_string(i));
+    a = std::make_unique<Instance>("A", kafka->bootstrap());
+    AmqpClient c(a->amqp_url);
+    LinkConfig acc;
+    acc.auto_accept = true;
+    int r = c.open_receiver("jobs/q", acc);
+    for (int i = 5; i < 10; ++i) {
+        auto m = c.receive(r, 30s);
+        ASSERT_TRUE(m) << "record " << i;
+        got.push_back(body_text(m->message));
+    }
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(got[i], "job-" + std::to_string(i)) << "no gap, in order";
+    EXPECT_FALSE(c.receive(r, 500ms)) << "nothing delivered twice";
+}
+
+TEST_F(Kafka, RejectedAndAddresslessRecordsGoToTheDeadLetterTopic) {
+    kafka->topic("trestle.dead-letter", 1);
+    Instance a("A", kafka->bootstrap());
+    AmqpClient c(a.amqp_url);
+    LinkConfig manual;
+    int r = c.open_receiver("jobs/bad", manual);
+    ASSERT_TRUE(c.wait_link_open(r));
+    kcat_produce(kafka->bootstrap(), "jobs", "jobs/bad", "poison");
+    auto m = c.receive(r, 20s);
+    ASSERT_TRUE(m);
+    c.reject(r, m->id, "amqp:decode-error", "cannot parse");
+    kcat_produce(kafka->bootstrap(), "jobs", "", "no-key");
+    auto dl = kcat_wait(kafka->bootstrap(), "trestle.dead-letter", 2);
+    ASSERT_EQ(dl.size(), 2u);
+    std::map<std::string, Record> by_value;
+    for (auto& d : dl) by_value[d.value] = d;
+    ASSERT_TRUE(by_value.count("poison"));
+    EXPECT_EQ(by_value["poison"].key, "jobs/bad");
+    EXPECT_NE(by_value["poison"].headers["trestle.dead-letter-reason"].find("amqp:decode-error"),
+              std::string::npos);
+    ASSERT_TRUE(by_value.count("no-key"));
+    EXPECT_NE(by_value["no-key"].headers["trestle.dead-letter-reason"].find("no address"),
+              std::string::npos);
+}
+
+TEST_F(Kafka, TwoInstancesOnOneKafkaPublishAtAReachesASubscriberAtB) {
+    Instance a("A", kafka->bootstrap());
+    Instance b("B", kafka->bootstrap());
+    ASSERT_TRUE(b.consuming("telemetry"));
+    Paho sub(b.mqtt_port, "ksub-b");
+    sub.connect();
+    sub.subscribe("telemetry/#", 1);
+    Paho pub(a.mqtt_port, "kpub-a");
+    pub.connect();
+    ASSERT_EQ(pub.publish("telemetry/room1", "19.0", 1), 0);
+    auto got = sub.receive(10s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->get_topic(), "telemetry/room1");
+    EXPECT_EQ(got->to_string(), "19.0");
+}
+
+}  // namespace
