@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kafka/embedded.hpp"
+#include "kafka/state.hpp"
 #include "trestle/core/address_pattern.hpp"
 
 namespace trestle::kafka {
@@ -193,7 +194,7 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     if (slot > slots_.size()) return;  // reported while shutting down, after the routes went
     if (slot == 0) {  // a dead letter
         if (m->err)
-            spdlog::error("kafka '{}': dead letter to '{}' lost: {}", settings_.name,
+            spdlog::error("kafka '{}': record to '{}' (dead letter or state) lost: {}", settings_.name,
                           rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         return;
     }
@@ -767,6 +768,16 @@ std::string Adapter::start() {
     if (settings_.create_topics)
         if (std::string err = create_topics(); !err.empty()) return err;
 
+    if (!settings_.retained_topic.empty()) {
+        // Loaded before the routes bind and the listeners open: clients see the whole set.
+        retained_ = std::make_unique<KafkaRetainedStore>(loop_, producer_.get(), client_properties(),
+                                                         settings_.retained_topic,
+                                                         [this] { return router_.now_ms(); });
+        if (std::string err = retained_->load(30000); !err.empty())
+            spdlog::error("kafka '{}': {}", settings_.name, err);
+        router_.set_retained_store(retained_.get());
+    }
+
     core::ConnectionInfo info;
     info.protocol = "kafka";
     info.role = "kafka";
@@ -800,6 +811,7 @@ std::string Adapter::create_topics() {
         if (!r.dead_letter_topic.empty()) topics.push_back(r.dead_letter_topic);
     }
     topics.push_back(settings_.dead_letter_topic);
+    if (!settings_.retained_topic.empty()) topics.push_back(settings_.retained_topic);
     std::sort(topics.begin(), topics.end());
     topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
     if (embedded_) {
@@ -815,7 +827,12 @@ std::string Adapter::create_topics() {
     std::vector<rd_kafka_NewTopic_t*> nts;
     char errstr[512];
     for (const auto& t : topics)
-        if (auto* nt = rd_kafka_NewTopic_new(t.c_str(), -1, -1, errstr, sizeof errstr)) nts.push_back(nt);
+        if (auto* nt = rd_kafka_NewTopic_new(t.c_str(), -1, -1, errstr, sizeof errstr)) {
+            // State topics keep the last value per key.
+            if (t == settings_.retained_topic || t == settings_.sessions_topic)
+                rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+            nts.push_back(nt);
+        }
     admin_queue_ = rd_kafka_queue_new(producer_.get());
     rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof errstr);
@@ -860,10 +877,12 @@ void Adapter::tick() {
         uint64_t in_flight = 0;
         for (auto& r : ins_) in_flight += r->counters.in_flight;
         if (in_flight == 0) {
-            if (std::string err = make_producer(); !err.empty())
+            if (std::string err = make_producer(); !err.empty()) {
                 spdlog::error("kafka '{}': cannot restart the producer: {}", settings_.name, err);
-            else
+            } else {
                 spdlog::info("kafka '{}': producer restarted", settings_.name);
+                if (retained_) retained_->set_producer(producer_.get());
+            }
             refill_credit();
         }
     }
@@ -887,6 +906,10 @@ void Adapter::shutdown() {
             rd_kafka_flush(producer_.get(), 1000);
         }
         settle_failures();
+    }
+    if (retained_) {
+        retained_->detach();  // the view stays, for what still runs until exit
+        router_.set_retained_store(nullptr);
     }
     for (auto& r : ins_)
         if (core::Link* l = r->link) {

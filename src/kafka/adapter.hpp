@@ -22,6 +22,7 @@
 namespace trestle::kafka {
 
 class EmbeddedCluster;
+class KafkaRetainedStore;
 
 struct RouteSettings {
     std::string name;
@@ -129,6 +130,7 @@ private:
     rd_kafka_queue_t* admin_queue_ = nullptr;  // CreateTopics results
     std::unique_ptr<QueueWaker> admin_waker_;
     core::Connection* core_ = nullptr;
+    std::unique_ptr<KafkaRetainedStore> retained_;
     std::vector<std::unique_ptr<RouteIn>> ins_;
     std::vector<std::unique_ptr<RouteOut>> outs_;
     std::vector<Slot> slots_;

@@ -298,9 +298,9 @@ Schema::Schema() {
         t.attributes.push_back(boolean("createTopics",
                                        "Create the routes' and state topics that do not exist.",
                                        true));
-        t.attributes.push_back(str("retainedTopic", "Compacted topic of retained messages.",
+        t.attributes.push_back(str("retainedTopic", "Compacted topic of retained messages (empty: in memory only).",
                                    "trestle.retained"));
-        t.attributes.push_back(str("sessionsTopic", "Compacted topic of MQTT sessions and wills.",
+        t.attributes.push_back(str("sessionsTopic", "Compacted topic of MQTT sessions and wills (reserved: not used yet).",
                                    "trestle.sessions"));
         t.attributes.push_back(str("deadLetterTopic",
                                    "Where records go that map to no address or that consumers "

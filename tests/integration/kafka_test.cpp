@@ -317,4 +317,60 @@ TEST_F(Kafka, TwoInstancesOnOneKafkaPublishAtAReachesASubscriberAtB) {
     EXPECT_EQ(got->to_string(), "19.0");
 }
 
+TEST_F(Kafka, ARetainedMessageSetAtAReachesANewSubscriberAtB) {
+    Instance a("A", kafka->bootstrap());
+    Instance b("B", kafka->bootstrap());
+    Paho pub(a.mqtt_port, "kret-a");
+    pub.connect();
+    ASSERT_EQ(pub.publish("status/door", "open", 1, /*retain=*/true), 0);
+    // B follows the retained topic: poll B with new subscribers until the message is there.
+    ::mqtt::const_message_ptr got;
+    for (int i = 0; i < 50 && !got; ++i) {
+        Paho sub(b.mqtt_port, "kret-b" + std::to_string(i));
+        sub.connect();
+        sub.subscribe("status/#", 1);
+        got = sub.receive(200ms);
+    }
+    ASSERT_TRUE(got) << "B never had A's retained message";
+    EXPECT_EQ(got->get_topic(), "status/door");
+    EXPECT_EQ(got->to_string(), "open");
+    EXPECT_TRUE(got->is_retained());
+
+    // Deleted at B (empty payload): gone at A too.
+    Paho del(b.mqtt_port, "kret-del");
+    del.connect();
+    ASSERT_EQ(del.publish("status/door", "", 1, true), 0);
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; ++i) {
+        Paho sub(a.mqtt_port, "kret-a" + std::to_string(i));
+        sub.connect();
+        sub.subscribe("status/#", 1);
+        gone = !sub.receive(200ms);
+    }
+    EXPECT_TRUE(gone);
+}
+
+TEST_F(Kafka, RetainedMessagesSurviveARestartAndAreLoadedBeforeClientsConnect) {
+    auto a = std::make_unique<Instance>("A", kafka->bootstrap());
+    {
+        Paho pub(a->mqtt_port, "kret-pub");
+        pub.connect();
+        ASSERT_EQ(pub.publish("status/fan", "on", 1, true), 0);
+        ASSERT_EQ(pub.publish("status/light", "off", 0, true), 0);
+        // The QoS 0 one: wait until it is in Kafka before the restart.
+        ASSERT_EQ(kcat_wait(kafka->bootstrap(), "trestle.retained", 2).size(), 2u);
+    }
+    ASSERT_EQ(a->router->terminate(), 0);
+    a = std::make_unique<Instance>("A", kafka->bootstrap());
+    EXPECT_TRUE(a->router->process().has_line(std::regex("retained messages: 2 loaded")));
+    Paho sub(a->mqtt_port, "kret-sub");
+    sub.connect();
+    sub.subscribe("status/+", 1);
+    std::map<std::string, std::string> got;
+    for (int i = 0; i < 2; ++i)
+        if (auto m = sub.receive(5s)) got[m->get_topic()] = m->to_string();
+    EXPECT_EQ(got["status/fan"], "on");
+    EXPECT_EQ(got["status/light"], "off");
+}
+
 }  // namespace

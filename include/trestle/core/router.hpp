@@ -287,7 +287,8 @@ public:
     // --- in-process publishing and retained messages ---
     // Routes a message as if a presettled MQTT publisher sent it (wills, management).
     void publish(std::string_view address, MessageRef message);
-    void set_retained_store(RetainedStore* store) { retained_ = store; }
+    // nullptr: back to the router's own in-memory store.
+    void set_retained_store(RetainedStore* store) { retained_ = store ? store : &memory_retained_; }
     RetainedStore& retained() { return *retained_; }
     // Queues the retained messages the filter matches to `link`, marked `retained`.
     size_t send_retained(Link* link, std::string_view filter);
