@@ -7,6 +7,11 @@
 //                  [--payload 100] [--window 1000]
 //   mqtt_load idle --port P --connections 10000 --hold-ms 3000
 //
+// --subscribers 0: an ingest run, done when every QoS 1 publish is acknowledged (the window is
+// then on PUBACKs). --publishers 0: an egress run, done when the subscriber has `count`
+// messages from elsewhere (Kafka). --topic / --filter change the topic and the subscription
+// (default bench/t, bench/#); --deadline-s bounds the run (default 120).
+//
 // Prints one JSON line: rate (messages published per second, each delivered to every
 // subscriber), deliveries/s, p50/p99 latency in microseconds.
 #include <arpa/inet.h>
@@ -110,6 +115,9 @@ struct Load {
     uint64_t count = 100000;
     size_t payload = 100;
     uint64_t window = 1000;
+    std::string topic = "bench/t", filter = "bench/#";
+    int deadline_s = 120;
+    uint64_t acked = 0;  // PUBACKs, all publishers
     int ep = -1;
     std::vector<Conn> conns;
     std::vector<int64_t> latencies;
@@ -131,7 +139,7 @@ struct Load {
 
     void publish(Conn& c) {
         std::string b;
-        put_str("bench/t", b);
+        put_str(topic, b);
         if (qos) {
             b += static_cast<char>(c.next_id >> 8);
             b += static_cast<char>(c.next_id & 0xff);
@@ -151,6 +159,7 @@ struct Load {
     }
 
     uint64_t min_received() const {
+        if (subscribers == 0) return acked;  // ingest: done = acknowledged
         uint64_t m = UINT64_MAX;
         for (const auto& c : conns)
             if (c.subscriber) m = std::min(m, c.received);
@@ -162,8 +171,9 @@ struct Load {
         uint64_t done = min_received();
         for (auto& c : conns) {
             if (c.subscriber || !c.connected) continue;
-            uint64_t per_pub_window = std::max<uint64_t>(1, window / publishers);
-            uint64_t share = count / publishers + (static_cast<uint64_t>(&c - conns.data()) < count % publishers);
+            uint64_t per_pub_window = std::max<uint64_t>(1, window / std::max(1, publishers));
+            uint64_t share = count / std::max(1, publishers) +
+                             (static_cast<uint64_t>(&c - conns.data()) < count % std::max(1, publishers));
             while (c.sent < share && published - done < window &&
                    (qos == 0 || c.unacked < per_pub_window)) {
                 publish(c);
@@ -178,7 +188,7 @@ struct Load {
             case 2:  // CONNACK
                 c.connected = true;
                 if (c.subscriber) {
-                    c.out += subscribe_packet("bench/#", static_cast<uint8_t>(qos));
+                    c.out += subscribe_packet(filter, static_cast<uint8_t>(qos));
                     flush(c);
                 }
                 break;
@@ -187,6 +197,8 @@ struct Load {
                 break;
             case 4:  // PUBACK
                 if (c.unacked) --c.unacked;
+                ++acked;
+                if (subscribers == 0) last_receive = now_ns();
                 break;
             case 3: {  // PUBLISH
                 uint8_t q = 0;
@@ -203,6 +215,7 @@ struct Load {
                     std::memcpy(&t, body + off, sizeof t);
                     int64_t now = now_ns();
                     last_receive = now;
+                    if (!first_send) first_send = now;  // egress: timed from the first arrival
                     if (latencies.size() < 2000000) latencies.push_back(now - t);
                 }
                 ++c.received;
@@ -284,7 +297,7 @@ struct Load {
         }
         // Subscribers first: publishing starts once every subscription is in place.
         std::vector<epoll_event> evs(1024);
-        int64_t deadline = now_ns() + 120'000'000'000LL;
+        int64_t deadline = now_ns() + deadline_s * 1'000'000'000LL;
         bool started = false;
         while (now_ns() < deadline) {
             if (!started) {
@@ -368,6 +381,9 @@ int main(int argc, char** argv) {
         else if (k == "--window") l.window = static_cast<uint64_t>(v);
         else if (k == "--connections") connections = static_cast<int>(v);
         else if (k == "--hold-ms") hold_ms = static_cast<int>(v);
+        else if (k == "--topic") l.topic = argv[i + 1];
+        else if (k == "--filter") l.filter = argv[i + 1];
+        else if (k == "--deadline-s") l.deadline_s = static_cast<int>(v);
         else {
             fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;

@@ -72,6 +72,11 @@ public:
     bool inspect = false;
     std::string partial;      // bytes of a multi-frame message received so far
     uint64_t next_tag = 0;
+    // A sender link to `$lwt` (EnMasse's MQTT-over-AMQP wills): named by the client id, its
+    // last message is the client's will, published if the link or connection ends abnormally.
+    bool lwt = false;
+    core::MessageRef will;
+    std::string will_topic;
 
     void deliver(core::Delivery& d) override {
         // A message from another protocol is converted once (cached on the message).
@@ -308,6 +313,7 @@ void AmqpConnection::finish() {
 
 void AmqpConnection::shutdown() {
     if (finished_) return;
+    shutting_down_ = true;  // wills are not published because the router stops
     pn_connection_t* c = driver_.connection;
     for (pn_link_t* l = pn_link_head(c, PN_LOCAL_ACTIVE); l; l = pn_link_next(l, PN_LOCAL_ACTIVE))
         pn_link_close(l);
@@ -381,6 +387,8 @@ void AmqpConnection::handle(pn_event_t* e) {
             break;
         case PN_CONNECTION_REMOTE_CLOSE: {
             pn_connection_t* c = pn_event_connection(e);
+            remote_closed_ = true;
+            remote_close_error_ = pn_condition_is_set(pn_connection_remote_condition(c));
             if (!(pn_connection_state(c) & PN_LOCAL_CLOSED)) pn_connection_close(c);
             break;
         }
@@ -449,6 +457,18 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
         pn_link_close(l);
         return;
     }
+    if (pn_link_is_receiver(l)) {
+        const char* ta = pn_terminus_get_address(rtarget);
+        if (ta && std::string_view(ta) == "$lwt") {
+            al->lwt = true;
+            pn_terminus_copy(pn_link_target(l), rtarget);
+            pn_terminus_copy(pn_link_source(l), pn_link_remote_source(l));
+            pn_link_open(l);
+            pn_link_flow(l, 1);
+            spdlog::debug("[C{}] will link '{}' attached", log_id_, pn_link_name(l));
+            return;
+        }
+    }
     core::AttachRequest req;
     req.direction = pn_link_is_receiver(l) ? core::Direction::incoming : core::Direction::outgoing;
     req.name = pn_link_name(l);
@@ -506,6 +526,12 @@ void AmqpConnection::on_link_remote_close(pn_link_t* l) {
         if (waiting->core) pn_link_open(waiting->pn);
     }
     auto* al = static_cast<AmqpLink*>(pn_link_get_context(l));
+    if (al && al->lwt) {
+        // detach-forced = the client went away brutally: publish; any other end discards it.
+        core::ErrorCondition err = condition_of(pn_link_remote_condition(l));
+        end_will(*al, err.name == core::condition::detach_forced, "link detached with " +
+                                                                   (err.empty() ? "no error" : err.name));
+    }
     if (al && al->core) {
         core::ErrorCondition err = condition_of(pn_link_remote_condition(l));
         detach_core_link(*al, err.empty() ? nullptr : &err);
@@ -532,6 +558,12 @@ void AmqpConnection::on_session_remote_close(pn_session_t* s) {
 void AmqpConnection::on_transport_closed() {
     pn_transport_t* t = driver_.transport;
     core::ErrorCondition err = condition_of(pn_transport_condition(t));
+    // Wills still armed: a transport error, an idle timeout or a close with an error publishes
+    // them; a clean close discards them.
+    bool abnormal = !err.empty() || remote_close_error_ || !remote_closed_;
+    for (AmqpLink* l : links_)
+        if (l->lwt && l->will)
+            end_will(*l, abnormal && !shutting_down_, abnormal ? "connection ended abnormally" : "connection closed");
     if (core_) {
         for (AmqpLink* l : links_) l->core = nullptr;
         router_.connection_closed(core_, err.empty() ? nullptr : &err);
@@ -549,6 +581,10 @@ void AmqpConnection::on_transport_closed() {
 void AmqpConnection::on_delivery(pn_delivery_t* pd) {
     pn_link_t* l = pn_delivery_link(pd);
     auto* al = static_cast<AmqpLink*>(pn_link_get_context(l));
+    if (al && al->lwt) {
+        if (pd == pn_link_current(l)) on_will_transfer(*al, pd);
+        return;
+    }
     if (!al || !al->core) {
         // The core has forgotten this link (detached, or its routed peer is gone): its
         // deliveries are nobody's any more; let Proton release them.
@@ -595,6 +631,55 @@ void AmqpConnection::on_delivery(pn_delivery_t* pd) {
         pn_delivery_settle(pd);
     }
     router_.disposition(d, s, settled);
+}
+
+void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
+    pn_link_t* l = al.pn;
+    if (pn_delivery_partial(pd)) {
+        size_t pending = pn_delivery_pending(pd);
+        size_t old = al.partial.size();
+        al.partial.resize(old + pending);
+        ssize_t n = pn_link_recv(l, al.partial.data() + old, pending);
+        al.partial.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+        return;
+    }
+    size_t pending = pn_delivery_pending(pd);
+    size_t old = al.partial.size();
+    al.partial.resize(old + pending);
+    ssize_t n = pending ? pn_link_recv(l, al.partial.data() + old, pending) : 0;
+    al.partial.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+    core::MessageRef msg = core::MessageRef::adopt(core::Message::copy_of(al.partial));
+    al.partial.clear();
+    al.partial.shrink_to_fit();
+    pn_link_advance(l);
+    MessageLayout layout;
+    std::string err = scan_message(msg->bytes(), layout);
+    if (err.empty() && layout.to.empty()) err = "a will needs a topic (properties.to)";
+    if (!err.empty()) {
+        if (!pn_delivery_settled(pd))
+            apply_state(pd, core::DeliveryState::rejected({"amqp:decode-error", err}));
+    } else {
+        mapping::inspect_amqp(*msg, layout, router_.now_ms());
+        al.will_topic.assign(layout.to);
+        al.will = std::move(msg);  // a new will replaces the previous one
+        spdlog::debug("[C{}] will of '{}' set for '{}'", log_id_, pn_link_name(l), al.will_topic);
+        if (!pn_delivery_settled(pd)) apply_state(pd, core::DeliveryState::accepted());
+    }
+    pn_delivery_settle(pd);
+    pn_link_flow(l, 1);  // the will can be replaced during the session
+}
+
+void AmqpConnection::end_will(AmqpLink& al, bool publish, const std::string& why) {
+    if (!al.will) return;
+    core::MessageRef will = std::move(al.will);
+    al.will.reset();
+    const char* name = pn_link_name(al.pn);
+    if (!publish) {
+        spdlog::debug("[C{}] will of '{}' discarded ({})", log_id_, name, why);
+        return;
+    }
+    spdlog::info("[C{}] publishing the will of '{}' to '{}' ({})", log_id_, name, al.will_topic, why);
+    router_.publish(al.will_topic, std::move(will));
 }
 
 void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {

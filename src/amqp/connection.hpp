@@ -73,6 +73,8 @@ private:
     void on_session_remote_close(pn_session_t* s);
     void on_delivery(pn_delivery_t* d);
     void on_incoming_transfer(AmqpLink& link, pn_delivery_t* d);
+    void on_will_transfer(AmqpLink& link, pn_delivery_t* d);
+    void end_will(AmqpLink& link, bool publish, const std::string& why);
     void on_transport_closed();
     void start_read();
     void start_write();
@@ -101,6 +103,9 @@ private:
     bool in_pump_ = false;
     bool finished_ = false;
     bool close_logged_ = false;
+    bool remote_closed_ = false;       // the peer sent close
+    bool shutting_down_ = false;       // the router is stopping
+    bool remote_close_error_ = false;  // ... with an error condition
     bool was_opened_ = false;
 };
 

@@ -880,7 +880,10 @@ void Router::filters_changed(std::string_view filter, int delta) {
 }
 
 void Router::publish(std::string_view address, MessageRef message) {
-    transfer(publisher_, std::move(message), address, true, nullptr);
+    // QoS 1/2 (a will, a management publish) travel unsettled, so subscribers get them at the
+    // QoS they were published with; nobody waits for the outcome.
+    bool settled = !message || message->qos == 0;
+    transfer(publisher_, std::move(message), address, settled, nullptr);
 }
 
 size_t Router::send_retained(Link* l, std::string_view filter) {

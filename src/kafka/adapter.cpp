@@ -185,8 +185,7 @@ void Adapter::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque
         return;
     }
     // Transient (brokers down, ...): librdkafka retries; producers are paced by credit.
-    spdlog::warn("kafka '{}': {}: {}", a->settings_.name,
-                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+    log_error(rk, err, reason);
 }
 
 void Adapter::delivery_report(const rd_kafka_message_t* m) {

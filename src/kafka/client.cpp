@@ -6,6 +6,10 @@
 
 #include <boost/asio/post.hpp>
 
+#include <chrono>
+#include <map>
+#include <mutex>
+
 namespace trestle::kafka {
 
 namespace {
@@ -13,6 +17,9 @@ namespace {
 // librdkafka logs from its own threads; spdlog's default logger is thread-safe.
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     const char* name = rk ? rd_kafka_name(rk) : "rdkafka";
+    // Connection failures also arrive as error events (error_cb, deduplicated there): one
+    // line per outage, not one per client, broker and retry.
+    if (std::string_view(fac) == "FAIL") level = 7;
     if (level <= 3)
         spdlog::error("kafka {} {}: {}", name, fac, buf);
     else if (level <= 4)
@@ -25,6 +32,25 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
 
 }  // namespace
 
+void log_error(rd_kafka_t* rk, int err, const char* reason) {
+    static std::mutex mu;
+    static std::map<std::pair<const rd_kafka_t*, std::string>, std::chrono::steady_clock::time_point> seen;
+    auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard<std::mutex> g(mu);
+        auto& t = seen[{rk, reason}];
+        if (t.time_since_epoch().count() && now - t < std::chrono::seconds(30)) return;
+        t = now;
+        if (seen.size() > 1000) seen.clear();
+    }
+    spdlog::warn("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+                 reason);
+}
+
+namespace {
+void error_cb(rd_kafka_t* rk, int err, const char* reason, void*) { log_error(rk, err, reason); }
+}  // namespace
+
 bool is_secret(std::string_view p) {
     return p.find("password") != std::string_view::npos || p.find("secret") != std::string_view::npos ||
            p == "ssl.key.pem" || p == "ssl_key" || p.find("oauthbearer.config") != std::string_view::npos;
@@ -33,6 +59,7 @@ bool is_secret(std::string_view p) {
 rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     char errstr[512];
     auto set = [&](const std::string& k, const std::string& v) {
         if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {

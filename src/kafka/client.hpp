@@ -33,6 +33,10 @@ using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, Partition
 // them, then `props`. Returns null and an error naming the property on a bad one.
 rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err);
 
+// Logs a librdkafka error event at warning level, once per client and text per 30 s (an
+// unreachable cluster reports the same error from every client, broker and retry).
+void log_error(rd_kafka_t* rk, int err, const char* reason);
+
 // Properties whose values never appear in logs or management output.
 bool is_secret(std::string_view property);
 

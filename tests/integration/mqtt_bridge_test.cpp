@@ -243,4 +243,91 @@ TEST_F(Bridge, RequestReplyAcrossProtocols) {
               "req-7");
 }
 
+// EnMasse's MQTT-over-AMQP wills: a sender link to `$lwt` named by the client id carries the
+// will; detach-forced or an abnormal connection end publishes it, a clean end discards it.
+proton::message will_message(const std::string& topic, const std::string& body) {
+    proton::message w;
+    w.to(topic);
+    w.subject("will");
+    w.body(proton::binary(body));
+    w.durable(true);
+    w.message_annotations().put(proton::symbol("x-opt-mqtt-qos"), 1);
+    w.message_annotations().put(proton::symbol("x-opt-retain-message"), false);
+    return w;
+}
+
+TEST_F(Bridge, AmqpWillIsPublishedWhenItsLinkIsDetachedForced) {
+    Paho sub(mqtt_port, "will-sub");
+    sub.connect();
+    sub.subscribe("telemetry/wills/#", 1);
+    AmqpClient amqp(amqp_url);
+    LinkConfig named;
+    named.name = "device-7";
+    int w = amqp.open_sender("$lwt", named);
+    ASSERT_TRUE(amqp.wait_credit(w, 1));
+    EXPECT_EQ(amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-7", "first"))).state,
+              transfer::ACCEPTED);
+    ASSERT_TRUE(amqp.wait_credit(w, 1)) << "a will can be replaced";
+    EXPECT_EQ(amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-7", "gone"))).state,
+              transfer::ACCEPTED);
+    amqp.close_link(w, "amqp:link:detach-forced", "Link detached due to a brute MQTT client disconnection");
+    auto got = sub.receive(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->get_topic(), "telemetry/wills/device-7");
+    EXPECT_EQ(got->to_string(), "gone") << "the last will set";
+    EXPECT_EQ(got->get_qos(), 1);
+}
+
+TEST_F(Bridge, AmqpWillIsDiscardedOnACleanDetachOrClose) {
+    Paho sub(mqtt_port, "will-sub2");
+    sub.connect();
+    sub.subscribe("telemetry/wills/#", 1);
+    {
+        AmqpClient amqp(amqp_url);
+        LinkConfig named;
+        named.name = "device-8";
+        int w = amqp.open_sender("$lwt", named);
+        ASSERT_TRUE(amqp.wait_credit(w, 1));
+        amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-8", "not this")));
+        amqp.close_link(w);  // clean detach: the will is deleted
+        ASSERT_TRUE(amqp.wait_link_closed(w));
+        named.name = "device-9";
+        int w2 = amqp.open_sender("$lwt", named);
+        ASSERT_TRUE(amqp.wait_credit(w2, 1));
+        amqp.wait_outcome(w2, amqp.send(w2, will_message("telemetry/wills/device-9", "nor this")));
+        amqp.close();  // clean connection close
+        ASSERT_TRUE(amqp.wait_closed());
+    }
+    // A marker published after both ends is the first thing the subscriber sees.
+    Paho pub(mqtt_port, "will-marker");
+    pub.connect();
+    pub.publish("telemetry/wills/marker", "marker", 1);
+    auto got = sub.receive(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->to_string(), "marker");
+}
+
+TEST_F(Bridge, AmqpWillIsPublishedWhenTheConnectionDropsWithoutClose) {
+    Paho sub(mqtt_port, "will-sub3");
+    sub.connect();
+    sub.subscribe("telemetry/wills/#", 1);
+    // A client process that sets its will and dies without closing its connection.
+    std::string script = R"PY(
+import os, sys
+from proton import Message
+from proton.utils import BlockingConnection
+c = BlockingConnection(sys.argv[1])
+s = c.create_sender("$lwt", name="device-10")
+m = Message(address="telemetry/wills/device-10", subject="will", body=b"crashed", durable=True)
+s.send(m)
+os._exit(0)
+)PY";
+    std::string out;
+    ASSERT_EQ(run_command({"/usr/bin/python3", "-c", script, amqp_url}, &out), 0) << out;
+    auto got = sub.receive(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->get_topic(), "telemetry/wills/device-10");
+    EXPECT_EQ(got->to_string(), "crashed");
+}
+
 }  // namespace

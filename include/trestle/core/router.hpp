@@ -285,7 +285,8 @@ public:
     bool unsubscribe(Link* link, std::string_view filter);
 
     // --- in-process publishing and retained messages ---
-    // Routes a message as if a presettled MQTT publisher sent it (wills, management).
+    // Routes a message as an MQTT publisher would (wills, management): presettled for QoS 0,
+    // unsettled otherwise (the outcome is dropped).
     void publish(std::string_view address, MessageRef message);
     // nullptr: back to the router's own in-memory store.
     void set_retained_store(RetainedStore* store) { retained_ = store ? store : &memory_retained_; }

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Kafka through Trestle versus plain librdkafka, same run, same mock cluster (issue 4).
+
+Ingest: MQTT QoS 1 publisher -> trestled -> Kafka (acknowledged after the delivery report), and
+AMQP unsettled sender -> trestled -> Kafka, versus kafka_plain produce with the same producer
+settings (enable.idempotence, acks=all, linger.ms=5), 100-byte values.
+Egress: Kafka -> trestled -> MQTT QoS 1 subscriber versus kafka_plain consume, same records.
+Stall: publishers keep pushing while the only broker is down for --stall-seconds; trestled's RSS
+is sampled every 5 s and must stay flat (credit stops the publishers, not memory).
+
+    /usr/bin/python3 bench/kafka_bench.py --build build
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class Mock:
+    def __init__(self, path):
+        self.p = subprocess.Popen([path, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.bootstrap = self.p.stdout.readline().split()[1]
+        self.seq = 0
+
+    def cmd(self, c):
+        self.seq += 1
+        self.p.stdin.write("%d %s\n" % (self.seq, c))
+        self.p.stdin.flush()
+        while True:
+            line = self.p.stdout.readline()
+            if not line or line.strip() == "done %d" % self.seq:
+                return
+
+    def stop(self):
+        self.p.stdin.close()
+        self.p.wait(10)
+
+
+class Router:
+    def __init__(self, trestled, config):
+        self.conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        self.conf.write(config)
+        self.conf.close()
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([trestled, "--config", self.conf.name],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.ports = {}
+        deadline = time.time() + 15
+        while len(self.ports) < 2 and time.time() < deadline:
+            for name, port in re.findall(r"listener '(\w+)' \(\w+\) listening on [^ ]*:(\d+)", self.text()):
+                self.ports[name] = int(port)
+            time.sleep(0.02)
+        if len(self.ports) < 2:
+            raise RuntimeError("router did not start:\n" + self.text())
+
+    def text(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.text()):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("no '%s' in the router log" % pattern)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(20)
+        os.unlink(self.conf.name)
+        os.unlink(self.log.name)
+
+
+def config(bootstrap, routes):
+    return ("router {\n    id: Bench\n}\n"
+            "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n}\n"
+            "mqttListener {\n    name: mqtt\n    host: 127.0.0.1\n    port: 0\n    receiveMaximum: 1000\n}\n"
+            "kafka {\n    bootstrapServers: %s\n    retainedTopic: \"\"\n}\n" % bootstrap + routes)
+
+
+def route(name, pattern, topic, direction, extra=""):
+    return ("kafkaRoute {\n    name: %s\n    pattern: %s\n    topic: %s\n    direction: %s\n%s}\n"
+            % (name, pattern, topic, direction, extra))
+
+
+def run_json(argv, timeout=300):
+    out = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=timeout).stdout
+    lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError("%s printed no result" % argv[0])
+    return lines[-1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--count", type=int, default=200000)
+    ap.add_argument("--stall-seconds", type=int, default=120)
+    args = ap.parse_args()
+    b = args.build
+    trestled, load = b + "/trestled", b + "/bench/mqtt_load"
+    arrow, plain = b + "/bench/amqp_arrow", b + "/bench/kafka_plain"
+    mock_path = b + "/tests/kafka_mock" if os.path.exists(b + "/tests/kafka_mock") else b + "/bench/kafka_mock"
+    n = args.count
+    mock = Mock(mock_path)
+    bs = mock.bootstrap
+    for t in ("plain", "ingest-mqtt", "ingest-amqp", "egress"):
+        mock.cmd("topic %s 4" % t)
+    results = {}
+    try:
+        # --- ingest ------------------------------------------------------------------------
+        results["plain_produce"] = run_json([plain, "produce", "--bootstrap", bs, "--topic", "plain",
+                                             "--count", str(n)])["rate"]
+        r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
+                                    route("amqp", "amqpin/#", "ingest-amqp", "in")))
+        m = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "1",
+                      "--subscribers", "0", "--qos", "1", "--count", str(n), "--window", "1000"])
+        results["mqtt_ingest"] = m["rate"]
+        a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
+                      "--address", "amqpin/x", "--count", str(n)])
+        results["amqp_ingest"] = a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9)
+        r.stop()
+
+        # --- egress ------------------------------------------------------------------------
+        run_json([plain, "produce", "--bootstrap", bs, "--topic", "egress", "--count", str(n),
+                  "--key", "egress/e"])
+        results["plain_consume"] = run_json([plain, "consume", "--bootstrap", bs, "--topic", "egress",
+                                             "--count", str(n)])["rate"]
+        r = Router(trestled, config(bs, route("egress", "egress/#", "egress", "out",
+                                              "    startPosition: earliest\n    groupId: bench-%d\n"
+                                              % int(time.time()))))
+        # The subscriber is in place before the consumer's partitions are assigned (~3 s).
+        e = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "0",
+                      "--subscribers", "1", "--qos", "1", "--count", str(n), "--filter", "egress/#"])
+        results["mqtt_egress"] = e["rate"]
+        r.stop()
+
+        # --- stalled broker --------------------------------------------------------------
+        r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in")))
+        pub = subprocess.Popen([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "10",
+                                "--subscribers", "0", "--qos", "1", "--count", "1000000000",
+                                "--window", "10000", "--deadline-s", str(args.stall_seconds + 30)],
+                               stdout=subprocess.DEVNULL)
+        time.sleep(5)  # publishing at full speed first
+        rss_before = rss_mb(r.proc.pid)
+        mock.cmd("down 1")
+        samples = []
+        t0 = time.time()
+        while time.time() - t0 < args.stall_seconds:
+            time.sleep(5)
+            samples.append(round(rss_mb(r.proc.pid), 1))
+        mock.cmd("up 1")
+        pub.kill()
+        pub.wait()
+        r.stop()
+        results["stall_rss_mb"] = samples
+        results["rss_before_stall_mb"] = round(rss_before, 1)
+    finally:
+        mock.stop()
+
+    ratio_in_m = results["mqtt_ingest"] / results["plain_produce"]
+    ratio_in_a = results["amqp_ingest"] / results["plain_produce"]
+    ratio_out = results["mqtt_egress"] / results["plain_consume"]
+    s = results["stall_rss_mb"]
+    # Flat: after the first 10 s of the outage (in-flight budget filled), no growth.
+    growth = max(s[2:]) - s[1] if len(s) > 2 else 0.0
+    print(json.dumps(results))
+    print("%d messages, 100-byte values, librdkafka mock cluster (1 broker, separate process)" % n)
+    print("plain producer (idempotent, acks=all)  %9.0f msgs/s" % results["plain_produce"])
+    print("MQTT QoS 1 -> trestled -> Kafka        %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
+          % (results["mqtt_ingest"], ratio_in_m, "PASS" if ratio_in_m >= 0.7 else "FAIL"))
+    print("AMQP unsettled -> trestled -> Kafka    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
+          % (results["amqp_ingest"], ratio_in_a, "PASS" if ratio_in_a >= 0.7 else "FAIL"))
+    print("plain consumer                         %9.0f msgs/s" % results["plain_consume"])
+    print("Kafka -> trestled -> MQTT QoS 1 sub    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
+          % (results["mqtt_egress"], ratio_out, "PASS" if ratio_out >= 0.7 else "FAIL"))
+    print("stalled broker %d s, 10 publishers pushing: RSS before %.1f MB, during %s MB; growth after "
+          "10 s %.1f MB %s" % (args.stall_seconds, results["rss_before_stall_mb"], s, growth,
+                               "PASS (flat)" if growth < 5 else "FAIL"))
+    ok = ratio_in_m >= 0.7 and ratio_in_a >= 0.7 and ratio_out >= 0.7 and growth < 5
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
