@@ -84,11 +84,16 @@ class Router:
         os.unlink(self.log.name)
 
 
+WINDOW = 10000  # unacknowledged messages a client may have (MQTT receive maximum, AMQP credit)
+LINGER = "5"
+
+
 def config(bootstrap, routes):
     return ("router {\n    id: Bench\n}\n"
-            "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n}\n"
-            "mqttListener {\n    name: mqtt\n    host: 127.0.0.1\n    port: 0\n    receiveMaximum: 1000\n}\n"
-            "kafka {\n    bootstrapServers: %s\n    retainedTopic: \"\"\n}\n" % bootstrap + routes)
+            "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n    linkCapacity: %d\n}\n"
+            "mqttListener {\n    name: mqtt\n    host: 127.0.0.1\n    port: 0\n    receiveMaximum: %d\n}\n"
+            "kafka {\n    bootstrapServers: %s\n    properties: {\"linger.ms\": \"%s\"}\n}\n"
+            % (WINDOW, WINDOW, bootstrap, LINGER) + routes)
 
 
 def route(name, pattern, topic, direction, extra=""):
@@ -109,7 +114,11 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--count", type=int, default=200000)
     ap.add_argument("--stall-seconds", type=int, default=120)
+    ap.add_argument("--window", type=int, default=10000)
+    ap.add_argument("--linger-ms", default="5")
     args = ap.parse_args()
+    global WINDOW, LINGER
+    WINDOW, LINGER = args.window, args.linger_ms
     b = args.build
     trestled, load = b + "/trestled", b + "/bench/mqtt_load"
     arrow, plain = b + "/bench/amqp_arrow", b + "/bench/kafka_plain"
@@ -127,7 +136,7 @@ def main():
         r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
                                     route("amqp", "amqpin/#", "ingest-amqp", "in")))
         m = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "1",
-                      "--subscribers", "0", "--qos", "1", "--count", str(n), "--window", "1000"])
+                      "--subscribers", "0", "--qos", "1", "--count", str(n), "--window", str(WINDOW)])
         results["mqtt_ingest"] = m["rate"]
         a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
                       "--address", "amqpin/x", "--count", str(n)])

@@ -174,10 +174,15 @@ struct Load {
             uint64_t per_pub_window = std::max<uint64_t>(1, window / std::max(1, publishers));
             uint64_t share = count / std::max(1, publishers) +
                              (static_cast<uint64_t>(&c - conns.data()) < count % std::max(1, publishers));
+            // Publish until the window is full or the socket pushes back (not just one 64 KiB
+            // chunk per wake-up: a broker that acknowledges late would otherwise be starved).
             while (c.sent < share && published - done < window &&
                    (qos == 0 || c.unacked < per_pub_window)) {
                 publish(c);
-                if (c.out.size() > 64 * 1024) break;
+                if (c.out.size() > 64 * 1024) {
+                    flush(c);
+                    if (!c.out.empty()) break;
+                }
             }
             flush(c);
         }

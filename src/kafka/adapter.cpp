@@ -433,7 +433,7 @@ public:
                                                             a_.router_.now_ms(), epoch_ms(), expired);
         if (expired) return;  // past its message expiry: nobody may receive it
         if (!msg) {
-            dead_letter(m, "the record's headers cannot be mapped to a message");
+            dead_letter(m, "content-type application/x-amqp-body but the value is not AMQP body sections");
             return;
         }
         auto* t = new Track;

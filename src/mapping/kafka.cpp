@@ -64,7 +64,12 @@ bool has_header(const std::vector<HeaderView>& hs, std::string_view name) {
 bool record_from_message(const core::Message& m, std::string_view address,
                          const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
                          KafkaRecord& out) {
-    out = KafkaRecord{};
+    // Cleared, not replaced: a reused record keeps its buffers (no allocation per message).
+    out.key.clear();
+    out.has_key = false;
+    out.value.clear();
+    out.headers.clear();
+    out.timestamp_ms = 0;
     core::MessageRef mqtt_form;
     const core::Message* mq = &m;
     AmqpOnly extra;
@@ -99,6 +104,7 @@ bool record_from_message(const core::Message& m, std::string_view address,
         int64_t left = m.expires_at_ms > now_ms ? static_cast<int64_t>(m.expires_at_ms - now_ms) : 0;
         hs.emplace_back(h::expires_at, std::to_string(epoch_ms + left));
     }
+    if (v.properties.empty() && extra.message_id.empty() && extra.subject.empty()) return true;
     mqtt::Properties props;
     std::string err;
     if (!v.properties.empty() && !mqtt::decode_property_bytes(v.properties, props, err))
@@ -175,6 +181,10 @@ core::MessageRef message_from_record(std::string_view address, std::string_view 
         f.subject = std::move(subject);
         f.creation_time_ms = timestamp_ms > 0 ? timestamp_ms : 0;
         out = amqp_from_fields(f);
+        // Any producer can write this content type: a value that is not AMQP body sections
+        // must not reach AMQP receivers as a malformed message.
+        amqp::MessageLayout l;
+        if (raw_body && !amqp::scan_message(out->bytes(), l).empty()) return {};
     } else {
         std::string encoded;
         mqtt::encode_property_bytes(props, encoded);

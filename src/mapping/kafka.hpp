@@ -73,7 +73,8 @@ std::string_view record_address(std::string_view key, const std::vector<HeaderVi
 
 // A routable message from a record for `address`: MQTT form, or AMQP form when the record
 // carries AMQP-only properties (message-id, subject, a non-data AMQP body). An expired record
-// gives an empty ref and sets `expired`.
+// gives an empty ref and sets `expired`; a record whose content-type is application/x-amqp-body
+// but whose value is not AMQP body sections gives an empty ref (dead-lettered by the caller).
 core::MessageRef message_from_record(std::string_view address, std::string_view value,
                                      const std::vector<HeaderView>& headers, int64_t timestamp_ms,
                                      uint64_t now_ms, int64_t epoch_ms, bool& expired);

@@ -187,4 +187,16 @@ TEST(KafkaMapping, AmqpOnlyPropertiesKeepTheAmqpForm) {
     pn_message_free(dm);
 }
 
+TEST(KafkaMapping, AnAmqpBodyContentTypeOverBytesThatAreNotAmqpIsRefused) {
+    std::vector<HeaderView> hs{{"content-type", "application/x-amqp-body"}};
+    bool expired = true;
+    EXPECT_FALSE(mapping::message_from_record("orders", "not amqp", hs, 0, 0, 0, expired));
+    EXPECT_FALSE(expired) << "refused as malformed, not as expired";
+    // The same header over real body sections (an amqp-value "x") is accepted.
+    std::string value("\x00\x53\x77\xa1\x01x", 6);
+    core::MessageRef ok = mapping::message_from_record("orders", value, hs, 0, 0, 0, expired);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->format(), core::MessageFormat::amqp);
+}
+
 }  // namespace
