@@ -55,6 +55,7 @@ public:
     bool was_opened() const { return was_opened_; }
     uint64_t id() const { return log_id_; }
     const std::string& remote() const { return remote_; }
+    const AmqpSettings& settings() const { return settings_; }
 
     // net::Flushable
     void flush() override { pump(); }

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "app/log_ring.hpp"
 #include "app/server.hpp"
 #include "management/config.hpp"
 #include "trestle/version.hpp"
@@ -78,7 +79,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "trestled: unknown log level '%s'\n", level.c_str());
         return 2;
     }
-    auto logger = spdlog::stderr_color_mt("trestle");
+    // Console, plus the in-memory ring management GET-LOG reads.
+    auto ring = std::make_shared<trestle::app::LogRing>(1000);
+    auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    auto logger = std::make_shared<spdlog::logger>("trestle", spdlog::sinks_init_list{console, ring});
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
     spdlog::set_level(lvl);
@@ -90,7 +94,7 @@ int main(int argc, char** argv) {
                                 trestle::app::default_config_text,
                                 "<built-in router-config/standalone.conf>", false)
                           : trestle::management::load_config_file(config_path);
-        trestle::app::Server server(config);
+        trestle::app::Server server(config, ring);
         if (check_only) {
             std::printf("configuration OK\n");
             return 0;

@@ -44,8 +44,123 @@ void one_of_prefix_pattern(const Entity& e) {
 
 }  // namespace
 
-Server::Server(const std::vector<Entity>& config)
-    : signals_(loop_.io()), ticker_(loop_.io()), shutdown_deadline_(loop_.io()) {
+std::unique_ptr<Server::ListenerConfig> Server::make_listener(const Entity& e) {
+    if (e.boolean("authenticatePeer"))
+        throw ConfigError(e.file, e.line_of("authenticatePeer"),
+                          "authenticatePeer needs SASL PLAIN/EXTERNAL, not available yet");
+    auto lc = std::make_unique<ListenerConfig>();
+    lc->host = e.str("host");
+    lc->port = static_cast<uint16_t>(e.integer("port"));
+    lc->name = e.str("name", lc->host + ":" + std::to_string(lc->port));
+    lc->settings = amqp_settings(e, router_->settings().id);
+    lc->settings.name = lc->name;
+    lc->entity = e;
+    lc->entity.attributes["name"] = json::Value(lc->name);
+    return lc;
+}
+
+std::unique_ptr<Server::MqttListenerConfig> Server::make_mqtt_listener(const Entity& e) {
+    auto mc = std::make_unique<MqttListenerConfig>();
+    mc->host = e.str("host");
+    mc->port = static_cast<uint16_t>(e.integer("port"));
+    auto& st = mc->settings;
+    st.name = e.str("name", mc->host + ":" + std::to_string(mc->port));
+    std::string versions = e.str("protocolVersions", "3.1.1,5");
+    st.allow_v311 = st.allow_v5 = false;
+    size_t start = 0;
+    while (start <= versions.size()) {
+        size_t comma = versions.find(',', start);
+        std::string v = versions.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        v.erase(0, v.find_first_not_of(' '));
+        v.erase(v.find_last_not_of(' ') + 1);
+        if (v == "3.1.1" || v == "4")
+            st.allow_v311 = true;
+        else if (v == "5" || v == "5.0")
+            st.allow_v5 = true;
+        else
+            throw ConfigError(e.file, e.line_of("protocolVersions"),
+                              "unknown MQTT protocol version '" + v + "' (3.1.1 or 5)");
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    st.max_packet_size = static_cast<uint32_t>(e.integer("maxPacketSize"));
+    st.max_connections = static_cast<uint32_t>(e.integer("maxConnections"));
+    st.max_keep_alive = static_cast<uint16_t>(e.integer("maxKeepAliveSeconds"));
+    st.receive_maximum = static_cast<uint16_t>(e.integer("receiveMaximum"));
+    st.topic_alias_maximum = static_cast<uint16_t>(e.integer("topicAliasMaximum"));
+    st.max_session_queue = static_cast<uint32_t>(e.integer("maxSessionQueue"));
+    st.max_session_expiry = static_cast<uint32_t>(e.integer("maxSessionExpirySeconds"));
+    st.max_buffered_bytes = static_cast<size_t>(e.integer("maxBufferedBytes"));
+    st.connect_timeout_ms = static_cast<uint32_t>(e.integer("connectTimeoutSeconds") * 1000);
+    st.websocket_path = e.str("websocketPath");
+    if (!st.websocket_path.empty() && st.websocket_path[0] != '/')
+        throw ConfigError(e.file, e.line_of("websocketPath"), "websocketPath must start with '/'");
+    mc->entity = e;
+    mc->entity.attributes["name"] = json::Value(st.name);
+    return mc;
+}
+
+std::unique_ptr<Server::ConnectorConfig> Server::make_connector(const Entity& e) {
+    auto cc = std::make_unique<ConnectorConfig>();
+    cc->host = e.str("host");
+    cc->port = static_cast<uint16_t>(e.integer("port"));
+    if (cc->port == 0) throw ConfigError(e.file, e.line_of("port"), "a connector needs a port");
+    cc->max_delay_ms = static_cast<uint32_t>(e.integer("maxReconnectDelaySeconds", 10) * 1000);
+    cc->settings = amqp_settings(e, router_->settings().id);
+    cc->settings.name = e.str("name", cc->host + ":" + std::to_string(cc->port));
+    cc->entity = e;
+    cc->entity.attributes["name"] = json::Value(cc->settings.name);
+    return cc;
+}
+
+void Server::add_address(const Entity& e) {
+    one_of_prefix_pattern(e);
+    core::AddressRule r;
+    r.prefix = e.str("prefix");
+    r.pattern = e.str("pattern");
+    r.name = e.str("name", r.prefix.empty() ? r.pattern : r.prefix);
+    r.distribution = *core::parse_distribution(e.str("distribution", "balanced"));
+    r.priority = static_cast<int>(e.integer("priority", -1));
+    std::string err = router_->add_address_rule(r);
+    if (!err.empty()) throw ConfigError(e.file, e.line, "address: " + err);
+    Entity stored = e;
+    stored.attributes["name"] = json::Value(r.name);
+    address_entities_.push_back(std::move(stored));
+}
+
+void Server::add_link_route(const Entity& e) {
+    one_of_prefix_pattern(e);
+    if (e.has("connection") == e.has("containerId"))
+        throw ConfigError(e.file, e.line, "linkRoute needs exactly one of 'connection' or 'containerId'");
+    if (e.has("connection")) {
+        bool found = false;
+        for (const auto& c : connector_configs_) found |= c->settings.name == e.str("connection");
+        if (!found)
+            throw ConfigError(e.file, e.line_of("connection"),
+                              "linkRoute refers to connector '" + e.str("connection") +
+                                  "', which is not configured");
+    }
+    core::LinkRouteRule r;
+    r.prefix = e.str("prefix");
+    r.pattern = e.str("pattern");
+    r.direction = e.str("direction") == "in" ? core::Direction::incoming : core::Direction::outgoing;
+    r.name = e.str("name", (r.prefix.empty() ? r.pattern : r.prefix) + "-" + e.str("direction"));
+    r.connection = e.str("connection");
+    r.container_id = e.str("containerId");
+    r.add_external_prefix = e.str("addExternalPrefix");
+    r.del_external_prefix = e.str("delExternalPrefix");
+    std::string err = router_->add_link_route(r);
+    if (!err.empty()) throw ConfigError(e.file, e.line, "linkRoute: " + err);
+    Entity stored = e;
+    stored.attributes["name"] = json::Value(r.name);
+    link_route_entities_.push_back(std::move(stored));
+}
+
+Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
+    : log_(std::move(log)),
+      signals_(loop_.io()),
+      ticker_(loop_.io()),
+      shutdown_deadline_(loop_.io()) {
     core::RouterSettings rs;
     for (const auto& e : config) {
         if (e.type->short_name != "router") continue;
@@ -56,79 +171,28 @@ Server::Server(const std::vector<Entity>& config)
                                   "' is not supported: Trestle routers are standalone");
         rs.default_distribution =
             *core::parse_distribution(e.str("defaultDistribution", "balanced"));
+        router_entities_.push_back(e);
+    }
+    if (router_entities_.empty()) {
+        management::RawSection raw;
+        raw.type = "router";
+        router_entities_.push_back(management::validate(raw, "<defaults>"));
     }
     router_ = std::make_unique<core::Router>(rs);
 
+    // Connectors first: link routes refer to them by name.
+    for (const auto& e : config)
+        if (e.type->short_name == "connector") connector_configs_.push_back(make_connector(e));
     for (const auto& e : config) {
         const std::string& type = e.type->short_name;
         if (type == "listener") {
-            if (e.boolean("authenticatePeer"))
-                throw ConfigError(e.file, e.line_of("authenticatePeer"),
-                                  "authenticatePeer needs SASL PLAIN/EXTERNAL, not available yet");
-            ListenerConfig lc;
-            lc.host = e.str("host");
-            lc.port = static_cast<uint16_t>(e.integer("port"));
-            lc.name = e.str("name", lc.host + ":" + std::to_string(lc.port));
-            lc.settings = amqp_settings(e, rs.id);
-            lc.settings.name = lc.name;
-            listener_configs_.push_back(std::move(lc));
+            listener_configs_.push_back(make_listener(e));
         } else if (type == "mqttListener") {
-            MqttListenerConfig mc;
-            mc.host = e.str("host");
-            mc.port = static_cast<uint16_t>(e.integer("port"));
-            auto& st = mc.settings;
-            st.name = e.str("name", mc.host + ":" + std::to_string(mc.port));
-            std::string versions = e.str("protocolVersions", "3.1.1,5");
-            st.allow_v311 = st.allow_v5 = false;
-            size_t start = 0;
-            while (start <= versions.size()) {
-                size_t comma = versions.find(',', start);
-                std::string v = versions.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-                v.erase(0, v.find_first_not_of(' '));
-                v.erase(v.find_last_not_of(' ') + 1);
-                if (v == "3.1.1" || v == "4")
-                    st.allow_v311 = true;
-                else if (v == "5" || v == "5.0")
-                    st.allow_v5 = true;
-                else
-                    throw ConfigError(e.file, e.line_of("protocolVersions"),
-                                      "unknown MQTT protocol version '" + v + "' (3.1.1 or 5)");
-                if (comma == std::string::npos) break;
-                start = comma + 1;
-            }
-            st.max_packet_size = static_cast<uint32_t>(e.integer("maxPacketSize"));
-            st.max_connections = static_cast<uint32_t>(e.integer("maxConnections"));
-            st.max_keep_alive = static_cast<uint16_t>(e.integer("maxKeepAliveSeconds"));
-            st.receive_maximum = static_cast<uint16_t>(e.integer("receiveMaximum"));
-            st.topic_alias_maximum = static_cast<uint16_t>(e.integer("topicAliasMaximum"));
-            st.max_session_queue = static_cast<uint32_t>(e.integer("maxSessionQueue"));
-            st.max_session_expiry = static_cast<uint32_t>(e.integer("maxSessionExpirySeconds"));
-            st.max_buffered_bytes = static_cast<size_t>(e.integer("maxBufferedBytes"));
-            st.connect_timeout_ms = static_cast<uint32_t>(e.integer("connectTimeoutSeconds") * 1000);
-            st.websocket_path = e.str("websocketPath");
-            if (!st.websocket_path.empty() && st.websocket_path[0] != '/')
-                throw ConfigError(e.file, e.line_of("websocketPath"),
-                                  "websocketPath must start with '/'");
-            mqtt_configs_.push_back(std::move(mc));
-        } else if (type == "connector") {
-            ConnectorConfig cc;
-            cc.host = e.str("host");
-            cc.port = static_cast<uint16_t>(e.integer("port"));
-            if (cc.port == 0) throw ConfigError(e.file, e.line_of("port"), "a connector needs a port");
-            cc.max_delay_ms = static_cast<uint32_t>(e.integer("maxReconnectDelaySeconds", 10) * 1000);
-            cc.settings = amqp_settings(e, rs.id);
-            cc.settings.name = e.str("name", cc.host + ":" + std::to_string(cc.port));
-            connector_configs_.push_back(std::move(cc));
+            mqtt_configs_.push_back(make_mqtt_listener(e));
         } else if (type == "router.config.address") {
-            one_of_prefix_pattern(e);
-            core::AddressRule r;
-            r.prefix = e.str("prefix");
-            r.pattern = e.str("pattern");
-            r.name = e.str("name", r.prefix.empty() ? r.pattern : r.prefix);
-            r.distribution = *core::parse_distribution(e.str("distribution", "balanced"));
-            r.priority = static_cast<int>(e.integer("priority", -1));
-            std::string err = router_->add_address_rule(r);
-            if (!err.empty()) throw ConfigError(e.file, e.line, "address: " + err);
+            add_address(e);
+        } else if (type == "router.config.linkRoute") {
+            add_link_route(e);
         } else if (type == "kafka") {
             kafka::Settings ks;
             ks.name = e.str("name", "kafka");
@@ -151,6 +215,7 @@ Server::Server(const std::vector<Entity>& config)
             ks.dead_letter_topic = e.str("deadLetterTopic", ks.dead_letter_topic);
             if (kafka_settings_) ks.routes = std::move(kafka_settings_->routes);
             kafka_settings_ = std::move(ks);
+            kafka_entities_.push_back(e);
         } else if (type == "kafkaRoute") {
             one_of_prefix_pattern(e);
             kafka::RouteSettings r;
@@ -172,35 +237,10 @@ Server::Server(const std::vector<Entity>& config)
                 if (o.name == r.name)
                     throw ConfigError(e.file, e.line, "kafkaRoute '" + r.name + "' is defined twice");
             kafka_settings_->routes.push_back(std::move(r));
-        } else if (type == "router.config.linkRoute") {
-            one_of_prefix_pattern(e);
-            if (e.has("connection") == e.has("containerId"))
-                throw ConfigError(e.file, e.line,
-                                  "linkRoute needs exactly one of 'connection' or 'containerId'");
-            core::LinkRouteRule r;
-            r.prefix = e.str("prefix");
-            r.pattern = e.str("pattern");
-            r.direction = e.str("direction") == "in" ? core::Direction::incoming
-                                                     : core::Direction::outgoing;
-            r.name = e.str("name", (r.prefix.empty() ? r.pattern : r.prefix) + "-" +
-                                       e.str("direction"));
-            r.connection = e.str("connection");
-            r.container_id = e.str("containerId");
-            r.add_external_prefix = e.str("addExternalPrefix");
-            r.del_external_prefix = e.str("delExternalPrefix");
-            std::string err = router_->add_link_route(r);
-            if (!err.empty()) throw ConfigError(e.file, e.line, "linkRoute: " + err);
+            Entity stored = e;
+            stored.attributes["name"] = json::Value(kafka_settings_->routes.back().name);
+            kafka_entities_.push_back(std::move(stored));
         }
-    }
-    // Link routes naming a connector must name one that exists.
-    for (const auto& e : config) {
-        if (e.type->short_name != "router.config.linkRoute" || !e.has("connection")) continue;
-        bool found = false;
-        for (const auto& c : connector_configs_) found |= c.settings.name == e.str("connection");
-        if (!found)
-            throw ConfigError(e.file, e.line_of("connection"),
-                              "linkRoute refers to connector '" + e.str("connection") +
-                                  "', which is not configured");
     }
     bool has_kafka = false;
     for (const auto& e : config) has_kafka |= e.type->short_name == "kafka";
@@ -221,49 +261,69 @@ Server::Server(const std::vector<Entity>& config)
 
 Server::~Server() = default;
 
+std::string Server::start_listener(ListenerConfig& lc) {
+    auto listener = std::make_shared<net::TcpListener>(
+        loop_, [this, &lc](asio::ip::tcp::socket s) { accept(lc, std::move(s)); });
+    std::string err = listener->listen(lc.host, lc.port);
+    if (!err.empty()) {
+        lc.error = err;
+        return "listener '" + lc.name + "': " + err;
+    }
+    listener->start();
+    spdlog::info("listener '{}' (amqp) listening on {}", lc.name, listener->local_address());
+    lc.listener = std::move(listener);
+    lc.error.clear();
+    return {};
+}
+
+std::string Server::start_mqtt_listener(MqttListenerConfig& mc) {
+    auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
+        if (stopping_) return;
+        if (mc.settings.websocket_path.empty()) {
+            mqtt_->accept(mc.settings, mqtt::tcp_transport(mqtt_->poller(), std::move(s)));
+            return;
+        }
+        mqtt::accept_mqtt_or_websocket(mqtt_->poller(), std::move(s), mc.settings,
+                                       [this, &mc](std::unique_ptr<mqtt::Transport> t) {
+                                           if (!stopping_) mqtt_->accept(mc.settings, std::move(t));
+                                       });
+    });
+    std::string err = listener->listen(mc.host, mc.port);
+    if (!err.empty()) {
+        mc.error = err;
+        return "mqttListener '" + mc.settings.name + "': " + err;
+    }
+    listener->start();
+    spdlog::info("listener '{}' (mqtt) listening on {}{}", mc.settings.name, listener->local_address(),
+                 mc.settings.websocket_path.empty() ? "" : " (WebSocket at " + mc.settings.websocket_path + ")");
+    mc.listener = std::move(listener);
+    mc.error.clear();
+    return {};
+}
+
+void Server::start_connector(ConnectorConfig& cc) {
+    cc.connector = std::make_shared<amqp::AmqpConnector>(loop_, *router_, cc.settings, cc.host,
+                                                         cc.port, cc.max_delay_ms);
+    cc.connector->start();
+    spdlog::info("connector '{}' ({}) connecting to {}:{}", cc.settings.name, cc.settings.role,
+                 cc.host, cc.port);
+}
+
 std::string Server::start() {
+    started_ms_ = net::monotonic_ms();
     // Kafka first: its bindings (and, later, state) are in place before clients arrive.
     if (kafka_settings_) {
         kafka_ = std::make_unique<kafka::Adapter>(*router_, loop_, *kafka_settings_, router_->settings().id);
         if (std::string err = kafka_->start(); !err.empty())
             return "kafka '" + kafka_settings_->name + "': " + err;
     }
-    for (const auto& lc : listener_configs_) {
-        auto listener = std::make_shared<net::TcpListener>(
-            loop_, [this, &lc](asio::ip::tcp::socket s) { accept(lc, std::move(s)); });
-        std::string err = listener->listen(lc.host, lc.port);
-        if (!err.empty()) return "listener '" + lc.name + "': " + err;
-        listener->start();
-        spdlog::info("listener '{}' (amqp) listening on {}", lc.name, listener->local_address());
-        listeners_.push_back(std::move(listener));
-    }
-    for (const auto& mc : mqtt_configs_) {
-        auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
-            if (stopping_) return;
-            if (mc.settings.websocket_path.empty()) {
-                mqtt_->accept(mc.settings, mqtt::tcp_transport(mqtt_->poller(), std::move(s)));
-                return;
-            }
-            mqtt::accept_mqtt_or_websocket(mqtt_->poller(), std::move(s), mc.settings,
-                                           [this, &mc](std::unique_ptr<mqtt::Transport> t) {
-                                               if (!stopping_) mqtt_->accept(mc.settings, std::move(t));
-                                           });
-        });
-        std::string err = listener->listen(mc.host, mc.port);
-        if (!err.empty()) return "mqttListener '" + mc.settings.name + "': " + err;
-        listener->start();
-        spdlog::info("listener '{}' (mqtt) listening on {}{}", mc.settings.name, listener->local_address(),
-                     mc.settings.websocket_path.empty() ? "" : " (WebSocket at " + mc.settings.websocket_path + ")");
-        listeners_.push_back(std::move(listener));
-    }
-    for (const auto& cc : connector_configs_) {
-        auto c = std::make_shared<amqp::AmqpConnector>(loop_, *router_, cc.settings, cc.host, cc.port,
-                                                       cc.max_delay_ms);
-        c->start();
-        spdlog::info("connector '{}' ({}) connecting to {}:{}", cc.settings.name, cc.settings.role,
-                     cc.host, cc.port);
-        connectors_.push_back(std::move(c));
-    }
+    register_management();
+    for (auto& lc : listener_configs_)
+        if (std::string err = start_listener(*lc); !err.empty()) return err;
+    for (auto& mc : mqtt_configs_)
+        if (std::string err = start_mqtt_listener(*mc); !err.empty()) return err;
+    for (auto& cc : connector_configs_) start_connector(*cc);
+    started_ = true;
     return {};
 }
 
@@ -311,8 +371,13 @@ int Server::run() {
 void Server::stop() {
     if (stopping_) return;
     stopping_ = true;
-    for (auto& l : listeners_) l->close();
-    for (auto& c : connectors_) c->stop();
+    for (auto& l : listener_configs_)
+        if (l->listener) l->listener->close();
+    for (auto& m : mqtt_configs_)
+        if (m->listener) m->listener->close();
+    for (auto& c : connector_configs_)
+        if (c->connector) c->connector->stop();
+    if (agent_endpoint_) agent_endpoint_->stop();
     // Kafka's delivery reports first, so producers get their outcomes before their
     // connections close.
     if (kafka_) kafka_->shutdown();

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "amqp/connection.hpp"
+#include "app/log_ring.hpp"
+#include "management/agent.hpp"
 #include "kafka/adapter.hpp"
 #include "management/config.hpp"
 #include "mqtt/server.hpp"
@@ -23,7 +25,9 @@ namespace trestle::app {
 class Server {
 public:
     // Validates the configuration beyond the schema; throws management::ConfigError.
-    explicit Server(const std::vector<management::Entity>& config);
+    // `log` (optional): the log ring GET-LOG reads.
+    explicit Server(const std::vector<management::Entity>& config,
+                    std::shared_ptr<LogRing> log = nullptr);
     ~Server();
 
     // Binds listeners and starts connectors; returns an error description or empty.
@@ -40,18 +44,37 @@ private:
         std::string name, host;
         uint16_t port;
         amqp::AmqpSettings settings;
+        management::Entity entity;
+        std::shared_ptr<net::TcpListener> listener;
+        std::string error;  // why it is not listening
     };
     struct MqttListenerConfig {
         std::string host;
         uint16_t port;
         mqtt::ListenerSettings settings;
+        management::Entity entity;
+        std::shared_ptr<net::TcpListener> listener;
+        std::string error;
     };
     struct ConnectorConfig {
         std::string host;
         uint16_t port;
         uint32_t max_delay_ms;
         amqp::AmqpSettings settings;
+        management::Entity entity;
+        std::shared_ptr<amqp::AmqpConnector> connector;
     };
+
+    // Entity -> running object; throw management::ConfigError (CREATE turns it into 400).
+    std::unique_ptr<ListenerConfig> make_listener(const management::Entity& e);
+    std::unique_ptr<MqttListenerConfig> make_mqtt_listener(const management::Entity& e);
+    std::unique_ptr<ConnectorConfig> make_connector(const management::Entity& e);
+    void add_address(const management::Entity& e);
+    void add_link_route(const management::Entity& e);
+    std::string start_listener(ListenerConfig& lc);
+    std::string start_mqtt_listener(MqttListenerConfig& mc);
+    void start_connector(ConnectorConfig& cc);
+    void register_management();
 
     void accept(const ListenerConfig& lc, boost::asio::ip::tcp::socket s);
     void housekeeping();
@@ -59,16 +82,23 @@ private:
 
     net::EventLoop loop_;
     std::unique_ptr<core::Router> router_;
-    std::vector<ListenerConfig> listener_configs_;
-    std::vector<ConnectorConfig> connector_configs_;
-    std::vector<MqttListenerConfig> mqtt_configs_;
+    std::vector<std::unique_ptr<ListenerConfig>> listener_configs_;
+    std::vector<std::unique_ptr<ConnectorConfig>> connector_configs_;
+    std::vector<std::unique_ptr<MqttListenerConfig>> mqtt_configs_;
+    // Deleted MQTT listeners: their settings stay referenced by the connections they accepted.
+    std::vector<std::unique_ptr<MqttListenerConfig>> retired_mqtt_;
+    std::vector<management::Entity> router_entities_, address_entities_, link_route_entities_,
+        kafka_entities_;
+    std::shared_ptr<LogRing> log_;
+    management::Agent agent_;
+    std::unique_ptr<management::AgentEndpoint> agent_endpoint_;
+    uint64_t started_ms_ = 0;
+    bool started_ = false;
     core::MemorySessionStore session_store_;
     core::MemoryWillStore will_store_;
     std::unique_ptr<mqtt::SessionManager> mqtt_;
     std::optional<kafka::Settings> kafka_settings_;
     std::unique_ptr<kafka::Adapter> kafka_;
-    std::vector<std::shared_ptr<net::TcpListener>> listeners_;
-    std::vector<std::shared_ptr<amqp::AmqpConnector>> connectors_;
     std::unordered_map<amqp::AmqpConnection*, std::shared_ptr<amqp::AmqpConnection>> connections_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer ticker_;

@@ -32,6 +32,9 @@ int Entity::line_of(const std::string& name) const {
 Entity validate(const RawSection& raw, const std::string& file) {
     const EntityTypeSchema* type = Schema::instance().find(raw.type);
     if (!type) throw ConfigError(file, raw.line, "unknown section '" + raw.type + "'");
+    if (!type->configurable)
+        throw ConfigError(file, raw.line,
+                          "'" + raw.type + "' is reported by the router, not configured");
     Entity e;
     e.type = type;
     e.file = file;
@@ -46,6 +49,10 @@ Entity validate(const RawSection& raw, const std::string& file) {
             throw ConfigError(file, line,
                               "attribute '" + name + "' of " + type->short_name +
                                   " is not supported by Trestle");
+        if (a->operational && !(a->writable && !type->configurable))
+            throw ConfigError(file, line,
+                              "attribute '" + name + "' of " + type->short_name +
+                                  " is reported by the router, not configured");
         if (e.explicit_lines.count(name))
             throw ConfigError(file, line, "attribute '" + name + "' set twice");
         json::Value typed;
@@ -57,7 +64,7 @@ Entity validate(const RawSection& raw, const std::string& file) {
         e.explicit_lines[name] = line;
     }
     for (const auto& a : type->attributes) {
-        if (e.attributes.count(a.name)) continue;
+        if (e.attributes.count(a.name) || a.operational) continue;
         if (a.required)
             throw ConfigError(file, raw.line, type->short_name + " requires '" + a.name + "'");
         if (!a.default_value.is_null()) e.attributes[a.name] = a.default_value;

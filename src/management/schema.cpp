@@ -1,5 +1,6 @@
 #include "management/schema.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace trestle::management {
@@ -79,6 +80,29 @@ AttributeSchema map(std::string name, std::string description) {
     return a;
 }
 
+AttributeSchema operational(AttributeSchema a) {
+    a.operational = true;
+    a.default_value = nullptr;
+    return a;
+}
+AttributeSchema stat(std::string name, std::string description) {
+    return operational(integer(std::move(name), std::move(description), 0, INT64_MIN, INT64_MAX));
+}
+AttributeSchema state(std::string name, std::string description) {
+    return operational(str(std::move(name), std::move(description)));
+}
+AttributeSchema flag(std::string name, std::string description) {
+    return operational(boolean(std::move(name), std::move(description), false));
+}
+AttributeSchema list(std::string name, std::string description) {
+    AttributeSchema a;
+    a.name = std::move(name);
+    a.type = AttrType::list;
+    a.operational = true;
+    a.description = std::move(description);
+    return a;
+}
+
 // Attributes shared by AMQP listeners and connectors (qdrouterd's names and defaults).
 void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
     v.push_back(integer("maxFrameSize", "Largest AMQP frame, in bytes, this end accepts.", 16384,
@@ -144,7 +168,40 @@ Schema::Schema() {
                                        "Accepted for compatibility; Trestle runs one event loop.",
                                        1, 1, 256));
         t.attributes.push_back(str("metadata", "Free text for operators."));
-        for (auto* n : {"area", "helloIntervalSeconds", "helloMaxAgeSeconds", "raIntervalSeconds",
+        t.attributes.push_back(state("area", "Always \"0\" (qdstat shows it)."));
+        t.attributes.push_back(state("version", "Trestle's version."));
+        t.attributes.push_back(stat("uptimeSeconds", "Seconds since the router started."));
+        t.attributes.push_back(stat("addrCount", "Addresses the router knows."));
+        t.attributes.push_back(stat("linkCount", "Links attached (AMQP links, MQTT flows, "
+                                                 "Kafka bindings)."));
+        t.attributes.push_back(stat("nodeCount", "Other routers: always 0 (standalone)."));
+        t.attributes.push_back(stat("connectionCount", "Open connections (AMQP and MQTT)."));
+        t.attributes.push_back(stat("linkRouteCount", "Configured link routes."));
+        t.attributes.push_back(stat("autoLinkCount", "Always 0: Kafka routes take their place."));
+        t.attributes.push_back(stat("memoryUsage", "Resident set size in bytes."));
+        t.attributes.push_back(stat("presettledDeliveries", "Deliveries that arrived settled."));
+        t.attributes.push_back(stat("droppedPresettledDeliveries",
+                                    "Settled deliveries dropped (no consumer, slow consumer)."));
+        t.attributes.push_back(stat("acceptedDeliveries", "Deliveries accepted by consumers."));
+        t.attributes.push_back(stat("rejectedDeliveries", "Deliveries rejected by consumers."));
+        t.attributes.push_back(stat("releasedDeliveries", "Deliveries released."));
+        t.attributes.push_back(stat("modifiedDeliveries", "Deliveries modified."));
+        t.attributes.push_back(stat("deliveriesDelayed1Sec",
+                                    "Deliveries settled more than 1 s after arrival."));
+        t.attributes.push_back(stat("deliveriesDelayed10Sec",
+                                    "Deliveries settled more than 10 s after arrival."));
+        t.attributes.push_back(stat("deliveriesStuck", "Deliveries unsettled for over 10 s now."));
+        t.attributes.push_back(stat("deliveriesRedirectedToFallback", "Always 0 (no fallback)."));
+        t.attributes.push_back(stat("linksBlocked", "Incoming links withheld credit (no "
+                                                    "destination)."));
+        t.attributes.push_back(stat("deliveriesIngress", "Messages from producers."));
+        t.attributes.push_back(stat("deliveriesEgress", "Messages to consumers."));
+        t.attributes.push_back(stat("deliveriesTransit", "Always 0 (no inter-router links)."));
+        t.attributes.push_back(stat("deliveriesIngressRouteContainer",
+                                    "Link-routed messages from route containers."));
+        t.attributes.push_back(stat("deliveriesEgressRouteContainer",
+                                    "Link-routed messages to route containers."));
+        for (auto* n : {"helloIntervalSeconds", "helloMaxAgeSeconds", "raIntervalSeconds",
                         "raIntervalFluxSeconds", "remoteLsMaxAgeSeconds", "saslConfigDir",
                         "saslConfigName", "allowResumableLinkRoute", "debugDumpFile",
                         "timestampsInUTC", "timestampFormat"})
@@ -362,6 +419,225 @@ Schema::Schema() {
                                            "linkBalanced"));
         types_.push_back(std::move(t));
     }
+    auto operational_type = [&](std::string short_name, std::string long_name,
+                                std::string description) -> EntityTypeSchema& {
+        EntityTypeSchema t;
+        t.short_name = std::move(short_name);
+        t.long_name = std::move(long_name);
+        t.configurable = false;
+        t.description = std::move(description);
+        types_.push_back(std::move(t));
+        return types_.back();
+    };
+    {
+        auto& t = operational_type("connection", std::string(prefix) + "connection",
+                                   "An open AMQP or MQTT connection. UPDATE adminStatus=deleted "
+                                   "closes it.");
+        t.updatable = true;
+        t.attributes.push_back(state("name", "Connection name."));
+        t.attributes.push_back(state("host", "The peer's address:port."));
+        t.attributes.push_back(state("container", "AMQP container id, or MQTT client id."));
+        t.attributes.push_back(state("role", "normal or route-container."));
+        t.attributes.push_back(state("dir", "in (accepted) or out (opened by a connector)."));
+        t.attributes.push_back(state("protocol", "amqp or mqtt (mqtt-ws over WebSocket)."));
+        t.attributes.push_back(flag("isEncrypted", "TLS (not available yet)."));
+        t.attributes.push_back(flag("isAuthenticated", "Authenticated by SASL or MQTT."));
+        t.attributes.push_back(state("sasl", "SASL mechanism used."));
+        t.attributes.push_back(state("user", "Authenticated user, if any."));
+        t.attributes.push_back(state("sslProto", "TLS protocol (null: none)."));
+        t.attributes.push_back(state("sslCipher", "TLS cipher (null: none)."));
+        t.attributes.push_back(state("tenant", "Always null (no multi-tenancy)."));
+        t.attributes.push_back(state("listener", "Name of the listener that accepted it."));
+        t.attributes.push_back(stat("uptimeSeconds", "Seconds since it opened."));
+        t.attributes.push_back(stat("lastDlvSeconds", "Seconds since its last delivery (null: none)."));
+        t.attributes.push_back(stat("deliveriesIn", "Messages received from the peer."));
+        t.attributes.push_back(stat("deliveriesOut", "Messages sent to the peer."));
+        AttributeSchema admin = enumeration("adminStatus", "Set to deleted to close it.",
+                                            {"enabled", "deleted"}, "enabled");
+        admin.writable = true;
+        admin.operational = true;
+        t.attributes.push_back(admin);
+        t.attributes.push_back(state("operStatus", "up or closing."));
+    }
+    {
+        auto& t = operational_type("router.link", std::string(prefix) + "router.link",
+                                   "A link: an AMQP link, an MQTT session's or publisher's flow, "
+                                   "or a Kafka binding, as the routing core sees it.");
+        t.attributes.push_back(state("name", "Link name."));
+        t.attributes.push_back(state("linkName", "Link name."));
+        t.attributes.push_back(state("linkType", "endpoint (or router-control/inter-router: never)."));
+        t.attributes.push_back(state("linkDir", "in (messages into the router) or out."));
+        t.attributes.push_back(state("owningAddr", "Address, qdrouterd-encoded (M0<address>)."));
+        t.attributes.push_back(stat("capacity", "Deliveries the link may hold."));
+        t.attributes.push_back(state("peer", "Link-routed: identity of the link on the other side."));
+        t.attributes.push_back(stat("undeliveredCount", "Waiting for credit."));
+        t.attributes.push_back(stat("unsettledCount", "Sent or held, awaiting settlement."));
+        t.attributes.push_back(stat("deliveryCount", "Deliveries that crossed the link."));
+        t.attributes.push_back(state("connectionId", "Identity of its connection."));
+        t.attributes.push_back(state("adminStatus", "Always enabled."));
+        t.attributes.push_back(state("operStatus", "up."));
+        t.attributes.push_back(stat("presettledCount", "Deliveries that crossed it settled."));
+        t.attributes.push_back(stat("droppedPresettledCount", "Settled deliveries dropped."));
+        t.attributes.push_back(stat("acceptedCount", "Outcome counters."));
+        t.attributes.push_back(stat("rejectedCount", "Outcome counters."));
+        t.attributes.push_back(stat("releasedCount", "Outcome counters."));
+        t.attributes.push_back(stat("modifiedCount", "Outcome counters."));
+        t.attributes.push_back(stat("deliveriesDelayed1Sec", "Settled after more than 1 s."));
+        t.attributes.push_back(stat("deliveriesDelayed10Sec", "Settled after more than 10 s."));
+        t.attributes.push_back(stat("deliveriesStuck", "Unsettled for more than 10 s now."));
+        t.attributes.push_back(stat("creditAvailable", "Credit the link has."));
+        t.attributes.push_back(stat("zeroCreditSeconds", "Seconds it has had no credit."));
+        t.attributes.push_back(stat("settleRate", "Not measured: 0."));
+        t.attributes.push_back(stat("priority", "Always 4 (qdrouterd's default)."));
+        t.attributes.push_back(list("subscriptions", "MQTT filters feeding it (subscribers)."));
+    }
+    {
+        auto& t = operational_type("router.address", std::string(prefix) + "router.address",
+                                   "An address the router knows, with its consumers and counters.");
+        t.attributes.push_back(state("name", "Address, qdrouterd-encoded (M0<address>)."));
+        t.attributes.push_back(state("key", "The same as name."));
+        t.attributes.push_back(state("distribution", "closest, balanced, multicast, unavailable."));
+        t.attributes.push_back(flag("inProcess", "Served inside the router ($management)."));
+        t.attributes.push_back(stat("subscriberCount", "Local consumers (links and matching "
+                                                       "MQTT subscriptions)."));
+        t.attributes.push_back(stat("remoteCount", "Always 0 (standalone)."));
+        t.attributes.push_back(stat("containerCount", "Link-route containers: 0."));
+        t.attributes.push_back(stat("remoteHostRouters", "Always 0."));
+        t.attributes.push_back(stat("deliveriesIngress", "Messages from local producers."));
+        t.attributes.push_back(stat("deliveriesEgress", "Messages to local consumers."));
+        t.attributes.push_back(stat("deliveriesTransit", "Always 0."));
+        t.attributes.push_back(stat("deliveriesToContainer", "Link-routed to a container."));
+        t.attributes.push_back(stat("deliveriesFromContainer", "Link-routed from a container."));
+        t.attributes.push_back(stat("deliveriesRedirectedToFallback", "Always 0."));
+        t.attributes.push_back(stat("priority", "-1: none."));
+        t.attributes.push_back(flag("waypoint", "Bound to Kafka."));
+    }
+    {
+        auto& t = operational_type("log", std::string(prefix) + "log",
+                                   "Log levels per module; UPDATE enable changes one at runtime.");
+        t.updatable = true;
+        t.attributes.push_back(state("module", "DEFAULT, ROUTER, AMQP, MQTT, KAFKA, MANAGEMENT, "
+                                               "HTTP."));
+        AttributeSchema en = str("enable", "Lowest level logged, qdrouterd style: trace+, "
+                                           "debug+, info+, notice+, warning+, error+, critical+, "
+                                           "none (also plain spdlog level names).");
+        en.writable = true;
+        en.operational = true;
+        t.attributes.push_back(en);
+        t.attributes.push_back(flag("includeTimestamp", "Always true."));
+        t.attributes.push_back(flag("includeSource", "Always false."));
+        t.attributes.push_back(state("outputFile", "stderr."));
+    }
+    {
+        auto& t = operational_type("allocator", std::string(prefix) + "allocator",
+                                   "Memory held by the router's own pools and tables (qdstat -m).");
+        t.attributes.push_back(state("typeName", "What is counted."));
+        t.attributes.push_back(stat("typeSize", "Bytes per object."));
+        t.attributes.push_back(stat("transferBatchSize", "Always 0 (no per-thread batches)."));
+        t.attributes.push_back(stat("localFreeListMax", "Always 0."));
+        t.attributes.push_back(stat("globalFreeListMax", "Always 0."));
+        t.attributes.push_back(stat("totalAllocFromHeap", "Objects allocated (live + pooled)."));
+        t.attributes.push_back(stat("totalFreeToHeap", "Objects returned: 0 (pools keep them)."));
+        t.attributes.push_back(stat("heldByThreads", "Objects in use."));
+        t.attributes.push_back(stat("batchesRebalancedToThreads", "Always 0."));
+        t.attributes.push_back(stat("batchesRebalancedToGlobal", "Always 0."));
+    }
+    {
+        auto& t = operational_type("mqttSession", "io.trestle.mqttSession",
+                                   "An MQTT session, connected or kept for a persistent client. "
+                                   "DELETE ends it (its connection is closed).");
+        t.creatable = false;
+        t.attributes.push_back(state("clientId", "MQTT client id."));
+        t.attributes.push_back(flag("connected", "A connection is using it."));
+        t.attributes.push_back(state("protocolVersion", "3.1.1 or 5."));
+        t.attributes.push_back(state("host", "The connection's peer address (null: offline)."));
+        t.attributes.push_back(stat("expiryIntervalSeconds", "Session expiry."));
+        t.attributes.push_back(list("subscriptions", "Topic filters with their QoS."));
+        t.attributes.push_back(stat("queued", "Messages waiting to be sent."));
+        t.attributes.push_back(stat("inflight", "QoS 1/2 messages sent, not yet acknowledged."));
+        t.attributes.push_back(stat("dropped", "Messages dropped for this session (queue full)."));
+    }
+    {
+        auto& t = operational_type("retained", "io.trestle.retained",
+                                   "Retained messages, one per topic (MQTT, and AMQP with "
+                                   "x-opt-retain-message).");
+        t.attributes.push_back(state("topic", "Address / topic."));
+        t.attributes.push_back(stat("qos", "QoS it was published with."));
+        t.attributes.push_back(stat("size", "Payload bytes (encoded message for AMQP ones)."));
+        t.attributes.push_back(state("format", "mqtt or amqp: the form it is stored in."));
+        t.attributes.push_back(stat("expiresInSeconds", "Seconds left (null: never)."));
+    }
+    // Trestle's operational additions to configured types.
+    for (auto& t : types_) {
+        if (t.short_name == "listener" || t.short_name == "mqttListener" ||
+            t.short_name == "connector") {
+            t.creatable = true;
+            t.attributes.push_back(state("operStatus", "up, or down (with lastError)."));
+            t.attributes.push_back(state("lastError", "Why it is down."));
+        }
+        if (t.short_name == "listener" || t.short_name == "mqttListener") {
+            t.attributes.push_back(stat("boundPort", "The port it listens on (port 0: the one "
+                                                     "chosen)."));
+            t.attributes.push_back(stat("connectionCount", "Connections it accepted, still open."));
+        }
+        if (t.short_name == "router.config.address" || t.short_name == "router.config.linkRoute")
+            t.creatable = true;
+        if (t.short_name == "router.config.linkRoute")
+            t.attributes.push_back(state("operStatus", "active (container connected) or inactive."));
+        if (t.short_name == "kafka") {
+            t.attributes.push_back(state("bootstrap", "The broker list in use (the embedded "
+                                                      "cluster's address: for kcat)."));
+            t.attributes.push_back(state("operStatus", "up, or down while no broker answers."));
+            t.attributes.push_back(stat("retainedCount", "Retained messages held."));
+        }
+        if (t.short_name == "kafkaRoute") {
+            t.attributes.push_back(stat("produced", "Records Kafka acknowledged."));
+            t.attributes.push_back(stat("produceFailed", "Records Kafka refused (rejected back)."));
+            t.attributes.push_back(stat("inFlight", "Records produced, not yet acknowledged."));
+            t.attributes.push_back(stat("consumed", "Records routed to consumers."));
+            t.attributes.push_back(stat("deadLettered", "Records sent to the dead-letter topic."));
+            t.attributes.push_back(stat("redelivered", "Records sent again after a release."));
+            t.attributes.push_back(list("partitions",
+                                        "Consumer partitions: [partition, committed offset, "
+                                        "position, high watermark, lag] each."));
+            t.attributes.push_back(stat("lag", "Records not yet consumed, all partitions."));
+        }
+    }
+    // Every type: name, identity and type first (qdrouterd's entity base type).
+    for (auto& t : types_) {
+        std::vector<AttributeSchema> head;
+        if (!t.attribute("name")) head.push_back(state("name", "Unique name."));
+        head.push_back(state("identity", "Unique, fixed for the entity's life."));
+        head.push_back(state("type", "The entity type's long name."));
+        for (auto& a : t.attributes) head.push_back(std::move(a));
+        t.attributes = std::move(head);
+        // name first, as qdrouterd lists it
+        auto it = std::find_if(t.attributes.begin(), t.attributes.end(),
+                               [](const AttributeSchema& a) { return a.name == "name"; });
+        std::rotate(t.attributes.begin(), it, it + 1);
+    }
+}
+
+std::vector<std::string> EntityTypeSchema::operations() const {
+    std::vector<std::string> ops;
+    if (creatable) ops.push_back("CREATE");
+    if (updatable) ops.push_back("UPDATE");
+    if (creatable) ops.push_back("DELETE");
+    ops.push_back("READ");
+    return ops;
+}
+
+std::string_view to_string(AttrType t) {
+    switch (t) {
+        case AttrType::string: return "string";
+        case AttrType::integer: return "integer";
+        case AttrType::boolean: return "boolean";
+        case AttrType::enumeration: return "enumeration";
+        case AttrType::port: return "string";
+        case AttrType::map: return "map";
+        case AttrType::list: return "list";
+    }
+    return "string";
 }
 
 const Schema& Schema::instance() {
@@ -374,6 +650,7 @@ const EntityTypeSchema* Schema::find(std::string_view name) const {
     if (n == "address" || n == "linkRoute" || n == "autoLink") n = "router.config." + n;
     if (n.rfind(prefix, 0) == 0) n = n.substr(std::string_view(prefix).size());
     if (n.rfind("io.trestle.", 0) == 0) n = n.substr(11);
+    if (n == "link" || n == "node") n = "router." + n;
     for (const auto& t : types_)
         if (t.short_name == n) return &t;
     return nullptr;
@@ -500,6 +777,10 @@ std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value
             out.line = raw.line;
             return {};
         }
+        case AttrType::list:
+            if (!raw.is_array()) return "expected a list";
+            out = raw;
+            return {};
     }
     return "unknown attribute type";
 }

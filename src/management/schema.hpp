@@ -13,7 +13,8 @@
 namespace trestle::management {
 
 // map: string keys and values (a JSON object; in the section syntax, a JSON object as a string).
-enum class AttrType { string, integer, boolean, enumeration, port, map };
+// list: operational values only (e.g. an MQTT session's subscriptions).
+enum class AttrType { string, integer, boolean, enumeration, port, map, list };
 
 struct AttributeSchema {
     std::string name;
@@ -22,6 +23,7 @@ struct AttributeSchema {
     bool required = false;
     bool writable = false;      // can be changed by UPDATE at runtime
     bool supported = true;      // known from qdrouterd but not implemented: using it is an error
+    bool operational = false;   // state or statistic the router reports; never configured
     std::vector<std::string> values;  // enumeration values
     int64_t min = INT64_MIN;
     int64_t max = INT64_MAX;
@@ -32,10 +34,15 @@ struct EntityTypeSchema {
     std::string short_name;  // as in config files: "listener", "linkRoute"
     std::string long_name;   // as in management: "org.apache.qpid.dispatch.listener"
     bool singleton = false;  // at most one (router)
+    bool configurable = true;  // a config-file section (else operational: management only)
+    bool creatable = false;    // management CREATE and DELETE take effect at runtime
+    bool updatable = false;    // management UPDATE of its writable attributes
     std::string description;
-    std::vector<AttributeSchema> attributes;
+    std::vector<AttributeSchema> attributes;  // identity and type first, for every type
 
     const AttributeSchema* attribute(std::string_view name) const;
+    // The management operations of this type, in qdrouterd's order.
+    std::vector<std::string> operations() const;
 };
 
 class Schema {
@@ -49,6 +56,8 @@ private:
     Schema();
     std::vector<EntityTypeSchema> types_;
 };
+
+std::string_view to_string(AttrType t);
 
 // Converts `raw` to the attribute's type. Config files give every value as a string; JSON
 // and management give typed values. Returns an error description, or empty on success.

@@ -698,6 +698,10 @@ bool Connection::on_publish(Publish& p) {
     return true;
 }
 
+uint64_t Connection::core_connection_id() const {
+    return publish_port_ && publish_port_->core ? publish_port_->core->id() : 0;
+}
+
 // A client that only subscribes (or idles) costs no core objects: they come with its first
 // PUBLISH.
 void Connection::ensure_publish_link() {

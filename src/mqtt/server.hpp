@@ -122,6 +122,8 @@ public:
     size_t queued() const { return pending_.size(); }
     size_t inflight() const { return inflight_.size(); }
     uint64_t dropped() const { return dropped_; }
+    uint32_t expiry_interval() const { return expiry_interval_; }
+    uint8_t level() const { return level_; }
 
     // core::LinkPort (the session's subscription link)
     void deliver(core::Delivery& d) override;
@@ -175,6 +177,10 @@ public:
     bool connected() const { return session_ != nullptr; }
     const ListenerSettings& settings() const { return settings_; }
     std::string remote() const { return transport_->remote(); }
+    bool websocket() const { return transport_->websocket(); }
+    uint32_t id() const { return log_id_; }
+    Session* session() const { return session_; }
+    uint64_t core_connection_id() const;  // 0: not registered with the core (never published)
 
     // core::ConnectionPort
     core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
@@ -264,6 +270,8 @@ public:
     const std::unordered_map<std::string_view, Session*>& sessions() const { return sessions_; }
     size_t connection_count() const { return connection_count_; }
     size_t connections_on(const std::string& listener) const;
+    // Management: every open connection.
+    void visit_connections(const std::function<void(Connection&)>& fn) { for_each_connection(fn); }
 
     // Counters (management, metrics).
     uint64_t dropped_qos0 = 0;         // QoS 0 not delivered: output buffer full or offline

@@ -139,3 +139,11 @@ TEST(Config, KafkaPropertiesAreAJsonObjectInEitherForm) {
 }
 
 }  // namespace
+
+// Operational types and attributes come from the router; a config file cannot set them.
+TEST(Config, OperationalEntitiesAndAttributesAreNotConfiguration) {
+    expect_error("connection {\n    host: x\n}\n", 1, "reported by the router, not configured");
+    expect_error("router {\n    id: R\n    uptimeSeconds: 5\n}\n", 3,
+                 "attribute 'uptimeSeconds' of router is reported by the router");
+    expect_error("listener {\n    port: 0\n    identity: x\n}\n", 3, "reported by the router");
+}
