@@ -392,20 +392,37 @@ int main(int argc, char** argv) {
                                   r.get(row, "expiresInSeconds").is_int() ? duration(r.get(row, "expiresInSeconds")) : "-"});
             }
         } else if (view == "kafka") {
-            Rows k = query(o, "io.trestle.kafka", {"name", "bootstrap", "bootstrapServers"}, 0);
-            for (const auto& row : k.rows)
-                std::printf("Kafka %s: %s\n\n", cell(k.get(row, "name")).c_str(),
-                            cell(k.get(row, "bootstrap")).c_str());
+            Rows k = query(o, "io.trestle.kafka", {"name", "bootstrap", "operStatus", "lastError"}, 0);
+            for (const auto& row : k.rows) {
+                std::string status = cell(k.get(row, "operStatus"));
+                if (!cell(k.get(row, "lastError")).empty()) status += ": " + cell(k.get(row, "lastError"));
+                std::printf("Kafka %s: %s (%s)\n\n", cell(k.get(row, "name")).c_str(),
+                            cell(k.get(row, "bootstrap")).c_str(), status.c_str());
+            }
             Rows r = query(o, "io.trestle.kafkaRoute", {}, limit);
             t.title = "Kafka Routes";
             t.heads = {"name", "address", "topic", "dir", "produced", "failed", "in-flight", "consumed", "dead-letter", "redelivered", "lag"};
+            Table parts;
+            parts.title = "Consumer Partitions";
+            parts.heads = {"route", "topic", "partition", "committed", "position", "end", "lag"};
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 std::string address = g("prefix").empty() ? g("pattern") : g("prefix");
                 t.rows.push_back({g("name"), address, g("topic"), g("direction"), g("produced"),
                                   g("produceFailed"), g("inFlight"), g("consumed"),
                                   g("deadLettered"), g("redelivered"), g("lag").empty() ? "-" : g("lag")});
+                const json::Value& ps = r.get(row, "partitions");
+                if (!ps.is_array()) continue;
+                for (const auto& p : ps.as_array()) {
+                    if (!p.is_array() || p.as_array().size() < 5) continue;
+                    const auto& v = p.as_array();
+                    auto c = [&](size_t i) { return v[i].is_null() ? std::string("-") : cell(v[i]); };
+                    parts.rows.push_back({g("name"), g("topic"), c(0), c(1), c(2), c(3), c(4)});
+                }
             }
+            print(t, csv);
+            std::printf("\n");
+            t = std::move(parts);
         }
         if (limit > 0 && static_cast<int64_t>(t.rows.size()) > limit) t.rows.resize(static_cast<size_t>(limit));
         print(t, csv);

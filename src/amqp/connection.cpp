@@ -20,8 +20,14 @@
 #include "amqp/terminus.hpp"
 #include "mapping/mqtt_amqp.hpp"
 #include "trestle/version.hpp"
+#include "util/log.hpp"
 
 namespace trestle::amqp {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::AMQP); }
+}  // namespace
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -200,7 +206,7 @@ void AmqpConnection::start(FinishedFn on_finished) {
     on_finished_ = std::move(on_finished);
     started_ms_ = net::monotonic_ms();
     if (side_ == Side::client) pn_connection_open(driver_.connection);
-    spdlog::debug("[C{}] {} connection {} {}", log_id_,
+    logger().debug("[C{}] {} connection {} {}", log_id_,
                   side_ == Side::server ? "accepted" : "opened",
                   side_ == Side::server ? "from" : "to", remote_);
     pump();
@@ -426,7 +432,7 @@ void AmqpConnection::on_remote_open() {
     core_ = router_.connection_opened(std::move(info), *this);
     was_opened_ = true;
     if (pn_connection_state(c) & PN_LOCAL_UNINIT) pn_connection_open(c);
-    spdlog::info("[C{}] {} connection {} {} opened (container '{}', sasl {})", log_id_,
+    logger().info("[C{}] {} connection {} {} opened (container '{}', sasl {})", log_id_,
                  side_ == Side::server ? "incoming" : "outgoing",
                  side_ == Side::server ? "from" : "to", remote_, container ? container : "",
                  mech ? mech : "none");
@@ -465,7 +471,7 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
             pn_terminus_copy(pn_link_source(l), pn_link_remote_source(l));
             pn_link_open(l);
             pn_link_flow(l, 1);
-            spdlog::debug("[C{}] will link '{}' attached", log_id_, pn_link_name(l));
+            logger().debug("[C{}] will link '{}' attached", log_id_, pn_link_name(l));
             return;
         }
     }
@@ -495,7 +501,7 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
             if (!res.dynamic_address.empty())
                 pn_terminus_set_address(pn_link_source(l), res.dynamic_address.c_str());
             pn_link_open(l);
-            spdlog::debug("[C{}] link '{}' attached ({} '{}')", log_id_, req.name,
+            logger().debug("[C{}] link '{}' attached ({} '{}')", log_id_, req.name,
                           req.direction == core::Direction::incoming ? "to" : "from",
                           res.dynamic_address.empty() ? req.routed_terminus().address
                                                       : res.dynamic_address);
@@ -503,7 +509,7 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
         case core::AttachResult::Kind::pending:
             break;  // answered when the route container attaches
         case core::AttachResult::Kind::refused:
-            spdlog::info("[C{}] link '{}' to '{}' refused: {}", log_id_, req.name,
+            logger().info("[C{}] link '{}' to '{}' refused: {}", log_id_, req.name,
                          req.routed_terminus().address, describe(res.error));
             pn_link_open(l);
             set_condition(pn_link_condition(l), res.error);
@@ -569,10 +575,10 @@ void AmqpConnection::on_transport_closed() {
         router_.connection_closed(core_, err.empty() ? nullptr : &err);
         core_ = nullptr;
         if (!close_logged_)
-            spdlog::info("[C{}] connection {} {} closed: {}", log_id_,
+            logger().info("[C{}] connection {} {} closed: {}", log_id_,
                          side_ == Side::server ? "from" : "to", remote_, describe(err));
     } else {
-        spdlog::info("[C{}] connection {} {} failed before open: {}", log_id_,
+        logger().info("[C{}] connection {} {} failed before open: {}", log_id_,
                      side_ == Side::server ? "from" : "to", remote_, describe(err));
     }
     close_logged_ = true;
@@ -662,7 +668,7 @@ void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
         mapping::inspect_amqp(*msg, layout, router_.now_ms());
         al.will_topic.assign(layout.to);
         al.will = std::move(msg);  // a new will replaces the previous one
-        spdlog::debug("[C{}] will of '{}' set for '{}'", log_id_, pn_link_name(l), al.will_topic);
+        logger().debug("[C{}] will of '{}' set for '{}'", log_id_, pn_link_name(l), al.will_topic);
         if (!pn_delivery_settled(pd)) apply_state(pd, core::DeliveryState::accepted());
     }
     pn_delivery_settle(pd);
@@ -675,10 +681,10 @@ void AmqpConnection::end_will(AmqpLink& al, bool publish, const std::string& why
     al.will.reset();
     const char* name = pn_link_name(al.pn);
     if (!publish) {
-        spdlog::debug("[C{}] will of '{}' discarded ({})", log_id_, name, why);
+        logger().debug("[C{}] will of '{}' discarded ({})", log_id_, name, why);
         return;
     }
-    spdlog::info("[C{}] publishing the will of '{}' to '{}' ({})", log_id_, name, al.will_topic, why);
+    logger().info("[C{}] publishing the will of '{}' to '{}' ({})", log_id_, name, al.will_topic, why);
     router_.publish(al.will_topic, std::move(will));
 }
 
@@ -724,7 +730,7 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
         std::string err = scan_message(msg->bytes(), layout);
         if (!err.empty()) {
             // Cannot route what cannot be read: reject (or drop, if presettled) with the reason.
-            spdlog::debug("[C{}] undecodable message on link: {}", log_id_, err);
+            logger().debug("[C{}] undecodable message on link: {}", log_id_, err);
             if (!settled) {
                 apply_state(pd, core::DeliveryState::rejected({"amqp:decode-error", err}));
             }
@@ -844,7 +850,7 @@ void AmqpConnector::retry_later(const std::string& why) {
     if (stopped_) return;
     status_ = "FAILED";
     message_ = why;
-    spdlog::info("connector '{}' to {}:{}: {}; retrying in {} ms", settings_.name, host_, port_, why,
+    logger().info("connector '{}' to {}:{}: {}; retrying in {} ms", settings_.name, host_, port_, why,
                  delay_ms_);
     timer_.expires_after(std::chrono::milliseconds(delay_ms_));
     delay_ms_ = std::min(delay_ms_ * 2, max_delay_ms_);

@@ -4,13 +4,8 @@ namespace trestle::app {
 
 void LogRing::sink_it_(const spdlog::details::log_msg& msg) {
     Record r;
-    // Messages start with their module ("kafka: ...", "management: ..."); the rest is DEFAULT.
     std::string_view text(msg.payload.data(), msg.payload.size());
-    size_t colon = text.find(": ");
-    std::string_view head = colon == std::string_view::npos ? std::string_view() : text.substr(0, colon);
-    bool word = !head.empty() && head.size() < 16 && head.find(' ') == std::string_view::npos;
-    r.module = word ? std::string(head) : "DEFAULT";
-    for (auto& c : r.module) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    r.module.assign(msg.logger_name.data(), msg.logger_name.size());  // the module's logger
     r.text.assign(text);
     r.level = msg.level;
     r.time = std::chrono::duration<double>(msg.time.time_since_epoch()).count();

@@ -11,6 +11,7 @@
 #include "app/server.hpp"
 #include "management/config.hpp"
 #include "trestle/version.hpp"
+#include "util/log.hpp"
 
 namespace trestle::app {
 extern const char* const default_config_text;
@@ -82,11 +83,12 @@ int main(int argc, char** argv) {
     // Console, plus the in-memory ring management GET-LOG reads.
     auto ring = std::make_shared<trestle::app::LogRing>(1000);
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    auto logger = std::make_shared<spdlog::logger>("trestle", spdlog::sinks_init_list{console, ring});
+    auto logger = std::make_shared<spdlog::logger>("DEFAULT", spdlog::sinks_init_list{console, ring});
     spdlog::set_default_logger(logger);
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n %v");  // %n: the module
     spdlog::set_level(lvl);
     spdlog::flush_on(spdlog::level::trace);  // one line per event, visible at once
+    trestle::logs::init();
 
     try {
         auto config = config_path.empty()

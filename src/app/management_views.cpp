@@ -7,10 +7,17 @@
 #include <cstdio>
 #include <fstream>
 
+#include "app/process_stats.hpp"
 #include "app/server.hpp"
 #include "trestle/version.hpp"
+#include "util/log.hpp"
 
 namespace trestle::app {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::MANAGEMENT); }
+}  // namespace
 
 namespace asio = boost::asio;
 using management::ConfigError;
@@ -33,13 +40,6 @@ std::string text_of(const json::Object& row, std::string_view key) {
     for (const auto& [k, v] : row)
         if (k == key && v.is_string()) return v.as_string();
     return {};
-}
-
-int64_t rss_bytes() {
-    std::ifstream f("/proc/self/statm");
-    int64_t pages = 0, resident = 0;
-    if (!(f >> pages >> resident)) return 0;
-    return resident * 4096;
 }
 
 // qdrouterd's address key: M<phase><address> for mobile addresses, L for in-process ones.
@@ -107,7 +107,7 @@ void Server::register_management() {
                          {"connectionCount", static_cast<int64_t>(conns)},
                          {"linkRouteCount", static_cast<int64_t>(router_->link_routes().size())},
                          {"autoLinkCount", 0},
-                         {"memoryUsage", rss_bytes()},
+                         {"memoryUsage", resident_bytes()},
                          {"presettledDeliveries", c.presettled},
                          {"droppedPresettledDeliveries", c.dropped_presettled},
                          {"acceptedDeliveries", c.accepted},
@@ -210,7 +210,7 @@ void Server::register_management() {
                     if (router_->connections().count(cid)) port->close(why);
                 });
             }
-            spdlog::info("management: connection {} closed by an operator", id);
+            logger().info("management: connection {} closed by an operator", id);
         }
         return {};
     };
@@ -329,7 +329,7 @@ void Server::register_management() {
         for (auto it = listener_configs_.begin(); it != listener_configs_.end(); ++it)
             if ((*it)->name == text_of(row, "name")) {
                 if ((*it)->listener) (*it)->listener->close();
-                spdlog::info("listener '{}' deleted by management", (*it)->name);
+                logger().info("listener '{}' deleted by management", (*it)->name);
                 listener_configs_.erase(it);
                 return {};
             }
@@ -371,7 +371,7 @@ void Server::register_management() {
             if ((*it)->settings.name == text_of(row, "name")) {
                 if ((*it)->listener) (*it)->listener->close();
                 (*it)->listener.reset();
-                spdlog::info("mqttListener '{}' deleted by management", (*it)->settings.name);
+                logger().info("mqttListener '{}' deleted by management", (*it)->settings.name);
                 retired_mqtt_.push_back(std::move(*it));
                 mqtt_configs_.erase(it);
                 return {};
@@ -379,6 +379,22 @@ void Server::register_management() {
         return Status::error(status::not_found, "no such mqttListener");
     };
     agent.set_provider("mqttListener", mqtt_listeners);
+
+    // --- HTTP listeners (configured only: probes should not come and go at runtime) ---
+    Provider http_listeners;
+    http_listeners.query = [this] {
+        std::vector<json::Object> rows;
+        for (const auto& hc : http_configs_) {
+            json::Object r = entity_row(hc->entity);
+            r.emplace_back("operStatus", hc->listener ? "up" : "down");
+            r.emplace_back("lastError", hc->error.empty() ? json::Value() : json::Value(hc->error));
+            r.emplace_back("boundPort", hc->listener ? json::Value(static_cast<int64_t>(hc->listener->port())) : json::Value());
+            r.emplace_back("connectionCount", static_cast<int64_t>(hc->server ? hc->server->connections() : 0));
+            rows.push_back(std::move(r));
+        }
+        return rows;
+    };
+    agent.set_provider("httpListener", http_listeners);
 
     // --- connectors ---
     Provider connectors;
@@ -438,14 +454,14 @@ void Server::register_management() {
             return bad(ce);
         }
         row = entity_row(address_entities_.back());
-        spdlog::info("management: address '{}' created", address_entities_.back().str("name"));
+        logger().info("management: address '{}' created", address_entities_.back().str("name"));
         return {};
     };
     address_rules.remove = [this](const json::Object& row) -> Status {
         std::string name = text_of(row, "name");
         router_->remove_address_rule(name);
         std::erase_if(address_entities_, [&](const Entity& e) { return e.str("name") == name; });
-        spdlog::info("management: address '{}' deleted", name);
+        logger().info("management: address '{}' deleted", name);
         return {};
     };
     agent.set_provider("router.config.address", address_rules);
@@ -493,6 +509,9 @@ void Server::register_management() {
             if (e.type->short_name != "kafka") continue;
             json::Object r = entity_row(e);
             r.emplace_back("bootstrap", kafka_ ? json::Value(kafka_->bootstrap_servers()) : json::Value());
+            kafka::Health h = kafka_ ? kafka_->health() : kafka::Health{};
+            r.emplace_back("operStatus", h.up ? "up" : "down");
+            r.emplace_back("lastError", h.up ? json::Value() : json::Value(h.reason));
             r.emplace_back("retainedCount", static_cast<int64_t>(router_->retained().size()));
             rows.push_back(std::move(r));
         }
@@ -513,6 +532,20 @@ void Server::register_management() {
                 r.emplace_back("consumed", c.consumed);
                 r.emplace_back("deadLettered", c.dead_lettered);
                 r.emplace_back("redelivered", c.redelivered);
+                json::Array parts;
+                int64_t total = 0;
+                bool known = false;
+                for (const auto& l : kafka_->lag(e.str("name"))) {
+                    auto opt = [](int64_t v) { return v < 0 ? json::Value() : json::Value(v); };
+                    parts.emplace_back(json::Array{static_cast<int64_t>(l.partition), opt(l.committed),
+                                                   opt(l.position), opt(l.high), opt(l.lag)});
+                    if (l.lag >= 0) {
+                        total += l.lag;
+                        known = true;
+                    }
+                }
+                r.emplace_back("partitions", std::move(parts));
+                r.emplace_back("lag", known ? json::Value(total) : json::Value());
             }
             rows.push_back(std::move(r));
         }
@@ -520,18 +553,26 @@ void Server::register_management() {
     };
     agent.set_provider("kafkaRoute", kafka_routes);
 
-    // --- logs: one module for now (every line goes through the default logger) ---
+    // --- logs: one row per module; DEFAULT's level applies to modules without their own ---
     Provider logs;
     logs.query = [] {
-        return std::vector<json::Object>{{{"identity", "log/DEFAULT"},
-                                          {"name", "log/DEFAULT"},
-                                          {"module", "DEFAULT"},
-                                          {"enable", level_name(spdlog::get_level())},
-                                          {"includeTimestamp", true},
-                                          {"includeSource", false},
-                                          {"outputFile", "stderr"}}};
+        std::vector<json::Object> rows;
+        for (logs::Module m : logs::all_modules) {
+            std::string n(logs::name(m));
+            rows.push_back(json::Object{{"identity", "log/" + n},
+                                        {"name", "log/" + n},
+                                        {"module", n},
+                                        {"enable", logs::has_own_level(m) ? json::Value(level_name(logs::level(m)))
+                                                                          : json::Value()},
+                                        {"includeTimestamp", true},
+                                        {"includeSource", false},
+                                        {"outputFile", "stderr"}});
+        }
+        return rows;
     };
-    logs.update = [](const json::Object&, const json::Object& changes) -> Status {
+    logs.update = [](const json::Object& row, const json::Object& changes) -> Status {
+        auto module = logs::parse(text_of(row, "module"));
+        if (!module) return Status::error(status::not_found, "no such log module");
         for (const auto& [k, v] : changes) {
             if (k != "enable") continue;
             auto l = parse_level(v.as_string());
@@ -539,8 +580,8 @@ void Server::register_management() {
                 return Status::error(status::bad_request,
                                      "enable '" + v.as_string() + "' is not a level (trace+, "
                                      "debug+, info+, warning+, error+, critical+, none)");
-            spdlog::set_level(*l);
-            spdlog::info("management: log level set to {}", level_name(*l));
+            logs::set_level(*module, *l);
+            logger().info("management: log level of {} set to {}", logs::name(*module), level_name(*l));
         }
         return {};
     };

@@ -113,6 +113,19 @@ std::unique_ptr<Server::ConnectorConfig> Server::make_connector(const Entity& e)
     return cc;
 }
 
+std::unique_ptr<Server::HttpListenerConfig> Server::make_http_listener(const Entity& e) {
+    auto hc = std::make_unique<HttpListenerConfig>();
+    hc->host = e.str("host");
+    hc->port = static_cast<uint16_t>(e.integer("port"));
+    hc->settings.name = e.str("name", hc->host + ":" + std::to_string(hc->port));
+    hc->settings.max_connections = static_cast<size_t>(e.integer("maxConnections"));
+    hc->settings.idle_timeout_ms = static_cast<uint32_t>(e.integer("idleTimeoutSeconds") * 1000);
+    hc->metrics_max_addresses = static_cast<size_t>(e.integer("metricsMaxAddresses"));
+    hc->entity = e;
+    hc->entity.attributes["name"] = json::Value(hc->settings.name);
+    return hc;
+}
+
 void Server::add_address(const Entity& e) {
     one_of_prefix_pattern(e);
     core::AddressRule r;
@@ -189,6 +202,8 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
             listener_configs_.push_back(make_listener(e));
         } else if (type == "mqttListener") {
             mqtt_configs_.push_back(make_mqtt_listener(e));
+        } else if (type == "httpListener") {
+            http_configs_.push_back(make_http_listener(e));
         } else if (type == "router.config.address") {
             add_address(e);
         } else if (type == "router.config.linkRoute") {
@@ -301,6 +316,25 @@ std::string Server::start_mqtt_listener(MqttListenerConfig& mc) {
     return {};
 }
 
+std::string Server::start_http_listener(HttpListenerConfig& hc) {
+    hc.server = std::make_unique<http::Server>(
+        hc.settings, [this, &hc](const http::Request& r) { return http_request(r, hc); });
+    auto listener = std::make_shared<net::TcpListener>(loop_, [this, &hc](asio::ip::tcp::socket s) {
+        if (!stopping_) hc.server->accept(std::move(s));
+    });
+    std::string err = listener->listen(hc.host, hc.port);
+    if (!err.empty()) {
+        hc.error = err;
+        return "httpListener '" + hc.settings.name + "': " + err;
+    }
+    listener->start();
+    spdlog::info("listener '{}' (http) listening on {} (/healthz /readyz /metrics)", hc.settings.name,
+                 listener->local_address());
+    hc.listener = std::move(listener);
+    hc.error.clear();
+    return {};
+}
+
 void Server::start_connector(ConnectorConfig& cc) {
     cc.connector = std::make_shared<amqp::AmqpConnector>(loop_, *router_, cc.settings, cc.host,
                                                          cc.port, cc.max_delay_ms);
@@ -322,6 +356,8 @@ std::string Server::start() {
         if (std::string err = start_listener(*lc); !err.empty()) return err;
     for (auto& mc : mqtt_configs_)
         if (std::string err = start_mqtt_listener(*mc); !err.empty()) return err;
+    for (auto& hc : http_configs_)
+        if (std::string err = start_http_listener(*hc); !err.empty()) return err;
     for (auto& cc : connector_configs_) start_connector(*cc);
     started_ = true;
     return {};
@@ -377,6 +413,10 @@ void Server::stop() {
         if (m->listener) m->listener->close();
     for (auto& c : connector_configs_)
         if (c->connector) c->connector->stop();
+    for (auto& h : http_configs_) {
+        if (h->listener) h->listener->close();
+        if (h->server) h->server->close_all();
+    }
     if (agent_endpoint_) agent_endpoint_->stop();
     // Kafka's delivery reports first, so producers get their outcomes before their
     // connections close.

@@ -13,6 +13,7 @@
 
 #include "amqp/connection.hpp"
 #include "app/log_ring.hpp"
+#include "http/server.hpp"
 #include "management/agent.hpp"
 #include "kafka/adapter.hpp"
 #include "management/config.hpp"
@@ -56,6 +57,16 @@ private:
         std::shared_ptr<net::TcpListener> listener;
         std::string error;
     };
+    struct HttpListenerConfig {
+        std::string host;
+        uint16_t port;
+        http::Settings settings;
+        size_t metrics_max_addresses = 1000;
+        management::Entity entity;
+        std::shared_ptr<net::TcpListener> listener;
+        std::unique_ptr<http::Server> server;
+        std::string error;
+    };
     struct ConnectorConfig {
         std::string host;
         uint16_t port;
@@ -69,6 +80,13 @@ private:
     std::unique_ptr<ListenerConfig> make_listener(const management::Entity& e);
     std::unique_ptr<MqttListenerConfig> make_mqtt_listener(const management::Entity& e);
     std::unique_ptr<ConnectorConfig> make_connector(const management::Entity& e);
+    std::unique_ptr<HttpListenerConfig> make_http_listener(const management::Entity& e);
+    std::string start_http_listener(HttpListenerConfig& hc);
+    // What the HTTP endpoints answer (http_views.cpp).
+    http::Response http_request(const http::Request& req, const HttpListenerConfig& hc);
+    // Why the router is not ready (empty: ready).
+    std::vector<std::string> not_ready();
+    std::string metrics(size_t max_addresses);
     void add_address(const management::Entity& e);
     void add_link_route(const management::Entity& e);
     std::string start_listener(ListenerConfig& lc);
@@ -85,6 +103,7 @@ private:
     std::vector<std::unique_ptr<ListenerConfig>> listener_configs_;
     std::vector<std::unique_ptr<ConnectorConfig>> connector_configs_;
     std::vector<std::unique_ptr<MqttListenerConfig>> mqtt_configs_;
+    std::vector<std::unique_ptr<HttpListenerConfig>> http_configs_;
     // Deleted MQTT listeners: their settings stay referenced by the connections they accepted.
     std::vector<std::unique_ptr<MqttListenerConfig>> retired_mqtt_;
     std::vector<management::Entity> router_entities_, address_entities_, link_route_entities_,

@@ -11,10 +11,17 @@
 #include <cstring>
 
 #include "kafka/embedded.hpp"
+#include "kafka/probe.hpp"
 #include "kafka/state.hpp"
 #include "trestle/core/address_pattern.hpp"
+#include "util/log.hpp"
 
 namespace trestle::kafka {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
+}  // namespace
 
 namespace asio = boost::asio;
 
@@ -67,6 +74,12 @@ rd_kafka_resp_err_t produce(rd_kafka_t* rk, const std::string& topic, const mapp
         RD_KAFKA_V_END);
     if (err && h) rd_kafka_headers_destroy(h);  // owned by librdkafka only on success
     return err;
+}
+
+uint64_t steady_us() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
 }
 
 std::string partition_text(const rd_kafka_topic_partition_list_t* l) {
@@ -161,7 +174,17 @@ uint32_t Adapter::take_slot(RouteIn* route, core::Delivery* d) {
     s.route = route;
     s.delivery = d;
     s.used = true;
+    s.produced_us = steady_us();
+    if (slots_used_++ == 0) last_progress_ms_ = net::monotonic_ms();
     return i;
+}
+
+void Adapter::free_slot(uint32_t i) {
+    Slot& s = slots_[i - 1];
+    s = Slot{};
+    s.next_free = free_slot_;
+    free_slot_ = i;
+    --slots_used_;
 }
 
 void Adapter::forget_route(RouteIn* route) {
@@ -178,7 +201,7 @@ void Adapter::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
-        spdlog::error("kafka '{}': fatal producer error {}: {}; failing what is in flight and "
+        logger().error("kafka '{}': fatal producer error {}: {}; failing what is in flight and "
                       "restarting the producer",
                       a->settings_.name, rd_kafka_err2name(orig), buf);
         a->fatal_ = true;
@@ -193,21 +216,21 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     if (slot > slots_.size()) return;  // reported while shutting down, after the routes went
     if (slot == 0) {  // a dead letter
         if (m->err)
-            spdlog::error("kafka '{}': record to '{}' (dead letter or state) lost: {}", settings_.name,
+            logger().error("kafka '{}': record to '{}' (dead letter or state) lost: {}", settings_.name,
                           rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         return;
     }
     Slot& s = slots_[slot - 1];
     RouteIn* r = s.route;
     core::Delivery* d = s.delivery;
-    s = Slot{};
-    s.next_free = free_slot_;
-    free_slot_ = static_cast<uint32_t>(slot);
+    if (!m->err) latency_.add(static_cast<double>(steady_us() - s.produced_us) / 1e6);
+    last_progress_ms_ = net::monotonic_ms();
+    free_slot(static_cast<uint32_t>(slot));
     if (!r) return;
     --r->counters.in_flight;
     if (m->err) {
         ++r->counters.produce_failed;
-        spdlog::debug("kafka route '{}': produce failed: {}", r->s_.name, rd_kafka_err2str(m->err));
+        logger().debug("kafka route '{}': produce failed: {}", r->s_.name, rd_kafka_err2str(m->err));
     } else {
         ++r->counters.produced;
     }
@@ -226,9 +249,7 @@ void Adapter::settle_failures() {
         Slot& s = slots_[slot - 1];
         RouteIn* r = s.route;
         core::Delivery* d = s.delivery;
-        s = Slot{};
-        s.next_free = free_slot_;
-        free_slot_ = slot;
+        free_slot(slot);
         if (!r) continue;
         --r->counters.in_flight;
         ++r->counters.produce_failed;
@@ -276,7 +297,7 @@ bool Adapter::produce_dead_letter(const std::string& topic, const mapping::Kafka
     r.headers.emplace_back(mapping::kafka_header::dead_letter_reason, reason);
     rd_kafka_resp_err_t err = produce(producer_.get(), topic, r, nullptr);
     if (err) {
-        spdlog::error("kafka '{}': cannot dead-letter a record to '{}': {}", settings_.name, topic,
+        logger().error("kafka '{}': cannot dead-letter a record to '{}': {}", settings_.name, topic,
                       rd_kafka_err2str(err));
         return false;
     }
@@ -302,6 +323,7 @@ public:
         std::deque<Track*> pending;  // in offset order; done ones popped from the front
         int64_t next_offset = -1;    // after the last record taken
         int64_t committed = -1;
+        int64_t start = -1;          // first offset to consume, if known at assignment
     };
 
     RouteOut(Adapter& a, const RouteSettings& s) : a_(a), s_(s) {}
@@ -361,7 +383,7 @@ public:
         core::AttachResult r = a_.router_.attach(*a_.core_, req, *this, &link);
         if (r.kind == core::AttachResult::Kind::refused) return r.error.description;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
-        spdlog::info("kafkaRoute '{}': consuming topic '{}' in group '{}' from {} ({})", s_.name,
+        logger().info("kafkaRoute '{}': consuming topic '{}' in group '{}' from {} ({})", s_.name,
                      s_.topic, group_, start, core::to_string(dist_));
         return {};
     }
@@ -393,7 +415,7 @@ public:
             if (!m) break;
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    spdlog::warn("kafkaRoute '{}': consumer: {}", s_.name, rd_kafka_message_errstr(m));
+                    logger().warn("kafkaRoute '{}': consumer: {}", s_.name, rd_kafka_message_errstr(m));
             } else {
                 take(m);
             }
@@ -495,7 +517,7 @@ public:
     void send_dead_letter(const mapping::KafkaRecord& r, const std::string& reason) {
         const std::string& topic =
             s_.dead_letter_topic.empty() ? a_.settings_.dead_letter_topic : s_.dead_letter_topic;
-        spdlog::warn("kafkaRoute '{}': record dead-lettered to '{}': {}", s_.name, topic, reason);
+        logger().warn("kafkaRoute '{}': record dead-lettered to '{}': {}", s_.name, topic, reason);
         if (a_.produce_dead_letter(topic, r, reason)) ++counters.dead_lettered;
     }
 
@@ -575,7 +597,7 @@ public:
         }
         if (l->cnt == 0) return;
         if (rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), l.get(), async ? 1 : 0))
-            spdlog::warn("kafkaRoute '{}': commit failed: {}", s_.name, rd_kafka_err2str(e));
+            logger().warn("kafkaRoute '{}': commit failed: {}", s_.name, rd_kafka_err2str(e));
     }
 
     void tick() {
@@ -607,12 +629,17 @@ public:
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
             for (int i = 0; i < parts->cnt; ++i) self->parts_[parts->elems[i].partition] = Part{};
             if (self->from_start_time_) self->start_at_start_time(rk, parts);
+            // Where consumption starts, when known here (committed or start time): lag before
+            // the first record is fetched.
+            for (int i = 0; i < parts->cnt; ++i)
+                if (parts->elems[i].offset >= 0)
+                    self->parts_[parts->elems[i].partition].start = parts->elems[i].offset;
             if (cooperative)
                 rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
             else
                 rd_kafka_assign(rk, parts);
             self->paused_ = false;
-            spdlog::info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", self->s_.name,
+            logger().info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", self->s_.name,
                          self->s_.topic, partition_text(parts));
             if (self->waker_) self->waker_->poke();
         } else {
@@ -622,7 +649,7 @@ public:
                 rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
             else
                 rd_kafka_assign(rk, nullptr);
-            spdlog::info("kafkaRoute '{}': revoked topic '{}' partitions [{}]", self->s_.name,
+            logger().info("kafkaRoute '{}': revoked topic '{}' partitions [{}]", self->s_.name,
                          self->s_.topic, partition_text(parts));
         }
     }
@@ -758,12 +785,19 @@ std::string Adapter::start() {
             return e.what();
         }
         bootstrap_ = embedded_->bootstrap_servers();
-        spdlog::info("kafka '{}': embedded Kafka (in memory, volatile) with {} broker(s) at {}",
+        logger().info("kafka '{}': embedded Kafka (in memory, volatile) with {} broker(s) at {}",
                      settings_.name, settings_.embedded_brokers, bootstrap_);
     } else {
         bootstrap_ = settings_.bootstrap;
     }
     if (std::string err = make_producer(); !err.empty()) return err;
+    {
+        std::vector<std::string> consumed;
+        for (const auto& r : settings_.routes)
+            if (r.out) consumed.push_back(r.topic);
+        probe_ = std::make_unique<Probe>(client_properties(), std::move(consumed), 2000);
+        if (std::string err = probe_->start(); !err.empty()) return err;
+    }
     if (settings_.create_topics)
         if (std::string err = create_topics(); !err.empty()) return err;
 
@@ -773,7 +807,7 @@ std::string Adapter::start() {
                                                          settings_.retained_topic,
                                                          [this] { return router_.now_ms(); });
         if (std::string err = retained_->load(30000); !err.empty())
-            spdlog::error("kafka '{}': {}", settings_.name, err);
+            logger().error("kafka '{}': {}", settings_.name, err);
         router_.set_retained_store(retained_.get());
     }
 
@@ -795,7 +829,7 @@ std::string Adapter::start() {
             if (std::string err = outs_.back()->start(); !err.empty())
                 return "kafkaRoute '" + r.name + "': " + err;
         }
-        spdlog::info("kafkaRoute '{}': addresses '{}' {} topic '{}'", r.name, r.bound_pattern(),
+        logger().info("kafkaRoute '{}': addresses '{}' {} topic '{}'", r.name, r.bound_pattern(),
                      r.in && r.out ? "<->" : r.in ? "->" : "<-", r.topic);
     }
     refill_credit();
@@ -841,16 +875,16 @@ std::string Adapter::create_topics() {
     admin_waker_ = std::make_unique<QueueWaker>(loop_, admin_queue_, [this] {
         while (rd_kafka_event_t* ev = rd_kafka_queue_poll(admin_queue_, 0)) {
             if (rd_kafka_event_error(ev)) {
-                spdlog::warn("kafka '{}': CreateTopics: {}", settings_.name, rd_kafka_event_error_string(ev));
+                logger().warn("kafka '{}': CreateTopics: {}", settings_.name, rd_kafka_event_error_string(ev));
             } else if (const auto* res = rd_kafka_event_CreateTopics_result(ev)) {
                 size_t n = 0;
                 const rd_kafka_topic_result_t** rs = rd_kafka_CreateTopics_result_topics(res, &n);
                 for (size_t i = 0; i < n; ++i) {
                     auto e = rd_kafka_topic_result_error(rs[i]);
                     if (!e)
-                        spdlog::info("kafka '{}': created topic '{}'", settings_.name, rd_kafka_topic_result_name(rs[i]));
+                        logger().info("kafka '{}': created topic '{}'", settings_.name, rd_kafka_topic_result_name(rs[i]));
                     else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                        spdlog::warn("kafka '{}': cannot create topic '{}': {}", settings_.name,
+                        logger().warn("kafka '{}': cannot create topic '{}': {}", settings_.name,
                                      rd_kafka_topic_result_name(rs[i]),
                                      rd_kafka_topic_result_error_string(rs[i]));
                 }
@@ -877,9 +911,9 @@ void Adapter::tick() {
         for (auto& r : ins_) in_flight += r->counters.in_flight;
         if (in_flight == 0) {
             if (std::string err = make_producer(); !err.empty()) {
-                spdlog::error("kafka '{}': cannot restart the producer: {}", settings_.name, err);
+                logger().error("kafka '{}': cannot restart the producer: {}", settings_.name, err);
             } else {
-                spdlog::info("kafka '{}': producer restarted", settings_.name);
+                logger().info("kafka '{}': producer restarted", settings_.name);
                 if (retained_) retained_->set_producer(producer_.get());
             }
             refill_credit();
@@ -898,7 +932,7 @@ void Adapter::shutdown() {
         producer_waker_.reset();
         rd_kafka_flush(producer_.get(), 5000);
         if (rd_kafka_outq_len(producer_.get()) > 0) {
-            spdlog::warn("kafka '{}': {} message(s) not acknowledged by Kafka at shutdown; their "
+            logger().warn("kafka '{}': {} message(s) not acknowledged by Kafka at shutdown; their "
                          "producers see them fail",
                          settings_.name, rd_kafka_outq_len(producer_.get()));
             rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -929,6 +963,8 @@ void Adapter::shutdown() {
     if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
     producer_queue_ = nullptr;
     producer_.reset();
+    probe_.reset();
+    slots_used_ = 0;
     embedded_.reset();
 }
 
@@ -953,6 +989,57 @@ RouteCounters Adapter::counters(const std::string& route) const {
             c.redelivered = o->counters.redelivered;
         }
     return c;
+}
+
+}  // namespace trestle::kafka
+
+namespace trestle::kafka {
+
+Health Adapter::health() const {
+    if (stopping_) return {false, "kafka '" + settings_.name + "': shutting down"};
+    if (fatal_) return {false, "kafka '" + settings_.name + "': the producer hit a fatal error and is restarting"};
+    if (!probe_) return {false, "kafka '" + settings_.name + "': not started"};
+    Probe::Reading r = probe_->reading();
+    uint64_t now = net::monotonic_ms();
+    if (!r.checked) return {false, "kafka '" + settings_.name + "': brokers not checked yet"};
+    if (!r.reachable)
+        return {false, "kafka '" + settings_.name + "': no broker answers (" + r.error + ") for " +
+                           std::to_string((now - r.down_since_ms) / 1000) + " s"};
+    // Brokers answer but do not acknowledge what we produce (e.g. no in-sync replicas).
+    constexpr uint64_t stall_ms = 10000;
+    if (slots_used_ > 0 && now - last_progress_ms_ > stall_ms)
+        return {false, "kafka '" + settings_.name + "': " + std::to_string(slots_used_) +
+                           " record(s) not acknowledged for " +
+                           std::to_string((now - last_progress_ms_) / 1000) + " s"};
+    return {true, {}};
+}
+
+std::vector<PartitionLag> Adapter::lag(const std::string& route) const {
+    std::vector<PartitionLag> out;
+    if (!probe_) return out;
+    Probe::Reading r = probe_->reading();
+    for (const auto& o : outs_) {
+        if (!route.empty() && o->s_.name != route) continue;
+        for (const auto& [id, p] : o->parts_) {
+            PartitionLag l;
+            l.route = o->s_.name;
+            l.topic = o->s_.topic;
+            l.partition = id;
+            l.committed = p.committed;
+            l.position = p.next_offset;
+            auto it = r.high.find({o->s_.topic, id});
+            if (it != r.high.end()) l.high = it->second;
+            // From the first record not yet settled by consumers (what the next commit covers).
+            int64_t from = !p.pending.empty() ? p.pending.front()->offset
+                           : l.position >= 0  ? l.position
+                           : l.committed >= 0 ? l.committed
+                                              : p.start;
+            if (l.high == 0) from = 0;  // an empty partition has no lag wherever we start
+            if (l.high >= 0 && from >= 0) l.lag = std::max<int64_t>(0, l.high - from);
+            out.push_back(std::move(l));
+        }
+    }
+    return out;
 }
 
 }  // namespace trestle::kafka

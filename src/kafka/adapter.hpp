@@ -7,6 +7,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
+
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -23,6 +25,7 @@ namespace trestle::kafka {
 
 class EmbeddedCluster;
 class KafkaRetainedStore;
+class Probe;
 
 struct RouteSettings {
     std::string name;
@@ -65,6 +68,38 @@ struct RouteCounters {
     uint64_t redelivered = 0;
 };
 
+// One consumed partition: where the route's consumer stands against the end of the log.
+struct PartitionLag {
+    std::string route, topic;
+    int32_t partition = 0;
+    int64_t committed = -1;  // -1: nothing committed by this router yet
+    int64_t position = -1;   // after the last record fetched; -1: none yet
+    int64_t high = -1;       // end of the log as last probed; -1: unknown
+    int64_t lag = -1;        // high - committed (or - position); -1: unknown
+};
+
+// Time from produce to delivery report, as a Prometheus histogram.
+struct LatencyHistogram {
+    static constexpr std::array<double, 11> bounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,   0.25,   0.5,   1.0,  5.0};
+    std::array<uint64_t, bounds.size()> counts{};  // per bucket, not cumulative
+    uint64_t count = 0;
+    double sum_seconds = 0;
+    void add(double seconds) {
+        size_t i = 0;
+        while (i < bounds.size() && seconds > bounds[i]) ++i;
+        if (i < bounds.size()) ++counts[i];
+        ++count;
+        sum_seconds += seconds;
+    }
+};
+
+// Can the router use Kafka now? (readiness)
+struct Health {
+    bool up = false;
+    std::string reason;  // why not
+};
+
 class Adapter final : public core::ConnectionPort {
 public:
     Adapter(core::Router& router, net::EventLoop& loop, Settings settings, std::string router_id);
@@ -81,6 +116,12 @@ public:
     // Librdkafka properties plus the broker list, for other clients of the same cluster.
     Properties client_properties() const;
     RouteCounters counters(const std::string& route) const;
+    // Brokers answer (probed round trip) and produces are acknowledged; the reason if not.
+    Health health() const;
+    // Every consumed partition of every route (of `route` only, if given).
+    std::vector<PartitionLag> lag(const std::string& route = {}) const;
+    const LatencyHistogram& produce_latency() const { return latency_; }
+    uint64_t in_flight() const { return slots_used_; }
 
     // core::ConnectionPort
     core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
@@ -100,8 +141,10 @@ private:
         core::Delivery* delivery = nullptr;  // null: presettled, dead letter, or forgotten
         uint32_t next_free = 0;
         bool used = false;
+        uint64_t produced_us = 0;  // for the latency histogram
     };
     uint32_t take_slot(RouteIn* route, core::Delivery* d);
+    void free_slot(uint32_t i);
     void forget_route(RouteIn* route);
 
     static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
@@ -131,6 +174,10 @@ private:
     std::unique_ptr<QueueWaker> admin_waker_;
     core::Connection* core_ = nullptr;
     std::unique_ptr<KafkaRetainedStore> retained_;
+    std::unique_ptr<Probe> probe_;
+    LatencyHistogram latency_;
+    uint64_t slots_used_ = 0;        // records produced, no delivery report yet
+    uint64_t last_progress_ms_ = 0;  // last delivery report, or when slots_used_ left 0
     std::vector<std::unique_ptr<RouteIn>> ins_;
     std::vector<std::unique_ptr<RouteOut>> outs_;
     std::vector<Slot> slots_;

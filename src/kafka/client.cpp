@@ -1,4 +1,5 @@
 #include "kafka/client.hpp"
+#include "util/log.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,11 @@
 namespace trestle::kafka {
 
 namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
+}  // namespace
+
+namespace {
 
 // librdkafka logs from its own threads; spdlog's default logger is thread-safe.
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
@@ -21,13 +27,13 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     // line per outage, not one per client, broker and retry.
     if (std::string_view(fac) == "FAIL") level = 7;
     if (level <= 3)
-        spdlog::error("kafka {} {}: {}", name, fac, buf);
+        logger().error("kafka {} {}: {}", name, fac, buf);
     else if (level <= 4)
-        spdlog::warn("kafka {} {}: {}", name, fac, buf);
+        logger().warn("kafka {} {}: {}", name, fac, buf);
     else if (level <= 6)
-        spdlog::info("kafka {} {}: {}", name, fac, buf);
+        logger().info("kafka {} {}: {}", name, fac, buf);
     else
-        spdlog::debug("kafka {} {}: {}", name, fac, buf);
+        logger().debug("kafka {} {}: {}", name, fac, buf);
 }
 
 }  // namespace
@@ -43,7 +49,7 @@ void log_error(rd_kafka_t* rk, int err, const char* reason) {
         t = now;
         if (seen.size() > 1000) seen.clear();
     }
-    spdlog::warn("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+    logger().warn("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
                  reason);
 }
 

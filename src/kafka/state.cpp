@@ -8,8 +8,14 @@
 
 #include "mapping/kafka.hpp"
 #include "trestle/core/topic_filter.hpp"
+#include "util/log.hpp"
 
 namespace trestle::kafka {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
+}  // namespace
 
 namespace {
 
@@ -98,7 +104,7 @@ std::string KafkaRetainedStore::load(int timeout_ms) {
     if (!end.empty())
         return "retained messages topic '" + topic_ + "' not read to its end in time (" +
                std::to_string(n) + " records read); continuing in the background";
-    spdlog::info("retained messages: {} loaded from topic '{}' ({} records)", view_.size(), topic_, n);
+    logger().info("retained messages: {} loaded from topic '{}' ({} records)", view_.size(), topic_, n);
     return {};
 }
 
@@ -169,7 +175,7 @@ void KafkaRetainedStore::put(std::string_view topic, core::MessageRef m) {
             RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END)) {
         rd_kafka_headers_destroy(h);
-        spdlog::error("retained message for '{}' not written to Kafka: {}", topic, rd_kafka_err2str(err));
+        logger().error("retained message for '{}' not written to Kafka: {}", topic, rd_kafka_err2str(err));
     }
 }
 
@@ -180,7 +186,7 @@ void KafkaRetainedStore::erase(std::string_view topic) {
             producer_, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(topic.data(), topic.size()), RD_KAFKA_V_VALUE(nullptr, 0),
             RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END))
-        spdlog::error("retained message deletion for '{}' not written to Kafka: {}", topic,
+        logger().error("retained message deletion for '{}' not written to Kafka: {}", topic,
                       rd_kafka_err2str(err));
 }
 

@@ -5,8 +5,14 @@
 #include <algorithm>
 
 #include "amqp/codec.hpp"
+#include "util/log.hpp"
 
 namespace trestle::management {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::MANAGEMENT); }
+}  // namespace
 
 namespace {
 
@@ -564,7 +570,7 @@ void AgentEndpoint::start() {
     req.source.has_address = true;
     core::AttachResult res = router_.attach(*conn_, req, *this, &link_);
     if (res.kind != core::AttachResult::Kind::open) {
-        spdlog::error("management: cannot attach $management: {}", res.error.description);
+        logger().error("management: cannot attach $management: {}", res.error.description);
         link_ = nullptr;
         return;
     }
@@ -608,11 +614,11 @@ void AgentEndpoint::process() {
         Response resp;
         if (!err.empty()) {
             resp = fail(status::bad_request, "Malformed request: " + err);
-            spdlog::debug("management: malformed request: {}", err);
+            logger().debug("management: malformed request: {}", err);
         } else {
             resp = agent_.handle(req);
             if (resp.code >= 400)
-                spdlog::debug("management: {} {}: {} {}", req.operation, req.type, resp.code,
+                logger().debug("management: {} {}: {} {}", req.operation, req.type, resp.code,
                               resp.description);
         }
         if (p.delivery) {

@@ -329,6 +329,32 @@ Schema::Schema() {
     }
     {
         EntityTypeSchema t;
+        t.short_name = "httpListener";
+        t.long_name = "io.trestle.httpListener";
+        t.description = "Serves /healthz (the process serves), /readyz (every listener up and "
+                        "Kafka, if configured, answering and acknowledging; 503 with the "
+                        "reasons otherwise) and /metrics (Prometheus) over HTTP/1.1.";
+        t.attributes.push_back(str("name", "Unique name (default: host:port)."));
+        t.attributes.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
+        t.attributes.push_back(port("Port number; 0 = ephemeral (the chosen port is logged).",
+                                    "8672"));
+        t.attributes.push_back(integer("maxConnections",
+                                       "HTTP connections open at once; beyond it new ones are "
+                                       "closed.",
+                                       32, 1, 10000));
+        t.attributes.push_back(integer("idleTimeoutSeconds",
+                                       "Close a connection that sends no complete request in "
+                                       "this time.",
+                                       30, 1, 3600));
+        t.attributes.push_back(integer("metricsMaxAddresses",
+                                       "Addresses with per-address series in /metrics (the "
+                                       "busiest first); bounds the scrape of a router with "
+                                       "many MQTT topics.",
+                                       1000, 0, 1000000));
+        types_.push_back(std::move(t));
+    }
+    {
+        EntityTypeSchema t;
         t.short_name = "kafka";
         t.long_name = "io.trestle.kafka";
         t.singleton = true;
@@ -575,7 +601,12 @@ Schema::Schema() {
             t.attributes.push_back(state("operStatus", "up, or down (with lastError)."));
             t.attributes.push_back(state("lastError", "Why it is down."));
         }
-        if (t.short_name == "listener" || t.short_name == "mqttListener") {
+        if (t.short_name == "httpListener") {
+            t.attributes.push_back(state("operStatus", "up, or down (with lastError)."));
+            t.attributes.push_back(state("lastError", "Why it is down."));
+        }
+        if (t.short_name == "listener" || t.short_name == "mqttListener" ||
+            t.short_name == "httpListener") {
             t.attributes.push_back(stat("boundPort", "The port it listens on (port 0: the one "
                                                      "chosen)."));
             t.attributes.push_back(stat("connectionCount", "Connections it accepted, still open."));
@@ -587,7 +618,9 @@ Schema::Schema() {
         if (t.short_name == "kafka") {
             t.attributes.push_back(state("bootstrap", "The broker list in use (the embedded "
                                                       "cluster's address: for kcat)."));
-            t.attributes.push_back(state("operStatus", "up, or down while no broker answers."));
+            t.attributes.push_back(state("operStatus", "up, or down while no broker answers or "
+                                                       "acknowledges (same as /readyz)."));
+            t.attributes.push_back(state("lastError", "Why it is down."));
             t.attributes.push_back(stat("retainedCount", "Retained messages held."));
         }
         if (t.short_name == "kafkaRoute") {
@@ -600,7 +633,8 @@ Schema::Schema() {
             t.attributes.push_back(list("partitions",
                                         "Consumer partitions: [partition, committed offset, "
                                         "position, high watermark, lag] each."));
-            t.attributes.push_back(stat("lag", "Records not yet consumed, all partitions."));
+            t.attributes.push_back(stat("lag", "Records not yet settled by consumers, all "
+                                               "partitions (null: not known yet)."));
         }
     }
     // Every type: name, identity and type first (qdrouterd's entity base type).

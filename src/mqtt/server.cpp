@@ -11,8 +11,14 @@
 #include "mapping/mqtt_amqp.hpp"
 #include "mqtt/message.hpp"
 #include "trestle/core/topic_filter.hpp"
+#include "util/log.hpp"
 
 namespace trestle::mqtt {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::MQTT); }
+}  // namespace
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -298,7 +304,7 @@ void Session::enqueue(Outgoing o) {
         if (!drop_for(o)) {
             uint64_t now = mgr_.now();
             if (now >= mgr_.log_rate_ms_) {
-                spdlog::warn("MQTT session '{}' queue full ({} queued, {} in flight): dropping "
+                logger().warn("MQTT session '{}' queue full ({} queued, {} in flight): dropping "
                              "(dropped so far {})",
                              client_id_, pending_.size(), inflight_.size(), dropped_);
                 mgr_.log_rate_ms_ = now + 10000;  // at most one such line per 10 s
@@ -418,7 +424,7 @@ void Connection::start() { transport_->start(*this); }
 
 void Connection::on_closed(bool error) {
     if (closed_) return;
-    if (error) spdlog::debug("[M{}] socket error", log_id_);
+    if (error) logger().debug("[M{}] socket error", log_id_);
     finish(true);  // no DISCONNECT: abnormal, the will is published
 }
 
@@ -470,7 +476,7 @@ void Connection::on_data(std::string_view data) {
 }
 
 bool Connection::protocol_error(uint8_t code, const std::string& why) {
-    spdlog::info("[M{}] {} from {}: {} (closing{})", log_id_, session_ ? "protocol error" : "bad connect",
+    logger().info("[M{}] {} from {}: {} (closing{})", log_id_, session_ ? "protocol error" : "bad connect",
                  remote(), why, level_ == v5 && session_ ? ", DISCONNECT reason " + std::to_string(code) : "");
     close_with(code, why, true);
     return false;
@@ -480,7 +486,7 @@ bool Connection::handle(std::string_view packet) {
     last_packet_ms_ = net::monotonic_ms();
     auto type = static_cast<PacketType>(static_cast<uint8_t>(packet[0]) >> 4);
     if (!session_ && type != PacketType::connect) {
-        spdlog::info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote());
+        logger().info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote());
         finish(false);
         return false;
     }
@@ -500,7 +506,7 @@ bool Connection::handle(std::string_view packet) {
                 ack.code = err.reason;
                 encode_connack(ack, v5, out_);
             }
-            spdlog::info("[M{}] CONNECT from {} refused: {}", log_id_, remote(), err.message);
+            logger().info("[M{}] CONNECT from {} refused: {}", log_id_, remote(), err.message);
             closed_ = true;
             flush_then_finish(false);
             return false;
@@ -546,7 +552,7 @@ bool Connection::handle(std::string_view packet) {
                                           "session expiry set on DISCONNECT after 0 on CONNECT");
                 session_->expiry_interval_ = std::min(e, settings_.max_session_expiry);
             }
-            spdlog::debug("[M{}] DISCONNECT from client '{}' (reason {})", log_id_,
+            logger().debug("[M{}] DISCONNECT from client '{}' (reason {})", log_id_,
                           session_->client_id(), p->disconnect.code);
             finish(will);
             return false;
@@ -564,7 +570,7 @@ bool Connection::on_connect(const Connect& c) {
     auto refuse = [&](uint8_t v5code, uint8_t v3code, const std::string& why) {
         ack.code = level_ == v5 ? v5code : v3code;
         encode_connack(ack, level_, out_);
-        spdlog::info("[M{}] CONNECT from {} (client '{}') refused: {}", log_id_, remote(),
+        logger().info("[M{}] CONNECT from {} (client '{}') refused: {}", log_id_, remote(),
                      c.client_id, why);
         closed_ = true;
         flush_then_finish(false);
@@ -631,7 +637,7 @@ bool Connection::on_connect(const Connect& c) {
     }
     encode_connack(ack, level_, out_);
     connack_sent_ = true;
-    spdlog::info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})", log_id_,
+    logger().info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})", log_id_,
                  level_ == v5 ? "5" : "3.1.1", remote(), client_id, c.clean_start ? ", clean start" : "",
                  keep_alive_, present ? ", session present" : "");
     session_->resend_inflight();
@@ -743,7 +749,7 @@ void Connection::acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState
     if (level_ != v5 && not_taken(s)) {
         // MQTT 3.1.1 has no negative acknowledgement: close without one so the client
         // publishes again after reconnecting. Deferred: this runs inside a core port call.
-        spdlog::warn("[M{}] publish {} from client '{}' failed ({}): closing without ack", log_id_,
+        logger().warn("[M{}] publish {} from client '{}' failed ({}): closing without ack", log_id_,
                      id, session_ ? session_->client_id() : std::string(), s.error->description);
         closed_ = true;
         asio::post(mgr_.loop_.io(), [self = self_] {
@@ -970,7 +976,7 @@ void Connection::finish(bool publish_will) {
         }
     }
     if (session_)
-        spdlog::info("[M{}] MQTT connection (client '{}') closed{}", log_id_,
+        logger().info("[M{}] MQTT connection (client '{}') closed{}", log_id_,
                      session_->client_id(), disconnect_received_ ? "" : " without DISCONNECT");
     mgr_.detached(*this, publish_will);
 }
@@ -1056,7 +1062,7 @@ Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expi
             }
             old->will_.reset();
         }
-        spdlog::info("[M{}] client '{}' taken over by a new connection", old->log_id_, id);
+        logger().info("[M{}] client '{}' taken over by a new connection", old->log_id_, id);
         old->close_with(reason::session_taken_over, "Session taken over", false);
     }
     // A will waiting for its delay: the client is back. Published now only if the session ends.
@@ -1107,7 +1113,7 @@ void SessionManager::arm_will(Connection& c) {
 
 void SessionManager::fire_will_now(const std::string& client_id) {
     if (auto w = wills_.take(client_id)) {
-        spdlog::info("publishing the will of client '{}' to '{}'", client_id, w->topic);
+        logger().info("publishing the will of client '{}' to '{}'", client_id, w->topic);
         router_.publish(w->topic, w->message);
     }
 }
@@ -1181,7 +1187,7 @@ void SessionManager::tick() {
     uint64_t t = net::monotonic_ms();
     router_.set_now_ms(t);
     for (auto& w : wills_.take_due(t)) {
-        spdlog::info("publishing the will of client '{}' to '{}'", w.client_id, w.topic);
+        logger().info("publishing the will of client '{}' to '{}'", w.client_id, w.topic);
         router_.publish(w.topic, w.message);
     }
     std::vector<Session*> expired_sessions;
@@ -1191,7 +1197,7 @@ void SessionManager::tick() {
         s->inflight_.trim();
     }
     for (Session* s : expired_sessions) {
-        spdlog::info("MQTT session '{}' expired", s->client_id());
+        logger().info("MQTT session '{}' expired", s->client_id());
         fire_will_now(s->client_id());
         destroy(s);
     }
@@ -1206,10 +1212,10 @@ void SessionManager::tick() {
     });
     for (auto& c : overdue) {
         if (!c->session_) {
-            spdlog::info("[M{}] no CONNECT from {} in time: closing", c->log_id_, c->remote());
+            logger().info("[M{}] no CONNECT from {} in time: closing", c->log_id_, c->remote());
             c->finish(false);
         } else {
-            spdlog::info("[M{}] client '{}' silent for 1.5 x keep alive ({}s): closing", c->log_id_,
+            logger().info("[M{}] client '{}' silent for 1.5 x keep alive ({}s): closing", c->log_id_,
                          c->session_->client_id(), c->keep_alive_);
             c->close_with(reason::keep_alive_timeout, "Keep alive timeout", true);
         }

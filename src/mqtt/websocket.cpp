@@ -11,8 +11,14 @@
 #include <sys/socket.h>
 
 #include "mqtt/server.hpp"
+#include "util/log.hpp"
 
 namespace trestle::mqtt {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() { return logs::get(logs::Module::MQTT); }
+}  // namespace
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -114,7 +120,7 @@ public:
 
 private:
     void refuse(http::status status, const std::string& why) {
-        spdlog::info("WebSocket upgrade from {} refused: {}", remote_, why);
+        logger().info("WebSocket upgrade from {} refused: {}", remote_, why);
         auto res = std::make_shared<http::response<http::string_body>>(status, req_.version());
         res->set(http::field::content_type, "text/plain");
         res->set(http::field::connection, "close");
@@ -147,7 +153,7 @@ private:
         }));
         ws_.async_accept(req_, [self = shared_from_this()](beast::error_code e) {
             if (e) {
-                spdlog::info("WebSocket handshake with {} failed: {}", self->remote_, e.message());
+                logger().info("WebSocket handshake with {} failed: {}", self->remote_, e.message());
                 return;
             }
             self->ready_(std::make_unique<WsTransport>(std::move(self->ws_), self->remote_));

@@ -307,9 +307,46 @@ TEST_F(Management, LogLevelsChangeAtRuntimeAndGetLogReturnsRecentLines) {
     EXPECT_NE(u.out.find("\"enable\": \"trace+\""), std::string::npos) << u.out;
     ToolRun log = stat({"--log", "--limit", "50"});
     ASSERT_EQ(log.status, 0) << log.out;
-    EXPECT_NE(log.out.find("log level set to trace+"), std::string::npos) << log.out;
+    EXPECT_NE(log.out.find("log level of DEFAULT set to trace+"), std::string::npos) << log.out;
     ToolRun bad = manage({"update", "--type=log", "--name=log/DEFAULT", "enable=loud"});
     EXPECT_NE(bad.out.find("Status 400"), std::string::npos) << bad.out;
+    ToolRun nomod = manage({"update", "--type=log", "--name=log/NOSUCH", "enable=info+"});
+    EXPECT_NE(nomod.out.find("Status 404"), std::string::npos) << nomod.out;
+}
+
+TEST_F(Management, EachLogModuleHasItsOwnLevel) {
+    // The tests' routers log at debug: DEFAULT to info+ first (every module follows it).
+    ASSERT_EQ(manage({"update", "--type=log", "--name=log/DEFAULT", "enable=info+"}).status, 0);
+    ToolRun u = manage({"update", "--type=log", "--name=log/AMQP", "enable=debug+"});
+    ASSERT_EQ(u.status, 0) << u.out;
+    ToolRun q = manage({"query", "--type=log"});
+    ASSERT_EQ(q.status, 0) << q.out;
+    for (const char* m : {"DEFAULT", "ROUTER", "AMQP", "MQTT", "KAFKA", "MANAGEMENT", "HTTP"})
+        EXPECT_NE(q.out.find(std::string("\"module\": \"") + m + "\""), std::string::npos) << m << q.out;
+
+    // AMQP's debug lines appear; MQTT's stay at DEFAULT's info.
+    AmqpClient amqp(url);
+    ASSERT_TRUE(amqp.wait_link_open(amqp.open_receiver("debug-visible")));
+    EXPECT_FALSE(router->process()
+                     .wait_for_line(std::regex("debug AMQP \\[C\\d+\\] link '[^']*' attached \\(.*'debug-visible'\\)"))
+                     .empty())
+        << router->process().output();
+    {
+        Paho mq(mqtt_port, "quiet-mqtt");
+        mq.connect();
+        mq.disconnect();
+    }
+    ASSERT_FALSE(router->process()
+                     .wait_for_line(std::regex("info  MQTT \\[M\\d+\\] MQTT connection \\(client 'quiet-mqtt'\\) closed"))
+                     .empty())
+        << router->process().output();
+    EXPECT_FALSE(router->process().has_line(std::regex("DISCONNECT from client 'quiet-mqtt'")))
+        << "MQTT debug lines stay off: " << router->process().output();
+
+    // Lowering DEFAULT leaves AMQP's own level alone.
+    ASSERT_EQ(manage({"update", "--type=log", "--name=log/DEFAULT", "enable=warning+"}).status, 0);
+    ToolRun q2 = manage({"read", "--type=log", "--name=log/AMQP"});
+    EXPECT_NE(q2.out.find("\"enable\": \"debug+\""), std::string::npos) << q2.out;
 }
 
 }  // namespace

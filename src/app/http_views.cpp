@@ -1,0 +1,272 @@
+// What the HTTP listener answers: /healthz, /readyz and /metrics (Prometheus text format 0.0.4),
+// from the same counters management reads.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "app/process_stats.hpp"
+#include "app/server.hpp"
+#include "trestle/version.hpp"
+
+namespace trestle::app {
+
+namespace {
+
+// Prometheus text exposition: a family header once, then its samples.
+class Exposition {
+public:
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+    void sample(std::string_view name, Labels labels, double value) {
+        out_ += name;
+        if (labels.size()) {
+            out_ += '{';
+            bool first = true;
+            for (const auto& [k, v] : labels) {
+                if (!first) out_ += ',';
+                first = false;
+                out_ += k;
+                out_ += "=\"";
+                escape(v);
+                out_ += '"';
+            }
+            out_ += '}';
+        }
+        out_ += ' ';
+        char buf[32];
+        if (std::isinf(value))
+            out_ += value > 0 ? "+Inf" : "-Inf";
+        else if (value == std::floor(value) && std::fabs(value) < 1e15)
+            out_.append(buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.0f", value)));
+        else
+            out_.append(buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.9g", value)));
+        out_ += '\n';
+    }
+    void one(std::string_view name, std::string_view type, std::string_view help, double value) {
+        family(name, type, help);
+        sample(name, {}, value);
+    }
+    std::string take() { return std::move(out_); }
+
+private:
+    void escape(std::string_view v) {
+        for (char c : v) {
+            if (c == '\\') out_ += "\\\\";
+            else if (c == '"') out_ += "\\\"";
+            else if (c == '\n') out_ += "\\n";
+            else out_ += c;
+        }
+    }
+    std::string out_;
+};
+
+double d(uint64_t v) { return static_cast<double>(v); }
+
+}  // namespace
+
+std::vector<std::string> Server::not_ready() {
+    std::vector<std::string> why;
+    if (!started_) why.push_back("starting");
+    if (stopping_) why.push_back("shutting down");
+    for (const auto& l : listener_configs_)
+        if (!l->listener) why.push_back("listener '" + l->name + "' is down: " + l->error);
+    for (const auto& m : mqtt_configs_)
+        if (!m->listener) why.push_back("mqttListener '" + m->settings.name + "' is down: " + m->error);
+    if (kafka_settings_) {
+        if (!kafka_) {
+            why.push_back("kafka '" + kafka_settings_->name + "' is not started");
+        } else if (kafka::Health h = kafka_->health(); !h.up) {
+            why.push_back(h.reason);
+        }
+    }
+    return why;
+}
+
+http::Response Server::http_request(const http::Request& req, const HttpListenerConfig& hc) {
+    http::Response r;
+    if (req.path == "/healthz" || req.path == "/livez") {
+        r.body = "ok\n";
+    } else if (req.path == "/readyz") {
+        std::vector<std::string> why = not_ready();
+        r.content_type = "application/json";
+        if (why.empty()) {
+            r.body = "{\"status\":\"ready\"}\n";
+        } else {
+            r.status = 503;
+            json::Array reasons;
+            for (auto& w : why) reasons.emplace_back(std::move(w));
+            r.body = json::dump(json::Object{{"status", "not ready"}, {"reasons", std::move(reasons)}}) + "\n";
+        }
+    } else if (req.path == "/metrics") {
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = metrics(hc.metrics_max_addresses);
+    } else {
+        r.status = 404;
+        r.body = "not found: /healthz, /readyz and /metrics are served\n";
+    }
+    return r;
+}
+
+std::string Server::metrics(size_t max_addresses) {
+    Exposition x;
+    const std::string& id = router_->settings().id;
+    x.family("trestle_info", "gauge", "The router: id and version.");
+    x.sample("trestle_info", {{"router_id", id}, {"version", trestle::version}}, 1);
+    x.one("trestle_uptime_seconds", "gauge", "Seconds since the router started.",
+          d((net::monotonic_ms() - started_ms_) / 1000));
+    x.one("trestle_resident_memory_bytes", "gauge", "Resident set size.",
+          static_cast<double>(resident_bytes()));
+    x.one("trestle_ready", "gauge", "1 when /readyz answers 200.", not_ready().empty() ? 1 : 0);
+
+    size_t amqp = 0;
+    for (const auto& [cid, c] : router_->connections()) amqp += c->info().protocol == "amqp";
+    x.family("trestle_connections", "gauge", "Open client connections.");
+    x.sample("trestle_connections", {{"protocol", "amqp"}}, d(amqp));
+    x.sample("trestle_connections", {{"protocol", "mqtt"}}, d(mqtt_->connection_count()));
+    x.one("trestle_links", "gauge", "Attached links (AMQP links, MQTT sessions' links, Kafka).",
+          d(router_->links().size()));
+    x.one("trestle_addresses", "gauge", "Addresses in use.", d(router_->addresses().size()));
+
+    const auto& c = router_->counters();
+    x.one("trestle_deliveries_ingress_total", "counter", "Messages from producers.", d(c.deliveries_ingress));
+    x.one("trestle_deliveries_egress_total", "counter", "Messages to consumers.", d(c.deliveries_egress));
+    x.family("trestle_deliveries_settled_total", "counter",
+             "Deliveries settled, by outcome (presettled: sent settled; dropped: presettled with "
+             "no consumer).");
+    x.sample("trestle_deliveries_settled_total", {{"outcome", "accepted"}}, d(c.accepted));
+    x.sample("trestle_deliveries_settled_total", {{"outcome", "rejected"}}, d(c.rejected));
+    x.sample("trestle_deliveries_settled_total", {{"outcome", "released"}}, d(c.released));
+    x.sample("trestle_deliveries_settled_total", {{"outcome", "modified"}}, d(c.modified));
+    x.sample("trestle_deliveries_settled_total", {{"outcome", "presettled"}}, d(c.presettled));
+    x.sample("trestle_deliveries_settled_total", {{"outcome", "dropped"}}, d(c.dropped_presettled));
+
+    // Listeners
+    x.family("trestle_listener_up", "gauge", "1 while the listener accepts connections.");
+    for (const auto& l : listener_configs_)
+        x.sample("trestle_listener_up", {{"listener", l->name}, {"protocol", "amqp"}}, l->listener ? 1 : 0);
+    for (const auto& m : mqtt_configs_)
+        x.sample("trestle_listener_up", {{"listener", m->settings.name}, {"protocol", "mqtt"}}, m->listener ? 1 : 0);
+    for (const auto& h : http_configs_)
+        x.sample("trestle_listener_up", {{"listener", h->settings.name}, {"protocol", "http"}}, h->listener ? 1 : 0);
+    x.family("trestle_listener_connections", "gauge", "Open connections per listener.");
+    for (const auto& l : listener_configs_) {
+        size_t n = 0;
+        for (const auto& [p, conn] : connections_) n += conn->settings().name == l->name;
+        x.sample("trestle_listener_connections", {{"listener", l->name}, {"protocol", "amqp"}}, d(n));
+    }
+    for (const auto& m : mqtt_configs_)
+        x.sample("trestle_listener_connections", {{"listener", m->settings.name}, {"protocol", "mqtt"}},
+                 d(mqtt_->connections_on(m->settings.name)));
+    for (const auto& h : http_configs_)
+        x.sample("trestle_listener_connections", {{"listener", h->settings.name}, {"protocol", "http"}},
+                 d(h->server ? h->server->connections() : 0));
+
+    // Addresses: the busiest first, at most max_addresses of them.
+    std::vector<const core::Address*> addrs;
+    addrs.reserve(router_->addresses().size());
+    for (const auto& [name, a] : router_->addresses()) addrs.push_back(a.get());
+    auto busier = [](const core::Address* a, const core::Address* b) {
+        uint64_t ta = a->counters().deliveries_ingress + a->counters().deliveries_egress;
+        uint64_t tb = b->counters().deliveries_ingress + b->counters().deliveries_egress;
+        return ta != tb ? ta > tb : a->name() < b->name();
+    };
+    size_t shown = std::min(addrs.size(), max_addresses);
+    std::partial_sort(addrs.begin(), addrs.begin() + static_cast<std::ptrdiff_t>(shown), addrs.end(), busier);
+    addrs.resize(shown);
+    x.one("trestle_address_series_omitted", "gauge",
+          "Addresses left out of the per-address series (httpListener metricsMaxAddresses).",
+          d(router_->addresses().size() - shown));
+    x.family("trestle_address_deliveries_ingress_total", "counter", "Messages from producers, per address.");
+    for (const auto* a : addrs)
+        x.sample("trestle_address_deliveries_ingress_total", {{"address", a->name()}}, d(a->counters().deliveries_ingress));
+    x.family("trestle_address_deliveries_egress_total", "counter", "Messages to consumers, per address.");
+    for (const auto* a : addrs)
+        x.sample("trestle_address_deliveries_egress_total", {{"address", a->name()}}, d(a->counters().deliveries_egress));
+    x.family("trestle_address_dropped_presettled_total", "counter",
+             "Presettled messages with no consumer, per address.");
+    for (const auto* a : addrs)
+        x.sample("trestle_address_dropped_presettled_total", {{"address", a->name()}}, d(a->counters().dropped_presettled));
+    x.family("trestle_address_consumers", "gauge", "Consumer links, per address.");
+    for (const auto* a : addrs)
+        x.sample("trestle_address_consumers", {{"address", a->name()}}, d(a->consumers().size()));
+    x.family("trestle_address_producers", "gauge", "Producer links, per address.");
+    for (const auto* a : addrs)
+        x.sample("trestle_address_producers", {{"address", a->name()}}, d(a->producers().size()));
+
+    // MQTT
+    size_t connected = 0, queued = 0;
+    uint64_t dropped = 0;
+    for (const auto& [cid, s] : mqtt_->sessions()) {
+        connected += s->connection() != nullptr;
+        queued += s->queued();
+        dropped += s->dropped();
+    }
+    x.family("trestle_mqtt_sessions", "gauge", "MQTT sessions, connected or kept for offline clients.");
+    x.sample("trestle_mqtt_sessions", {{"state", "connected"}}, d(connected));
+    x.sample("trestle_mqtt_sessions", {{"state", "offline"}}, d(mqtt_->sessions().size() - connected));
+    x.one("trestle_mqtt_queued_messages", "gauge", "Messages waiting in MQTT sessions.", d(queued));
+    x.one("trestle_mqtt_dropped_messages", "gauge",
+          "Messages dropped by the MQTT sessions that exist now (queue full).", d(dropped));
+    x.one("trestle_retained_messages", "gauge", "Retained messages held.", d(router_->retained().size()));
+
+    // Kafka
+    if (kafka_) {
+        x.one("trestle_kafka_up", "gauge", "1 while brokers answer and acknowledge.",
+              kafka_->health().up ? 1 : 0);
+        x.one("trestle_kafka_in_flight", "gauge", "Records produced, not yet acknowledged.",
+              d(kafka_->in_flight()));
+        struct Family {
+            const char* name;
+            const char* help;
+            uint64_t kafka::RouteCounters::*field;
+        };
+        static const Family families[] = {
+            {"trestle_kafka_produced_total", "Records Kafka acknowledged, per kafkaRoute.", &kafka::RouteCounters::produced},
+            {"trestle_kafka_produce_failed_total", "Records Kafka refused, per kafkaRoute.", &kafka::RouteCounters::produce_failed},
+            {"trestle_kafka_consumed_total", "Records routed to consumers, per kafkaRoute.", &kafka::RouteCounters::consumed},
+            {"trestle_kafka_dead_lettered_total", "Records sent to the dead-letter topic, per kafkaRoute.", &kafka::RouteCounters::dead_lettered},
+            {"trestle_kafka_redelivered_total", "Records sent again after a release, per kafkaRoute.", &kafka::RouteCounters::redelivered},
+        };
+        std::vector<std::pair<const kafka::RouteSettings*, kafka::RouteCounters>> routes;
+        for (const auto& r : kafka_->settings().routes) routes.emplace_back(&r, kafka_->counters(r.name));
+        for (const auto& f : families) {
+            x.family(f.name, "counter", f.help);
+            for (const auto& [r, rc] : routes)
+                x.sample(f.name, {{"route", r->name}, {"topic", r->topic}}, d(rc.*f.field));
+        }
+        const auto& h = kafka_->produce_latency();
+        x.family("trestle_kafka_produce_latency_seconds", "histogram",
+                 "Time from produce to Kafka's acknowledgement.");
+        uint64_t cumulative = 0;
+        char le[32];
+        for (size_t i = 0; i < h.bounds.size(); ++i) {
+            cumulative += h.counts[i];
+            std::snprintf(le, sizeof le, "%g", h.bounds[i]);
+            x.sample("trestle_kafka_produce_latency_seconds_bucket", {{"le", le}}, d(cumulative));
+        }
+        x.sample("trestle_kafka_produce_latency_seconds_bucket", {{"le", "+Inf"}}, d(h.count));
+        x.sample("trestle_kafka_produce_latency_seconds_sum", {}, h.sum_seconds);
+        x.sample("trestle_kafka_produce_latency_seconds_count", {}, d(h.count));
+        x.family("trestle_kafka_consumer_lag", "gauge",
+                 "Records in a consumed partition after the committed offset.");
+        for (const auto& l : kafka_->lag()) {
+            if (l.lag < 0) continue;
+            std::string part = std::to_string(l.partition);
+            x.sample("trestle_kafka_consumer_lag", {{"route", l.route}, {"topic", l.topic}, {"partition", part}},
+                     static_cast<double>(l.lag));
+        }
+    }
+    return x.take();
+}
+
+}  // namespace trestle::app

@@ -1,0 +1,121 @@
+#include "kafka/probe.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "net/event_loop.hpp"
+#include "util/log.hpp"
+
+namespace trestle::kafka {
+
+namespace {
+// This module's logger (its level is set through the management `log` entity).
+spdlog::logger& logger() {
+    return logs::get(logs::Module::KAFKA);
+}
+}  // namespace
+
+Probe::Probe(Properties props, std::vector<std::string> topics, uint32_t period_ms)
+    : props_(std::move(props)), period_ms_(period_ms), topics_(std::move(topics)) {}
+
+Probe::~Probe() {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+std::string Probe::start() {
+    std::string err;
+    Properties defaults{{"client.id", "trestle-probe"},
+                        {"reconnect.backoff.max.ms", "1000"},
+                        {"socket.connection.setup.timeout.ms", "5000"}};
+    rd_kafka_conf_t* conf = make_conf(defaults, props_, err);
+    if (!conf) return err;
+    // The probe's own failures are what it reports; its logs would repeat the clients'.
+    char errbuf[128];
+    rd_kafka_conf_set(conf, "log_level", "2", errbuf, sizeof errbuf);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return std::string("Kafka probe: ") + errstr;
+    }
+    rk_.reset(rk);
+    thread_ = std::thread([this] { run(); });
+    return {};
+}
+
+void Probe::set_topics(std::vector<std::string> topics) {
+    std::lock_guard<std::mutex> g(mu_);
+    topics_ = std::move(topics);
+}
+
+Probe::Reading Probe::reading() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return reading_;
+}
+
+void Probe::run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+        lock.unlock();
+        check();
+        lock.lock();
+        cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stop_; });
+    }
+}
+
+void Probe::check() {
+    std::vector<std::string> topics;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        topics = topics_;
+    }
+    int timeout = static_cast<int>(std::max<uint32_t>(period_ms_, 1000));
+    // No topic handle and all_topics=0: the brokers only, a cheap request any broker answers.
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, timeout);
+    if (md) rd_kafka_metadata_destroy(md);
+    std::map<std::pair<std::string, int32_t>, int64_t> high;
+    if (!err) {
+        for (const auto& t : topics) {
+            rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr);
+            if (!rkt) continue;
+            const rd_kafka_metadata_t* tmd = nullptr;
+            if (rd_kafka_metadata(rk_.get(), 0, rkt, &tmd, timeout) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                tmd) {
+                for (int i = 0; i < tmd->topic_cnt; ++i)
+                    for (int p = 0; p < tmd->topics[i].partition_cnt; ++p) {
+                        int32_t part = tmd->topics[i].partitions[p].id;
+                        int64_t lo = -1, hi = -1;
+                        if (rd_kafka_query_watermark_offsets(rk_.get(), t.c_str(), part, &lo, &hi,
+                                                             timeout) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                            high[{t, part}] = hi;
+                    }
+            }
+            if (tmd) rd_kafka_metadata_destroy(tmd);
+            rd_kafka_topic_destroy(rkt);
+        }
+    }
+    uint64_t now = net::monotonic_ms();
+    std::lock_guard<std::mutex> g(mu_);
+    bool was = reading_.reachable || !reading_.checked;
+    reading_.checked = true;
+    reading_.reachable = !err;
+    if (!err) {
+        if (!was) logger().info("kafka: brokers answer again");
+        reading_.error.clear();
+        reading_.last_ok_ms = now;
+        reading_.down_since_ms = 0;
+        // Keep what a failed watermark query did not refresh: a stale end beats none.
+        for (auto& [k, v] : high) reading_.high[k] = v;
+    } else {
+        if (was) logger().warn("kafka: no broker answers: {}", rd_kafka_err2str(err));
+        reading_.error = rd_kafka_err2str(err);
+        if (!reading_.down_since_ms) reading_.down_since_ms = now;
+    }
+}
+
+}  // namespace trestle::kafka

@@ -1,0 +1,57 @@
+// Is Kafka there? A thread of its own asks the cluster for metadata every period (a real
+// round trip, not librdkafka's cached broker state) and reads the high watermarks of the
+// consumed topics, so readiness and consumer lag stay true while partitions are paused or
+// the loop is busy. The loop thread only reads the last reading.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "kafka/client.hpp"
+
+namespace trestle::kafka {
+
+class Probe {
+  public:
+    struct Reading {
+        bool checked = false;        // at least one round trip finished
+        bool reachable = false;      // the last one succeeded
+        std::string error;           // why the last one failed
+        uint64_t last_ok_ms = 0;     // monotonic ms of the last success (0: never)
+        uint64_t down_since_ms = 0;  // monotonic ms of the first failure in a row (0: up)
+        std::map<std::pair<std::string, int32_t>, int64_t> high;  // (topic, partition) -> end
+    };
+
+    // `props`: the router's librdkafka properties with the broker list (security settings
+    // apply to the probe too).
+    Probe(Properties props, std::vector<std::string> topics, uint32_t period_ms);
+    ~Probe();
+    Probe(const Probe&) = delete;
+    Probe& operator=(const Probe&) = delete;
+
+    std::string start();
+    void set_topics(std::vector<std::string> topics);
+    Reading reading() const;
+
+  private:
+    void run();
+    void check();
+
+    Properties props_;
+    uint32_t period_ms_;
+    Handle rk_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::string> topics_;
+    Reading reading_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+}  // namespace trestle::kafka
