@@ -551,6 +551,33 @@ void Server::register_management() {
         }
         return rows;
     };
+    kafka_routes.create = [this](const Entity& e, json::Object& row) -> Status {
+        if (!kafka_)
+            return Status::error(status::bad_request, "no kafka entity is configured: kafkaRoutes need one");
+        kafka::RouteSettings r;
+        try {
+            r = kafka_route(e);
+        } catch (const ConfigError& ce) {
+            return bad(ce);
+        }
+        if (std::string err = kafka_->add_route(r); !err.empty())
+            return Status::error(status::bad_request, err);
+        Entity stored = e;
+        stored.attributes["name"] = json::Value(r.name);
+        kafka_entities_.push_back(stored);
+        row = entity_row(stored);
+        logger().info("management: kafkaRoute '{}' created", r.name);
+        return {};
+    };
+    kafka_routes.remove = [this](const json::Object& row) -> Status {
+        std::string name = text_of(row, "name");
+        if (kafka_) kafka_->remove_route(name);
+        std::erase_if(kafka_entities_, [&](const Entity& e) {
+            return e.type->short_name == "kafkaRoute" && e.str("name") == name;
+        });
+        logger().info("management: kafkaRoute '{}' deleted", name);
+        return {};
+    };
     agent.set_provider("kafkaRoute", kafka_routes);
 
     // --- logs: one row per module; DEFAULT's level applies to modules without their own ---

@@ -126,6 +126,25 @@ std::unique_ptr<Server::HttpListenerConfig> Server::make_http_listener(const Ent
     return hc;
 }
 
+kafka::RouteSettings Server::kafka_route(const Entity& e) {
+    one_of_prefix_pattern(e);
+    kafka::RouteSettings r;
+    r.prefix = e.str("prefix");
+    r.pattern = e.str("pattern");
+    r.name = e.str("name", r.prefix.empty() ? r.pattern : r.prefix);
+    r.topic = e.str("topic");
+    std::string dir = e.str("direction", "both");
+    r.in = dir != "out";
+    r.out = dir != "in";
+    r.key_is_address = e.str("key", "address") == "address";
+    r.headers = e.boolean("headers", true);
+    r.group_id = e.str("groupId");
+    r.start_position = e.str("startPosition");
+    r.dead_letter_topic = e.str("deadLetterTopic");
+    r.address = e.str("address");
+    return r;
+}
+
 void Server::add_address(const Entity& e) {
     one_of_prefix_pattern(e);
     core::AddressRule r;
@@ -232,21 +251,7 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
             kafka_settings_ = std::move(ks);
             kafka_entities_.push_back(e);
         } else if (type == "kafkaRoute") {
-            one_of_prefix_pattern(e);
-            kafka::RouteSettings r;
-            r.prefix = e.str("prefix");
-            r.pattern = e.str("pattern");
-            r.name = e.str("name", r.prefix.empty() ? r.pattern : r.prefix);
-            r.topic = e.str("topic");
-            std::string dir = e.str("direction", "both");
-            r.in = dir != "out";
-            r.out = dir != "in";
-            r.key_is_address = e.str("key", "address") == "address";
-            r.headers = e.boolean("headers", true);
-            r.group_id = e.str("groupId");
-            r.start_position = e.str("startPosition");
-            r.dead_letter_topic = e.str("deadLetterTopic");
-            r.address = e.str("address");
+            kafka::RouteSettings r = kafka_route(e);
             if (!kafka_settings_) kafka_settings_.emplace();
             for (const auto& o : kafka_settings_->routes)
                 if (o.name == r.name)

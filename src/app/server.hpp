@@ -88,6 +88,7 @@ private:
     std::vector<std::string> not_ready();
     std::string metrics(size_t max_addresses);
     void add_address(const management::Entity& e);
+    static kafka::RouteSettings kafka_route(const management::Entity& e);
     void add_link_route(const management::Entity& e);
     std::string start_listener(ListenerConfig& lc);
     std::string start_mqtt_listener(MqttListenerConfig& mc);

@@ -153,7 +153,7 @@ public:
     }
 
     Adapter& a_;
-    const RouteSettings& s_;
+    const RouteSettings s_;  // a copy: routes come and go at runtime
     mapping::KafkaRecordOptions options_;
     mapping::KafkaRecord record_;  // reused: no allocation per message once warm
     core::Link* link = nullptr;
@@ -713,7 +713,7 @@ public:
     }
 
     Adapter& a_;
-    const RouteSettings& s_;
+    const RouteSettings s_;
     core::Distribution dist_ = core::Distribution::multicast;
     std::string group_;
     Handle consumer_;
@@ -792,10 +792,7 @@ std::string Adapter::start() {
     }
     if (std::string err = make_producer(); !err.empty()) return err;
     {
-        std::vector<std::string> consumed;
-        for (const auto& r : settings_.routes)
-            if (r.out) consumed.push_back(r.topic);
-        probe_ = std::make_unique<Probe>(client_properties(), std::move(consumed), 2000);
+        probe_ = std::make_unique<Probe>(client_properties(), consumed_topics(), 2000);
         if (std::string err = probe_->start(); !err.empty()) return err;
     }
     if (settings_.create_topics)
@@ -818,23 +815,95 @@ std::string Adapter::start() {
     info.host = bootstrap_;
     info.link_capacity = 1000;
     core_ = router_.connection_opened(std::move(info), *this);
-    for (const auto& r : settings_.routes) {
-        if (r.in) {
-            ins_.push_back(std::make_unique<RouteIn>(*this, r));
-            if (std::string err = ins_.back()->attach(); !err.empty())
-                return "kafkaRoute '" + r.name + "': " + err;
-        }
-        if (r.out) {
-            outs_.push_back(std::make_unique<RouteOut>(*this, r));
-            if (std::string err = outs_.back()->start(); !err.empty())
-                return "kafkaRoute '" + r.name + "': " + err;
-        }
-        logger().info("kafkaRoute '{}': addresses '{}' {} topic '{}'", r.name, r.bound_pattern(),
-                     r.in && r.out ? "<->" : r.in ? "->" : "<-", r.topic);
-    }
+    for (const auto& r : settings_.routes)
+        if (std::string err = bind_route(r); !err.empty()) return err;
     refill_credit();
     schedule_tick();
     return {};
+}
+
+std::string Adapter::bind_route(const RouteSettings& r) {
+    if (r.in) {
+        ins_.push_back(std::make_unique<RouteIn>(*this, r));
+        if (std::string err = ins_.back()->attach(); !err.empty()) {
+            ins_.pop_back();
+            return "kafkaRoute '" + r.name + "': " + err;
+        }
+    }
+    if (r.out) {
+        outs_.push_back(std::make_unique<RouteOut>(*this, r));
+        if (std::string err = outs_.back()->start(); !err.empty()) {
+            outs_.back()->shutdown();
+            outs_.pop_back();
+            return "kafkaRoute '" + r.name + "': " + err;
+        }
+    }
+    logger().info("kafkaRoute '{}': addresses '{}' {} topic '{}'", r.name, r.bound_pattern(),
+                  r.in && r.out ? "<->" : r.in ? "->" : "<-", r.topic);
+    return {};
+}
+
+std::vector<std::string> Adapter::consumed_topics() const {
+    std::vector<std::string> topics;
+    for (const auto& r : settings_.routes)
+        if (r.out) topics.push_back(r.topic);
+    return topics;
+}
+
+std::string Adapter::add_route(const RouteSettings& r) {
+    if (!core_ || stopping_) return "Kafka is not running";
+    for (const auto& o : settings_.routes)
+        if (o.name == r.name) return "kafkaRoute '" + r.name + "' exists";
+    if (settings_.create_topics) {
+        std::vector<std::string> topics{r.topic};
+        if (!r.dead_letter_topic.empty()) topics.push_back(r.dead_letter_topic);
+        if (std::string err = create_topics(std::move(topics)); !err.empty()) return err;
+    }
+    // Unbound again if the new route cannot bind (e.g. its pattern overlaps another's waypoint).
+    if (std::string err = bind_route(r); !err.empty()) {
+        remove_route(r.name);
+        return err;
+    }
+    settings_.routes.push_back(r);
+    if (probe_) probe_->set_topics(consumed_topics());
+    refill_credit();
+    return {};
+}
+
+bool Adapter::remove_route(const std::string& name) {
+    bool found = false;
+    for (auto it = ins_.begin(); it != ins_.end();) {
+        if ((*it)->s_.name != name) {
+            ++it;
+            continue;
+        }
+        found = true;
+        RouteIn* r = it->get();
+        if (core::Link* l = r->link) {
+            r->link = nullptr;
+            router_.detach(l, nullptr);
+        }
+        // Its records still in flight are reported to nobody (their producers saw the link go).
+        for (auto& s : slots_)
+            if (s.route == r) {
+                s.route = nullptr;
+                s.delivery = nullptr;
+            }
+        it = ins_.erase(it);
+    }
+    for (auto it = outs_.begin(); it != outs_.end();) {
+        if ((*it)->s_.name != name) {
+            ++it;
+            continue;
+        }
+        found = true;
+        (*it)->shutdown();  // commits what was settled, leaves the group
+        it = outs_.erase(it);
+    }
+    std::erase_if(settings_.routes, [&](const RouteSettings& r) { return r.name == name; });
+    if (probe_) probe_->set_topics(consumed_topics());
+    if (found) logger().info("kafkaRoute '{}': removed", name);
+    return found;
 }
 
 std::string Adapter::create_topics() {
@@ -845,6 +914,10 @@ std::string Adapter::create_topics() {
     }
     topics.push_back(settings_.dead_letter_topic);
     if (!settings_.retained_topic.empty()) topics.push_back(settings_.retained_topic);
+    return create_topics(std::move(topics));
+}
+
+std::string Adapter::create_topics(std::vector<std::string> topics) {
     std::sort(topics.begin(), topics.end());
     topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
     if (embedded_) {
@@ -866,12 +939,13 @@ std::string Adapter::create_topics() {
                 rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
             nts.push_back(nt);
         }
-    admin_queue_ = rd_kafka_queue_new(producer_.get());
+    if (!admin_queue_) admin_queue_ = rd_kafka_queue_new(producer_.get());
     rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof errstr);
     rd_kafka_CreateTopics(producer_.get(), nts.data(), nts.size(), opts, admin_queue_);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_NewTopic_destroy_array(nts.data(), nts.size());
+    if (admin_waker_) return {};
     admin_waker_ = std::make_unique<QueueWaker>(loop_, admin_queue_, [this] {
         while (rd_kafka_event_t* ev = rd_kafka_queue_poll(admin_queue_, 0)) {
             if (rd_kafka_event_error(ev)) {

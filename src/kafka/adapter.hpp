@@ -116,6 +116,11 @@ public:
     // Librdkafka properties plus the broker list, for other clients of the same cluster.
     Properties client_properties() const;
     RouteCounters counters(const std::string& route) const;
+    // Runtime management: binds a new route at once (its topic created if configured so) /
+    // unbinds one (its consumer commits what was settled and leaves its group). add_route
+    // returns an error description, or empty.
+    std::string add_route(const RouteSettings& r);
+    bool remove_route(const std::string& name);
     // Brokers answer (probed round trip) and produces are acknowledged; the reason if not.
     Health health() const;
     // Every consumed partition of every route (of `route` only, if given).
@@ -154,6 +159,9 @@ private:
     void settle_failures();
     void refill_credit();
     std::string create_topics();
+    std::string create_topics(std::vector<std::string> topics);
+    std::string bind_route(const RouteSettings& r);
+    std::vector<std::string> consumed_topics() const;
     bool produce_dead_letter(const std::string& topic, const mapping::KafkaRecord& record,
                              const std::string& reason);
     std::string make_producer();

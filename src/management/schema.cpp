@@ -611,7 +611,8 @@ Schema::Schema() {
                                                      "chosen)."));
             t.attributes.push_back(stat("connectionCount", "Connections it accepted, still open."));
         }
-        if (t.short_name == "router.config.address" || t.short_name == "router.config.linkRoute")
+        if (t.short_name == "router.config.address" || t.short_name == "router.config.linkRoute" ||
+            t.short_name == "kafkaRoute")
             t.creatable = true;
         if (t.short_name == "router.config.linkRoute")
             t.attributes.push_back(state("operStatus", "active (container connected) or inactive."));

@@ -423,3 +423,55 @@ TEST_F(Kafka, AnAmqpRetainedMessageSetAtAReachesANewAmqpReceiverAtB) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string manage(const std::string& url, std::vector<std::string> args) {
+    args.insert(args.begin(), {TRESTLE_MANAGE_PATH, "-b", url});
+    std::string out;
+    int st = run_command(args, &out);
+    return std::to_string(st) + " " + out;
+}
+
+TEST_F(Kafka, AKafkaRouteCreatedAtRuntimeBindsAtOnceAndItsDeletionUnbindsIt) {
+    kafka->topic("orders", 1);
+    Instance a("A", kafka->bootstrap());
+    std::string created = manage(a.amqp_url, {"create", "--type=kafkaRoute", "--name=orders",
+                                              "prefix=orders", "topic=orders", "direction=in"});
+    ASSERT_EQ(created.rfind("0 ", 0), 0u) << created;
+
+    AmqpClient c(a.amqp_url);
+    int s = c.open_sender("orders/eu");
+    ASSERT_TRUE(c.wait_credit(s, 1)) << "the route's waypoint gives credit";
+    int d = c.send(s, proton::message("first"));
+    ASSERT_EQ(c.wait_outcome(s, d, 20s).state, transfer::ACCEPTED);
+    auto recs = kcat_wait(kafka->bootstrap(), "orders", 1);
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].key, "orders/eu");
+    EXPECT_EQ(recs[0].value, "first");
+    c.close_link(s);
+
+    std::string dup = manage(a.amqp_url, {"create", "--type=kafkaRoute", "--name=orders", "prefix=x", "topic=x"});
+    EXPECT_NE(dup.find("Status 400"), std::string::npos) << dup;
+
+    std::string deleted = manage(a.amqp_url, {"delete", "--type=kafkaRoute", "--name=orders"});
+    ASSERT_EQ(deleted.rfind("0 ", 0), 0u) << deleted;
+    std::string listed = manage(a.amqp_url, {"query", "--type=kafkaRoute"});
+    EXPECT_EQ(listed.find("\"orders\""), std::string::npos) << listed;
+
+    // Unbound: orders/eu goes straight to its consumer, not to Kafka.
+    LinkConfig acc;
+    acc.auto_accept = true;
+    int r = c.open_receiver("orders/eu", acc);
+    ASSERT_TRUE(c.wait_link_open(r));
+    int s2 = c.open_sender("orders/eu");
+    ASSERT_TRUE(c.wait_credit(s2, 1));
+    int d2 = c.send(s2, proton::message("second"));
+    ASSERT_EQ(c.wait_outcome(s2, d2).state, transfer::ACCEPTED);
+    auto got = c.receive(r);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(body_text(got->message), "second");
+    EXPECT_EQ(kcat_consume(kafka->bootstrap(), "orders").size(), 1u) << "nothing more went to the topic";
+}
+
+}  // namespace
