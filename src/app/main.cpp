@@ -32,6 +32,7 @@ void usage(FILE* out) {
                  "  -l, --log-level LEVEL  trace, debug, info (default), warning, error,\n"
                  "                         critical or off\n"
                  "      --check            validate the configuration and exit\n"
+                 "      --schema-reference print the configuration reference (Markdown) and exit\n"
                  "  -v, --version          print the version and exit\n"
                  "  -h, --help             print this help and exit\n"
                  "\n"
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
             level = value(a.c_str());
         } else if (a.rfind("--log-level=", 0) == 0) {
             level = a.substr(12);
+        } else if (a == "--schema-reference") {
+            std::fputs(trestle::management::reference_markdown().c_str(), stdout);
+            return 0;
         } else if (a == "--check") {
             check_only = true;
         } else {

@@ -48,7 +48,8 @@ Entity validate(const RawSection& raw, const std::string& file) {
         if (!a->supported)
             throw ConfigError(file, line,
                               "attribute '" + name + "' of " + type->short_name +
-                                  " is not supported by Trestle");
+                                  " is not supported by Trestle" +
+                                  (a->instead.empty() ? std::string() : " (" + a->instead + ")"));
         if (a->operational && !(a->writable && !type->configurable))
             throw ConfigError(file, line,
                               "attribute '" + name + "' of " + type->short_name +

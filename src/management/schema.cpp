@@ -134,6 +134,13 @@ void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
                     "messageLoggingComponents", "cost", "http", "websockets", "healthz",
                     "metrics", "httpRootDir"})
         v.push_back(unsupported(n));
+    for (auto& a : v) {
+        std::string_view n = a.name;
+        if (n == "http" || n == "healthz" || n == "metrics" || n == "httpRootDir")
+            a.instead = "use an httpListener section for /healthz, /readyz and /metrics";
+        else if (n == "websockets")
+            a.instead = "for MQTT over WebSocket, use mqttListener websocketPath";
+    }
 }
 
 }  // namespace
@@ -818,6 +825,82 @@ std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value
             return {};
     }
     return "unknown attribute type";
+}
+
+}  // namespace trestle::management
+
+namespace trestle::management {
+
+namespace {
+
+std::string cell_text(std::string s) {
+    std::string out;
+    for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+}
+
+std::string default_text(const AttributeSchema& a) {
+    const json::Value& v = a.default_value;
+    if (v.is_null()) return "";
+    if (v.is_string()) return v.as_string().empty() ? "\"\"" : "`" + v.as_string() + "`";
+    return "`" + json::dump(v) + "`";
+}
+
+}  // namespace
+
+std::string reference_markdown() {
+    std::string out;
+    const auto& types = Schema::instance().types();
+    out += "Configuration sections (and management entity types that are also configuration). "
+           "*runtime*: CREATE/DELETE through management take effect at once; *writable*: "
+           "UPDATE changes it at runtime. What the router reports (state, counters) is read "
+           "through management; a config file may not set it.\n";
+    for (int pass = 0; pass < 2; ++pass) {
+        out += pass == 0 ? "\n#### Configuration\n" : "\n#### Reported only (management)\n";
+        for (const auto& t : types) {
+            if (t.configurable != (pass == 0)) continue;
+            out += "\n**`" + t.short_name + "`** (`" + t.long_name + "`";
+            if (t.creatable) out += ", runtime";
+            if (t.singleton) out += ", at most one";
+            out += "): " + t.description + "\n\n";
+            out += "| attribute | type | default | description |\n|---|---|---|---|\n";
+            std::vector<std::string> refused, reported;
+            for (const auto& a : t.attributes) {
+                if (a.name == "identity" || a.name == "type") continue;
+                if (!a.supported) {
+                    refused.push_back("`" + a.name + "`");
+                    continue;
+                }
+                if (a.operational && pass == 0 && !a.writable) {
+                    reported.push_back("`" + a.name + "`");
+                    continue;
+                }
+                std::string type(to_string(a.type));
+                if (a.type == AttrType::enumeration) {
+                    type.clear();
+                    for (const auto& v : a.values) type += (type.empty() ? "" : " | ") + v;
+                }
+                if (a.type == AttrType::integer && a.min != INT64_MIN && a.max != INT64_MAX)
+                    type += " " + std::to_string(a.min) + "–" + std::to_string(a.max);
+                std::string flags;
+                if (a.required) flags += "*required*. ";
+                if (a.writable) flags += "*writable*. ";
+                out += "| `" + a.name + "` | " + cell_text(type) + " | " + cell_text(default_text(a)) +
+                       " | " + flags + cell_text(a.description) + " |\n";
+            }
+            if (!reported.empty()) {
+                out += "\nAlso reported through management: ";
+                for (size_t i = 0; i < reported.size(); ++i) out += (i ? ", " : "") + reported[i];
+                out += " (GET-SCHEMA describes each).\n";
+            }
+            if (!refused.empty()) {
+                out += "\nKnown from qdrouterd, refused as not implemented: ";
+                for (size_t i = 0; i < refused.size(); ++i) out += (i ? ", " : "") + refused[i];
+                out += ".\n";
+            }
+        }
+    }
+    return out;
 }
 
 }  // namespace trestle::management

@@ -23,6 +23,7 @@ struct AttributeSchema {
     bool required = false;
     bool writable = false;      // can be changed by UPDATE at runtime
     bool supported = true;      // known from qdrouterd but not implemented: using it is an error
+    std::string instead;        // for an unsupported one: what to use instead (in the error)
     bool operational = false;   // state or statistic the router reports; never configured
     std::vector<std::string> values;  // enumeration values
     int64_t min = INT64_MIN;
@@ -62,6 +63,10 @@ std::string_view to_string(AttrType t);
 // Converts `raw` to the attribute's type. Config files give every value as a string; JSON
 // and management give typed values. Returns an error description, or empty on success.
 std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value& out);
+
+// The README's reference section, generated from the schema (trestled --schema-reference):
+// every entity type with its attributes, types, defaults and descriptions.
+std::string reference_markdown();
 
 // qdrouterd's config files allow hyphenated names: "sasl-mechanisms" -> "saslMechanisms".
 std::string camel_case(std::string_view name);

@@ -147,3 +147,14 @@ TEST(Config, OperationalEntitiesAndAttributesAreNotConfiguration) {
                  "attribute 'uptimeSeconds' of router is reported by the router");
     expect_error("listener {\n    port: 0\n    identity: x\n}\n", 3, "reported by the router");
 }
+
+TEST(Config, QdrouterdHttpListenerAttributesPointToHttpListener) {
+    expect_error("listener {\n    port: 8080\n    http: true\n}\n", 3, "use an httpListener section");
+    expect_error("listener {\n    port: 8080\n    websockets: true\n}\n", 3, "mqttListener websocketPath");
+    auto e = parse("httpListener {\n    port: 0\n    metricsMaxAddresses: 10\n}\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_EQ(e[0].integer("metricsMaxAddresses"), 10);
+    EXPECT_EQ(e[0].integer("maxConnections"), 32);
+    expect_error("httpListener {\n    port: 0\n    maxConnections: 0\n}\n", 3, "maxConnections");
+    expect_error("httpListener {\n    port: 0\n    boundPort: 5\n}\n", 3, "reported by the router");
+}
