@@ -150,6 +150,45 @@ std::string Server::metrics(size_t max_addresses) {
     x.sample("trestle_deliveries_settled_total", {{"outcome", "presettled"}}, d(c.presettled));
     x.sample("trestle_deliveries_settled_total", {{"outcome", "dropped"}}, d(c.dropped_presettled));
 
+    x.one("trestle_deliveries_delayed_1sec_total", "counter",
+          "Deliveries settled 1 to 10 s after they arrived.", d(c.delayed_1sec));
+    x.one("trestle_deliveries_delayed_10sec_total", "counter",
+          "Deliveries settled more than 10 s after they arrived.", d(c.delayed_10sec));
+    x.one("trestle_deliveries_stuck", "gauge", "Deliveries unsettled for more than 10 s now.",
+          d(router_->stuck_deliveries()));
+
+    // qdrouterd's router-wide series under its names, so dashboards built for it keep working.
+    {
+        size_t blocked = 0;
+        for (const auto& [lid, l] : router_->links()) blocked += l->blocked();
+        auto qdr = [&](const char* name, const char* type, double v) {
+            // qdrouterd prints TYPE lines only; a HELP line keeps promtool quiet.
+            x.one(name, type, "As qdrouterd reports it.", v);
+        };
+        qdr("qdr_connections_total", "gauge", d(amqp + mqtt_->connection_count()));
+        qdr("qdr_links_total", "gauge", d(router_->links().size()));
+        qdr("qdr_addresses_total", "gauge", d(router_->addresses().size()));
+        qdr("qdr_routers_total", "gauge", 0);
+        qdr("qdr_link_routes_total", "gauge", d(router_->link_routes().size()));
+        qdr("qdr_auto_links_total", "gauge", 0);
+        qdr("qdr_presettled_deliveries_total", "counter", d(c.presettled));
+        qdr("qdr_dropped_presettled_deliveries_total", "counter", d(c.dropped_presettled));
+        qdr("qdr_accepted_deliveries_total", "counter", d(c.accepted));
+        qdr("qdr_released_deliveries_total", "counter", d(c.released));
+        qdr("qdr_rejected_deliveries_total", "counter", d(c.rejected));
+        qdr("qdr_modified_deliveries_total", "counter", d(c.modified));
+        qdr("qdr_deliveries_ingress_total", "counter", d(c.deliveries_ingress));
+        qdr("qdr_deliveries_egress_total", "counter", d(c.deliveries_egress));
+        qdr("qdr_deliveries_transit_total", "counter", 0);
+        qdr("qdr_deliveries_ingress_route_container_total", "counter", d(c.deliveries_ingress_route_container));
+        qdr("qdr_deliveries_egress_route_container_total", "counter", d(c.deliveries_egress_route_container));
+        qdr("qdr_deliveries_delayed_1sec_total", "counter", d(c.delayed_1sec));
+        qdr("qdr_deliveries_delayed_10sec_total", "counter", d(c.delayed_10sec));
+        qdr("qdr_deliveries_stuck_total", "gauge", d(router_->stuck_deliveries()));
+        qdr("qdr_links_blocked_total", "gauge", d(blocked));
+        qdr("qdr_deliveries_redirected_to_fallback_total", "counter", 0);
+    }
+
     // Listeners
     x.family("trestle_listener_up", "gauge", "1 while the listener accepts connections.");
     for (const auto& l : listener_configs_)

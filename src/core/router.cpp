@@ -1005,6 +1005,16 @@ void Router::pump(Link* out) {
     if (out->link_routed_ && out->routed_peer_) update_credit(out->routed_peer_);
 }
 
+size_t Router::stuck_deliveries(uint64_t older_than_ms) const {
+    size_t n = 0;
+    for (const auto& [id, l] : links_) {
+        if (l->direction() != Direction::incoming) continue;
+        for (const Delivery* d = l->in_flight_.front(); d; d = d->next)
+            n += !d->presettled && now_ms_ > d->arrival_ms + older_than_ms;
+    }
+    return n;
+}
+
 void Router::count_outcome(Link* l, const DeliveryState& s) {
     switch (s.outcome) {
         case Outcome::accepted: ++l->counters_.accepted; break;
@@ -1018,6 +1028,11 @@ void Router::count_outcome(Link* l, const DeliveryState& s) {
 // Tell the producer the outcome (unless it settled already) and let the delivery go.
 void Router::settle_in(Delivery* in, const DeliveryState& s) {
     if (!in->presettled) {
+        uint64_t delay = now_ms_ > in->arrival_ms ? now_ms_ - in->arrival_ms : 0;
+        if (delay > 10000)
+            ++counters_.delayed_10sec;
+        else if (delay > 1000)
+            ++counters_.delayed_1sec;
         switch (s.outcome) {
             case Outcome::accepted: ++counters_.accepted; break;
             case Outcome::rejected: ++counters_.rejected; break;

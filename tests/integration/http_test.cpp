@@ -144,6 +144,9 @@ TEST(Http, MetricsCountTheAmqpAndMqttTrafficSent) {
         return sample(page, "trestle_deliveries_ingress_total") == 8 &&
                sample(page, "trestle_deliveries_egress_total") == 8;
     })) << page;
+    EXPECT_EQ(sample(page, "qdr_deliveries_ingress_total"), 8) << "qdrouterd's names too: " << page;
+    EXPECT_EQ(sample(page, "qdr_connections_total"), 3) << page;
+    EXPECT_EQ(sample(page, "trestle_deliveries_stuck"), 0) << page;
     EXPECT_EQ(sample(page, "trestle_address_deliveries_ingress_total{address=\"orders\"}"), 5) << page;
     EXPECT_EQ(sample(page, "trestle_address_deliveries_egress_total{address=\"orders\"}"), 5) << page;
     EXPECT_EQ(sample(page, "trestle_address_consumers{address=\"orders\"}"), 1) << page;

@@ -462,3 +462,28 @@ TEST(Counters, LinksAddressesConnectionsAndRouter) {
 }
 
 }  // namespace
+
+TEST(Counters, DelayedAndStuckDeliveriesAsQdrouterdCountsThem) {
+    Router r(settings());
+    r.set_now_ms(1000);
+    FakeConnection c(r);
+    FakeLink* s = c.sender("q");
+    FakeLink* rcv = c.receiver("q");
+    r.credit(rcv->link, 10, false);
+    r.transfer(s->link, msg("slow"), "", false, nullptr);
+    r.set_now_ms(3500);
+    r.disposition(rcv->delivered[0], DeliveryState::accepted(), true);
+    EXPECT_EQ(r.counters().delayed_1sec, 1u);
+    EXPECT_EQ(r.counters().delayed_10sec, 0u);
+
+    r.transfer(s->link, msg("stuck"), "", false, nullptr);
+    r.transfer(s->link, msg("quick"), "", false, nullptr);
+    r.disposition(rcv->delivered[2], DeliveryState::accepted(), true);
+    EXPECT_EQ(r.stuck_deliveries(), 0u);
+    r.set_now_ms(15000);
+    EXPECT_EQ(r.stuck_deliveries(), 1u) << "held unsettled for over 10 s";
+    r.disposition(rcv->delivered[1], DeliveryState::accepted(), true);
+    EXPECT_EQ(r.stuck_deliveries(), 0u);
+    EXPECT_EQ(r.counters().delayed_10sec, 1u);
+    EXPECT_EQ(r.counters().delayed_1sec, 1u) << "the quick one was not delayed";
+}

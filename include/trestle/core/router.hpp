@@ -253,6 +253,9 @@ struct RouterCounters {
     uint64_t rejected = 0;
     uint64_t released = 0;
     uint64_t modified = 0;
+    // Unsettled deliveries settled 1-10 s / over 10 s after they arrived (qdrouterd's).
+    uint64_t delayed_1sec = 0;
+    uint64_t delayed_10sec = 0;
 };
 
 class Router {
@@ -431,6 +434,8 @@ private:
 
 public:
     size_t live_deliveries() const { return live_deliveries_; }
+    // Deliveries held unsettled for longer than `older_than_ms` now (qdrouterd's "stuck").
+    size_t stuck_deliveries(uint64_t older_than_ms = 10000) const;
 };
 
 }  // namespace trestle::core
