@@ -665,6 +665,13 @@ void Server::register_management() {
         }
         return rows;
     };
+    sessions.remove = [this](const json::Object& row) -> Status {
+        std::string id;
+        for (const auto& [k, v] : row)
+            if (k == "clientId" && v.is_string()) id = v.as_string();
+        if (!mqtt_->end_session(id)) return Status::error(status::not_found, "no such MQTT session");
+        return {};
+    };
     agent.set_provider("mqttSession", sessions);
 
     // --- retained messages ---

@@ -509,7 +509,7 @@ Response Agent::entity_operation(const Request& r) {
         return ok;
     }
     if (op == "DELETE") {
-        if (!t->creatable || !prov->remove)
+        if (!(t->creatable || t->deletable) || !prov->remove)
             return fail(status::not_implemented, "Entities of type " + t->long_name +
                                                      " cannot be deleted at runtime");
         Status s = prov->remove(*found);

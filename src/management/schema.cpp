@@ -580,6 +580,7 @@ Schema::Schema() {
                                    "An MQTT session, connected or kept for a persistent client. "
                                    "DELETE ends it (its connection is closed).");
         t.creatable = false;
+        t.deletable = true;
         t.attributes.push_back(state("clientId", "MQTT client id."));
         t.attributes.push_back(flag("connected", "A connection is using it."));
         t.attributes.push_back(state("protocolVersion", "3.1.1 or 5."));
@@ -664,7 +665,7 @@ std::vector<std::string> EntityTypeSchema::operations() const {
     std::vector<std::string> ops;
     if (creatable) ops.push_back("CREATE");
     if (updatable) ops.push_back("UPDATE");
-    if (creatable) ops.push_back("DELETE");
+    if (creatable || deletable) ops.push_back("DELETE");
     ops.push_back("READ");
     return ops;
 }
@@ -861,6 +862,7 @@ std::string reference_markdown() {
             if (t.configurable != (pass == 0)) continue;
             out += "\n**`" + t.short_name + "`** (`" + t.long_name + "`";
             if (t.creatable) out += ", runtime";
+            if (t.deletable) out += ", DELETE at runtime";
             if (t.singleton) out += ", at most one";
             out += "): " + t.description + "\n\n";
             out += "| attribute | type | default | description |\n|---|---|---|---|\n";

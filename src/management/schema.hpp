@@ -38,6 +38,7 @@ struct EntityTypeSchema {
     bool configurable = true;  // a config-file section (else operational: management only)
     bool creatable = false;    // management CREATE and DELETE take effect at runtime
     bool updatable = false;    // management UPDATE of its writable attributes
+    bool deletable = false;    // management DELETE only (e.g. an MQTT session)
     std::string description;
     std::vector<AttributeSchema> attributes;  // identity and type first, for every type
 

@@ -1163,6 +1163,21 @@ void SessionManager::detached(Connection& c, bool publish_will) {
     }
 }
 
+bool SessionManager::end_session(const std::string& client_id) {
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end()) return false;
+    Session* s = it->second;
+    logger().info("MQTT session '{}' ended by management", client_id);
+    if (Connection* c = s->conn_) {
+        s->expiry_interval_ = 0;  // the session ends with its connection (detached() destroys it)
+        c->close(core::ErrorCondition{core::condition::connection_forced, "session ended by management"});
+        return true;
+    }
+    fire_will_now(client_id);
+    destroy(s);
+    return true;
+}
+
 void SessionManager::destroy(Session* s) {
     if (s->link_) {
         core::Link* l = s->link_;

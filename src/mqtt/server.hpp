@@ -270,6 +270,9 @@ public:
     const std::unordered_map<std::string_view, Session*>& sessions() const { return sessions_; }
     size_t connection_count() const { return connection_count_; }
     size_t connections_on(const std::string& listener) const;
+    // Management DELETE: ends a session now (its connection, if any, is closed with
+    // administrative action; a pending will goes as at any session end). False: no such session.
+    bool end_session(const std::string& client_id);
     // Management: every open connection.
     void visit_connections(const std::function<void(Connection&)>& fn) { for_each_connection(fn); }
 

@@ -350,3 +350,44 @@ TEST_F(Management, EachLogModuleHasItsOwnLevel) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Management, DeletingAnMqttSessionEndsItConnectedOrNot) {
+    ::mqtt::connect_options opts = ::mqtt::connect_options_builder()
+                                       .mqtt_version(MQTTVERSION_5)
+                                       .clean_start(false)
+                                       .properties({::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL, 3600)})
+                                       .finalize();
+    {
+        Paho offline(mqtt_port, "kept-offline");
+        offline.connect(opts);
+        offline.subscribe("alerts/#", 1);
+        offline.disconnect();
+    }
+    Paho online(mqtt_port, "kept-online");
+    online.connect(opts);
+    online.subscribe("alerts/#", 1);
+
+    ToolRun q = manage({"query", "--type=mqttSession", "clientId"});
+    ASSERT_NE(q.out.find("kept-offline"), std::string::npos) << q.out;
+    ASSERT_NE(q.out.find("kept-online"), std::string::npos) << q.out;
+
+    ToolRun d1 = manage({"delete", "--type=mqttSession", "--name=mqttSession/kept-offline"});
+    EXPECT_EQ(d1.status, 0) << d1.out;
+    ToolRun d2 = manage({"delete", "--type=mqttSession", "--name=mqttSession/kept-online"});
+    EXPECT_EQ(d2.status, 0) << d2.out;
+    EXPECT_TRUE(online.wait_lost()) << "its connection is closed";
+    EXPECT_EQ(online.disconnect_reason(), 0x98) << "administrative action";
+
+    ToolRun after = manage({"query", "--type=mqttSession", "clientId"});
+    EXPECT_EQ(after.out.find("kept-offline"), std::string::npos) << after.out;
+    EXPECT_EQ(after.out.find("kept-online"), std::string::npos) << after.out;
+    ToolRun missing = manage({"delete", "--type=mqttSession", "--name=mqttSession/kept-offline"});
+    EXPECT_NE(missing.out.find("Status 404"), std::string::npos) << missing.out;
+
+    Paho back(mqtt_port, "kept-offline");
+    EXPECT_FALSE(back.connect(opts).is_session_present()) << "the session is gone";
+}
+
+}  // namespace
