@@ -13,6 +13,10 @@
 #include <proton/source.hpp>
 #include <proton/source_options.hpp>
 #include <proton/ssl.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <proton/timestamp.hpp>
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
@@ -111,7 +115,17 @@ public:
             if (!o_.user.empty()) co.user(o_.user);
             if (!o_.password.empty()) co.password(o_.password);
         }
-        if (o_.tls) co.ssl_client_options(proton::ssl_client_options());
+        if (o_.tls) {
+            auto verify = o_.ssl_verify_peer_name ? proton::ssl::VERIFY_PEER_NAME : proton::ssl::VERIFY_PEER;
+            if (!o_.ssl_certificate.empty())
+                co.ssl_client_options(proton::ssl_client_options(
+                    proton::ssl_certificate(o_.ssl_certificate, o_.ssl_key, o_.ssl_password),
+                    o_.ssl_trustfile, verify));
+            else if (!o_.ssl_trustfile.empty())
+                co.ssl_client_options(proton::ssl_client_options(o_.ssl_trustfile, verify));
+            else
+                co.ssl_client_options(proton::ssl_client_options(verify));
+        }
         co.idle_timeout(proton::duration::FOREVER);
         std::string url = (o_.tls ? "amqps://" : "amqp://") + o_.url;
         conn_ = c.connect(url, co);
@@ -238,6 +252,62 @@ MgmtResponse management_query(const MgmtOptions& o, const std::string& type,
     }
     all.body = json::Object{{"attributeNames", attribute_names}, {"results", rows}};
     return all;
+}
+
+namespace {
+
+// A password from the first line of a file (kept off the command line and out of ps).
+std::string read_secret(const std::string& path) {
+    std::ifstream f(path);
+    std::string line;
+    if (!f || !std::getline(f, line)) {
+        std::fprintf(stderr, "cannot read the password file '%s'\n", path.c_str());
+        std::exit(2);  // a usage error, as for any bad option
+    }
+    return line;
+}
+
+}  // namespace
+
+const char* const connection_options_usage =
+    "  -b, --bus URL         router to connect to, host:port or amqp(s)://host:port\n"
+    "                        (default 127.0.0.1:5672)\n"
+    "  -t, --timeout SECS    give up after SECS (default 5)\n"
+    "      --ssl             connect with TLS (implied by any --ssl-* option)\n"
+    "      --ssl-trustfile FILE        CA certificates (PEM) to trust the router with\n"
+    "      --ssl-certificate FILE      client certificate (PEM)\n"
+    "      --ssl-key FILE              its private key (PEM)\n"
+    "      --ssl-password PASS, --ssl-password-file FILE   the key's password\n"
+    "      --ssl-disable-peer-name-verify   trust the certificate whatever its host name\n"
+    "      --sasl-mechanisms MECHS     SASL mechanisms (default: no SASL layer)\n"
+    "      --sasl-username USER, --sasl-password PASS, --sasl-password-file FILE\n";
+
+bool connection_option(const std::string& arg, const std::string& key,
+                       const std::function<std::string()>& value, MgmtOptions& o) {
+    if (arg == "--ssl") o.tls = true;
+    else if (arg == "--ssl-disable-peer-name-verify") o.ssl_verify_peer_name = false;
+    else if (key == "-b" || key == "--bus" || key == "-r") o.url = value();
+    else if (key == "-t" || key == "--timeout") o.timeout_s = std::atof(value().c_str());
+    else if (key == "--ssl-trustfile") o.ssl_trustfile = value();
+    else if (key == "--ssl-certificate") o.ssl_certificate = value();
+    else if (key == "--ssl-key") o.ssl_key = value();
+    else if (key == "--ssl-password") o.ssl_password = value();
+    else if (key == "--ssl-password-file") o.ssl_password = read_secret(value());
+    else if (key == "--sasl-mechanisms") o.sasl_mechanisms = value();
+    else if (key == "--sasl-username") o.user = value();
+    else if (key == "--sasl-password") o.password = value();
+    else if (key == "--sasl-password-file") o.password = read_secret(value());
+    else return false;
+    return true;
+}
+
+void finish_connection_options(MgmtOptions& o) {
+    if (o.url.rfind("amqp://", 0) == 0) o.url = o.url.substr(7);
+    if (o.url.rfind("amqps://", 0) == 0) {
+        o.url = o.url.substr(8);
+        o.tls = true;
+    }
+    if (!o.ssl_trustfile.empty() || !o.ssl_certificate.empty() || !o.ssl_verify_peer_name) o.tls = true;
 }
 
 }  // namespace trestle::tools

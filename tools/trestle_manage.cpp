@@ -28,14 +28,17 @@ const char* k_usage =
     "router.address, log, ... and Trestle's mqttListener, mqttSession, retained, kafka,\n"
     "kafkaRoute (short or long names).\n"
     "\n"
-    "Options:\n"
-    "  -b, --bus URL        router to connect to, host:port (default 127.0.0.1:5672)\n"
-    "  -t, --timeout SECS   give up after SECS (default 5)\n"
-    "      --type T, --name N, --identity I\n"
-    "      --sasl-mechanisms MECHS, --sasl-username USER, --sasl-password PASS, --ssl\n"
-    "      --version, -h/--help\n"
+    "Output is JSON. Exit status 1 with the router's status on an error.\n"
     "\n"
-    "Output is JSON. Exit status 1 with the router's status on an error.\n";
+    "Options:\n"
+    "      --type T, --name N, --identity I\n"
+    "      --version, -h/--help\n"
+    "Connection:\n";
+
+void usage(FILE* f) {
+    std::fputs(k_usage, f);
+    std::fputs(tools::connection_options_usage, f);
+}
 
 std::string long_type(const std::string& t) {
     if (t.empty() || t.find("org.") == 0 || t.find("io.trestle.") == 0) return t;
@@ -87,20 +90,15 @@ int main(int argc, char** argv) {
         };
         std::string key = a.rfind("-", 0) == 0 ? a.substr(0, a.find('=')) : a;
         if (a == "-h" || a == "--help") {
-            std::fputs(k_usage, stdout);
+            usage(stdout);
             return 0;
         } else if (a == "--version") {
             std::printf("trestle-manage %s\n", trestle::version);
             return 0;
-        } else if (key == "-b" || key == "--bus") o.url = value();
-        else if (key == "-t" || key == "--timeout") o.timeout_s = std::atof(value().c_str());
-        else if (key == "--type") type = value();
+        } else if (key == "--type") type = value();
         else if (key == "--name") name = value();
         else if (key == "--identity") identity = value();
-        else if (key == "--sasl-mechanisms") o.sasl_mechanisms = value();
-        else if (key == "--sasl-username") o.user = value();
-        else if (key == "--sasl-password") o.password = value();
-        else if (a == "--ssl") o.tls = true;
+        else if (tools::connection_option(a, key, value, o)) {}
         else if (a.rfind("-", 0) == 0) {
             std::fprintf(stderr, "trestle-manage: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
@@ -108,9 +106,9 @@ int main(int argc, char** argv) {
         else if (a.find('=') != std::string::npos) assigns.emplace_back(a.substr(0, a.find('=')), a.substr(a.find('=') + 1));
         else attrs.push_back(a);
     }
-    if (o.url.rfind("amqp://", 0) == 0) o.url = o.url.substr(7);
+    tools::finish_connection_options(o);
     if (op.empty()) {
-        std::fputs(k_usage, stderr);
+        usage(stderr);
         return 2;
     }
     std::string OP = op;

@@ -34,15 +34,17 @@ const char* k_usage =
     "      --kafka           Kafka routes (produced, in flight, consumed, lag)\n"
     "\n"
     "Options:\n"
-    "  -b, --bus URL         router to connect to, host:port (default 127.0.0.1:5672)\n"
-    "  -t, --timeout SECS    give up after SECS (default 5)\n"
     "      --limit N         at most N rows (0 = no limit)\n"
     "      --csv             comma-separated output\n"
     "  -v, --verbose         (accepted for qdstat compatibility)\n"
-    "      --sasl-mechanisms MECHS, --sasl-username USER, --sasl-password PASS\n"
-    "      --ssl             connect with TLS (amqps)\n"
     "      --version         print the version\n"
-    "  -h, --help            this help\n";
+    "  -h, --help            this help\n"
+    "Connection:\n";
+
+void usage(FILE* f) {
+    std::fputs(k_usage, f);
+    std::fputs(tools::connection_options_usage, f);
+}
 
 struct Table {
     std::string title;
@@ -174,7 +176,7 @@ int main(int argc, char** argv) {
         };
         std::string key = a.substr(0, a.find('='));
         if (a == "-h" || a == "--help") {
-            std::fputs(k_usage, stdout);
+            usage(stdout);
             return 0;
         } else if (a == "--version") {
             std::printf("trestle-stat %s\n", trestle::version);
@@ -191,25 +193,16 @@ int main(int argc, char** argv) {
         else if (a == "--kafka") view = "kafka";
         else if (a == "--csv") csv = true;
         else if (a == "-v" || a == "--verbose") {}
-        else if (a == "--ssl") o.tls = true;
-        else if (key == "-b" || key == "--bus" || key == "-r") o.url = value();
-        else if (key == "-t" || key == "--timeout") o.timeout_s = std::atof(value().c_str());
         else if (key == "--limit") limit = std::atoll(value().c_str());
-        else if (key == "--sasl-mechanisms") o.sasl_mechanisms = value();
-        else if (key == "--sasl-username") o.user = value();
-        else if (key == "--sasl-password") o.password = value();
+        else if (tools::connection_option(a, key, value, o)) {}
         else {
             std::fprintf(stderr, "trestle-stat: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }
-    if (o.url.rfind("amqp://", 0) == 0) o.url = o.url.substr(7);
-    if (o.url.rfind("amqps://", 0) == 0) {
-        o.url = o.url.substr(8);
-        o.tls = true;
-    }
+    tools::finish_connection_options(o);
     if (view.empty()) {
-        std::fputs(k_usage, stderr);
+        usage(stderr);
         return 2;
     }
     try {

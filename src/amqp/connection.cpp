@@ -237,9 +237,23 @@ void AmqpConnection::start_read() {
     if (buf.size == 0) return;
     reading_ = true;
     socket_.async_read_some(asio::buffer(buf.start, buf.size),
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                            [self = shared_from_this(), start = buf.start](boost::system::error_code ec, size_t n) {
                                 self->reading_ = false;
                                 if (self->finished_) return;
+                                // A TLS ClientHello (record type 22) on a listener without TLS:
+                                // Proton would wait for an SSL configuration that never comes.
+                                if (!ec && n > 0 && self->bytes_read_ == 0 &&
+                                    self->side_ == Side::server && start[0] == 0x16) {
+                                    self->bytes_read_ = n;
+                                    self->read_closed_ = true;
+                                    pn_connection_driver_errorf(&self->driver_, "amqp:connection:framing-error",
+                                                                "TLS handshake received, but this listener "
+                                                                "has no TLS");
+                                    pn_connection_driver_close(&self->driver_);
+                                    self->pump();
+                                    return;
+                                }
+                                self->bytes_read_ += n;
                                 if (ec) {
                                     self->read_closed_ = true;
                                     if (ec != asio::error::eof)

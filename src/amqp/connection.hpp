@@ -98,6 +98,7 @@ private:
     uint64_t log_id_;
     uint64_t started_ms_ = 0;
     uint64_t timer_deadline_ = 0;
+    uint64_t bytes_read_ = 0;
     bool reading_ = false;
     bool writing_ = false;
     bool read_closed_ = false;

@@ -164,6 +164,25 @@ TEST_F(Connection, GarbageBytesAreRefusedWithoutHarmingOthers) {
     expect_router_serves(router->url("amqp"), "after-garbage");
 }
 
+TEST_F(Connection, ATlsHandshakeOnAPlainListenerIsClosedAtOnce) {
+    RawSocket sock(router->port("amqp"));
+    // The start of a TLS 1.2 ClientHello record.
+    std::string hello("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11);
+    hello += std::string(160, '\0');
+    sock.write(hello);
+    bool closed = false;
+    sock.read_until_closed(5s, &closed);
+    EXPECT_TRUE(closed) << "not held open waiting for a TLS configuration";
+    EXPECT_FALSE(router->process()
+                     .wait_for_line(std::regex("TLS handshake received, but this listener has no TLS"))
+                     .empty());
+    std::string out;
+    int st = run_command({TRESTLE_STAT_PATH, "-b", router->url("amqp"), "--ssl-disable-peer-name-verify", "-g"}, &out);
+    EXPECT_EQ(st, 1) << out;
+    EXPECT_NE(out.find("failed"), std::string::npos) << "the CLI tried TLS and says so: " << out;
+    expect_router_serves(router->url("amqp"), "after-tls");
+}
+
 TEST_F(Connection, WrongProtocolHeaderIsRefused) {
     RawSocket sock(router->port("amqp"));
     sock.write(std::string("AMQP\x01\x01\x00\x0a", 8));  // protocol id 1 (AMQP 0-10 style)
