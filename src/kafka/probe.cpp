@@ -52,6 +52,11 @@ void Probe::set_topics(std::vector<std::string> topics) {
     topics_ = std::move(topics);
 }
 
+bool Probe::stopping() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return stop_;
+}
+
 Probe::Reading Probe::reading() const {
     std::lock_guard<std::mutex> g(mu_);
     return reading_;
@@ -81,13 +86,14 @@ void Probe::check() {
     std::map<std::pair<std::string, int32_t>, int64_t> high;
     if (!err) {
         for (const auto& t : topics) {
+            if (stopping()) return;  // shutdown waits for this thread: no more round trips
             rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr);
             if (!rkt) continue;
             const rd_kafka_metadata_t* tmd = nullptr;
             if (rd_kafka_metadata(rk_.get(), 0, rkt, &tmd, timeout) == RD_KAFKA_RESP_ERR_NO_ERROR &&
                 tmd) {
                 for (int i = 0; i < tmd->topic_cnt; ++i)
-                    for (int p = 0; p < tmd->topics[i].partition_cnt; ++p) {
+                    for (int p = 0; p < tmd->topics[i].partition_cnt && !stopping(); ++p) {
                         int32_t part = tmd->topics[i].partitions[p].id;
                         int64_t lo = -1, hi = -1;
                         if (rd_kafka_query_watermark_offsets(rk_.get(), t.c_str(), part, &lo, &hi,

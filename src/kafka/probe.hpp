@@ -42,6 +42,7 @@ class Probe {
   private:
     void run();
     void check();
+    bool stopping() const;
 
     Properties props_;
     uint32_t period_ms_;
