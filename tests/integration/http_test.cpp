@@ -72,17 +72,6 @@ double sample(const std::string& page, const std::string& series) {
     return -1;
 }
 
-// Polls until `pred` holds (the router updates counters as settlements arrive).
-template <class Pred>
-bool eventually(Pred pred, Duration timeout = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
-
 std::string config(const std::string& extra = "", const std::string& http_extra = "") {
     return "router {\n    id: http-router\n}\n"
            "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n}\n"
@@ -139,7 +128,7 @@ TEST(Http, MetricsCountTheAmqpAndMqttTrafficSent) {
 
     std::string page;
     // MQTT subscribers' acknowledgements settle asynchronously: wait for the counts to land.
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(poll_until([&] {
         page = get(port, "/metrics").body;
         return sample(page, "trestle_deliveries_ingress_total") == 8 &&
                sample(page, "trestle_deliveries_egress_total") == 8;
@@ -161,7 +150,7 @@ TEST(Http, MetricsCountTheAmqpAndMqttTrafficSent) {
     EXPECT_EQ(sample(page, "trestle_mqtt_sessions{state=\"connected\"}"), 2) << page;
 
     ASSERT_EQ(pub.publish("sensors/last", "r", 1, true), 0);
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(poll_until([&] {
         page = get(port, "/metrics").body;
         return sample(page, "trestle_retained_messages") == 1;
     })) << page;
@@ -220,7 +209,7 @@ TEST(Http, ReadyzTurns503WhileKafkasBrokersAreDownAnd200WhenTheyReturn) {
                                 "kafkaRoute {\n    name: telemetry\n    pattern: telemetry/#\n"
                                 "    topic: telemetry\n}\n"));
     int port = router.port("http");
-    ASSERT_TRUE(eventually([&] { return get(port, "/readyz").status == 200; })) << get(port, "/readyz").body;
+    ASSERT_TRUE(poll_until([&] { return get(port, "/readyz").status == 200; })) << get(port, "/readyz").body;
 
     // Traffic through Kafka shows in the Kafka series.
     Paho pub(router.port("mqtt"), "kafka-pub");
@@ -234,7 +223,7 @@ TEST(Http, ReadyzTurns503WhileKafkasBrokersAreDownAnd200WhenTheyReturn) {
 
     kafka.command("down 1");
     HttpReply r;
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(poll_until([&] {
         r = get(port, "/readyz");
         return r.status == 503;
     })) << r.body;
@@ -247,7 +236,7 @@ TEST(Http, ReadyzTurns503WhileKafkasBrokersAreDownAnd200WhenTheyReturn) {
     EXPECT_EQ(sample(page, "trestle_ready"), 0) << page;
 
     kafka.command("up 1");
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(poll_until([&] {
         r = get(port, "/readyz");
         return r.status == 200;
     }, 30s)) << r.body;
@@ -274,7 +263,7 @@ TEST(Http, ConsumerLagCountsRecordsNotYetSettledAndFallsToZeroOnceConsumed) {
         return sum;
     };
     std::string page;
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(poll_until([&] {
         page = get(port, "/metrics").body;
         return total_lag(page) == 5;
     })) << page;
@@ -290,7 +279,7 @@ TEST(Http, ConsumerLagCountsRecordsNotYetSettledAndFallsToZeroOnceConsumed) {
     int r = amqp.open_receiver("jobs", acc);
     ASSERT_TRUE(amqp.wait_link_open(r));
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(amqp.receive(r, 20s)) << i;
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(poll_until([&] {
         page = get(port, "/metrics").body;
         return total_lag(page) == 0 &&
                sample(page, "trestle_kafka_consumed_total{route=\"jobs\",topic=\"jobs\"}") == 5;

@@ -214,7 +214,8 @@ TEST_F(Kafka, BrokerDownDuringAQos1StreamLosesNothingAcknowledged) {
         if (i == 100) {
             kafka->command("down 1");
             outage = std::thread([&] {
-                std::this_thread::sleep_for(3s);  // the outage the test is about, not a wait
+                // Down until the router has seen the outage (its probe finds no broker).
+                a.router->process().wait_for_line(std::regex("kafka: no broker answers"), 30s);
                 kafka->command("up 1");
                 up = true;
             });

@@ -77,6 +77,19 @@ private:
     std::unique_ptr<Process> proc_;
 };
 
+// Waits until `pred` holds or the deadline passes, for state only observable by asking (an
+// HTTP scrape, a management query): there is no event to wait on, so it asks again every
+// 50 ms. Returns the last answer.
+template <class Pred>
+bool poll_until(Pred pred, Duration timeout = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(50ms);  // the poll interval of a deadline-bound wait
+    }
+    return pred();
+}
+
 std::string trestled_path();
 // A TCP port that was free a moment ago (for peers that need to restart on the same port).
 int free_port();
