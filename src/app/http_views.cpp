@@ -128,8 +128,7 @@ std::string Server::metrics(size_t max_addresses) {
           static_cast<double>(resident_bytes()));
     x.one("trestle_ready", "gauge", "1 when /readyz answers 200.", not_ready().empty() ? 1 : 0);
 
-    size_t amqp = 0;
-    for (const auto& [cid, c] : router_->connections()) amqp += c->info().protocol == "amqp";
+    size_t amqp = amqp_connection_count();
     x.family("trestle_connections", "gauge", "Open client connections.");
     x.sample("trestle_connections", {{"protocol", "amqp"}}, d(amqp));
     x.sample("trestle_connections", {{"protocol", "mqtt"}}, d(mqtt_->connection_count()));
@@ -159,8 +158,6 @@ std::string Server::metrics(size_t max_addresses) {
 
     // qdrouterd's router-wide series under its names, so dashboards built for it keep working.
     {
-        size_t blocked = 0;
-        for (const auto& [lid, l] : router_->links()) blocked += l->blocked();
         auto qdr = [&](const char* name, const char* type, double v) {
             // qdrouterd prints TYPE lines only; a HELP line keeps promtool quiet.
             x.one(name, type, "As qdrouterd reports it.", v);
@@ -185,7 +182,7 @@ std::string Server::metrics(size_t max_addresses) {
         qdr("qdr_deliveries_delayed_1sec_total", "counter", d(c.delayed_1sec));
         qdr("qdr_deliveries_delayed_10sec_total", "counter", d(c.delayed_10sec));
         qdr("qdr_deliveries_stuck_total", "gauge", d(router_->stuck_deliveries()));
-        qdr("qdr_links_blocked_total", "gauge", d(blocked));
+        qdr("qdr_links_blocked_total", "gauge", d(blocked_links()));
         qdr("qdr_deliveries_redirected_to_fallback_total", "counter", 0);
     }
 
@@ -198,11 +195,9 @@ std::string Server::metrics(size_t max_addresses) {
     for (const auto& h : http_configs_)
         x.sample("trestle_listener_up", {{"listener", h->settings.name}, {"protocol", "http"}}, h->listener ? 1 : 0);
     x.family("trestle_listener_connections", "gauge", "Open connections per listener.");
-    for (const auto& l : listener_configs_) {
-        size_t n = 0;
-        for (const auto& [p, conn] : connections_) n += conn->settings().name == l->name;
-        x.sample("trestle_listener_connections", {{"listener", l->name}, {"protocol", "amqp"}}, d(n));
-    }
+    for (const auto& l : listener_configs_)
+        x.sample("trestle_listener_connections", {{"listener", l->name}, {"protocol", "amqp"}},
+                 d(connections_on(*l)));
     for (const auto& m : mqtt_configs_)
         x.sample("trestle_listener_connections", {{"listener", m->settings.name}, {"protocol", "mqtt"}},
                  d(mqtt_->connections_on(m->settings.name)));
@@ -243,25 +238,23 @@ std::string Server::metrics(size_t max_addresses) {
         x.sample("trestle_address_producers", {{"address", a->name()}}, d(a->producers().size()));
 
     // MQTT
-    size_t connected = 0, queued = 0;
-    uint64_t dropped = 0;
-    for (const auto& [cid, s] : mqtt_->sessions()) {
-        connected += s->connection() != nullptr;
-        queued += s->queued();
-        dropped += s->dropped();
-    }
+    size_t connected = 0;
+    for (const auto& [cid, s] : mqtt_->sessions()) connected += s->connection() != nullptr;
     x.family("trestle_mqtt_sessions", "gauge", "MQTT sessions, connected or kept for offline clients.");
     x.sample("trestle_mqtt_sessions", {{"state", "connected"}}, d(connected));
     x.sample("trestle_mqtt_sessions", {{"state", "offline"}}, d(mqtt_->sessions().size() - connected));
-    x.one("trestle_mqtt_queued_messages", "gauge", "Messages waiting in MQTT sessions.", d(queued));
-    x.one("trestle_mqtt_dropped_messages", "gauge",
-          "Messages dropped by the MQTT sessions that exist now (queue full).", d(dropped));
+    x.one("trestle_mqtt_queued_messages", "gauge", "Messages queued or in flight in MQTT sessions.",
+          d(mqtt_->total_queued));
+    x.family("trestle_mqtt_dropped_messages_total", "counter", "MQTT messages not delivered, by reason.");
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "qos0-not-sent"}}, d(mqtt_->dropped_qos0));
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "queue-full"}}, d(mqtt_->dropped_queue_full));
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "expired"}}, d(mqtt_->expired));
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "too-large"}}, d(mqtt_->oversized));
     x.one("trestle_retained_messages", "gauge", "Retained messages held.", d(router_->retained().size()));
 
     // Kafka
     if (kafka_) {
-        x.one("trestle_kafka_up", "gauge", "1 while brokers answer and acknowledge.",
-              kafka_->health().up ? 1 : 0);
+        x.one("trestle_kafka_up", "gauge", "1 while brokers answer and acknowledge.", kafka_->health().up ? 1 : 0);
         x.one("trestle_kafka_in_flight", "gauge", "Records produced, not yet acknowledged.",
               d(kafka_->in_flight()));
         struct Family {

@@ -79,6 +79,32 @@ Status bad(const ConfigError& e) {
 
 }  // namespace
 
+size_t Server::amqp_connection_count() const {
+    size_t n = 0;
+    for (const auto& [id, c] : router_->connections()) n += c->info().protocol == "amqp";
+    return n;
+}
+
+size_t Server::blocked_links() const {
+    size_t n = 0;
+    for (const auto& [id, l] : router_->links()) n += l->blocked();
+    return n;
+}
+
+size_t Server::connections_on(const ListenerConfig& lc) const {
+    size_t n = 0;
+    for (const auto& [p, c] : connections_) n += c->settings().name == lc.name;
+    return n;
+}
+
+void Server::add_listener_state(json::Object& r, const net::TcpListener* l, const std::string& error,
+                                size_t connections) {
+    r.emplace_back("operStatus", l ? "up" : "down");
+    r.emplace_back("lastError", error.empty() ? json::Value() : json::Value(error));
+    r.emplace_back("boundPort", l ? json::Value(static_cast<int64_t>(l->port())) : json::Value());
+    r.emplace_back("connectionCount", static_cast<int64_t>(connections));
+}
+
 void Server::register_management() {
     auto& agent = agent_;
     if (log_) agent.log_records = [log = log_](size_t limit) { return log->records(limit); };
@@ -91,13 +117,9 @@ void Server::register_management() {
             if (k == "identity") v = json::Value("router/" + router_->settings().id);
         row.emplace_back("name", "router/" + router_->settings().id);
         const auto& c = router_->counters();
-        size_t blocked = 0, links = 0;
-        for (const auto& [id, l] : router_->links()) {
-            ++links;
-            blocked += l->blocked();
-        }
-        size_t conns = mqtt_->connection_count();
-        for (const auto& [id, c] : router_->connections()) conns += c->info().protocol == "amqp";
+        size_t links = router_->links().size();
+        size_t blocked = blocked_links();
+        size_t conns = mqtt_->connection_count() + amqp_connection_count();
         json::Object ops{{"area", "0"},
                          {"version", trestle::version},
                          {"uptimeSeconds", static_cast<int64_t>((net::monotonic_ms() - started_ms_) / 1000)},
@@ -300,12 +322,7 @@ void Server::register_management() {
         std::vector<json::Object> rows;
         for (const auto& lc : listener_configs_) {
             json::Object r = entity_row(lc->entity);
-            size_t n = 0;
-            for (const auto& [p, c] : connections_) n += c->settings().name == lc->name;
-            r.emplace_back("operStatus", lc->listener ? "up" : "down");
-            r.emplace_back("lastError", lc->error.empty() ? json::Value() : json::Value(lc->error));
-            r.emplace_back("boundPort", lc->listener ? json::Value(static_cast<int64_t>(lc->listener->port())) : json::Value());
-            r.emplace_back("connectionCount", static_cast<int64_t>(n));
+            add_listener_state(r, lc->listener.get(), lc->error, connections_on(*lc));
             rows.push_back(std::move(r));
         }
         return rows;
@@ -343,10 +360,7 @@ void Server::register_management() {
         std::vector<json::Object> rows;
         for (const auto& mc : mqtt_configs_) {
             json::Object r = entity_row(mc->entity);
-            r.emplace_back("operStatus", mc->listener ? "up" : "down");
-            r.emplace_back("lastError", mc->error.empty() ? json::Value() : json::Value(mc->error));
-            r.emplace_back("boundPort", mc->listener ? json::Value(static_cast<int64_t>(mc->listener->port())) : json::Value());
-            r.emplace_back("connectionCount", static_cast<int64_t>(mqtt_->connections_on(mc->settings.name)));
+            add_listener_state(r, mc->listener.get(), mc->error, mqtt_->connections_on(mc->settings.name));
             rows.push_back(std::move(r));
         }
         return rows;
@@ -386,10 +400,7 @@ void Server::register_management() {
         std::vector<json::Object> rows;
         for (const auto& hc : http_configs_) {
             json::Object r = entity_row(hc->entity);
-            r.emplace_back("operStatus", hc->listener ? "up" : "down");
-            r.emplace_back("lastError", hc->error.empty() ? json::Value() : json::Value(hc->error));
-            r.emplace_back("boundPort", hc->listener ? json::Value(static_cast<int64_t>(hc->listener->port())) : json::Value());
-            r.emplace_back("connectionCount", static_cast<int64_t>(hc->server ? hc->server->connections() : 0));
+            add_listener_state(r, hc->listener.get(), hc->error, hc->server ? hc->server->connections() : 0);
             rows.push_back(std::move(r));
         }
         return rows;

@@ -87,6 +87,13 @@ private:
     // Why the router is not ready (empty: ready).
     std::vector<std::string> not_ready();
     std::string metrics(size_t max_addresses);
+    // Counts management and /metrics both report (management_views.cpp).
+    size_t amqp_connection_count() const;
+    size_t blocked_links() const;
+    size_t connections_on(const ListenerConfig& lc) const;
+    // A listener's operStatus, lastError, boundPort and connectionCount.
+    static void add_listener_state(json::Object& row, const net::TcpListener* l,
+                                   const std::string& error, size_t connections);
     void add_address(const management::Entity& e);
     static kafka::RouteSettings kafka_route(const management::Entity& e);
     void add_link_route(const management::Entity& e);

@@ -111,17 +111,18 @@ void Probe::check() {
     reading_.checked = true;
     reading_.reachable = !err;
     if (!err) {
-        if (!was) logger().info("kafka: brokers answer again");
         reading_.error.clear();
         reading_.last_ok_ms = now;
         reading_.down_since_ms = 0;
         // Keep what a failed watermark query did not refresh: a stale end beats none.
         for (auto& [k, v] : high) reading_.high[k] = v;
     } else {
-        if (was) logger().warn("kafka: no broker answers: {}", rd_kafka_err2str(err));
         reading_.error = rd_kafka_err2str(err);
         if (!reading_.down_since_ms) reading_.down_since_ms = now;
     }
+    // Logged once the reading holds the change (tests wait for these lines, then ask /readyz).
+    if (!err && !was) logger().info("kafka: brokers answer again");
+    if (err && was) logger().warn("kafka: no broker answers: {}", rd_kafka_err2str(err));
 }
 
 }  // namespace trestle::kafka

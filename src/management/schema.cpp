@@ -63,7 +63,16 @@ AttributeSchema unsupported(std::string name) {
     return a;
 }
 
-AttributeSchema port(std::string description, const char* def = "amqp") {
+AttributeSchema port(std::string description, const char* def = "amqp");
+
+// What every listener starts with: name, host and port.
+void listener_address(std::vector<AttributeSchema>& v, std::string port_description, const char* def) {
+    v.push_back(str("name", "Unique name (default: host:port)."));
+    v.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
+    v.push_back(port(std::move(port_description), def));
+}
+
+AttributeSchema port(std::string description, const char* def) {
     AttributeSchema a;
     a.name = "port";
     a.type = AttrType::port;
@@ -220,10 +229,8 @@ Schema::Schema() {
         t.short_name = "listener";
         t.long_name = std::string(prefix) + "listener";
         t.description = "Accepts AMQP 1.0 connections.";
-        t.attributes.push_back(str("name", "Unique name (default: host:port)."));
-        t.attributes.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
-        t.attributes.push_back(port("Port number or service name (amqp, amqps); 0 = ephemeral "
-                                    "(the chosen port is logged)."));
+        listener_address(t.attributes, "Port number or service name (amqp, amqps); 0 = ephemeral "
+                                       "(the chosen port is logged).", "amqp");
         t.attributes.push_back(enumeration("role", "normal, or route-container for brokers and "
                                                    "services that link routes reach.",
                                            {"normal", "route-container", "inter-router", "edge"},
@@ -244,11 +251,8 @@ Schema::Schema() {
         t.short_name = "mqttListener";
         t.long_name = "io.trestle.mqttListener";
         t.description = "Accepts MQTT 3.1.1 and 5.0 connections (and MQTT over WebSocket).";
-        t.attributes.push_back(str("name", "Unique name (default: host:port)."));
-        t.attributes.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
-        t.attributes.push_back(port("Port number or service name (mqtt = 1883, secure-mqtt = "
-                                    "8883); 0 = ephemeral (the chosen port is logged).",
-                                    "mqtt"));
+        listener_address(t.attributes, "Port number or service name (mqtt = 1883, secure-mqtt = "
+                                       "8883); 0 = ephemeral (the chosen port is logged).", "mqtt");
         t.attributes.push_back(str("protocolVersions",
                                    "Accepted protocol versions, comma-separated: 3.1.1, 5.",
                                    "3.1.1,5"));
@@ -341,10 +345,7 @@ Schema::Schema() {
         t.description = "Serves /healthz (the process serves), /readyz (every listener up and "
                         "Kafka, if configured, answering and acknowledging; 503 with the "
                         "reasons otherwise) and /metrics (Prometheus) over HTTP/1.1.";
-        t.attributes.push_back(str("name", "Unique name (default: host:port)."));
-        t.attributes.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
-        t.attributes.push_back(port("Port number; 0 = ephemeral (the chosen port is logged).",
-                                    "8672"));
+        listener_address(t.attributes, "Port number; 0 = ephemeral (the chosen port is logged).", "8672");
         t.attributes.push_back(integer("maxConnections",
                                        "HTTP connections open at once; beyond it new ones are "
                                        "closed.",
