@@ -112,7 +112,6 @@ void Probe::check() {
     reading_.reachable = !err;
     if (!err) {
         reading_.error.clear();
-        reading_.last_ok_ms = now;
         reading_.down_since_ms = 0;
         // Keep what a failed watermark query did not refresh: a stale end beats none.
         for (auto& [k, v] : high) reading_.high[k] = v;

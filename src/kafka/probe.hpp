@@ -23,7 +23,6 @@ class Probe {
         bool checked = false;        // at least one round trip finished
         bool reachable = false;      // the last one succeeded
         std::string error;           // why the last one failed
-        uint64_t last_ok_ms = 0;     // monotonic ms of the last success (0: never)
         uint64_t down_since_ms = 0;  // monotonic ms of the first failure in a row (0: up)
         std::map<std::pair<std::string, int32_t>, int64_t> high;  // (topic, partition) -> end
     };
