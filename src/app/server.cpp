@@ -1,5 +1,7 @@
 #include "app/server.hpp"
 
+#include "kafka/state.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -246,6 +248,7 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
             ks.create_topics = e.boolean("createTopics", true);
             ks.retained_topic = e.str("retainedTopic", ks.retained_topic);
             ks.sessions_topic = e.str("sessionsTopic", ks.sessions_topic);
+            ks.instance_timeout_ms = static_cast<uint32_t>(e.integer("instanceTimeout", 10)) * 1000;
             ks.dead_letter_topic = e.str("deadLetterTopic", ks.dead_letter_topic);
             if (kafka_settings_) ks.routes = std::move(kafka_settings_->routes);
             kafka_settings_ = std::move(ks);
@@ -279,7 +282,9 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
             mqtt_->max_total_queued = static_cast<uint64_t>(e.integer("mqttMaxQueuedMessages", 100000));
 }
 
-Server::~Server() = default;
+Server::~Server() {
+    mqtt_.reset();  // its sessions use the Kafka adapter's stores and logs
+}
 
 std::string Server::start_listener(ListenerConfig& lc) {
     auto listener = std::make_shared<net::TcpListener>(
@@ -355,6 +360,7 @@ std::string Server::start() {
         kafka_ = std::make_unique<kafka::Adapter>(*router_, loop_, *kafka_settings_, router_->settings().id);
         if (std::string err = kafka_->start(); !err.empty())
             return "kafka '" + kafka_settings_->name + "': " + err;
+        if (auto* state = kafka_->session_state()) mqtt_->use_state(*state, state->wills(), kafka_.get());
     }
     register_management();
     for (auto& lc : listener_configs_)

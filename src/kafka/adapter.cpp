@@ -88,6 +88,35 @@ std::string partition_text(const rd_kafka_topic_partition_list_t* l) {
     return s;
 }
 
+
+enum class RecordFate { ok, no_address, expired, unreadable };
+
+// The address and routable message of a consumed record under a route's settings.
+RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint64_t now_ms,
+                       std::string_view& address, core::MessageRef& msg) {
+    std::vector<mapping::HeaderView> headers;
+    rd_kafka_headers_t* hs = nullptr;
+    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
+        const char* name;
+        const void* val;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
+            headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
+    }
+    std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+    std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+    address = mapping::record_address(key, headers);
+    if (address.empty()) address = s.address;
+    if (address.empty()) return RecordFate::no_address;
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    bool expired = false;
+    msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0, now_ms, epoch_ms(), expired);
+    if (expired) return RecordFate::expired;  // past its message expiry: nobody may receive it
+    if (!msg) return RecordFate::unreadable;
+    return RecordFate::ok;
+}
+
 }  // namespace
 
 std::string RouteSettings::bound_pattern() const {
@@ -344,6 +373,7 @@ public:
                             : multicast                ? "latest"
                                                        : "earliest";
         from_start_time_ = start == "latest";
+        log_id_ = a_.log_id(s_.topic);
         Properties defaults{{"bootstrap.servers", a_.bootstrap_},
                             {"client.id", "trestle-" + a_.router_id_ + "-" + s_.name},
                             {"group.id", group_},
@@ -430,34 +460,24 @@ public:
         if (it == parts_.end()) return;  // from a partition no longer ours
         Part& p = it->second;
         p.next_offset = m->offset + 1;
-        std::vector<mapping::HeaderView> headers;
-        rd_kafka_headers_t* hs = nullptr;
-        if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
-            const char* name;
-            const void* val;
-            size_t size;
-            for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
-                headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
-        }
-        std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-        std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
         ++counters.consumed;
-        std::string_view address = mapping::record_address(key, headers);
-        if (address.empty()) address = s_.address;
-        if (address.empty()) {
-            dead_letter(m, "the record names no address (no key, no trestle.address header)");
-            return;
+        std::string_view address;
+        core::MessageRef msg;
+        switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
+            case RecordFate::no_address:
+                dead_letter(m, "the record names no address (no key, no trestle.address header)");
+                return;
+            case RecordFate::expired:
+                return;
+            case RecordFate::unreadable:
+                dead_letter(m, "content-type application/x-amqp-body but the value is not AMQP body sections");
+                return;
+            case RecordFate::ok:
+                break;
         }
-        rd_kafka_timestamp_type_t tt;
-        int64_t ts = rd_kafka_message_timestamp(m, &tt);
-        bool expired = false;
-        core::MessageRef msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0,
-                                                            a_.router_.now_ms(), epoch_ms(), expired);
-        if (expired) return;  // past its message expiry: nobody may receive it
-        if (!msg) {
-            dead_letter(m, "content-type application/x-amqp-body but the value is not AMQP body sections");
-            return;
-        }
+        msg->origin_log = log_id_;
+        msg->origin_partition = m->partition;
+        msg->origin_offset = m->offset;
         auto* t = new Track;
         t->partition = m->partition;
         t->offset = m->offset;
@@ -484,6 +504,21 @@ public:
     }
 
     size_t max_outstanding() const { return link ? link->capacity() * 8 : 0; }
+
+    // Per partition, the first record not yet handed to the core: a subscriber attached now
+    // receives it and everything after it live.
+    void live_positions(std::vector<core::LogPosition>& out) const {
+        if (!consumer_ || stopping_ || dist_ != core::Distribution::multicast) return;
+        for (const auto& [id, p] : parts_) {
+            int64_t at = p.next_offset >= 0 ? p.next_offset : p.start;
+            for (const Track* t : backlog_)
+                if (t->partition == id) {
+                    at = t->offset;  // the backlog is in fetch order: the first is the lowest
+                    break;
+                }
+            if (at >= 0) out.push_back({s_.topic, id, at});
+        }
+    }
 
     void pause(bool on) {
         rd_kafka_topic_partition_list_t* l = nullptr;
@@ -724,6 +759,7 @@ public:
     bool paused_ = false;
     bool stopping_ = false;
     bool from_start_time_ = false;
+    uint32_t log_id_ = 0;
     std::map<int32_t, Part> parts_;
     std::deque<Track*> backlog_;
     std::deque<Track*> retry_;
@@ -732,6 +768,236 @@ public:
     uint64_t next_commit_ = 0;
     RouteCounters counters;
 };
+
+// =============================================================================================
+// Catching a resumed session up from the logs: one assign-only consumer of this router's
+// serves the requests one at a time (sessions resuming together wait their turn, bounded in
+// memory by their session queues), each from its stored positions up to the live positions
+// taken when it was asked for, so nothing is missed or sent twice between catch-up and live.
+
+class Adapter::Replayer {
+public:
+    explicit Replayer(Adapter& a) : a_(a) {}
+    ~Replayer() { close(); }
+
+    uint64_t add(std::vector<core::LogPosition> from,
+                 std::function<void(core::MessageRef, std::string_view)> record, std::function<void()> done) {
+        Request r;
+        r.id = ++next_id_;
+        r.record = std::move(record);
+        r.done = std::move(done);
+        std::vector<core::LogPosition> live = a_.live_positions();
+        for (const auto& p : from) {
+            const RouteSettings* route = a_.out_route(p.log);
+            if (!route) continue;  // no longer bound here
+            int64_t end = INT64_MAX;  // not known here: up to the end of the log
+            for (const auto& l : live)
+                if (l.log == p.log && l.partition == p.partition) end = l.offset;
+            if (p.offset < end) r.parts[{p.log, p.partition}] = Range{p.offset, end, route};
+        }
+        uint64_t id = r.id;
+        queue_.push_back(std::move(r));
+        // Not from inside the caller (a session being set up): on the next turn.
+        if (!active_) asio::post(a_.loop_.io(), [this, alive = alive_] {
+            if (*alive && !active_) start_next();
+        });
+        return id;
+    }
+
+    void cancel(uint64_t id) {
+        if (active_ && active_->id == id) {
+            finish(false);
+            return;
+        }
+        std::erase_if(queue_, [id](const Request& r) { return r.id == id; });
+    }
+
+    void tick() {
+        if (active_ && a_.router_.now_ms() > active_->deadline_ms) {
+            logger().warn("session catch-up from the logs incomplete after 30 s ({} partition(s) "
+                          "not read to their end): the session continues live",
+                          active_->parts.size());
+            finish(true);
+        }
+    }
+
+    void close() {
+        *alive_ = false;
+        waker_.reset();
+        if (consumer_) rd_kafka_consumer_close(consumer_.get());
+        if (queue_handle_) rd_kafka_queue_destroy(queue_handle_);
+        queue_handle_ = nullptr;
+        consumer_.reset();
+    }
+
+private:
+    struct Range {
+        int64_t from = 0, end = 0;
+        const RouteSettings* route = nullptr;
+    };
+    using Parts = std::map<std::pair<std::string, int32_t>, Range>;
+    struct Request {
+        uint64_t id = 0;
+        Parts parts;
+        std::function<void(core::MessageRef, std::string_view)> record;
+        std::function<void()> done;
+        uint64_t deadline_ms = 0;
+    };
+
+    std::string open() {
+        Properties defaults{{"group.id", "trestle.replay." + a_.router_id_},
+                            {"client.id", "trestle-" + a_.router_id_ + "-replay"},
+                            {"enable.auto.commit", "false"},
+                            {"enable.auto.offset.store", "false"},
+                            {"enable.partition.eof", "true"},
+                            {"auto.offset.reset", "earliest"},  // positions past retention
+                            {"fetch.wait.max.ms", "100"},
+                            {"reconnect.backoff.max.ms", "1000"}};
+        std::string err;
+        rd_kafka_conf_t* conf = make_conf(defaults, a_.client_properties(), err);
+        if (!conf) return err;
+        char errstr[512];
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+        if (!rk) {
+            rd_kafka_conf_destroy(conf);
+            return errstr;
+        }
+        consumer_.reset(rk);
+        rd_kafka_poll_set_consumer(rk);
+        queue_handle_ = rd_kafka_queue_get_consumer(rk);
+        waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_handle_, [this] { return serve(); });
+        return {};
+    }
+
+    void start_next() {
+        while (!active_ && !queue_.empty()) {
+            active_ = std::make_unique<Request>(std::move(queue_.front()));
+            queue_.pop_front();
+            if (active_->parts.empty()) {
+                finish(true);
+                continue;
+            }
+            if (!consumer_)
+                if (std::string err = open(); !err.empty()) {
+                    logger().error("session catch-up from the logs: {}", err);
+                    finish(true);
+                    continue;
+                }
+            active_->deadline_ms = a_.router_.now_ms() + 30000;
+            PartitionList l(rd_kafka_topic_partition_list_new(static_cast<int>(active_->parts.size())));
+            for (const auto& [k, r] : active_->parts)
+                rd_kafka_topic_partition_list_add(l.get(), k.first.c_str(), k.second)->offset = r.from;
+            rd_kafka_assign(consumer_.get(), l.get());
+            waker_->poke();
+        }
+    }
+
+    bool serve() {
+        if (!consumer_) return false;
+        int n = 0;
+        for (; n < 256 && active_; ++n) {
+            rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), 0);
+            if (!m) break;
+            handle(m);
+            rd_kafka_message_destroy(m);
+        }
+        return n == 256;
+    }
+
+    void handle(const rd_kafka_message_t* m) {
+        if (!m->rkt) return;
+        std::pair<std::string, int32_t> key{rd_kafka_topic_name(m->rkt), m->partition};
+        auto it = active_->parts.find(key);
+        if (it == active_->parts.end()) return;  // from an earlier request's assignment
+        Range& r = it->second;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->offset >= r.from) done_with(key);  // the log ends before the live position
+            return;
+        }
+        if (m->err) {
+            logger().warn("session catch-up from the logs: {}", rd_kafka_message_errstr(m));
+            return;
+        }
+        if (m->offset < r.from) return;
+        if (m->offset >= r.end) {
+            done_with(key);
+            return;
+        }
+        r.from = m->offset + 1;
+        bool last = r.from >= r.end;
+        std::string_view address;
+        core::MessageRef msg;
+        if (read_record(m, *r.route, a_.router_.now_ms(), address, msg) == RecordFate::ok) {
+            msg->origin_log = a_.log_id(r.route->topic);
+            msg->origin_partition = m->partition;
+            msg->origin_offset = m->offset;
+            uint64_t id = active_->id;
+            active_->record(std::move(msg), address);
+            if (!active_ || active_->id != id) return;  // cancelled from inside
+        }
+        if (last) done_with(key);
+    }
+
+    void done_with(const std::pair<std::string, int32_t>& key) {
+        if (!active_) return;
+        active_->parts.erase(key);
+        if (active_->parts.empty()) finish(true);
+    }
+
+    void finish(bool call_done) {
+        std::unique_ptr<Request> r = std::move(active_);
+        if (consumer_) rd_kafka_assign(consumer_.get(), nullptr);
+        if (!queue_.empty())
+            asio::post(a_.loop_.io(), [this, alive = alive_] {
+                if (*alive && !active_) start_next();
+            });
+        if (call_done && r && r->done) r->done();
+    }
+
+    Adapter& a_;
+    Handle consumer_;
+    rd_kafka_queue_t* queue_handle_ = nullptr;
+    std::unique_ptr<QueueWaker> waker_;
+    std::deque<Request> queue_;
+    std::unique_ptr<Request> active_;
+    uint64_t next_id_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+uint32_t Adapter::log_id(const std::string& topic) {
+    for (size_t i = 0; i < log_names_.size(); ++i)
+        if (log_names_[i] == topic) return static_cast<uint32_t>(i + 1);
+    log_names_.push_back(topic);
+    return static_cast<uint32_t>(log_names_.size());
+}
+
+const RouteSettings* Adapter::out_route(const std::string& topic) const {
+    for (const auto& o : outs_)
+        if (o->s_.topic == topic && o->dist_ == core::Distribution::multicast) return &o->s_;
+    return nullptr;
+}
+
+std::vector<core::LogPosition> Adapter::live_positions() const {
+    std::vector<core::LogPosition> out;
+    for (const auto& o : outs_) o->live_positions(out);
+    return out;
+}
+
+const std::string& Adapter::log_name(uint32_t id) const {
+    static const std::string none;
+    return id >= 1 && id <= log_names_.size() ? log_names_[id - 1] : none;
+}
+
+uint64_t Adapter::replay(std::vector<core::LogPosition> from,
+                         std::function<void(core::MessageRef, std::string_view)> record,
+                         std::function<void()> done) {
+    if (!replayer_) replayer_ = std::make_unique<Replayer>(*this);
+    return replayer_->add(std::move(from), std::move(record), std::move(done));
+}
+
+void Adapter::cancel(uint64_t replay_id) {
+    if (replayer_) replayer_->cancel(replay_id);
+}
 
 // =============================================================================================
 
@@ -806,6 +1072,14 @@ std::string Adapter::start() {
         if (std::string err = retained_->load(30000); !err.empty())
             logger().error("kafka '{}': {}", settings_.name, err);
         router_.set_retained_store(retained_.get());
+    }
+    if (!settings_.sessions_topic.empty()) {
+        sessions_ = std::make_unique<KafkaSessionState>(loop_, producer_.get(), client_properties(),
+                                                        settings_.sessions_topic, router_id_,
+                                                        settings_.instance_timeout_ms,
+                                                        [this] { return router_.now_ms(); });
+        if (std::string err = sessions_->load(30000); !err.empty())
+            logger().error("kafka '{}': {}", settings_.name, err);
     }
 
     core::ConnectionInfo info;
@@ -914,6 +1188,7 @@ std::string Adapter::create_topics() {
     }
     topics.push_back(settings_.dead_letter_topic);
     if (!settings_.retained_topic.empty()) topics.push_back(settings_.retained_topic);
+    if (!settings_.sessions_topic.empty()) topics.push_back(settings_.sessions_topic);
     return create_topics(std::move(topics));
 }
 
@@ -979,6 +1254,8 @@ void Adapter::schedule_tick() {
 
 void Adapter::tick() {
     for (auto& o : outs_) o->tick();
+    if (sessions_) sessions_->tick();
+    if (replayer_) replayer_->tick();
     if (fatal_) {
         // Everything in flight has failed back to its producer (they resend); start afresh.
         uint64_t in_flight = 0;
@@ -989,6 +1266,7 @@ void Adapter::tick() {
             } else {
                 logger().info("kafka '{}': producer restarted", settings_.name);
                 if (retained_) retained_->set_producer(producer_.get());
+                if (sessions_) sessions_->set_producer(producer_.get());
             }
             refill_credit();
         }
@@ -1000,6 +1278,9 @@ void Adapter::shutdown() {
     if (stopping_ && !producer_) return;
     stopping_ = true;
     ticker_.cancel();
+    if (replayer_) replayer_->close();
+    // Leaves the instances (held wills deleted) while the producer can still write it.
+    if (sessions_) sessions_->detach();
     for (auto& o : outs_) o->shutdown();
     if (producer_) {
         // Delivery reports for what is in flight (outcomes reach their producers), bounded.

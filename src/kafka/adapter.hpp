@@ -25,6 +25,7 @@ namespace trestle::kafka {
 
 class EmbeddedCluster;
 class KafkaRetainedStore;
+class KafkaSessionState;
 class Probe;
 
 struct RouteSettings {
@@ -55,6 +56,7 @@ struct Settings {
     bool create_topics = true;
     std::string retained_topic = "trestle.retained";
     std::string sessions_topic = "trestle.sessions";
+    uint32_t instance_timeout_ms = 10000;  // no heartbeat for this long: an instance is gone
     std::string dead_letter_topic = "trestle.dead-letter";
     std::vector<RouteSettings> routes;
 };
@@ -100,7 +102,7 @@ struct Health {
     std::string reason;  // why not
 };
 
-class Adapter final : public core::ConnectionPort {
+class Adapter final : public core::ConnectionPort, public core::MessageLogs {
 public:
     Adapter(core::Router& router, net::EventLoop& loop, Settings settings, std::string router_id);
     ~Adapter() override;
@@ -126,6 +128,16 @@ public:
     // Every consumed partition of every route (of `route` only, if given).
     std::vector<PartitionLag> lag(const std::string& route = {}) const;
     const LatencyHistogram& produce_latency() const { return latency_; }
+    // MQTT sessions and wills in the sessions topic (null without one).
+    KafkaSessionState* session_state() { return sessions_.get(); }
+
+    // core::MessageLogs: the multicast routes' topics, which a resumed session catches up from.
+    std::vector<core::LogPosition> live_positions() const override;
+    const std::string& log_name(uint32_t id) const override;
+    uint64_t replay(std::vector<core::LogPosition> from,
+                    std::function<void(core::MessageRef, std::string_view)> record,
+                    std::function<void()> done) override;
+    void cancel(uint64_t replay_id) override;
     uint64_t in_flight() const { return slots_used_; }
 
     // core::ConnectionPort
@@ -134,10 +146,14 @@ public:
 
     class RouteIn;
     class RouteOut;
+    class Replayer;
 
 private:
     friend class RouteIn;
     friend class RouteOut;
+    friend class Replayer;
+    uint32_t log_id(const std::string& topic);
+    const RouteSettings* out_route(const std::string& topic) const;
 
     // What a produced record's opaque points at: the adapter's slot table (no allocation per
     // record, and a delivery report that outlives its delivery finds an empty slot).
@@ -182,6 +198,9 @@ private:
     std::unique_ptr<QueueWaker> admin_waker_;
     core::Connection* core_ = nullptr;
     std::unique_ptr<KafkaRetainedStore> retained_;
+    std::unique_ptr<KafkaSessionState> sessions_;
+    std::unique_ptr<Replayer> replayer_;
+    std::vector<std::string> log_names_;  // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;
     uint64_t slots_used_ = 0;        // records produced, no delivery report yet

@@ -391,8 +391,15 @@ Schema::Schema() {
                                        true));
         t.attributes.push_back(str("retainedTopic", "Compacted topic of retained messages (empty: in memory only).",
                                    "trestle.retained"));
-        t.attributes.push_back(str("sessionsTopic", "Compacted topic of MQTT sessions and wills (reserved: not used yet).",
+        t.attributes.push_back(str("sessionsTopic",
+                                   "Compacted topic of MQTT sessions, wills and instance "
+                                   "heartbeats, shared by every instance on this Kafka (empty: "
+                                   "in memory only).",
                                    "trestle.sessions"));
+        t.attributes.push_back(integer("instanceTimeout",
+                                       "Seconds without a heartbeat after which another instance "
+                                       "publishes the wills of this one's clients.",
+                                       10, 2, 3600));
         t.attributes.push_back(str("deadLetterTopic",
                                    "Where records go that map to no address or that consumers "
                                    "reject (reason in header trestle.dead-letter-reason).",

@@ -196,7 +196,8 @@ Session::Session(SessionManager& m, std::string client_id, uint64_t owner)
     : mgr_(m), client_id_(std::move(client_id)), owner_(owner) {}
 
 Session::~Session() {
-    mgr_.total_queued -= pending_.size() + inflight_.size();
+    if (replay_ && mgr_.logs_) mgr_.logs_->cancel(replay_);
+    mgr_.total_queued -= pending_.size() + inflight_.size() + held_.size();
 }
 
 void Session::ensure_link() {
@@ -225,28 +226,48 @@ uint16_t Session::next_packet_id() {
 // A message routed to this session: which of its subscriptions match decides the QoS, the
 // subscription identifiers and whether the retain flag is kept.
 void Session::deliver(core::Delivery& d) {
-    core::Message* m = d.message.get();
+    Outgoing o;
+    std::string error;
+    if (!prepare(d.message.get(), d.address ? std::string_view(d.address->name()) : std::string_view(),
+                 d.presettled, o, &error)) {
+        if (!error.empty())
+            d.state = core::DeliveryState::rejected({"amqp:decode-error", error});
+        else
+            d.state = core::DeliveryState::released();
+        return;
+    }
+    if (!o.message) return;  // unreadable
+    if (!conn_ && o.qos == 0) {
+        ++mgr_.dropped_qos0;  // QoS 0 is not kept for offline sessions
+        return;
+    }
+    size_t before = mgr_.dropped_queue_full;
+    enqueue(std::move(o));
+    if (mgr_.dropped_queue_full != before) d.state = core::DeliveryState::released();
+}
+
+bool Session::prepare(core::Message* m, std::string_view address, bool presettled, Outgoing& o,
+                      std::string* error) {
     core::MessageRef mq;
     if (m->format() == core::MessageFormat::mqtt) {
-        mq = d.message;
+        mq = core::MessageRef::share(m);
     } else {
         if (!m->converted()) {
-            core::MessageRef c = mapping::mqtt_from_amqp(
-                *m, d.address ? std::string_view(d.address->name()) : std::string_view(),
-                mgr_.now());
+            core::MessageRef c = mapping::mqtt_from_amqp(*m, address, mgr_.now());
             if (!c) {
-                d.state = core::DeliveryState::rejected(
-                    {"amqp:decode-error", "message has no topic for MQTT subscribers"});
-                return;
+                if (error) *error = "message has no topic for MQTT subscribers";
+                return false;
             }
+            c->origin_log = m->origin_log;  // where it was read, for the session's positions
+            c->origin_partition = m->origin_partition;
+            c->origin_offset = m->origin_offset;
             m->set_converted(c.get());
             c->ref();
         }
         mq = core::MessageRef::share(m->converted());
     }
     MessageView v;
-    if (!view_message(*mq, v)) return;
-    Outgoing o;
+    if (!view_message(*mq, v)) return true;  // no message: dropped
     uint8_t max_qos = 0;
     bool any = false, keep_retain = false;
     for (const auto& [filter, s] : subs_) {
@@ -258,20 +279,50 @@ void Session::deliver(core::Delivery& d) {
         keep_retain |= s.retain_as_published;
         if (s.subscription_id) o.subscription_ids.push_back(s.subscription_id);
     }
-    if (!any) {
-        d.state = core::DeliveryState::released();
-        return;
-    }
-    o.qos = std::min<uint8_t>(d.presettled ? 0 : mq->qos, max_qos);
+    if (!any) return false;
+    o.qos = std::min<uint8_t>(presettled ? 0 : mq->qos, max_qos);
     o.retain = keep_retain && mq->retain;
     o.message = std::move(mq);
-    if (!conn_ && o.qos == 0) {
-        ++mgr_.dropped_qos0;  // QoS 0 is not kept for offline sessions
+    return true;
+}
+
+void Session::replayed(core::MessageRef m, std::string_view address) {
+    Outgoing o;
+    if (!prepare(m.get(), address, false, o, nullptr) || !o.message) return;
+    if (!conn_ && o.qos == 0) return;
+    if (pending_.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
+        ++mgr_.dropped_queue_full;
+        ++dropped_;
         return;
     }
-    size_t before = mgr_.dropped_queue_full;
-    enqueue(std::move(o));
-    if (mgr_.dropped_queue_full != before) d.state = core::DeliveryState::released();
+    pending_.push_back(std::move(o));
+    ++mgr_.total_queued;
+    if (conn_) send_pending();
+}
+
+void Session::replay_done() {
+    replay_ = 0;
+    replay_from_.clear();
+    replay_from_.shrink_to_fit();
+    // Live messages that arrived meanwhile follow what was caught up (they are later records).
+    while (!held_.empty()) {
+        pending_.push_back(std::move(held_.front()));
+        held_.pop_front();
+    }
+    held_.trim();
+    if (conn_) send_pending();
+}
+
+void Session::unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out) {
+    auto note = [&](const Outgoing& o) {
+        const core::Message& m = *o.message;
+        if (!m.origin_log || m.origin_offset < 0) return;
+        auto [it, fresh] = out.try_emplace({m.origin_log, m.origin_partition}, m.origin_offset);
+        if (!fresh) it->second = std::min(it->second, m.origin_offset);
+    };
+    for (const auto& o : inflight_) note(o);
+    for (const auto& o : pending_) note(o);
+    for (const auto& o : held_) note(o);
 }
 
 // The queue is full: make room by dropping the oldest QoS 0 message, if any.
@@ -292,6 +343,17 @@ bool Session::drop_for(const Outgoing& incoming) {
 }
 
 void Session::enqueue(Outgoing o) {
+    if (replay_) {
+        // Catching up: live messages wait behind the replayed ones (bounded like the queue).
+        if (held_.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
+            ++mgr_.dropped_queue_full;
+            ++dropped_;
+            return;
+        }
+        held_.push_back(std::move(o));
+        ++mgr_.total_queued;
+        return;
+    }
     if (conn_ && pending_.empty() && o.qos == 0 &&
         conn_->buffered() < conn_->settings().max_buffered_bytes) {
         conn_->write_publish(o, false);  // the common fast path: straight to the socket
@@ -627,6 +689,7 @@ bool Connection::on_connect(const Connect& c) {
     effective.client_id = client_id;
     bool present = false;
     session_ = mgr_.attach(*this, effective, expiry, present);
+    if (will_) mgr_.hold_will(*this);
 
     ack.session_present = present;
     if (level_ == v5) {
@@ -992,7 +1055,7 @@ public:
 
 SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
                                core::SessionStore& sessions, core::WillStore& wills)
-    : router_(router), loop_(loop), poller_(loop), store_(sessions), wills_(wills), ticker_(loop.io()) {
+    : router_(router), loop_(loop), poller_(loop), store_(&sessions), wills_(&wills), ticker_(loop.io()) {
     core_port_ = std::make_unique<CorePort>();
     poller_.after_each_event([this] {
         if (!dirty_.empty()) flush_dirty();
@@ -1005,7 +1068,17 @@ SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
     schedule_tick();
 }
 
+void SessionManager::use_state(core::SessionStore& sessions, core::WillStore& wills,
+                               core::MessageLogs* logs) {
+    store_->taken_elsewhere = nullptr;
+    store_ = &sessions;
+    wills_ = &wills;
+    logs_ = logs;
+    store_->taken_elsewhere = [this](const std::string& id) { taken_elsewhere(id); };
+}
+
 SessionManager::~SessionManager() {
+    store_->taken_elsewhere = nullptr;
     ticker_.cancel();
     for_each_connection([](Connection& c) {
         c.finished_ = true;
@@ -1041,7 +1114,81 @@ void SessionManager::save(const Session& s) {
     rec.expiry_interval = s.expiry_interval_;
     for (const auto& [f, sub] : s.subs_) rec.subscriptions.push_back(sub);
     rec.disconnected_at_ms = s.conn_ ? 0 : now();
-    store_.save(rec);
+    if (logs_ && !s.subs_.empty()) {
+        // Where it would catch up from elsewhere: the live feed's position, or the first
+        // message it has not acknowledged, whichever is earlier (at least once).
+        std::map<std::pair<uint32_t, int32_t>, int64_t> unacked;
+        const_cast<Session&>(s).unacked_positions(unacked);
+        for (auto p : logs_->live_positions()) {
+            for (const auto& [k, off] : unacked)
+                if (k.second == p.partition && logs_->log_name(k.first) == p.log) p.offset = std::min(p.offset, off);
+            rec.positions.push_back(std::move(p));
+        }
+        // Still catching up: what it has not read yet starts where the catch-up started.
+        if (s.replay_)
+            for (const auto& from : s.replay_from_) {
+                auto it = std::find_if(rec.positions.begin(), rec.positions.end(), [&](const auto& p) {
+                    return p.log == from.log && p.partition == from.partition;
+                });
+                if (it == rec.positions.end())
+                    rec.positions.push_back(from);
+                else
+                    it->offset = std::min(it->offset, from.offset);
+            }
+    }
+    store_->save(rec);
+}
+
+// A session this instance does not hold, from the shared store (created at another instance,
+// or before a restart): its subscriptions come back at once, and what it missed is caught up
+// from the logs before live messages are sent.
+Session* SessionManager::resume(const std::string& id, const core::SessionRecord& rec) {
+    auto* s = new Session(*this, id, next_owner_++);
+    sessions_.emplace(s->client_id(), s);
+    for (const auto& sub : rec.subscriptions) {
+        s->ensure_link();
+        if (std::string err = router_.subscribe(s->link_, sub.filter, sub.no_local); !err.empty()) {
+            logger().warn("MQTT session '{}': subscription '{}' not restored: {}", id, sub.filter, err);
+            continue;
+        }
+        s->subs_[sub.filter] = sub;
+    }
+    if (logs_ && !rec.positions.empty() && !s->subs_.empty()) {
+        logger().info("MQTT session '{}' resumed from instance '{}': catching up from the logs", id,
+                      rec.owner.empty() ? "?" : rec.owner);
+        s->replay_from_ = rec.positions;
+        s->replay_ = logs_->replay(
+            rec.positions,
+            [this, id](core::MessageRef m, std::string_view address) {
+                auto it = sessions_.find(id);
+                if (it != sessions_.end()) it->second->replayed(std::move(m), address);
+            },
+            [this, id] {
+                auto it = sessions_.find(id);
+                if (it == sessions_.end()) return;
+                logger().info("MQTT session '{}' caught up", id);
+                it->second->replay_done();
+            });
+    }
+    return s;
+}
+
+void SessionManager::taken_elsewhere(const std::string& id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Session* s = it->second;
+    if (Connection* c = s->conn_) {
+        s->conn_ = nullptr;
+        c->session_ = nullptr;
+        if (c->will_ && c->will_->properties.will_delay_interval.value_or(0) == 0) {
+            // The old connection's will goes now, as for a takeover here (§3.1.4).
+            if (auto w = will_record(*c)) router_.publish(w->topic, w->message);
+        }
+        c->will_.reset();
+        logger().info("[M{}] client '{}' taken over by a connection at another instance", c->log_id_, id);
+        c->close_with(reason::session_taken_over, "Session taken over", false);
+    }
+    destroy(s, true);
 }
 
 Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present) {
@@ -1056,20 +1203,31 @@ Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expi
         old->session_ = nullptr;
         if (old->will_) {
             uint32_t delay = old->will_->properties.will_delay_interval.value_or(0);
-            if (pkt.clean_start || delay == 0) {
-                arm_will(*old);
-                fire_will_now(id);
-            }
+            if (pkt.clean_start || delay == 0)
+                if (auto w = will_record(*old)) router_.publish(w->topic, w->message);
             old->will_.reset();
         }
         logger().info("[M{}] client '{}' taken over by a new connection", old->log_id_, id);
         old->close_with(reason::session_taken_over, "Session taken over", false);
     }
     // A will waiting for its delay: the client is back. Published now only if the session ends.
-    if (auto w = wills_.take(id); w && (pkt.clean_start || !s)) router_.publish(w->topic, w->message);
+    if (auto w = wills_->take(id); w && (pkt.clean_start || !s)) router_.publish(w->topic, w->message);
     if (s && pkt.clean_start) {
         destroy(s);
         s = nullptr;
+    }
+    if (!s) {
+        // Held elsewhere (another instance, or this one before a restart)?
+        if (auto rec = store_->load(id)) {
+            bool expired = rec->disconnected_at_ms && rec->expiry_interval != never &&
+                           rec->disconnected_at_ms + uint64_t(rec->expiry_interval) * 1000 <= now();
+            if (pkt.clean_start || expired) {
+                core::SessionRecord taken;  // taken here (its old holder lets it go), then ended
+                taken.client_id = id;
+                store_->save(taken);
+            } else
+                s = resume(id, *rec);
+        }
     }
     present = s != nullptr;
     if (!s) {
@@ -1085,8 +1243,8 @@ Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expi
     return s;
 }
 
-void SessionManager::arm_will(Connection& c) {
-    if (!c.will_) return;
+std::optional<core::WillRecord> SessionManager::will_record(Connection& c) {
+    if (!c.will_) return std::nullopt;
     const Will& w = *c.will_;
     Properties props = w.properties;
     uint32_t delay = props.will_delay_interval.value_or(0);
@@ -1103,16 +1261,32 @@ void SessionManager::arm_will(Connection& c) {
     rec.message->retain = w.retain;
     rec.message->qos = w.qos;
     rec.message->expires_at_ms = expires;
-    rec.due_ms = now() + uint64_t(delay) * 1000;
-    if (rec.client_id.empty()) {
-        router_.publish(rec.topic, rec.message);
+    rec.due_ms = uint64_t(delay) * 1000;  // relative here
+    return rec;
+}
+
+// The client is connected with a will: a shared store keeps it, published by another instance
+// if this one dies.
+void SessionManager::hold_will(Connection& c) {
+    if (auto rec = will_record(c); rec && !rec->client_id.empty()) {
+        rec->message->expires_at_ms = 0;  // its expiry counts from when it is published
+        wills_->hold(*rec);
+    }
+}
+
+void SessionManager::arm_will(Connection& c) {
+    auto rec = will_record(c);
+    if (!rec) return;
+    rec->due_ms += now();
+    if (rec->client_id.empty()) {
+        router_.publish(rec->topic, rec->message);
         return;
     }
-    wills_.arm(std::move(rec));
+    wills_->arm(std::move(*rec));
 }
 
 void SessionManager::fire_will_now(const std::string& client_id) {
-    if (auto w = wills_.take(client_id)) {
+    if (auto w = wills_->take(client_id)) {
         logger().info("publishing the will of client '{}' to '{}'", client_id, w->topic);
         router_.publish(w->topic, w->message);
     }
@@ -1128,6 +1302,8 @@ void SessionManager::detached(Connection& c, bool publish_will) {
             arm_will(c);
             c.session_ = nullptr;
             if (c.will_->properties.will_delay_interval.value_or(0) == 0) fire_will_now(s->client_id());
+        } else if (c.will_) {
+            wills_->cancel(s->client_id());  // a normal end: no will, anywhere
         }
         s->conn_ = nullptr;
         if (s->expiry_interval_ == 0) {
@@ -1178,13 +1354,13 @@ bool SessionManager::end_session(const std::string& client_id) {
     return true;
 }
 
-void SessionManager::destroy(Session* s) {
+void SessionManager::destroy(Session* s, bool forget) {
     if (s->link_) {
         core::Link* l = s->link_;
         s->link_ = nullptr;
         router_.detach(l, nullptr);
     }
-    store_.erase(s->client_id_);
+    if (!forget) store_->erase(s->client_id_);
     sessions_.erase(s->client_id_);
     delete s;
 }
@@ -1201,7 +1377,7 @@ void SessionManager::schedule_tick() {
 void SessionManager::tick() {
     uint64_t t = net::monotonic_ms();
     router_.set_now_ms(t);
-    for (auto& w : wills_.take_due(t)) {
+    for (auto& w : wills_->take_due(t)) {
         logger().info("publishing the will of client '{}' to '{}'", w.client_id, w.topic);
         router_.publish(w.topic, w.message);
     }

@@ -137,6 +137,15 @@ private:
     friend class Connection;
     friend class SessionManager;
     void enqueue(Outgoing o);
+    // The message as this session takes it (QoS, retain, subscription ids), or false when none
+    // of its subscriptions match.
+    bool prepare(core::Message* m, std::string_view address, bool presettled, Outgoing& o,
+                 std::string* error);
+    // A message caught up from a durable log (a resumed session): queued ahead of live ones.
+    void replayed(core::MessageRef m, std::string_view address);
+    void replay_done();
+    // Per log partition, the first message not yet acknowledged by the client.
+    void unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out);
     void ensure_link();    // the core link exists from the first subscription on
     void send_pending();   // as far as receive maximum and the output buffer allow
     void resend_inflight();
@@ -152,7 +161,10 @@ private:
     uint64_t expires_at_ms_ = 0;   // while disconnected
     std::map<std::string, core::StoredSubscription> subs_;
     OutQueue pending_;
+    OutQueue held_;                        // live messages while catching up from the logs
     OutQueue inflight_;                    // sent QoS 1/2, in order
+    uint64_t replay_ = 0;                  // catching up from the logs (the replay's id)
+    std::vector<core::LogPosition> replay_from_;  // where the catch-up started
     std::vector<uint16_t> incoming_qos2_;  // PUBREC sent, waiting for PUBREL
     uint64_t dropped_ = 0;
     uint32_t expiry_interval_ = 0;
@@ -255,6 +267,9 @@ public:
     SessionManager(core::Router& router, net::EventLoop& loop, core::SessionStore& sessions,
                    core::WillStore& wills);
     ~SessionManager();
+    // Kafka: sessions and wills shared by all instances, and the logs sessions catch up from.
+    // Before the listeners accept clients.
+    void use_state(core::SessionStore& sessions, core::WillStore& wills, core::MessageLogs* logs);
 
     core::Router& router() { return router_; }
     net::EventLoop& loop() { return loop_; }
@@ -290,7 +305,12 @@ private:
     Session* attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present);
     void save(const Session& s);
     void detached(Connection& c, bool publish_will);
-    void destroy(Session* s);
+    // `forget`: another instance serves the session now; its stored state stays.
+    void destroy(Session* s, bool forget = false);
+    void taken_elsewhere(const std::string& client_id);
+    Session* resume(const std::string& id, const core::SessionRecord& rec);
+    std::optional<core::WillRecord> will_record(Connection& c);
+    void hold_will(Connection& c);
     void arm_will(Connection& c);
     void fire_will_now(const std::string& client_id);
     void schedule_tick();
@@ -308,8 +328,9 @@ private:
     core::Router& router_;
     net::EventLoop& loop_;
     net::Poller poller_;
-    core::SessionStore& store_;
-    core::WillStore& wills_;
+    core::SessionStore* store_;
+    core::WillStore* wills_;
+    core::MessageLogs* logs_ = nullptr;
     std::unordered_map<std::string_view, Session*> sessions_;
     Connection* first_ = nullptr;  // intrusive list: no map node per connection
     size_t connection_count_ = 0;

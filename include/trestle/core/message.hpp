@@ -52,6 +52,11 @@ public:
     bool empty_payload = false;   // a retained message with it deletes the topic's retained one
     uint8_t qos = 0;              // MQTT QoS (x-opt-mqtt-qos, durable) as published
     uint64_t expires_at_ms = 0;   // core clock time after which it is not delivered (0 = never)
+    // Where in a durable log (a Kafka partition) the message was read, so a persistent session
+    // can record how far it got and catch up elsewhere. origin_log 0: not from a log.
+    uint32_t origin_log = 0;
+    int32_t origin_partition = 0;
+    int64_t origin_offset = -1;
 
     // The same message in the other protocol's form, made once when first needed (fan-out).
     Message* converted() const { return converted_; }
