@@ -498,6 +498,14 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
     req.rcv_settle_mode = static_cast<core::ReceiverSettleMode>(pn_link_remote_rcv_settle_mode(l));
     pn_link_set_snd_settle_mode(l, pn_link_remote_snd_settle_mode(l));
     pn_link_set_rcv_settle_mode(l, pn_link_remote_rcv_settle_mode(l));
+    if (!settings_.kafka_dialect.empty()) {
+        // Direct Kafka access: link routed to the Kafka adapter (an anonymous sender too: each
+        // message's `to` names its topic there).
+        core::Terminus& t = req.direction == core::Direction::incoming ? req.target : req.source;
+        t.address = dialect_prefix(settings_.kafka_dialect) + t.address;
+        t.has_address = true;
+        t.dynamic = false;
+    }
 
     core::Link* link = nullptr;
     core::AttachResult res = router_.attach(*core_, req, *al, &link);

@@ -30,7 +30,13 @@ struct AmqpSettings {
     uint32_t handshake_timeout_ms = 0;     // initialHandshakeTimeoutSeconds * 1000
     std::string sasl_mechanisms = "ANONYMOUS";
     std::string virtual_host;              // connector: hostname sent in open
+    // Listener: every link is direct Kafka topic access in this dialect ("strimzi"): its
+    // address goes to the Kafka adapter under the dialect's prefix ("$strimzi/").
+    std::string kafka_dialect;
 };
+
+// The address prefix under which the Kafka adapter receives a dialect's links.
+inline std::string dialect_prefix(std::string_view dialect) { return "$" + std::string(dialect) + "/"; }
 
 class AmqpLink;
 

@@ -31,6 +31,7 @@ amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id) 
     s.handshake_timeout_ms =
         static_cast<uint32_t>(e.integer("initialHandshakeTimeoutSeconds", 0) * 1000);
     s.sasl_mechanisms = e.str("saslMechanisms", "ANONYMOUS");
+    if (std::string d = e.str("kafkaDialect", "none"); d != "none") s.kafka_dialect = d;
     if (s.sasl_mechanisms != "ANONYMOUS")
         throw ConfigError(e.file, e.line_of("saslMechanisms"),
                           "only the ANONYMOUS SASL mechanism is available in this version");
@@ -267,6 +268,11 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     }
     bool has_kafka = false;
     for (const auto& e : config) has_kafka |= e.type->short_name == "kafka";
+    for (const auto& e : config)
+        if (e.type->short_name == "listener" && e.str("kafkaDialect", "none") != "none" && !has_kafka)
+            throw ConfigError(e.file, e.line_of("kafkaDialect"),
+                              "kafkaDialect needs a kafka entity (bootstrapServers: embedded for "
+                              "the in-process one)");
     if (kafka_settings_ && !has_kafka) {
         for (const auto& e : config)
             if (e.type->short_name == "kafkaRoute")

@@ -13,6 +13,7 @@
 #include "kafka/embedded.hpp"
 #include "kafka/probe.hpp"
 #include "kafka/state.hpp"
+#include "mapping/strimzi.hpp"
 #include "trestle/core/address_pattern.hpp"
 #include "util/log.hpp"
 
@@ -64,10 +65,11 @@ rd_kafka_headers_t* to_headers(const mapping::KafkaRecord& r) {
 }
 
 rd_kafka_resp_err_t produce(rd_kafka_t* rk, const std::string& topic, const mapping::KafkaRecord& r,
-                            void* opaque) {
+                            void* opaque, int32_t partition = RD_KAFKA_PARTITION_UA) {
     rd_kafka_headers_t* h = to_headers(r);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
         RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_OPAQUE(opaque),
@@ -149,6 +151,10 @@ public:
         uint32_t slot = a_.take_slot(this, d.presettled ? nullptr : &d);
         if (!d.presettled) d.handle = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
         ++counters.in_flight;
+        if (strimzi) {
+            produce_strimzi(d, slot);
+            return;
+        }
         if (!mapping::record_from_message(*d.message, address, options_, a_.router_.now_ms(),
                                           epoch_ms(), record_)) {
             a_.failed_.emplace_back(slot, "amqp:decode-error");
@@ -160,11 +166,44 @@ public:
         } else {
             return;
         }
-        // Settled right after this port call (the core is not re-entered from inside one).
+        post_failures();
+    }
+
+    // Settled right after this port call (the core is not re-entered from inside one).
+    void post_failures() {
         if (!a_.failures_posted_) {
             a_.failures_posted_ = true;
             asio::post(a_.loop_.io(), [&a = a_] { a.settle_failures(); });
         }
+    }
+
+    // Direct topic access, Strimzi bridge conventions: the record is the body, key and
+    // partition come from annotations, the topic from `to` or the link's target.
+    void produce_strimzi(core::Delivery& d, uint32_t slot) {
+        mapping::strimzi::Produce p;
+        std::string err;
+        if (!mapping::strimzi::read_produce(*d.message, p, err)) {
+            a_.failed_.emplace_back(slot, "amqp:decode-error|" + err);
+        } else if (p.topic.empty() && s_.topic.empty()) {
+            a_.failed_.emplace_back(slot, "amqp:invalid-field|no topic: neither the link's target nor the message's 'to' names one");
+        } else if (a_.fatal_) {
+            a_.failed_.emplace_back(slot, std::string(mapping::strimzi::condition::error_to_kafka) +
+                                              "|Kafka: the producer is being restarted");
+        } else {
+            record_.headers.clear();
+            record_.has_key = p.key.has_value();
+            record_.key = p.key.value_or(std::string());
+            record_.value = std::move(p.value);
+            record_.timestamp_ms = 0;
+            if (rd_kafka_resp_err_t e = produce(a_.producer_.get(), p.topic.empty() ? s_.topic : p.topic,
+                                                record_, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
+                                                p.partition.value_or(RD_KAFKA_PARTITION_UA)))
+                a_.failed_.emplace_back(slot, std::string(mapping::strimzi::condition::error_to_kafka) +
+                                                  "|Kafka: " + error_text(e));
+            else
+                return;
+        }
+        post_failures();
     }
 
     void update(core::Delivery& d, const core::DeliveryState&, bool settle) override {
@@ -179,10 +218,12 @@ public:
     void detach(const core::ErrorCondition*) override {
         link = nullptr;
         a_.forget_route(this);
+        if (strimzi) a_.drop_direct(this);
     }
 
     Adapter& a_;
     const RouteSettings s_;  // a copy: routes come and go at runtime
+    bool strimzi = false;    // a direct link (Strimzi dialect), not a waypoint
     mapping::KafkaRecordOptions options_;
     mapping::KafkaRecord record_;  // reused: no allocation per message once warm
     core::Link* link = nullptr;
@@ -265,9 +306,12 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     }
     if (!d || !r->link) return;
     d->handle = nullptr;
-    router_.disposition(d, m->err ? core::DeliveryState::rejected(condition_for(m->err))
-                                  : core::DeliveryState::accepted(),
-                        true);
+    core::ErrorCondition c;
+    if (m->err)
+        c = r->strimzi ? core::ErrorCondition{std::string(mapping::strimzi::condition::error_to_kafka),
+                                              "Kafka: " + error_text(m->err)}
+                       : condition_for(m->err);
+    router_.disposition(d, m->err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(), true);
 }
 
 void Adapter::settle_failures() {
@@ -285,7 +329,9 @@ void Adapter::settle_failures() {
         if (!d || !r->link) continue;
         d->handle = nullptr;
         core::ErrorCondition c;
-        if (why == "amqp:decode-error") {
+        if (auto bar = why.find('|'); bar != std::string::npos) {
+            c = {why.substr(0, bar), why.substr(bar + 1)};
+        } else if (why == "amqp:decode-error") {
             c = {"amqp:decode-error", "the message cannot be mapped to a Kafka record"};
         } else if (!why.empty() && std::isdigit(static_cast<unsigned char>(why[0]))) {
             c = condition_for(static_cast<rd_kafka_resp_err_t>(std::stoi(why)));
@@ -374,6 +420,56 @@ public:
                                                        : "earliest";
         from_start_time_ = start == "latest";
         log_id_ = a_.log_id(s_.topic);
+        if (std::string err = open_consumer(start); !err.empty()) return err;
+        PartitionList topics(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+        if (rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), topics.get()))
+            return "cannot subscribe to '" + s_.topic + "': " + rd_kafka_err2str(e);
+
+        core::AttachRequest req;
+        req.direction = core::Direction::incoming;
+        req.name = "kafka/" + s_.name + "/out";
+        req.target.has_address = false;
+        req.from_waypoint = true;
+        req.unconfigured_distribution = dist_;
+        core::AttachResult r = a_.router_.attach(*a_.core_, req, *this, &link);
+        if (r.kind == core::AttachResult::Kind::refused) return r.error.description;
+        waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
+        logger().info("kafkaRoute '{}': consuming topic '{}' in group '{}' from {} ({})", s_.name,
+                     s_.topic, group_, start, core::to_string(dist_));
+        return {};
+    }
+
+    // Direct topic access (Strimzi dialect) on a link-routed link of a client receiver: the
+    // client's group, from its committed offsets (a new group from the earliest), or one
+    // partition from an offset; records in the dialect's form.
+    std::string start_direct(core::Link* l, const mapping::strimzi::Consume& c) {
+        direct_ = true;
+        dist_ = core::Distribution::balanced;  // released records wait for the consumer
+        group_ = c.group;
+        if (std::string err = open_consumer("earliest"); !err.empty()) return err;
+        if (c.partition) {
+            PartitionList one(rd_kafka_topic_partition_list_new(1));
+            rd_kafka_topic_partition_list_add(one.get(), s_.topic.c_str(), *c.partition)->offset =
+                c.offset.value_or(RD_KAFKA_OFFSET_STORED);
+            parts_[*c.partition] = Part{};
+            if (c.offset) parts_[*c.partition].start = *c.offset;
+            if (rd_kafka_resp_err_t e = rd_kafka_assign(consumer_.get(), one.get()))
+                return std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
+        } else {
+            PartitionList topics(rd_kafka_topic_partition_list_new(1));
+            rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+            if (rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), topics.get()))
+                return "cannot subscribe to '" + s_.topic + "': " + rd_kafka_err2str(e);
+        }
+        link = l;
+        waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
+        logger().info("Strimzi receiver '{}': consuming topic '{}' in group '{}'{}", s_.name, s_.topic,
+                      group_, c.partition ? " partition " + std::to_string(*c.partition) : std::string());
+        return {};
+    }
+
+    std::string open_consumer(const std::string& start) {
         Properties defaults{{"bootstrap.servers", a_.bootstrap_},
                             {"client.id", "trestle-" + a_.router_id_ + "-" + s_.name},
                             {"group.id", group_},
@@ -399,22 +495,6 @@ public:
         consumer_.reset(rk);
         rd_kafka_poll_set_consumer(rk);
         queue_ = rd_kafka_queue_get_consumer(rk);
-        PartitionList topics(rd_kafka_topic_partition_list_new(1));
-        rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
-        if (rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics.get()))
-            return "cannot subscribe to '" + s_.topic + "': " + rd_kafka_err2str(e);
-
-        core::AttachRequest req;
-        req.direction = core::Direction::incoming;
-        req.name = "kafka/" + s_.name + "/out";
-        req.target.has_address = false;
-        req.from_waypoint = true;
-        req.unconfigured_distribution = dist_;
-        core::AttachResult r = a_.router_.attach(*a_.core_, req, *this, &link);
-        if (r.kind == core::AttachResult::Kind::refused) return r.error.description;
-        waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
-        logger().info("kafkaRoute '{}': consuming topic '{}' in group '{}' from {} ({})", s_.name,
-                     s_.topic, group_, start, core::to_string(dist_));
         return {};
     }
 
@@ -463,17 +543,25 @@ public:
         ++counters.consumed;
         std::string_view address;
         core::MessageRef msg;
-        switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
-            case RecordFate::no_address:
-                dead_letter(m, "the record names no address (no key, no trestle.address header)");
-                return;
-            case RecordFate::expired:
-                return;
-            case RecordFate::unreadable:
-                dead_letter(m, "content-type application/x-amqp-body but the value is not AMQP body sections");
-                return;
-            case RecordFate::ok:
-                break;
+        if (direct_) {
+            std::string key;
+            if (m->key) key.assign(static_cast<const char*>(m->key), m->key_len);
+            msg = mapping::strimzi::message(
+                s_.topic, m->partition, m->offset, m->key ? &key : nullptr,
+                std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
+        } else {
+            switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
+                case RecordFate::no_address:
+                    dead_letter(m, "the record names no address (no key, no trestle.address header)");
+                    return;
+                case RecordFate::expired:
+                    return;
+                case RecordFate::unreadable:
+                    dead_letter(m, "content-type application/x-amqp-body but the value is not AMQP body sections");
+                    return;
+                case RecordFate::ok:
+                    break;
+            }
         }
         msg->origin_log = log_id_;
         msg->origin_partition = m->partition;
@@ -570,6 +658,7 @@ public:
         }
         switch (state.outcome) {
             case core::Outcome::rejected: {
+                if (direct_) break;  // the client's own group: rejected = consumed
                 mapping::KafkaRecord r;
                 mapping::KafkaRecordOptions o;
                 std::string reason = "rejected by a consumer";
@@ -606,7 +695,10 @@ public:
     }
     void drained() override {}
     void opened(const core::Terminus&, const core::Terminus&) override {}
-    void detach(const core::ErrorCondition*) override { link = nullptr; }
+    void detach(const core::ErrorCondition*) override {
+        link = nullptr;
+        if (direct_) a_.drop_direct(this);
+    }
 
     void finish(Track* t) {
         t->done = true;
@@ -759,6 +851,7 @@ public:
     bool paused_ = false;
     bool stopping_ = false;
     bool from_start_time_ = false;
+    bool direct_ = false;  // a client's link (Strimzi dialect), not a route's waypoint
     uint32_t log_id_ = 0;
     std::map<int32_t, Part> parts_;
     std::deque<Track*> backlog_;
@@ -964,6 +1057,157 @@ private:
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
+// =============================================================================================
+// Direct topic access: links of a listener with a kafkaDialect are link routed here (prefix
+// "$strimzi/"), to a core connection of the adapter's own acting as their route container.
+
+class Adapter::DirectPort final : public core::ConnectionPort {
+public:
+    explicit DirectPort(Adapter& a) : a_(a) {}
+    core::LinkPort* open_link(core::Link& link, const core::AttachRequest& req) override {
+        return a_.open_direct(link, req);
+    }
+    void close(const core::ErrorCondition&) override {}
+
+private:
+    Adapter& a_;
+};
+
+// A refused direct link until the core has been told (after the port call that opened it).
+class Adapter::Refusal final : public core::LinkPort {
+public:
+    void deliver(core::Delivery&) override {}
+    void update(core::Delivery&, const core::DeliveryState&, bool) override {}
+    void flow(uint32_t, bool) override {}
+    void drained() override {}
+    void opened(const core::Terminus&, const core::Terminus&) override {}
+    void detach(const core::ErrorCondition*) override { link = nullptr; }
+    core::Link* link = nullptr;
+};
+
+namespace {
+constexpr std::string_view strimzi_prefix = "$strimzi/";
+
+core::Terminus without_prefix(core::Terminus t) {
+    if (t.address.starts_with(strimzi_prefix)) t.address.erase(0, strimzi_prefix.size());
+    return t;
+}
+}  // namespace
+
+void Adapter::start_direct() {
+    core::ConnectionInfo info;
+    info.protocol = "kafka";
+    info.role = "route-container";
+    info.container_id = "$kafka-direct/" + settings_.name;
+    info.host = bootstrap_;
+    info.link_capacity = 1000;
+    direct_port_ = std::make_unique<DirectPort>(*this);
+    direct_core_ = router_.connection_opened(std::move(info), *direct_port_);
+    for (auto dir : {core::Direction::incoming, core::Direction::outgoing}) {
+        core::LinkRouteRule r;
+        r.name = std::string("$strimzi-") + (dir == core::Direction::incoming ? "in" : "out");
+        r.prefix = std::string(strimzi_prefix);
+        r.direction = dir;
+        r.container_id = "$kafka-direct/" + settings_.name;
+        if (std::string err = router_.add_link_route(r); !err.empty())
+            logger().error("kafka '{}': direct topic access unavailable: {}", settings_.name, err);
+    }
+}
+
+core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest& req) {
+    core::Terminus source = without_prefix(req.source), target = without_prefix(req.target);
+    auto answer = [this, source, target](core::Link* l, const core::ErrorCondition* refused,
+                                         std::function<bool()> still_there) {
+        std::optional<core::ErrorCondition> why;
+        if (refused) why = *refused;
+        asio::post(loop_.io(), [this, l, source, target, why, still_there] {
+            if (!still_there()) return;
+            if (!why) {
+                router_.peer_attached(l, source, target);
+                refill_credit();
+                return;
+            }
+            core::Terminus none;  // a receiver refused: no source (AMQP's refusal)
+            none.present = false;
+            router_.peer_attached(l, none, target);
+            router_.detach(l, &*why);
+        });
+    };
+    if (req.direction == core::Direction::outgoing) {
+        // A client's sender: records to the target topic (or each message's `to`).
+        RouteSettings s;
+        s.name = "strimzi/" + req.name;
+        s.topic = mapping::strimzi::topic_name(target.address);
+        auto in = std::make_unique<RouteIn>(*this, s);
+        in->strimzi = true;
+        in->link = &link;
+        RouteIn* port = in.get();
+        ins_.push_back(std::move(in));
+        answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
+        logger().info("Strimzi sender '{}' to topic '{}'", req.name, s.topic.empty() ? "(per message)" : s.topic);
+        return port;
+    }
+    // A client's receiver.
+    mapping::strimzi::Consume c;
+    core::ErrorCondition err;
+    std::string error;
+    if (mapping::strimzi::read_consume(source.address, req.source.filter, c, err)) {
+        RouteSettings s;
+        s.name = "strimzi/" + req.name;
+        s.topic = c.topic;
+        auto out = std::make_unique<RouteOut>(*this, s);
+        RouteOut* port = out.get();
+        outs_.push_back(std::move(out));
+        if (error = port->start_direct(&link, c); error.empty()) {
+            answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
+            return port;
+        }
+        port->link = nullptr;
+        port->shutdown();
+        outs_.pop_back();
+        err = {std::string(mapping::strimzi::condition::kafka_subscribe), error};
+    }
+    logger().info("Strimzi receiver '{}' from '{}' refused: {} {}", req.name, source.address, err.name,
+                  err.description);
+    auto refusal = std::make_shared<Refusal>();
+    refusal->link = &link;
+    refusals_.push_back(refusal);
+    answer(&link, &err, [this, refusal] {
+        std::erase(refusals_, refusal);
+        return refusal->link != nullptr;
+    });
+    return refusal.get();
+}
+
+bool Adapter::has_direct(const void* port) const {
+    for (const auto& r : ins_)
+        if (r.get() == port) return true;
+    for (const auto& o : outs_)
+        if (o.get() == port) return true;
+    return false;
+}
+
+// The client detached a direct link: its producer slots forget it, its consumer commits and
+// leaves the group (after the port call).
+void Adapter::drop_direct(RouteIn* r) {
+    asio::post(loop_.io(), [this, r] {
+        for (auto& s : slots_)
+            if (s.route == r) s.route = nullptr;  // its delivery reports find no route
+        std::erase_if(ins_, [r](const std::unique_ptr<RouteIn>& x) { return x.get() == r; });
+    });
+}
+
+void Adapter::drop_direct(RouteOut* o) {
+    asio::post(loop_.io(), [this, o] {
+        for (auto it = outs_.begin(); it != outs_.end(); ++it)
+            if (it->get() == o) {
+                (*it)->shutdown();
+                outs_.erase(it);
+                return;
+            }
+    });
+}
+
 uint32_t Adapter::log_id(const std::string& topic) {
     for (size_t i = 0; i < log_names_.size(); ++i)
         if (log_names_[i] == topic) return static_cast<uint32_t>(i + 1);
@@ -1091,6 +1335,7 @@ std::string Adapter::start() {
     core_ = router_.connection_opened(std::move(info), *this);
     for (const auto& r : settings_.routes)
         if (std::string err = bind_route(r); !err.empty()) return err;
+    start_direct();
     refill_credit();
     schedule_tick();
     return {};
@@ -1308,6 +1553,11 @@ void Adapter::shutdown() {
         router_.connection_closed(core_);
         core_ = nullptr;
     }
+    if (direct_core_) {
+        router_.connection_closed(direct_core_);
+        direct_core_ = nullptr;
+    }
+    refusals_.clear();
     outs_.clear();
     slots_.clear();
     free_slot_ = 0;

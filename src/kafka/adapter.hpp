@@ -147,12 +147,19 @@ public:
     class RouteIn;
     class RouteOut;
     class Replayer;
+    class DirectPort;
+    class Refusal;
 
 private:
     friend class RouteIn;
     friend class RouteOut;
     friend class Replayer;
     uint32_t log_id(const std::string& topic);
+    void start_direct();
+    core::LinkPort* open_direct(core::Link& link, const core::AttachRequest& req);
+    bool has_direct(const void* port) const;
+    void drop_direct(RouteIn* r);
+    void drop_direct(RouteOut* o);
     const RouteSettings* out_route(const std::string& topic) const;
 
     // What a produced record's opaque points at: the adapter's slot table (no allocation per
@@ -200,6 +207,9 @@ private:
     std::unique_ptr<KafkaRetainedStore> retained_;
     std::unique_ptr<KafkaSessionState> sessions_;
     std::unique_ptr<Replayer> replayer_;
+    std::unique_ptr<DirectPort> direct_port_;
+    core::Connection* direct_core_ = nullptr;  // route container of direct topic access
+    std::vector<std::shared_ptr<Refusal>> refusals_;
     std::vector<std::string> log_names_;  // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;

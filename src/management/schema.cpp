@@ -239,6 +239,13 @@ Schema::Schema() {
                                        "Require authenticated peers (needs SASL PLAIN/EXTERNAL, "
                                        "not available yet).",
                                        false));
+        t.attributes.push_back(enumeration(
+            "kafkaDialect",
+            "strimzi: every link on this listener is direct Kafka topic access in the Strimzi "
+            "AMQP bridge's conventions (senders to <topic>, receivers from "
+            "<topic>/group.id/<group>, x-opt-bridge.* annotations, io.strimzi:* filters and "
+            "errors); needs a kafka entity. none: routed as usual.",
+            {"none", "strimzi"}, "none"));
         amqp_connection_attributes(t.attributes);
         t.attributes.push_back(integer("initialHandshakeTimeoutSeconds",
                                        "Close connections that do not complete the AMQP/SASL "

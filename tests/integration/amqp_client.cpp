@@ -13,6 +13,7 @@
 #include <proton/error_condition.hpp>
 #include <proton/receiver.hpp>
 #include <proton/receiver_options.hpp>
+#include <proton/source.hpp>
 #include <proton/sender.hpp>
 #include <proton/sender_options.hpp>
 #include <proton/source.hpp>
@@ -325,6 +326,11 @@ int AmqpClient::open_receiver(const std::string& address, LinkConfig cfg) {
             so.dynamic(true);
         else
             so.address(address);
+        if (!cfg.filters.empty()) {
+            proton::source::filter_map fm;
+            for (const auto& [k, v] : cfg.filters) fm.put(proton::symbol(k), v);
+            so.filters(fm);
+        }
         ro.source(so);
         proton::receiver r = conn_.open_receiver(cfg.dynamic ? "" : address, ro);
         if (cfg.second_mode) {

@@ -6,6 +6,7 @@
 #include <proton/message.hpp>
 #include <proton/messaging_handler.hpp>
 #include <proton/transfer.hpp>
+#include <proton/value.hpp>
 
 #include <chrono>
 #include <condition_variable>
@@ -50,6 +51,7 @@ struct LinkConfig {
     bool auto_accept = false;  // receiver
     bool second_mode = false;  // receiver settle mode `second`
     bool return_drained_credit = true;  // sender: answer a drain by returning its credit
+    std::map<std::string, proton::value> filters;  // receiver: source filter-set (symbol keys)
 };
 
 class AmqpClient : public proton::messaging_handler {

@@ -470,6 +470,114 @@ TEST_F(Kafka, AnOrderlyShutdownOfAPublishesNoWillOfItsConnectedClients) {
     EXPECT_FALSE(b.router->process().has_line(std::regex("claiming")));
 }
 
+// --- Direct topic access in the Strimzi AMQP bridge's dialect (anchors.md b3) ---------------
+
+const std::string strimzi_listener =
+    "listener {\n    name: strimzi\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: strimzi\n}\n";
+
+proton::value annotation(const proton::message& m, const std::string& key) {
+    auto ma = m.message_annotations();
+    return ma.exists(proton::symbol(key)) ? ma.get(proton::symbol(key)) : proton::value();
+}
+
+TEST_F(Kafka, StrimziSenderProducesRecordsWithItsPartitionKeyAndTopic) {
+    kafka->topic("orders", 3);
+    kafka->topic("audit.log", 1);
+    Instance a("A", kafka->bootstrap(), strimzi_listener);
+    AmqpClient c(a.router->url("strimzi"));
+    ASSERT_TRUE(c.wait_open());
+    int s = c.open_sender("orders");
+    ASSERT_TRUE(c.wait_credit(s, 1));
+    proton::message m1;
+    m1.body(proton::binary("o-1"));
+    m1.message_annotations().put(proton::symbol("x-opt-bridge.partition"), int32_t(2));
+    m1.message_annotations().put(proton::symbol("x-opt-bridge.key"), std::string("cust-7"));
+    EXPECT_EQ(c.wait_outcome(s, c.send(s, m1)).state, proton::transfer::ACCEPTED);
+    proton::message m2;  // `to` wins over the link's target; '/' becomes '.'
+    m2.to("audit/log");
+    m2.body(std::string("audited"));
+    EXPECT_EQ(c.wait_outcome(s, c.send(s, m2)).state, proton::transfer::ACCEPTED);
+    auto orders = kcat_consume(kafka->bootstrap(), "orders");
+    ASSERT_EQ(orders.size(), 1u);
+    EXPECT_EQ(orders[0].partition, 2);
+    EXPECT_EQ(orders[0].key, "cust-7");
+    EXPECT_EQ(orders[0].value, "o-1");
+    EXPECT_TRUE(orders[0].headers.empty()) << "the Strimzi record is the body alone";
+    auto audit = kcat_consume(kafka->bootstrap(), "audit.log");
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0].value, "audited");
+    // A partition that does not exist: rejected with Strimzi's condition.
+    proton::message m3;
+    m3.body(proton::binary("x"));
+    m3.message_annotations().put(proton::symbol("x-opt-bridge.partition"), int32_t(7));
+    Outcome o = c.wait_outcome(s, c.send(s, m3));
+    EXPECT_EQ(o.state, proton::transfer::REJECTED);
+    EXPECT_EQ(o.condition, "io.strimzi:error-to-kafka") << o.description;
+}
+
+TEST_F(Kafka, StrimziReceiverConsumesInItsGroupWithTheBridgeAnnotations) {
+    kafka->topic("orders", 3);
+    Instance a("A", kafka->bootstrap(), strimzi_listener);
+    kcat_produce(kafka->bootstrap(), "orders", "k1", "v1");
+    kcat_produce(kafka->bootstrap(), "orders", "k1", "v2");
+    AmqpClient c(a.router->url("strimzi"));
+    ASSERT_TRUE(c.wait_open());
+    LinkConfig accepting;
+    accepting.auto_accept = true;
+    int r = c.open_receiver("orders/group.id/billing", accepting);
+    ASSERT_TRUE(c.wait_link_open(r));
+    EXPECT_EQ(c.link_remote_address(r), "orders/group.id/billing");
+    for (const char* want : {"v1", "v2"}) {
+        auto got = c.receive(r, 15s);
+        ASSERT_TRUE(got) << want;
+        EXPECT_EQ(std::string(proton::get<proton::binary>(got->message.body())), want);
+        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-bridge.topic")), "orders");
+        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-bridge.key")), "k1");
+        EXPECT_GE(proton::get<int32_t>(annotation(got->message, "x-opt-bridge.partition")), 0);
+        EXPECT_GE(proton::get<int64_t>(annotation(got->message, "x-opt-bridge.offset")), 0);
+    }
+}
+
+TEST_F(Kafka, StrimziReceiverReadsOnePartitionFromAnOffsetAndBadRequestsGetStrimziErrors) {
+    kafka->topic("orders", 3);
+    Instance a("A", kafka->bootstrap(), strimzi_listener);
+    AmqpClient c(a.router->url("strimzi"));
+    ASSERT_TRUE(c.wait_open());
+    int s = c.open_sender("orders");
+    ASSERT_TRUE(c.wait_credit(s, 1));
+    for (int i = 0; i < 3; ++i) {
+        proton::message m;
+        m.body(proton::binary("p1-" + std::to_string(i)));
+        m.message_annotations().put(proton::symbol("x-opt-bridge.partition"), int32_t(1));
+        ASSERT_EQ(c.wait_outcome(s, c.send(s, m)).state, proton::transfer::ACCEPTED);
+    }
+    LinkConfig from_offset;
+    from_offset.auto_accept = true;
+    from_offset.filters = {{"io.strimzi:partition-filter:int", proton::value(int32_t(1))},
+                           {"io.strimzi:offset-filter:long", proton::value(int64_t(1))}};
+    int r = c.open_receiver("orders/group.id/replayer", from_offset);
+    for (const char* want : {"p1-1", "p1-2"}) {
+        auto got = c.receive(r, 15s);
+        ASSERT_TRUE(got) << want;
+        EXPECT_EQ(std::string(proton::get<proton::binary>(got->message.body())), want);
+        EXPECT_EQ(proton::get<int32_t>(annotation(got->message, "x-opt-bridge.partition")), 1);
+    }
+
+    int no_group = c.open_receiver("orders");
+    ASSERT_TRUE(c.wait_link_closed(no_group));
+    EXPECT_EQ(c.link_error(no_group), "io.strimzi:no-group-id");
+    LinkConfig offset_only;
+    offset_only.filters = {{"io.strimzi:offset-filter:long", proton::value(int64_t(5))}};
+    int bad = c.open_receiver("orders/group.id/g", offset_only);
+    ASSERT_TRUE(c.wait_link_closed(bad));
+    EXPECT_EQ(c.link_error(bad), "io.strimzi:no-partition-filter");
+    LinkConfig negative;
+    negative.filters = {{"io.strimzi:partition-filter:int", proton::value(int32_t(-1))}};
+    int neg = c.open_receiver("orders/group.id/g", negative);
+    ASSERT_TRUE(c.wait_link_closed(neg));
+    EXPECT_EQ(c.link_error(neg), "io.strimzi:wrong-partition-filter");
+}
+
 TEST_F(Kafka, ARetainedMessageSetAtAReachesANewSubscriberAtB) {
     Instance a("A", kafka->bootstrap());
     Instance b("B", kafka->bootstrap());
