@@ -13,7 +13,7 @@
 #include "kafka/embedded.hpp"
 #include "kafka/probe.hpp"
 #include "kafka/state.hpp"
-#include "mapping/strimzi.hpp"
+#include "mapping/direct.hpp"
 #include "trestle/core/address_pattern.hpp"
 #include "util/log.hpp"
 
@@ -93,6 +93,9 @@ std::string partition_text(const rd_kafka_topic_partition_list_t* l) {
 
 enum class RecordFate { ok, no_address, expired, unreadable };
 
+// Direct topic access for AMQP clients (listener kafkaDialect).
+enum class Dialect : uint8_t { none, strimzi, eventhubs };
+
 // The address and routable message of a consumed record under a route's settings.
 RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint64_t now_ms,
                        std::string_view& address, core::MessageRef& msg) {
@@ -151,8 +154,8 @@ public:
         uint32_t slot = a_.take_slot(this, d.presettled ? nullptr : &d);
         if (!d.presettled) d.handle = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
         ++counters.in_flight;
-        if (strimzi) {
-            produce_strimzi(d, slot);
+        if (dialect != Dialect::none) {
+            produce_direct(d, slot);
             return;
         }
         if (!mapping::record_from_message(*d.message, address, options_, a_.router_.now_ms(),
@@ -177,18 +180,31 @@ public:
         }
     }
 
-    // Direct topic access, Strimzi bridge conventions: the record is the body, key and
-    // partition come from annotations, the topic from `to` or the link's target.
-    void produce_strimzi(core::Delivery& d, uint32_t slot) {
-        mapping::strimzi::Produce p;
+    // The condition of a failed produce on a direct link.
+    std::string kafka_error() const {
+        return dialect == Dialect::strimzi ? std::string(mapping::strimzi::condition::error_to_kafka)
+                                           : std::string(core::condition::internal_error);
+    }
+
+    // Direct topic access: the record is the body. Strimzi: key and partition from
+    // annotations, the topic from `to` or the link's target. Event Hubs: the key from
+    // x-opt-partition-key, topic and partition from the link's target.
+    void produce_direct(core::Delivery& d, uint32_t slot) {
+        mapping::Produce p;
         std::string err;
-        if (!mapping::strimzi::read_produce(*d.message, p, err)) {
+        bool ok = dialect == Dialect::strimzi
+                      ? mapping::strimzi::read_produce(*d.message, p, err)
+                      : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p, err);
+        if (dialect == Dialect::eventhubs) {
+            p.topic.clear();  // the hub is the link's
+            p.partition = partition;
+        }
+        if (!ok) {
             a_.failed_.emplace_back(slot, "amqp:decode-error|" + err);
         } else if (p.topic.empty() && s_.topic.empty()) {
             a_.failed_.emplace_back(slot, "amqp:invalid-field|no topic: neither the link's target nor the message's 'to' names one");
         } else if (a_.fatal_) {
-            a_.failed_.emplace_back(slot, std::string(mapping::strimzi::condition::error_to_kafka) +
-                                              "|Kafka: the producer is being restarted");
+            a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: the producer is being restarted");
         } else {
             record_.headers.clear();
             record_.has_key = p.key.has_value();
@@ -198,8 +214,7 @@ public:
             if (rd_kafka_resp_err_t e = produce(a_.producer_.get(), p.topic.empty() ? s_.topic : p.topic,
                                                 record_, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
                                                 p.partition.value_or(RD_KAFKA_PARTITION_UA)))
-                a_.failed_.emplace_back(slot, std::string(mapping::strimzi::condition::error_to_kafka) +
-                                                  "|Kafka: " + error_text(e));
+                a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " + error_text(e));
             else
                 return;
         }
@@ -218,12 +233,13 @@ public:
     void detach(const core::ErrorCondition*) override {
         link = nullptr;
         a_.forget_route(this);
-        if (strimzi) a_.drop_direct(this);
+        if (dialect != Dialect::none) a_.drop_direct(this);
     }
 
     Adapter& a_;
     const RouteSettings s_;  // a copy: routes come and go at runtime
-    bool strimzi = false;    // a direct link (Strimzi dialect), not a waypoint
+    Dialect dialect = Dialect::none;    // a client's direct link, not a route's waypoint
+    std::optional<int32_t> partition;   // Event Hubs: the target's partition
     mapping::KafkaRecordOptions options_;
     mapping::KafkaRecord record_;  // reused: no allocation per message once warm
     core::Link* link = nullptr;
@@ -308,7 +324,7 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     d->handle = nullptr;
     core::ErrorCondition c;
     if (m->err)
-        c = r->strimzi ? core::ErrorCondition{std::string(mapping::strimzi::condition::error_to_kafka),
+        c = r->dialect == Dialect::strimzi ? core::ErrorCondition{std::string(mapping::strimzi::condition::error_to_kafka),
                                               "Kafka: " + error_text(m->err)}
                        : condition_for(m->err);
     router_.disposition(d, m->err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(), true);
@@ -440,20 +456,38 @@ public:
         return {};
     }
 
-    // Direct topic access (Strimzi dialect) on a link-routed link of a client receiver: the
-    // client's group, from its committed offsets (a new group from the earliest), or one
-    // partition from an offset; records in the dialect's form.
-    std::string start_direct(core::Link* l, const mapping::strimzi::Consume& c) {
-        direct_ = true;
+    // Direct topic access on a link-routed link of a client receiver: the client's group
+    // (Strimzi: from its committed offsets, a new group from the earliest) or one partition
+    // from an offset (or a time); records in the dialect's form.
+    struct Direct {
+        Dialect dialect = Dialect::strimzi;
+        std::string group;
+        std::optional<int32_t> partition;
+        int64_t offset = RD_KAFKA_OFFSET_STORED;  // or a logical offset, or a real one
+        std::optional<int64_t> from_time_ms;      // start at the first record at/after it
+        bool commit = true;  // false: the client keeps its own checkpoints (Event Hubs)
+    };
+    std::string start_direct(core::Link* l, const Direct& c) {
+        direct_ = c.dialect;
+        commit_ = c.commit;
         dist_ = core::Distribution::balanced;  // released records wait for the consumer
         group_ = c.group;
         if (std::string err = open_consumer("earliest"); !err.empty()) return err;
         if (c.partition) {
             PartitionList one(rd_kafka_topic_partition_list_new(1));
-            rd_kafka_topic_partition_list_add(one.get(), s_.topic.c_str(), *c.partition)->offset =
-                c.offset.value_or(RD_KAFKA_OFFSET_STORED);
+            int64_t offset = c.offset;
+            if (c.from_time_ms) {
+                // A blocking lookup, once per attach (bounded).
+                PartitionList q(rd_kafka_topic_partition_list_new(1));
+                rd_kafka_topic_partition_list_add(q.get(), s_.topic.c_str(), *c.partition)->offset = *c.from_time_ms;
+                offset = rd_kafka_offsets_for_times(consumer_.get(), q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                                 q->elems[0].offset >= 0
+                             ? q->elems[0].offset
+                             : RD_KAFKA_OFFSET_END;
+            }
+            rd_kafka_topic_partition_list_add(one.get(), s_.topic.c_str(), *c.partition)->offset = offset;
             parts_[*c.partition] = Part{};
-            if (c.offset) parts_[*c.partition].start = *c.offset;
+            if (offset >= 0) parts_[*c.partition].start = offset;
             if (rd_kafka_resp_err_t e = rd_kafka_assign(consumer_.get(), one.get()))
                 return std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
         } else {
@@ -464,7 +498,7 @@ public:
         }
         link = l;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
-        logger().info("Strimzi receiver '{}': consuming topic '{}' in group '{}'{}", s_.name, s_.topic,
+        logger().info("direct receiver '{}': consuming topic '{}' in group '{}'{}", s_.name, s_.topic,
                       group_, c.partition ? " partition " + std::to_string(*c.partition) : std::string());
         return {};
     }
@@ -543,12 +577,18 @@ public:
         ++counters.consumed;
         std::string_view address;
         core::MessageRef msg;
-        if (direct_) {
+        if (direct_ != Dialect::none) {
             std::string key;
             if (m->key) key.assign(static_cast<const char*>(m->key), m->key_len);
-            msg = mapping::strimzi::message(
-                s_.topic, m->partition, m->offset, m->key ? &key : nullptr,
-                std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
+            std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+            if (direct_ == Dialect::strimzi) {
+                msg = mapping::strimzi::message(s_.topic, m->partition, m->offset, m->key ? &key : nullptr, value);
+            } else {
+                rd_kafka_timestamp_type_t tt;
+                int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                msg = mapping::eventhubs::message(m->partition, m->offset, ts > 0 ? ts : 0,
+                                                  m->key ? &key : nullptr, value);
+            }
         } else {
             switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
                 case RecordFate::no_address:
@@ -658,7 +698,7 @@ public:
         }
         switch (state.outcome) {
             case core::Outcome::rejected: {
-                if (direct_) break;  // the client's own group: rejected = consumed
+                if (direct_ != Dialect::none) break;  // the client's own: rejected = consumed
                 mapping::KafkaRecord r;
                 mapping::KafkaRecordOptions o;
                 std::string reason = "rejected by a consumer";
@@ -697,7 +737,7 @@ public:
     void opened(const core::Terminus&, const core::Terminus&) override {}
     void detach(const core::ErrorCondition*) override {
         link = nullptr;
-        if (direct_) a_.drop_direct(this);
+        if (direct_ != Dialect::none) a_.drop_direct(this);
     }
 
     void finish(Track* t) {
@@ -714,7 +754,7 @@ public:
 
     // Commits, per partition, up to the first record not yet done.
     void commit(bool async) {
-        if (!consumer_) return;
+        if (!consumer_ || !commit_) return;
         PartitionList l(rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size())));
         for (auto& [id, p] : parts_) {
             int64_t upto = p.pending.empty() ? p.next_offset : p.pending.front()->offset;
@@ -851,7 +891,8 @@ public:
     bool paused_ = false;
     bool stopping_ = false;
     bool from_start_time_ = false;
-    bool direct_ = false;  // a client's link (Strimzi dialect), not a route's waypoint
+    Dialect direct_ = Dialect::none;  // a client's link, not a route's waypoint
+    bool commit_ = true;
     uint32_t log_id_ = 0;
     std::map<int32_t, Part> parts_;
     std::deque<Track*> backlog_;
@@ -1087,9 +1128,11 @@ public:
 
 namespace {
 constexpr std::string_view strimzi_prefix = "$strimzi/";
+constexpr std::string_view eventhubs_prefix = "$eventhubs/";
 
 core::Terminus without_prefix(core::Terminus t) {
-    if (t.address.starts_with(strimzi_prefix)) t.address.erase(0, strimzi_prefix.size());
+    for (auto p : {strimzi_prefix, eventhubs_prefix})
+        if (t.address.starts_with(p)) t.address.erase(0, p.size());
     return t;
 }
 }  // namespace
@@ -1103,72 +1146,113 @@ void Adapter::start_direct() {
     info.link_capacity = 1000;
     direct_port_ = std::make_unique<DirectPort>(*this);
     direct_core_ = router_.connection_opened(std::move(info), *direct_port_);
-    for (auto dir : {core::Direction::incoming, core::Direction::outgoing}) {
-        core::LinkRouteRule r;
-        r.name = std::string("$strimzi-") + (dir == core::Direction::incoming ? "in" : "out");
-        r.prefix = std::string(strimzi_prefix);
-        r.direction = dir;
-        r.container_id = "$kafka-direct/" + settings_.name;
-        if (std::string err = router_.add_link_route(r); !err.empty())
-            logger().error("kafka '{}': direct topic access unavailable: {}", settings_.name, err);
-    }
+    for (auto prefix : {strimzi_prefix, eventhubs_prefix})
+        for (auto dir : {core::Direction::incoming, core::Direction::outgoing}) {
+            core::LinkRouteRule r;
+            r.name = std::string(prefix.substr(0, prefix.size() - 1)) +
+                     (dir == core::Direction::incoming ? "-in" : "-out");
+            r.prefix = std::string(prefix);
+            r.direction = dir;
+            r.container_id = "$kafka-direct/" + settings_.name;
+            if (std::string err = router_.add_link_route(r); !err.empty())
+                logger().error("kafka '{}': direct topic access unavailable: {}", settings_.name, err);
+        }
 }
 
 core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest& req) {
+    const core::Terminus& routed = req.direction == core::Direction::outgoing ? req.target : req.source;
+    Dialect dialect = routed.address.starts_with(eventhubs_prefix) ? Dialect::eventhubs : Dialect::strimzi;
+    const char* what = dialect == Dialect::strimzi ? "Strimzi" : "Event Hubs";
     core::Terminus source = without_prefix(req.source), target = without_prefix(req.target);
-    auto answer = [this, source, target](core::Link* l, const core::ErrorCondition* refused,
-                                         std::function<bool()> still_there) {
+    bool sender = req.direction == core::Direction::outgoing;  // the client's sender
+    // Answered after this port call: the termini echoed, or (refused) no terminus and a detach.
+    auto answer = [this, source, target, sender](core::Link* l, const core::ErrorCondition* refused,
+                                                 std::function<bool()> still_there) {
         std::optional<core::ErrorCondition> why;
         if (refused) why = *refused;
-        asio::post(loop_.io(), [this, l, source, target, why, still_there] {
+        asio::post(loop_.io(), [this, l, source, target, sender, why, still_there] {
             if (!still_there()) return;
             if (!why) {
                 router_.peer_attached(l, source, target);
                 refill_credit();
                 return;
             }
-            core::Terminus none;  // a receiver refused: no source (AMQP's refusal)
+            core::Terminus none;
             none.present = false;
-            router_.peer_attached(l, none, target);
+            router_.peer_attached(l, sender ? source : none, sender ? none : target);
             router_.detach(l, &*why);
         });
     };
-    if (req.direction == core::Direction::outgoing) {
-        // A client's sender: records to the target topic (or each message's `to`).
-        RouteSettings s;
-        s.name = "strimzi/" + req.name;
-        s.topic = mapping::strimzi::topic_name(target.address);
-        auto in = std::make_unique<RouteIn>(*this, s);
-        in->strimzi = true;
-        in->link = &link;
-        RouteIn* port = in.get();
-        ins_.push_back(std::move(in));
-        answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
-        logger().info("Strimzi sender '{}' to topic '{}'", req.name, s.topic.empty() ? "(per message)" : s.topic);
-        return port;
-    }
-    // A client's receiver.
-    mapping::strimzi::Consume c;
     core::ErrorCondition err;
-    std::string error;
-    if (mapping::strimzi::read_consume(source.address, req.source.filter, c, err)) {
+    if (sender) {
         RouteSettings s;
-        s.name = "strimzi/" + req.name;
-        s.topic = c.topic;
-        auto out = std::make_unique<RouteOut>(*this, s);
-        RouteOut* port = out.get();
-        outs_.push_back(std::move(out));
-        if (error = port->start_direct(&link, c); error.empty()) {
+        s.name = std::string(dialect == Dialect::strimzi ? "strimzi/" : "eventhubs/") + req.name;
+        std::optional<int32_t> partition;
+        bool ok = true;
+        if (dialect == Dialect::strimzi) {
+            s.topic = mapping::strimzi::topic_name(target.address);  // empty: per message `to`
+        } else {
+            mapping::eventhubs::Target t;
+            ok = mapping::eventhubs::read_target(target.address, t, err);
+            s.topic = t.hub;
+            partition = t.partition;
+        }
+        if (ok) {
+            auto in = std::make_unique<RouteIn>(*this, s);
+            in->dialect = dialect;
+            in->partition = partition;
+            in->link = &link;
+            RouteIn* port = in.get();
+            ins_.push_back(std::move(in));
             answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
+            logger().info("{} sender '{}' to topic '{}'", what, req.name, s.topic.empty() ? "(per message)" : s.topic);
             return port;
         }
-        port->link = nullptr;
-        port->shutdown();
-        outs_.pop_back();
-        err = {std::string(mapping::strimzi::condition::kafka_subscribe), error};
+    } else {
+        RouteOut::Direct d;
+        d.dialect = dialect;
+        RouteSettings s;
+        s.name = std::string(dialect == Dialect::strimzi ? "strimzi/" : "eventhubs/") + req.name;
+        bool ok;
+        if (dialect == Dialect::strimzi) {
+            mapping::strimzi::Consume c;
+            ok = mapping::strimzi::read_consume(source.address, req.source.filter, c, err);
+            s.topic = c.topic;
+            d.group = c.group;
+            d.partition = c.partition;
+            if (c.offset) d.offset = *c.offset;
+        } else {
+            mapping::eventhubs::Consume c;
+            ok = mapping::eventhubs::read_consume(source.address, req.source.filter, c, err);
+            using Kind = mapping::eventhubs::Start::Kind;
+            s.topic = c.hub;
+            d.group = c.group;
+            d.partition = c.partition;
+            d.commit = false;
+            d.offset = c.start.kind == Kind::earliest ? RD_KAFKA_OFFSET_BEGINNING
+                       : c.start.kind == Kind::latest ? RD_KAFKA_OFFSET_END
+                                                      : c.start.value;
+            if (c.start.kind == Kind::time) d.from_time_ms = c.start.value;
+        }
+        if (ok) {
+            auto out = std::make_unique<RouteOut>(*this, s);
+            RouteOut* port = out.get();
+            outs_.push_back(std::move(out));
+            std::string error = port->start_direct(&link, d);
+            if (error.empty()) {
+                answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
+                return port;
+            }
+            port->link = nullptr;
+            port->shutdown();
+            outs_.pop_back();
+            err = {dialect == Dialect::strimzi ? std::string(mapping::strimzi::condition::kafka_subscribe)
+                                               : std::string(core::condition::internal_error),
+                   error};
+        }
     }
-    logger().info("Strimzi receiver '{}' from '{}' refused: {} {}", req.name, source.address, err.name,
-                  err.description);
+    logger().info("{} {} '{}' on '{}' refused: {} {}", what, sender ? "sender" : "receiver", req.name,
+                  sender ? target.address : source.address, err.name, err.description);
     auto refusal = std::make_shared<Refusal>();
     refusal->link = &link;
     refusals_.push_back(refusal);

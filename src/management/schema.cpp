@@ -244,8 +244,11 @@ Schema::Schema() {
             "strimzi: every link on this listener is direct Kafka topic access in the Strimzi "
             "AMQP bridge's conventions (senders to <topic>, receivers from "
             "<topic>/group.id/<group>, x-opt-bridge.* annotations, io.strimzi:* filters and "
-            "errors); needs a kafka entity. none: routed as usual.",
-            {"none", "strimzi"}, "none"));
+            "errors); eventhubs: the same in Azure Event Hubs' conventions (senders to <hub> or "
+            "<hub>/Partitions/<n>, receivers from <hub>/ConsumerGroups/<group>/Partitions/<n>, "
+            "x-opt-offset/x-opt-enqueued-time selector filters and annotations); needs a kafka "
+            "entity. none: routed as usual.",
+            {"none", "strimzi", "eventhubs"}, "none"));
         amqp_connection_attributes(t.attributes);
         t.attributes.push_back(integer("initialHandshakeTimeoutSeconds",
                                        "Close connections that do not complete the AMQP/SASL "

@@ -1,0 +1,349 @@
+#include "mapping/direct.hpp"
+
+#include <algorithm>
+
+#include "amqp/codec.hpp"
+
+namespace trestle::mapping {
+
+namespace {
+// A value, or the value inside a described one (filters are often described).
+const amqp::Value& plain(const amqp::Value& v) {
+    if (v.type == amqp::Value::Type::described && v.items.size() == 2) return v.items[1];
+    return v;
+}
+
+bool parse_int(std::string_view s, int64_t& out) {
+    if (s.empty() || s.size() > 19) return false;
+    bool neg = s[0] == '-';
+    if (neg) s.remove_prefix(1);
+    if (s.empty()) return false;
+    int64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + (c - '0');
+    }
+    out = neg ? -v : v;
+    return true;
+}
+}  // namespace
+
+bool read_direct_produce(const core::Message& m, std::string_view partition_annotation,
+                         std::string_view key_annotation, Produce& out, std::string& error) {
+    if (m.format() != core::MessageFormat::amqp) {
+        error = "not an AMQP message";
+        return false;
+    }
+    amqp::MessageLayout l;
+    if (std::string e = amqp::scan_message(m.bytes(), l); !e.empty()) {
+        error = e;
+        return false;
+    }
+    out.topic.assign(l.to);
+    std::replace(out.topic.begin(), out.topic.end(), '/', '.');
+    if (l.message_annotations.present()) {
+        amqp::Reader r(m.bytes().substr(l.message_annotations.offset, l.message_annotations.size));
+        amqp::Value ma;
+        if (!r.read_descriptor() || !amqp::read_value(r, ma) || ma.type != amqp::Value::Type::map) {
+            error = "message-annotations unreadable";
+            return false;
+        }
+        if (const amqp::Value* p = partition_annotation.empty() ? nullptr : ma.get(partition_annotation)) {
+            auto n = plain(*p).as_integer();
+            if (!n || *n < 0 || *n > INT32_MAX) {
+                error = std::string(partition_annotation) + " is not a partition number";
+                return false;
+            }
+            out.partition = static_cast<int32_t>(*n);
+        }
+        if (const amqp::Value* k = key_annotation.empty() ? nullptr : ma.get(key_annotation))
+            out.key = plain(*k).to_text();
+    }
+    // The body: data sections concatenated, or an amqp-value's binary/string.
+    amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
+    out.value.clear();
+    while (l.body.present() && !r.at_end()) {
+        auto code = r.read_descriptor();
+        amqp::Value v;
+        if (!code || !amqp::read_value(r, v)) {
+            error = "body unreadable";
+            return false;
+        }
+        if (*code == static_cast<uint64_t>(amqp::Section::data) && v.type == amqp::Value::Type::binary) {
+            out.value += v.bytes;
+        } else if (*code == static_cast<uint64_t>(amqp::Section::amqp_value) &&
+                   (v.type == amqp::Value::Type::binary || v.is_textual())) {
+            out.value = v.bytes;
+        } else if (*code == static_cast<uint64_t>(amqp::Section::amqp_value) &&
+                   v.type == amqp::Value::Type::null) {
+            out.value.clear();
+        } else {
+            error = "the body must be data sections or an amqp-value binary or string";
+            return false;
+        }
+    }
+    return true;
+}
+
+namespace strimzi {
+
+namespace {
+
+constexpr std::string_view k_partition = "x-opt-bridge.partition";
+constexpr std::string_view k_key = "x-opt-bridge.key";
+constexpr std::string_view k_offset = "x-opt-bridge.offset";
+constexpr std::string_view k_topic = "x-opt-bridge.topic";
+
+}  // namespace
+
+std::string topic_name(std::string_view address) {
+    std::string t(address);
+    std::replace(t.begin(), t.end(), '/', '.');
+    return t;
+}
+
+bool read_produce(const core::Message& m, Produce& out, std::string& error) {
+    return read_direct_produce(m, k_partition, k_key, out, error);
+}
+
+bool read_consume(std::string_view address, std::string_view filter, Consume& out,
+                  core::ErrorCondition& error) {
+    constexpr std::string_view sep = "/group.id/";
+    auto at = address.find(sep);
+    if (at == std::string_view::npos || at == 0 || at + sep.size() >= address.size()) {
+        error = {std::string(condition::no_group_id),
+                 "the source address must be <topic>/group.id/<group>"};
+        return false;
+    }
+    out.topic = topic_name(address.substr(0, at));
+    out.group.assign(address.substr(at + sep.size()));
+    if (!filter.empty()) {
+        amqp::Reader r(filter);
+        amqp::Value fs;
+        if (!amqp::read_value(r, fs) || fs.type != amqp::Value::Type::map) {
+            error = {std::string(condition::wrong_filter), "the filter-set is not a map"};
+            return false;
+        }
+        for (const auto& e : fs.entries) {
+            if (!e.key.is_textual()) {
+                error = {std::string(condition::wrong_filter), "a filter key is not a symbol"};
+                return false;
+            }
+            const amqp::Value& v = plain(e.value);
+            if (e.key.bytes == partition_filter) {
+                auto n = v.as_integer();
+                if (!n || *n < 0 || *n > INT32_MAX) {
+                    error = {std::string(condition::wrong_partition_filter),
+                             "the partition filter must be a partition number"};
+                    return false;
+                }
+                out.partition = static_cast<int32_t>(*n);
+            } else if (e.key.bytes == offset_filter) {
+                auto n = v.as_integer();
+                if (!n || *n < 0) {
+                    error = {std::string(condition::wrong_offset_filter),
+                             "the offset filter must be an offset (0 or more)"};
+                    return false;
+                }
+                out.offset = *n;
+            } else {
+                error = {std::string(condition::wrong_filter), "unknown filter '" + e.key.bytes + "'"};
+                return false;
+            }
+        }
+    }
+    if (out.offset && !out.partition) {
+        error = {std::string(condition::no_partition_filter), "an offset filter needs a partition filter"};
+        return false;
+    }
+    return true;
+}
+
+core::MessageRef message(std::string_view topic, int32_t partition, int64_t offset,
+                         const std::string* key, std::string_view value) {
+    amqp::Writer w;
+    w.descriptor(static_cast<uint8_t>(amqp::Section::message_annotations));
+    size_t ma = w.begin_map();
+    uint32_t n = 6;
+    w.symbol(k_topic);
+    w.string(topic);
+    w.symbol(k_partition);
+    w.int32(partition);
+    w.symbol(k_offset);
+    w.int64(offset);
+    if (key) {
+        w.symbol(k_key);
+        w.string(*key);
+        n += 2;
+    }
+    w.end_map(ma, n);
+    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    w.binary(value);
+    core::Message* m = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
+    m->qos = 1;
+    m->empty_payload = value.empty();
+    return core::MessageRef::adopt(m);
+}
+
+}  // namespace strimzi
+
+namespace eventhubs {
+
+namespace {
+constexpr std::string_view partitions = "/Partitions/";
+constexpr std::string_view groups = "/ConsumerGroups/";
+constexpr std::string_view argument_error = "com.microsoft:argument-error";
+constexpr std::string_view out_of_range = "com.microsoft:argument-out-of-range";
+
+bool read_partition(std::string_view s, int32_t& out) {
+    int64_t n = 0;
+    if (!parse_int(s, n) || n < 0 || n > INT32_MAX) return false;
+    out = static_cast<int32_t>(n);
+    return true;
+}
+
+// `amqp.annotation.<name> <op> '<value>'`: name, whether inclusive, the value.
+bool read_selector(std::string_view expr, Start& out, core::ErrorCondition& error) {
+    auto fail = [&](std::string why) {
+        error = {std::string(argument_error), "selector filter: " + why};
+        return false;
+    };
+    constexpr std::string_view prefix = "amqp.annotation.";
+    while (!expr.empty() && expr.front() == ' ') expr.remove_prefix(1);
+    if (!expr.starts_with(prefix)) return fail("expected amqp.annotation.<name> <op> '<value>'");
+    expr.remove_prefix(prefix.size());
+    auto sp = expr.find_first_of(" ><=");
+    if (sp == std::string_view::npos) return fail("no comparison");
+    std::string_view name = expr.substr(0, sp);
+    expr.remove_prefix(sp);
+    while (!expr.empty() && expr.front() == ' ') expr.remove_prefix(1);
+    bool inclusive;
+    if (expr.starts_with(">=")) {
+        inclusive = true;
+        expr.remove_prefix(2);
+    } else if (expr.starts_with(">")) {
+        inclusive = false;
+        expr.remove_prefix(1);
+    } else {
+        return fail("only > and >= are supported");
+    }
+    while (!expr.empty() && expr.front() == ' ') expr.remove_prefix(1);
+    while (!expr.empty() && expr.back() == ' ') expr.remove_suffix(1);
+    if (expr.size() < 2 || expr.front() != '\'' || expr.back() != '\'') return fail("the value must be quoted");
+    std::string_view v = expr.substr(1, expr.size() - 2);
+    if (name == "x-opt-offset" || name == "x-opt-sequence-number") {
+        if (v == "@latest") {
+            out.kind = Start::Kind::latest;
+            return true;
+        }
+        int64_t n = 0;
+        if (!parse_int(v, n) || n < -1) return fail("'" + std::string(v) + "' is not an offset");
+        if (n == -1) {
+            out.kind = Start::Kind::earliest;
+            return true;
+        }
+        out.kind = Start::Kind::offset;
+        out.value = inclusive ? n : n + 1;
+        return true;
+    }
+    if (name == "x-opt-enqueued-time") {
+        int64_t n = 0;
+        if (!parse_int(v, n) || n < 0) return fail("'" + std::string(v) + "' is not a time in ms");
+        out.kind = Start::Kind::time;
+        out.value = inclusive ? n : n + 1;
+        return true;
+    }
+    return fail("unknown annotation '" + std::string(name) + "'");
+}
+}  // namespace
+
+bool read_target(std::string_view address, Target& out, core::ErrorCondition& error) {
+    auto at = address.find(partitions);
+    out.hub.assign(address.substr(0, at));
+    if (out.hub.empty() || out.hub.find('/') != std::string::npos) {
+        error = {"amqp:not-found", "the target must be <hub> or <hub>/Partitions/<n>"};
+        return false;
+    }
+    if (at != std::string_view::npos) {
+        int32_t p = 0;
+        if (!read_partition(address.substr(at + partitions.size()), p)) {
+            error = {std::string(out_of_range), "not a partition number"};
+            return false;
+        }
+        out.partition = p;
+    }
+    return true;
+}
+
+bool read_consume(std::string_view address, std::string_view filter, Consume& out,
+                  core::ErrorCondition& error) {
+    auto g = address.find(groups);
+    auto p = address.find(partitions);
+    if (g == std::string_view::npos || p == std::string_view::npos || g == 0 || p < g + groups.size()) {
+        error = {"amqp:not-found", "the source must be <hub>/ConsumerGroups/<group>/Partitions/<n>"};
+        return false;
+    }
+    out.hub.assign(address.substr(0, g));
+    out.group.assign(address.substr(g + groups.size(), p - g - groups.size()));
+    if (out.group.empty() || out.hub.find('/') != std::string::npos) {
+        error = {"amqp:not-found", "the source must be <hub>/ConsumerGroups/<group>/Partitions/<n>"};
+        return false;
+    }
+    if (!read_partition(address.substr(p + partitions.size()), out.partition)) {
+        error = {std::string(out_of_range), "not a partition number"};
+        return false;
+    }
+    if (filter.empty()) return true;
+    amqp::Reader r(filter);
+    amqp::Value fs;
+    if (!amqp::read_value(r, fs) || fs.type != amqp::Value::Type::map) {
+        error = {std::string(argument_error), "the filter-set is not a map"};
+        return false;
+    }
+    for (const auto& e : fs.entries) {
+        const amqp::Value& v = plain(e.value);
+        bool selector = (e.key.is_textual() && e.key.bytes == selector_filter) ||
+                        (e.value.type == amqp::Value::Type::described && !e.value.items.empty() &&
+                         e.value.items[0].as_integer() &&
+                         static_cast<uint64_t>(*e.value.items[0].as_integer()) == selector_descriptor) ||
+                        (e.value.type == amqp::Value::Type::described && !e.value.items.empty() &&
+                         e.value.items[0].is_textual() && e.value.items[0].bytes == selector_filter);
+        if (!selector) continue;  // other filters are not Event Hubs': ignored, as the service does
+        if (!v.is_textual()) {
+            error = {std::string(argument_error), "the selector filter is not a string"};
+            return false;
+        }
+        if (!read_selector(v.bytes, out.start, error)) return false;
+    }
+    return true;
+}
+
+core::MessageRef message(int32_t partition, int64_t offset, int64_t timestamp_ms,
+                         const std::string* key, std::string_view value) {
+    (void)partition;  // the link's own partition: Event Hubs does not annotate it
+    amqp::Writer w;
+    w.descriptor(static_cast<uint8_t>(amqp::Section::message_annotations));
+    size_t ma = w.begin_map();
+    uint32_t n = 6;
+    w.symbol("x-opt-offset");
+    w.string(std::to_string(offset));
+    w.symbol("x-opt-sequence-number");
+    w.int64(offset);
+    w.symbol("x-opt-enqueued-time");
+    w.timestamp(timestamp_ms);
+    if (key) {
+        w.symbol("x-opt-partition-key");
+        w.string(*key);
+        n += 2;
+    }
+    w.end_map(ma, n);
+    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    w.binary(value);
+    core::Message* m = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
+    m->qos = 1;
+    m->empty_payload = value.empty();
+    return core::MessageRef::adopt(m);
+}
+
+}  // namespace eventhubs
+}  // namespace trestle::mapping
