@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <map>
@@ -70,7 +71,6 @@ constexpr std::string_view claimed_from = "trestle.will.claimed-from";
 
 constexpr std::string_view will_suffix = "#will";
 constexpr std::string_view instance_suffix = "#instance";
-constexpr uint64_t heartbeat_ms = 2000;
 
 bool is_state_header(std::string_view name) {
     return name == state_header::kind || name == state_header::owner ||
@@ -272,6 +272,8 @@ KafkaSessionState::KafkaSessionState(net::EventLoop& loop, rd_kafka_t* producer,
                                      std::function<uint64_t()> now_ms)
     : router_id_(std::move(router_id)),
       instance_timeout_ms_(instance_timeout_ms),
+      // Several heartbeats per timeout, so a short delay is never taken for a death.
+      heartbeat_ms_(std::clamp<uint64_t>(instance_timeout_ms / 4, 250, 2000)),
       now_ms_(std::move(now_ms)),
       topic_(loop, producer, std::move(consumer_props), std::move(topic), "MQTT sessions and wills",
              [this](const rd_kafka_message_t* m) { apply(m); }) {}
@@ -323,9 +325,13 @@ uint64_t KafkaSessionState::to_core(int64_t epoch) const {
 
 // An instance is gone when its heartbeat has not been read here for the timeout (measured on
 // this instance's clock, so clock skew between machines does not matter).
+// Only while this instance reads its own heartbeats back, and has for the timeout, does a
+// silent instance count as gone: after a Kafka outage every instance is silent for a while.
 bool KafkaSessionState::gone(const std::string& instance) const {
     if (instance == router_id_) return false;
     uint64_t now = now_ms_();
+    if (!own_seen_ms_ || now - own_seen_ms_ > gap_ms() || now - flowing_since_ms_ < instance_timeout_ms_)
+        return false;
     auto it = instances_.find(instance);
     uint64_t seen = it == instances_.end() ? started_ms_ : it->second.seen_ms;
     return now - std::min(now, seen) > instance_timeout_ms_;
@@ -334,7 +340,7 @@ bool KafkaSessionState::gone(const std::string& instance) const {
 void KafkaSessionState::tick() {
     uint64_t now = now_ms_();
     if (now >= next_heartbeat_ms_ && topic_.writable()) {
-        next_heartbeat_ms_ = now + heartbeat_ms;
+        next_heartbeat_ms_ = now + heartbeat_ms_;
         std::string value = json::dump(json::Object{{"at", json::Value(epoch_ms())}});
         topic_.produce(router_id_ + std::string(instance_suffix), &value,
                        make_headers({{std::string(state_header::kind), "instance"}}));
@@ -413,6 +419,11 @@ void KafkaSessionState::apply(const rd_kafka_message_t* m) {
         Instance& inst = instances_[id];
         inst.last_epoch = at;
         inst.seen_ms = loading_ && at ? to_core(at) : now_ms_();
+        if (id == router_id_ && !loading_) {
+            uint64_t now = now_ms_();
+            if (!own_seen_ms_ || now - own_seen_ms_ > gap_ms()) flowing_since_ms_ = now;
+            own_seen_ms_ = now;
+        }
         return;
     }
     if (kind == "will" && key.ends_with(will_suffix)) {

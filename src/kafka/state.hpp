@@ -8,7 +8,8 @@
 // - MQTT sessions, wills and instance liveness (sessionsTopic), Zilla's key layout (anchors.md
 //   b4): `<clientId>` the session (JSON: owner instance, generation, subscriptions, expiry,
 //   positions in the message logs), `<clientId>#will` the will (the message as a record plus
-//   trestle.will.* headers), `<routerId>#instance` a heartbeat every 2 s. The header
+//   trestle.will.* headers), `<routerId>#instance` a heartbeat (every instanceTimeout / 4,
+//   at most 2 s). The header
 //   trestle.state names the kind. A will whose owner stops heartbeating is claimed by the
 //   first live instance whose claim Kafka orders first, and published there after its delay.
 #pragma once
@@ -156,10 +157,15 @@ private:
 
     std::string router_id_;
     uint32_t instance_timeout_ms_;
+    uint64_t heartbeat_ms_;
+    // Own heartbeats read back further apart than this: the topic stalled (Kafka outage).
+    uint64_t gap_ms() const { return heartbeat_ms_ * 3 / 2; }
     std::function<uint64_t()> now_ms_;
     uint64_t started_ms_ = 0;
     uint64_t next_heartbeat_ms_ = 0;
     uint64_t next_sweep_ms_ = 0;
+    uint64_t own_seen_ms_ = 0;       // when this instance last read its own heartbeat back
+    uint64_t flowing_since_ms_ = 0;  // since when it has, without a gap
     bool loading_ = true;
     std::map<std::string, Session, std::less<>> sessions_;
     std::map<std::string, Will, std::less<>> wills_;  // the view, by client id

@@ -448,6 +448,32 @@ TEST_F(Kafka, TheWillOfAClientAtAIsPublishedAtBWhenAIsKilled) {
     EXPECT_TRUE(b.router->process().has_line(std::regex("instance 'A' is gone, claiming it")));
 }
 
+TEST_F(Kafka, AKafkaOutageLongerThanTheInstanceTimeoutPublishesNoWill) {
+    Instance a("A", kafka->bootstrap(), "", "    instanceTimeout: 2\n");
+    Instance b("B", kafka->bootstrap(), "", "    instanceTimeout: 2\n", {"--log-level", "debug"});
+    ASSERT_TRUE(b.consuming("telemetry"));
+    Paho watcher(b.mqtt_port, "kwill-watch3");
+    watcher.connect();
+    watcher.subscribe("telemetry/wills/#", 1);
+    Paho dev(a.mqtt_port, "kwill3");
+    dev.connect(::mqtt::connect_options_builder()
+                    .mqtt_version(MQTTVERSION_5)
+                    .will(::mqtt::message("telemetry/wills/kwill3", "gone", 1, false))
+                    .finalize());
+    ASSERT_FALSE(b.router->process()
+                     .wait_for_line(std::regex("MQTT wills: will of 'kwill3' at instance 'A' \\(held\\)"), 10s)
+                     .empty());
+    kafka->command("down 1");
+    // The outage lasts twice the instance timeout: nobody hears anybody's heartbeat.
+    EXPECT_FALSE(watcher.receive(4s));
+    kafka->command("up 1");
+    ASSERT_FALSE(b.router->process().wait_for_line(std::regex("brokers answer again"), 20s).empty());
+    // Past B's own heartbeats flowing again for the timeout, and its next checks: no will.
+    EXPECT_FALSE(watcher.receive(5s)) << "a will was published after a Kafka outage";
+    EXPECT_FALSE(b.router->process().has_line(std::regex("claiming")));
+    EXPECT_TRUE(dev.connected());
+}
+
 TEST_F(Kafka, AnOrderlyShutdownOfAPublishesNoWillOfItsConnectedClients) {
     auto a = std::make_unique<Instance>("A", kafka->bootstrap(), "", "    instanceTimeout: 2\n");
     Instance b("B", kafka->bootstrap(), "", "    instanceTimeout: 2\n", {"--log-level", "debug"});
