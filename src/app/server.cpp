@@ -366,7 +366,10 @@ std::string Server::start() {
         kafka_ = std::make_unique<kafka::Adapter>(*router_, loop_, *kafka_settings_, router_->settings().id);
         if (std::string err = kafka_->start(); !err.empty())
             return "kafka '" + kafka_settings_->name + "': " + err;
-        if (auto* state = kafka_->session_state()) mqtt_->use_state(*state, state->wills(), kafka_.get());
+        if (auto* state = kafka_->session_state()) {
+            mqtt_->use_state(*state, state->wills(), kafka_.get());
+            router_->set_shared_wills(&state->wills());
+        }
     }
     register_management();
     for (auto& lc : listener_configs_)

@@ -448,6 +448,33 @@ TEST_F(Kafka, TheWillOfAClientAtAIsPublishedAtBWhenAIsKilled) {
     EXPECT_TRUE(b.router->process().has_line(std::regex("instance 'A' is gone, claiming it")));
 }
 
+TEST_F(Kafka, TheAmqpWillOfAClientAtAIsPublishedAtBWhenAIsKilled) {
+    auto a = std::make_unique<Instance>("A", kafka->bootstrap(), "", "    instanceTimeout: 2\n");
+    Instance b("B", kafka->bootstrap(), "", "    instanceTimeout: 2\n", {"--log-level", "debug"});
+    ASSERT_TRUE(b.consuming("telemetry"));
+    Paho watcher(b.mqtt_port, "kwill-watch4");
+    watcher.connect();
+    watcher.subscribe("telemetry/wills/#", 1);
+    AmqpClient amqp(a->amqp_url);
+    LinkConfig named;
+    named.name = "amqp-dev";  // EnMasse: the $lwt link is named by the client id
+    int w = amqp.open_sender("$lwt", named);
+    ASSERT_TRUE(amqp.wait_credit(w, 1));
+    proton::message will;
+    will.to("telemetry/wills/amqp-dev");
+    will.durable(true);
+    will.body(std::string("amqp gone"));
+    ASSERT_EQ(amqp.wait_outcome(w, amqp.send(w, will)).state, transfer::ACCEPTED);
+    ASSERT_FALSE(b.router->process()
+                     .wait_for_line(std::regex("MQTT wills: will of 'amqp-dev' at instance 'A' \\(held\\)"), 10s)
+                     .empty());
+    kill(a->router->process().pid(), SIGKILL);
+    auto m = watcher.receive(15s);
+    ASSERT_TRUE(m) << "the AMQP client's will was not published";
+    EXPECT_EQ(m->get_topic(), "telemetry/wills/amqp-dev");
+    EXPECT_EQ(m->to_string(), "amqp gone");
+}
+
 TEST_F(Kafka, AKafkaOutageLongerThanTheInstanceTimeoutPublishesNoWill) {
     Instance a("A", kafka->bootstrap(), "", "    instanceTimeout: 2\n");
     Instance b("B", kafka->bootstrap(), "", "    instanceTimeout: 2\n", {"--log-level", "debug"});

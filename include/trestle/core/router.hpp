@@ -293,6 +293,11 @@ public:
     void publish(std::string_view address, MessageRef message);
     // nullptr: back to the router's own in-memory store.
     void set_retained_store(RetainedStore* store) { retained_ = store ? store : &memory_retained_; }
+    // Wills shared with other instances (Kafka), for adapters that keep their wills themselves
+    // (AMQP `$lwt`): held there while the client is connected, so another instance publishes
+    // them if this one dies. nullptr: none.
+    void set_shared_wills(WillStore* store) { shared_wills_ = store; }
+    WillStore* shared_wills() const { return shared_wills_; }
     RetainedStore& retained() { return *retained_; }
     // Queues the retained messages the filter matches to `link`, marked `retained`.
     size_t send_retained(Link* link, std::string_view filter);
@@ -418,6 +423,7 @@ private:
     size_t transient_next_ = 0;  // round-robin position for topics without an address object
     MemoryRetainedStore memory_retained_;
     RetainedStore* retained_ = &memory_retained_;
+    WillStore* shared_wills_ = nullptr;
     std::unique_ptr<Connection> internal_conn_;  // owns the in-process publisher
     Link* publisher_ = nullptr;
     Candidates scratch_;  // collect() output on the per-message path (no allocation)
