@@ -779,7 +779,8 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
 // ---------------------------------------------------------------------------------------------
 // Link routing: the core asks this connection (to a route container) for a link.
 
-core::LinkPort* AmqpConnection::open_link(core::Link& link, const core::AttachRequest& req) {
+core::LinkPort* AmqpConnection::open_link(core::Link& link, const core::AttachRequest& req,
+                                          core::ErrorCondition&) {
     if (finished_ || !core_) return nullptr;
     if (!routed_session_) {
         routed_session_ = pn_session(driver_.connection);

@@ -66,7 +66,8 @@ public:
     // net::Flushable
     void flush() override { pump(); }
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link& link, const core::AttachRequest& req) override;
+    core::LinkPort* open_link(core::Link& link, const core::AttachRequest& req,
+                              core::ErrorCondition& refusal) override;
     void close(const core::ErrorCondition& error) override;
 
 private:

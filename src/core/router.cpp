@@ -455,14 +455,14 @@ AttachResult Router::attach_link_routed(Connection& conn, const AttachRequest& r
     l->presettled_only_ = false;
     l->routed_peer_ = p;
     p->routed_peer_ = l;
-    LinkPort* pp = rc->port_->open_link(*p, peer_req);
+    ErrorCondition refusal;
+    LinkPort* pp = rc->port_->open_link(*p, peer_req, refusal);
     if (!pp) {
         l->routed_peer_ = p->routed_peer_ = nullptr;
         destroy_link(p);
         destroy_link(l);
-        return {AttachResult::Kind::refused,
-                {condition::no_route, "No route to the destination node"},
-                {}};
+        if (refusal.empty()) refusal = {condition::no_route, "No route to the destination node"};
+        return {AttachResult::Kind::refused, std::move(refusal), {}};
     }
     p->port_ = pp;
     *out = l;

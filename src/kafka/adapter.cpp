@@ -1105,25 +1105,14 @@ private:
 class Adapter::DirectPort final : public core::ConnectionPort {
 public:
     explicit DirectPort(Adapter& a) : a_(a) {}
-    core::LinkPort* open_link(core::Link& link, const core::AttachRequest& req) override {
-        return a_.open_direct(link, req);
+    core::LinkPort* open_link(core::Link& link, const core::AttachRequest& req,
+                              core::ErrorCondition& refusal) override {
+        return a_.open_direct(link, req, refusal);
     }
     void close(const core::ErrorCondition&) override {}
 
 private:
     Adapter& a_;
-};
-
-// A refused direct link until the core has been told (after the port call that opened it).
-class Adapter::Refusal final : public core::LinkPort {
-public:
-    void deliver(core::Delivery&) override {}
-    void update(core::Delivery&, const core::DeliveryState&, bool) override {}
-    void flow(uint32_t, bool) override {}
-    void drained() override {}
-    void opened(const core::Terminus&, const core::Terminus&) override {}
-    void detach(const core::ErrorCondition*) override { link = nullptr; }
-    core::Link* link = nullptr;
 };
 
 namespace {
@@ -1159,31 +1148,21 @@ void Adapter::start_direct() {
         }
 }
 
-core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest& req) {
+core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest& req,
+                                     core::ErrorCondition& err) {
     const core::Terminus& routed = req.direction == core::Direction::outgoing ? req.target : req.source;
     Dialect dialect = routed.address.starts_with(eventhubs_prefix) ? Dialect::eventhubs : Dialect::strimzi;
     const char* what = dialect == Dialect::strimzi ? "Strimzi" : "Event Hubs";
     core::Terminus source = without_prefix(req.source), target = without_prefix(req.target);
     bool sender = req.direction == core::Direction::outgoing;  // the client's sender
-    // Answered after this port call: the termini echoed, or (refused) no terminus and a detach.
-    auto answer = [this, source, target, sender](core::Link* l, const core::ErrorCondition* refused,
-                                                 std::function<bool()> still_there) {
-        std::optional<core::ErrorCondition> why;
-        if (refused) why = *refused;
-        asio::post(loop_.io(), [this, l, source, target, sender, why, still_there] {
-            if (!still_there()) return;
-            if (!why) {
-                router_.peer_attached(l, source, target);
-                refill_credit();
-                return;
-            }
-            core::Terminus none;
-            none.present = false;
-            router_.peer_attached(l, sender ? source : none, sender ? none : target);
-            router_.detach(l, &*why);
+    // Opened after this port call (ports do not call into the core from inside one).
+    auto answer = [this, source, target](core::Link* l, auto* port) {
+        asio::post(loop_.io(), [this, l, port, source, target] {
+            if (!has_direct(port) || port->link != l) return;  // the client detached meanwhile
+            router_.peer_attached(l, source, target);
+            refill_credit();
         });
     };
-    core::ErrorCondition err;
     if (sender) {
         RouteSettings s;
         s.name = std::string(dialect == Dialect::strimzi ? "strimzi/" : "eventhubs/") + req.name;
@@ -1204,7 +1183,7 @@ core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest
             in->link = &link;
             RouteIn* port = in.get();
             ins_.push_back(std::move(in));
-            answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
+            answer(&link, port);
             logger().info("{} sender '{}' to topic '{}'", what, req.name, s.topic.empty() ? "(per message)" : s.topic);
             return port;
         }
@@ -1240,7 +1219,7 @@ core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest
             outs_.push_back(std::move(out));
             std::string error = port->start_direct(&link, d);
             if (error.empty()) {
-                answer(&link, nullptr, [this, port] { return has_direct(port) && port->link; });
+                answer(&link, port);
                 return port;
             }
             port->link = nullptr;
@@ -1253,14 +1232,7 @@ core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest
     }
     logger().info("{} {} '{}' on '{}' refused: {} {}", what, sender ? "sender" : "receiver", req.name,
                   sender ? target.address : source.address, err.name, err.description);
-    auto refusal = std::make_shared<Refusal>();
-    refusal->link = &link;
-    refusals_.push_back(refusal);
-    answer(&link, &err, [this, refusal] {
-        std::erase(refusals_, refusal);
-        return refusal->link != nullptr;
-    });
-    return refusal.get();
+    return nullptr;
 }
 
 bool Adapter::has_direct(const void* port) const {
@@ -1642,7 +1614,6 @@ void Adapter::shutdown() {
         router_.connection_closed(direct_core_);
         direct_core_ = nullptr;
     }
-    refusals_.clear();
     outs_.clear();
     slots_.clear();
     free_slot_ = 0;

@@ -141,14 +141,15 @@ public:
     uint64_t in_flight() const { return slots_used_; }
 
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+        return nullptr;
+    }
     void close(const core::ErrorCondition&) override {}
 
     class RouteIn;
     class RouteOut;
     class Replayer;
     class DirectPort;
-    class Refusal;
 
 private:
     friend class RouteIn;
@@ -156,7 +157,8 @@ private:
     friend class Replayer;
     uint32_t log_id(const std::string& topic);
     void start_direct();
-    core::LinkPort* open_direct(core::Link& link, const core::AttachRequest& req);
+    core::LinkPort* open_direct(core::Link& link, const core::AttachRequest& req,
+                                core::ErrorCondition& refusal);
     bool has_direct(const void* port) const;
     void drop_direct(RouteIn* r);
     void drop_direct(RouteOut* o);
@@ -209,7 +211,6 @@ private:
     std::unique_ptr<Replayer> replayer_;
     std::unique_ptr<DirectPort> direct_port_;
     core::Connection* direct_core_ = nullptr;  // route container of direct topic access
-    std::vector<std::shared_ptr<Refusal>> refusals_;
     std::vector<std::string> log_names_;  // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;

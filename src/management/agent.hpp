@@ -106,7 +106,9 @@ public:
     void opened(const core::Terminus&, const core::Terminus&) override {}
     void detach(const core::ErrorCondition*) override { link_ = nullptr; }
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+        return nullptr;
+    }
     void close(const core::ErrorCondition&) override {}
 
 private:

@@ -1049,7 +1049,9 @@ void Connection::finish(bool publish_will) {
 
 class SessionManager::CorePort final : public core::ConnectionPort {
 public:
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+        return nullptr;
+    }
     void close(const core::ErrorCondition&) override {}
 };
 

@@ -195,7 +195,9 @@ public:
     uint64_t core_connection_id() const;  // 0: not registered with the core (never published)
 
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&) override { return nullptr; }
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+        return nullptr;
+    }
     void close(const core::ErrorCondition& e) override { close_with(reason::administrative_action, e.description, true); }
 
     // Writing, for the session.

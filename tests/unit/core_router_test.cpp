@@ -334,6 +334,24 @@ TEST(LinkRoute, NoContainerRefusesWithNoRoute) {
     EXPECT_EQ(res.error.name, "qd:no-route-to-dest");
 }
 
+TEST(LinkRoute, AContainerThatRefusesALinkNamesTheCondition) {
+    Router r(settings());
+    ASSERT_EQ(r.add_link_route({"lr", "queue", "", Direction::outgoing, "broker", "", "", ""}), "");
+    ConnectionInfo bi;
+    bi.role = "route-container";
+    bi.connector = "broker";
+    FakeConnection broker(r, bi);
+    broker.refuse_with = ErrorCondition{"io.strimzi:no-group-id", "no group"};
+    FakeConnection client(r);
+    size_t links_before = r.links().size();
+    AttachResult res;
+    client.attach(Direction::outgoing, "queue.a", &res);
+    EXPECT_EQ(res.kind, AttachResult::Kind::refused);
+    EXPECT_EQ(res.error.name, "io.strimzi:no-group-id");
+    EXPECT_EQ(res.error.description, "no group");
+    EXPECT_EQ(r.links().size(), links_before) << "neither end of the refused link stays";
+}
+
 TEST(LinkRoute, AttachCreditTransfersDispositionsAndLoss) {
     Router r(settings());
     r.add_link_route({"in", "queue", "", Direction::incoming, "broker", "", "", ""});

@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,11 +72,16 @@ struct FakeConnection : ConnectionPort {
     std::vector<AttachRequest> opened_requests;
     std::vector<FakeLink*> opened_ports;
     bool closed = false;
+    std::optional<ErrorCondition> refuse_with;  // route container: refuse every link so
 
     FakeConnection(Router& r, ConnectionInfo info = {}) : router(r) {
         conn = router.connection_opened(std::move(info), *this);
     }
-    LinkPort* open_link(Link& l, const AttachRequest& req) override {
+    LinkPort* open_link(Link& l, const AttachRequest& req, ErrorCondition& refusal) override {
+        if (refuse_with) {
+            refusal = *refuse_with;
+            return nullptr;
+        }
         links.push_back(std::make_unique<FakeLink>());
         links.back()->link = &l;
         opened_requests.push_back(req);

@@ -109,8 +109,10 @@ public:
     virtual ~ConnectionPort() = default;
 
     // Link routing: attach a new link on this connection towards the remote container.
-    // Returns the port of the new link, or nullptr if the connection cannot take it.
-    virtual LinkPort* open_link(Link& link, const AttachRequest& request) = 0;
+    // Returns the port of the new link, or nullptr if the connection cannot take it; then
+    // `refusal`, if the port set it, is what the client's attach is refused with (else
+    // amqp:not-found "No route to the destination node").
+    virtual LinkPort* open_link(Link& link, const AttachRequest& request, ErrorCondition& refusal) = 0;
 
     // Management: close the connection with this error.
     virtual void close(const ErrorCondition& error) = 0;
