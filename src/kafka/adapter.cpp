@@ -28,12 +28,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-int64_t epoch_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // The AMQP condition a producer sees when Kafka refuses its message.
 core::ErrorCondition condition_for(rd_kafka_resp_err_t err) {
     std::string what = "Kafka: " + error_text(err);
@@ -99,15 +93,7 @@ enum class Dialect : uint8_t { none, strimzi, eventhubs };
 // The address and routable message of a consumed record under a route's settings.
 RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint64_t now_ms,
                        std::string_view& address, core::MessageRef& msg) {
-    std::vector<mapping::HeaderView> headers;
-    rd_kafka_headers_t* hs = nullptr;
-    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
-        const char* name;
-        const void* val;
-        size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
-            headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
-    }
+    std::vector<mapping::HeaderView> headers = record_headers(m);
     std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
     std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
     address = mapping::record_address(key, headers);
@@ -193,8 +179,8 @@ public:
         mapping::Produce p;
         std::string err;
         bool ok = dialect == Dialect::strimzi
-                      ? mapping::strimzi::read_produce(*d.message, p, err)
-                      : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p, err);
+                      ? mapping::strimzi::read_produce(*d.message, p, record_, err)
+                      : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p, record_, err);
         if (dialect == Dialect::eventhubs) {
             p.topic.clear();  // the hub is the link's
             p.partition = partition;
@@ -206,11 +192,6 @@ public:
         } else if (a_.fatal_) {
             a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: the producer is being restarted");
         } else {
-            record_.headers.clear();
-            record_.has_key = p.key.has_value();
-            record_.key = p.key.value_or(std::string());
-            record_.value = std::move(p.value);
-            record_.timestamp_ms = 0;
             if (rd_kafka_resp_err_t e = produce(a_.producer_.get(), p.topic.empty() ? s_.topic : p.topic,
                                                 record_, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
                                                 p.partition.value_or(RD_KAFKA_PARTITION_UA)))
@@ -473,23 +454,20 @@ public:
         dist_ = core::Distribution::balanced;  // released records wait for the consumer
         group_ = c.group;
         if (std::string err = open_consumer("earliest"); !err.empty()) return err;
-        if (c.partition) {
-            PartitionList one(rd_kafka_topic_partition_list_new(1));
-            int64_t offset = c.offset;
-            if (c.from_time_ms) {
-                // A blocking lookup, once per attach (bounded).
-                PartitionList q(rd_kafka_topic_partition_list_new(1));
-                rd_kafka_topic_partition_list_add(q.get(), s_.topic.c_str(), *c.partition)->offset = *c.from_time_ms;
-                offset = rd_kafka_offsets_for_times(consumer_.get(), q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                                 q->elems[0].offset >= 0
-                             ? q->elems[0].offset
-                             : RD_KAFKA_OFFSET_END;
-            }
-            rd_kafka_topic_partition_list_add(one.get(), s_.topic.c_str(), *c.partition)->offset = offset;
-            parts_[*c.partition] = Part{};
-            if (offset >= 0) parts_[*c.partition].start = offset;
-            if (rd_kafka_resp_err_t e = rd_kafka_assign(consumer_.get(), one.get()))
-                return std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
+        if (c.partition && c.from_time_ms) {
+            // The offset for a time is a blocking query: on the probe's thread, then assigned
+            // here (the first record at or after the time; none: the end).
+            int32_t p = *c.partition;
+            Adapter& a = a_;
+            a_.probe_->offset_for_time(s_.topic, p, *c.from_time_ms, [&a, self = this, p](int64_t offset) {
+                asio::post(a.loop_.io(), [&a, self, p, offset] {
+                    if (!a.has_direct(self) || !self->link) return;  // the client went meanwhile
+                    if (std::string err = self->assign(p, offset >= 0 ? offset : RD_KAFKA_OFFSET_END); !err.empty())
+                        logger().warn("direct receiver '{}': {}", self->s_.name, err);
+                });
+            });
+        } else if (c.partition) {
+            if (std::string err = assign(*c.partition, c.offset); !err.empty()) return err;
         } else {
             PartitionList topics(rd_kafka_topic_partition_list_new(1));
             rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
@@ -500,6 +478,17 @@ public:
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
         logger().info("direct receiver '{}': consuming topic '{}' in group '{}'{}", s_.name, s_.topic,
                       group_, c.partition ? " partition " + std::to_string(*c.partition) : std::string());
+        return {};
+    }
+
+    // One partition from `offset` (a real or logical one), without a group's rebalancing.
+    std::string assign(int32_t partition, int64_t offset) {
+        PartitionList one(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(one.get(), s_.topic.c_str(), partition)->offset = offset;
+        parts_[partition] = Part{};
+        if (offset >= 0) parts_[partition].start = offset;
+        if (rd_kafka_resp_err_t e = rd_kafka_assign(consumer_.get(), one.get()))
+            return std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
         return {};
     }
 
@@ -515,21 +504,10 @@ public:
                             {"fetch.wait.max.ms", "100"},
                             {"queued.max.messages.kbytes", "4096"},
                             {"reconnect.backoff.max.ms", "1000"}};
-        std::string err;
-        rd_kafka_conf_t* conf = make_conf(defaults, a_.settings_.properties, err);
-        if (!conf) return err;
-        rd_kafka_conf_set_opaque(conf, this);
-        rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
-        char errstr[512];
-        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-        if (!rk) {
-            rd_kafka_conf_destroy(conf);
-            return errstr;
-        }
-        consumer_.reset(rk);
-        rd_kafka_poll_set_consumer(rk);
-        queue_ = rd_kafka_queue_get_consumer(rk);
-        return {};
+        return make_consumer(defaults, a_.settings_.properties, consumer_, queue_, [this](rd_kafka_conf_t* conf) {
+            rd_kafka_conf_set_opaque(conf, this);
+            rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
+        });
     }
 
     // Stops consuming: commits what consumers settled, leaves the group, unbinds.
@@ -578,16 +556,15 @@ public:
         std::string_view address;
         core::MessageRef msg;
         if (direct_ != Dialect::none) {
-            std::string key;
-            if (m->key) key.assign(static_cast<const char*>(m->key), m->key_len);
+            std::optional<std::string_view> key;
+            if (m->key) key.emplace(static_cast<const char*>(m->key), m->key_len);
             std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
             if (direct_ == Dialect::strimzi) {
-                msg = mapping::strimzi::message(s_.topic, m->partition, m->offset, m->key ? &key : nullptr, value);
+                msg = mapping::strimzi::message(s_.topic, m->partition, m->offset, key, value);
             } else {
                 rd_kafka_timestamp_type_t tt;
                 int64_t ts = rd_kafka_message_timestamp(m, &tt);
-                msg = mapping::eventhubs::message(m->partition, m->offset, ts > 0 ? ts : 0,
-                                                  m->key ? &key : nullptr, value);
+                msg = mapping::eventhubs::message(m->offset, ts > 0 ? ts : 0, key, value);
             }
         } else {
             switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
@@ -666,14 +643,7 @@ public:
             r.has_key = true;
         }
         if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
-        rd_kafka_headers_t* hs = nullptr;
-        if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
-            const char* name;
-            const void* val;
-            size_t size;
-            for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
-                r.headers.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : "");
-        }
+        for (const auto& [name, val] : record_headers(m)) r.headers.emplace_back(name, val);
         send_dead_letter(r, reason);
     }
 
@@ -987,18 +957,8 @@ private:
                             {"auto.offset.reset", "earliest"},  // positions past retention
                             {"fetch.wait.max.ms", "100"},
                             {"reconnect.backoff.max.ms", "1000"}};
-        std::string err;
-        rd_kafka_conf_t* conf = make_conf(defaults, a_.client_properties(), err);
-        if (!conf) return err;
-        char errstr[512];
-        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-        if (!rk) {
-            rd_kafka_conf_destroy(conf);
-            return errstr;
-        }
-        consumer_.reset(rk);
-        rd_kafka_poll_set_consumer(rk);
-        queue_handle_ = rd_kafka_queue_get_consumer(rk);
+        if (std::string err = make_consumer(defaults, a_.client_properties(), consumer_, queue_handle_); !err.empty())
+            return err;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_handle_, [this] { return serve(); });
         return {};
     }

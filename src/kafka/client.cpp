@@ -18,6 +18,43 @@ namespace {
 spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
 }  // namespace
 
+std::string make_consumer(const Properties& defaults, const Properties& props, Handle& out,
+                          rd_kafka_queue_t*& queue, const std::function<void(rd_kafka_conf_t*)>& setup) {
+    std::string err;
+    rd_kafka_conf_t* conf = make_conf(defaults, props, err);
+    if (!conf) return err;
+    if (setup) setup(conf);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return errstr;
+    }
+    out.reset(rk);
+    rd_kafka_poll_set_consumer(rk);
+    queue = rd_kafka_queue_get_consumer(rk);
+    return queue ? std::string() : "no consumer queue";
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> record_headers(const rd_kafka_message_t* m) {
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+    rd_kafka_headers_t* hs = nullptr;
+    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
+        const char* name;
+        const void* val;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
+            headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
+    }
+    return headers;
+}
+
+int64_t epoch_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 namespace {
 
 // librdkafka logs from its own threads; spdlog's default logger is thread-safe.

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "net/event_loop.hpp"
 
@@ -32,6 +34,19 @@ using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, Partition
 // A configuration with librdkafka's logs sent to spdlog, then `defaults` unless `props` sets
 // them, then `props`. Returns null and an error naming the property on a bad one.
 rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err);
+
+// A consumer from `defaults` and `props` (as make_conf); `setup` may set callbacks and the
+// opaque before it is created. Its events (records, rebalances) go to its consumer queue,
+// returned in `queue` for a QueueWaker. Returns an error description, or empty.
+std::string make_consumer(const Properties& defaults, const Properties& props, Handle& out,
+                          rd_kafka_queue_t*& queue,
+                          const std::function<void(rd_kafka_conf_t*)>& setup = {});
+
+// A consumed record's headers, as views into it.
+std::vector<std::pair<std::string_view, std::string_view>> record_headers(const rd_kafka_message_t* m);
+
+// The wall clock in ms (record timestamps, will due times).
+int64_t epoch_ms();
 
 // Logs a librdkafka error event at warning level, once per client and text per 30 s (an
 // unreachable cluster reports the same error from every client, broker and retry).

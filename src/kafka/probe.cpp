@@ -62,13 +62,41 @@ Probe::Reading Probe::reading() const {
     return reading_;
 }
 
+void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
+                            std::function<void(int64_t offset)> done) {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        lookups_.push_back({std::move(topic), partition, time_ms, std::move(done)});
+    }
+    cv_.notify_all();
+}
+
+void Probe::lookup(Lookup& l) {
+    PartitionList q(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(q.get(), l.topic.c_str(), l.partition)->offset = l.time_ms;
+    bool ok = rd_kafka_offsets_for_times(rk_.get(), q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              !q->elems[0].err;
+    l.done(ok ? q->elems[0].offset : -1);
+}
+
 void Probe::run() {
     std::unique_lock<std::mutex> lock(mu_);
+    auto next_check = std::chrono::steady_clock::now();
     while (!stop_) {
-        lock.unlock();
-        check();
-        lock.lock();
-        cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stop_; });
+        while (!lookups_.empty() && !stop_) {
+            Lookup l = std::move(lookups_.front());
+            lookups_.pop_front();
+            lock.unlock();
+            lookup(l);
+            lock.lock();
+        }
+        if (std::chrono::steady_clock::now() >= next_check) {
+            lock.unlock();
+            check();
+            lock.lock();
+            next_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(period_ms_);
+        }
+        cv_.wait_until(lock, next_check, [this] { return stop_ || !lookups_.empty(); });
     }
 }
 

@@ -1,11 +1,14 @@
 // Is Kafka there? A thread of its own asks the cluster for metadata every period (a real
 // round trip, not librdkafka's cached broker state) and reads the high watermarks of the
 // consumed topics, so readiness and consumer lag stay true while partitions are paused or
-// the loop is busy. The loop thread only reads the last reading.
+// the loop is busy. The loop thread only reads the last reading. Other blocking queries
+// (offsets by time) run on the same thread, so they never stall the loop either.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -37,8 +40,19 @@ class Probe {
     std::string start();
     void set_topics(std::vector<std::string> topics);
     Reading reading() const;
+    // The first offset of the partition at or after `time_ms` (-1: none, or no answer), looked
+    // up on the probe's thread ahead of its next round trip; `done` runs on that thread.
+    void offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
+                         std::function<void(int64_t offset)> done);
 
   private:
+    struct Lookup {
+        std::string topic;
+        int32_t partition;
+        int64_t time_ms;
+        std::function<void(int64_t)> done;
+    };
+    void lookup(Lookup& l);
     void run();
     void check();
     bool stopping() const;
@@ -49,6 +63,7 @@ class Probe {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::vector<std::string> topics_;
+    std::deque<Lookup> lookups_;
     Reading reading_;
     bool stop_ = false;
     std::thread thread_;

@@ -19,25 +19,6 @@ namespace {
 // This module's logger (its level is set through the management `log` entity).
 spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
 
-int64_t epoch_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-std::vector<mapping::HeaderView> headers_of(const rd_kafka_message_t* m) {
-    std::vector<mapping::HeaderView> headers;
-    rd_kafka_headers_t* hs = nullptr;
-    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
-        const char* name;
-        const void* val;
-        size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
-            headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
-    }
-    return headers;
-}
-
 std::string_view header(const std::vector<mapping::HeaderView>& hs, std::string_view name) {
     for (const auto& [k, v] : hs)
         if (k == name) return v;
@@ -109,7 +90,6 @@ std::string TopicView::load(int timeout_ms) {
     if (md) rd_kafka_metadata_destroy(md);
     if (partitions == 0) return what_ + " topic '" + topic_ + "' unavailable: " + why;
 
-    std::string e;
     // A group id only enables librdkafka's consumer queue: partitions are assigned, never
     // subscribed, and nothing is committed.
     Properties defaults{{"group.id", "trestle.state-view"},
@@ -118,18 +98,8 @@ std::string TopicView::load(int timeout_ms) {
                         {"client.id", "trestle-state"},
                         {"fetch.wait.max.ms", "100"},
                         {"reconnect.backoff.max.ms", "1000"}};
-    rd_kafka_conf_t* conf = make_conf(defaults, consumer_props_, e);
-    if (!conf) return e;
-    char errstr[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return errstr;
-    }
-    consumer_.reset(rk);
-    rd_kafka_poll_set_consumer(rk);
-    queue_ = rd_kafka_queue_get_consumer(rk);
-    if (!queue_) return "no consumer queue";
+    if (std::string e = make_consumer(defaults, consumer_props_, consumer_, queue_); !e.empty()) return e;
+    rd_kafka_t* rk = consumer_.get();
 
     // Where each partition ends now: loading is done when every one is read up to there.
     std::map<int32_t, int64_t> end;
@@ -235,7 +205,7 @@ void KafkaRetainedStore::apply(const rd_kafka_message_t* m) {
         view_.erase(topic);
         return;
     }
-    std::vector<mapping::HeaderView> headers = headers_of(m);
+    std::vector<mapping::HeaderView> headers = record_headers(m);
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     bool expired = false;
@@ -400,7 +370,7 @@ void KafkaSessionState::sweep() {
 void KafkaSessionState::apply(const rd_kafka_message_t* m) {
     if (!m->key) return;
     std::string key(static_cast<const char*>(m->key), m->key_len);
-    std::vector<mapping::HeaderView> hs = headers_of(m);
+    std::vector<mapping::HeaderView> hs = record_headers(m);
     std::string_view kind = header(hs, state_header::kind);
     std::string owner(header(hs, state_header::owner));
     if (kind == "instance" && key.ends_with(instance_suffix)) {
@@ -427,7 +397,7 @@ void KafkaSessionState::apply(const rd_kafka_message_t* m) {
         return;
     }
     if (kind == "will" && key.ends_with(will_suffix)) {
-        apply_will(key.substr(0, key.size() - will_suffix.size()), m, owner);
+        apply_will(key.substr(0, key.size() - will_suffix.size()), m, hs, owner);
         return;
     }
     if (kind == "session") {
@@ -502,8 +472,7 @@ void KafkaSessionState::apply_session(const std::string& id, const rd_kafka_mess
 }
 
 void KafkaSessionState::apply_will(const std::string& id, const rd_kafka_message_t* m,
-                                   const std::string& owner) {
-    std::vector<mapping::HeaderView> hs = headers_of(m);
+                                   const std::vector<mapping::HeaderView>& hs, const std::string& owner) {
     std::string_view from = header(hs, state_header::claimed_from);
     auto it = wills_.find(id);
     if (!from.empty()) {
@@ -524,15 +493,12 @@ void KafkaSessionState::apply_will(const std::string& id, const rd_kafka_message
     w.delay_s = static_cast<uint32_t>(to_int(header(hs, state_header::will_delay)));
     std::vector<mapping::HeaderView> message_headers;
     for (const auto& h : hs)
-        if (!is_state_header(h.first)) {
-            message_headers.push_back(h);
-            w.record_headers.emplace_back(h.first, h.second);
-        }
-    w.record_value.assign(static_cast<const char*>(m->payload), m->len);
+        if (!is_state_header(h.first)) message_headers.push_back(h);
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     bool expired = false;
-    w.message = mapping::message_from_record(w.topic, w.record_value, message_headers, ts > 0 ? ts : 0,
+    w.message = mapping::message_from_record(w.topic, std::string_view(static_cast<const char*>(m->payload), m->len),
+                                             message_headers, ts > 0 ? ts : 0,
                                              now_ms_(), epoch_ms(), expired);
     if (!w.message && !expired) {
         logger().warn("MQTT wills: will of '{}' unreadable", id);

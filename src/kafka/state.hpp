@@ -135,8 +135,6 @@ private:
         bool armed = false;
         int64_t due_epoch = 0;   // armed: when it is published
         uint32_t delay_s = 0;    // held: the will delay
-        std::string record_value;  // as stored (a claim writes it again)
-        std::vector<std::pair<std::string, std::string>> record_headers;
     };
     struct Instance {
         uint64_t seen_ms = 0;      // core clock when its last heartbeat was read here
@@ -146,7 +144,9 @@ private:
     void apply(const rd_kafka_message_t* m);
     void apply_session(const std::string& id, const rd_kafka_message_t* m, uint64_t generation,
                        const std::string& owner);
-    void apply_will(const std::string& id, const rd_kafka_message_t* m, const std::string& owner);
+    void apply_will(const std::string& id, const rd_kafka_message_t* m,
+                    const std::vector<std::pair<std::string_view, std::string_view>>& headers,
+                    const std::string& owner);
     void write_will(const std::string& id, const core::WillRecord& w, bool armed, int64_t due_epoch,
                     uint32_t delay_s, const std::string& claimed_from);
     void write_will_tombstone(const std::string& id);

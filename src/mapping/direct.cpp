@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "amqp/codec.hpp"
+#include "mapping/mqtt_amqp.hpp"
 
 namespace trestle::mapping {
 
@@ -29,7 +30,8 @@ bool parse_int(std::string_view s, int64_t& out) {
 }  // namespace
 
 bool read_direct_produce(const core::Message& m, std::string_view partition_annotation,
-                         std::string_view key_annotation, Produce& out, std::string& error) {
+                         std::string_view key_annotation, Produce& out, KafkaRecord& record,
+                         std::string& error) {
     if (m.format() != core::MessageFormat::amqp) {
         error = "not an AMQP message";
         return false;
@@ -41,6 +43,11 @@ bool read_direct_produce(const core::Message& m, std::string_view partition_anno
     }
     out.topic.assign(l.to);
     std::replace(out.topic.begin(), out.topic.end(), '/', '.');
+    out.partition.reset();
+    record.has_key = false;
+    record.key.clear();
+    record.headers.clear();
+    record.timestamp_ms = 0;
     if (l.message_annotations.present()) {
         amqp::Reader r(m.bytes().substr(l.message_annotations.offset, l.message_annotations.size));
         amqp::Value ma;
@@ -56,34 +63,42 @@ bool read_direct_produce(const core::Message& m, std::string_view partition_anno
             }
             out.partition = static_cast<int32_t>(*n);
         }
-        if (const amqp::Value* k = key_annotation.empty() ? nullptr : ma.get(key_annotation))
-            out.key = plain(*k).to_text();
-    }
-    // The body: data sections concatenated, or an amqp-value's binary/string.
-    amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
-    out.value.clear();
-    while (l.body.present() && !r.at_end()) {
-        auto code = r.read_descriptor();
-        amqp::Value v;
-        if (!code || !amqp::read_value(r, v)) {
-            error = "body unreadable";
-            return false;
+        if (const amqp::Value* k = key_annotation.empty() ? nullptr : ma.get(key_annotation)) {
+            record.key = plain(*k).to_text();
+            record.has_key = true;
         }
-        if (*code == static_cast<uint64_t>(amqp::Section::data) && v.type == amqp::Value::Type::binary) {
-            out.value += v.bytes;
-        } else if (*code == static_cast<uint64_t>(amqp::Section::amqp_value) &&
-                   (v.type == amqp::Value::Type::binary || v.is_textual())) {
-            out.value = v.bytes;
-        } else if (*code == static_cast<uint64_t>(amqp::Section::amqp_value) &&
-                   v.type == amqp::Value::Type::null) {
-            out.value.clear();
-        } else {
+    }
+    switch (body_payload(m, l, record.value)) {
+        case BodyKind::bytes:
+        case BodyKind::text:
+            return true;
+        case BodyKind::encoded:
             error = "the body must be data sections or an amqp-value binary or string";
             return false;
-        }
+        case BodyKind::unreadable:
+            break;
     }
-    return true;
+    error = "body unreadable";
+    return false;
 }
+
+namespace {
+// A record as a receiver gets it: the dialect's annotations (written by `annotate`, which
+// returns how many keys and values it wrote), then the value as one data section.
+template <class Annotate>
+core::MessageRef annotated(Annotate&& annotate, std::string_view value) {
+    amqp::Writer w;
+    w.descriptor(static_cast<uint8_t>(amqp::Section::message_annotations));
+    size_t ma = w.begin_map();
+    w.end_map(ma, annotate(w));
+    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    w.binary(value);
+    core::Message* m = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
+    m->qos = 1;
+    m->empty_payload = value.empty();
+    return core::MessageRef::adopt(m);
+}
+}  // namespace
 
 namespace strimzi {
 
@@ -102,8 +117,8 @@ std::string topic_name(std::string_view address) {
     return t;
 }
 
-bool read_produce(const core::Message& m, Produce& out, std::string& error) {
-    return read_direct_produce(m, k_partition, k_key, out, error);
+bool read_produce(const core::Message& m, Produce& out, KafkaRecord& record, std::string& error) {
+    return read_direct_produce(m, k_partition, k_key, out, record, error);
 }
 
 bool read_consume(std::string_view address, std::string_view filter, Consume& out,
@@ -160,29 +175,21 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
 }
 
 core::MessageRef message(std::string_view topic, int32_t partition, int64_t offset,
-                         const std::string* key, std::string_view value) {
-    amqp::Writer w;
-    w.descriptor(static_cast<uint8_t>(amqp::Section::message_annotations));
-    size_t ma = w.begin_map();
-    uint32_t n = 6;
-    w.symbol(k_topic);
-    w.string(topic);
-    w.symbol(k_partition);
-    w.int32(partition);
-    w.symbol(k_offset);
-    w.int64(offset);
-    if (key) {
-        w.symbol(k_key);
-        w.string(*key);
-        n += 2;
-    }
-    w.end_map(ma, n);
-    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
-    w.binary(value);
-    core::Message* m = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
-    m->qos = 1;
-    m->empty_payload = value.empty();
-    return core::MessageRef::adopt(m);
+                         std::optional<std::string_view> key, std::string_view value) {
+    return annotated(
+        [&](amqp::Writer& w) -> uint32_t {
+            w.symbol(k_topic);
+            w.string(topic);
+            w.symbol(k_partition);
+            w.int32(partition);
+            w.symbol(k_offset);
+            w.int64(offset);
+            if (!key) return 6;
+            w.symbol(k_key);
+            w.string(*key);
+            return 8;
+        },
+        value);
 }
 
 }  // namespace strimzi
@@ -318,31 +325,22 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
     return true;
 }
 
-core::MessageRef message(int32_t partition, int64_t offset, int64_t timestamp_ms,
-                         const std::string* key, std::string_view value) {
-    (void)partition;  // the link's own partition: Event Hubs does not annotate it
-    amqp::Writer w;
-    w.descriptor(static_cast<uint8_t>(amqp::Section::message_annotations));
-    size_t ma = w.begin_map();
-    uint32_t n = 6;
-    w.symbol("x-opt-offset");
-    w.string(std::to_string(offset));
-    w.symbol("x-opt-sequence-number");
-    w.int64(offset);
-    w.symbol("x-opt-enqueued-time");
-    w.timestamp(timestamp_ms);
-    if (key) {
-        w.symbol("x-opt-partition-key");
-        w.string(*key);
-        n += 2;
-    }
-    w.end_map(ma, n);
-    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
-    w.binary(value);
-    core::Message* m = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
-    m->qos = 1;
-    m->empty_payload = value.empty();
-    return core::MessageRef::adopt(m);
+core::MessageRef message(int64_t offset, int64_t timestamp_ms, std::optional<std::string_view> key,
+                         std::string_view value) {
+    return annotated(
+        [&](amqp::Writer& w) -> uint32_t {
+            w.symbol("x-opt-offset");
+            w.string(std::to_string(offset));
+            w.symbol("x-opt-sequence-number");
+            w.int64(offset);
+            w.symbol("x-opt-enqueued-time");
+            w.timestamp(timestamp_ms);
+            if (!key) return 6;
+            w.symbol("x-opt-partition-key");
+            w.string(*key);
+            return 8;
+        },
+        value);
 }
 
 }  // namespace eventhubs

@@ -20,24 +20,25 @@
 #include <string>
 #include <string_view>
 
+#include "mapping/kafka.hpp"
 #include "trestle/core/message.hpp"
 #include "trestle/core/types.hpp"
 
 namespace trestle::mapping {
 
-// A sender's message as a record.
+// Where a sender's message goes, besides its record.
 struct Produce {
     std::string topic;  // from `to` (Strimzi); empty: the link's
     std::optional<int32_t> partition;
-    std::optional<std::string> key;
-    std::string value;
 };
 
-// The record of a sender's message: value = the body (data sections, or an amqp-value
-// binary/string), key and partition from the named message annotations (empty name: none).
-// False (with `error` set) when the message cannot be read.
+// The record of a sender's message, written into `record` (reused by the caller: no
+// allocation per message once warm): value = the body (data sections, or an amqp-value
+// binary/string), key and partition from the named message annotations (empty name: none),
+// no headers. False (with `error` set) when the message cannot be read.
 bool read_direct_produce(const core::Message& m, std::string_view partition_annotation,
-                         std::string_view key_annotation, Produce& out, std::string& error);
+                         std::string_view key_annotation, Produce& out, KafkaRecord& record,
+                         std::string& error);
 
 namespace strimzi {
 
@@ -60,7 +61,7 @@ inline constexpr std::string_view kafka_subscribe = "io.strimzi:kafka-subscribe"
 std::string topic_name(std::string_view address);
 
 // A sender's message as a record (topic from `to`, x-opt-bridge.partition / key).
-bool read_produce(const core::Message& m, Produce& out, std::string& error);
+bool read_produce(const core::Message& m, Produce& out, KafkaRecord& record, std::string& error);
 
 // A receiver's request: source address and its encoded filter-set (may be empty).
 struct Consume {
@@ -75,7 +76,7 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
 
 // A record as a receiver gets it.
 core::MessageRef message(std::string_view topic, int32_t partition, int64_t offset,
-                         const std::string* key, std::string_view value);
+                         std::optional<std::string_view> key, std::string_view value);
 
 }  // namespace strimzi
 
@@ -118,8 +119,8 @@ struct Consume {
 bool read_consume(std::string_view address, std::string_view filter, Consume& out,
                   core::ErrorCondition& error);
 
-core::MessageRef message(int32_t partition, int64_t offset, int64_t timestamp_ms,
-                         const std::string* key, std::string_view value);
+core::MessageRef message(int64_t offset, int64_t timestamp_ms, std::optional<std::string_view> key,
+                         std::string_view value);
 
 }  // namespace eventhubs
 }  // namespace trestle::mapping

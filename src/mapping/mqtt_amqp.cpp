@@ -198,6 +198,32 @@ Traits read_traits(const core::Message& m, const amqp::MessageLayout& l, uint64_
 
 }  // namespace
 
+BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& l, std::string& payload) {
+    payload.clear();
+    BodyKind kind = BodyKind::bytes;
+    if (!l.body.present()) return kind;
+    amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
+    // Data sections concatenate; an amqp-value string or binary is its content.
+    while (!r.at_end()) {
+        size_t at = r.offset();
+        auto code = r.read_descriptor();
+        amqp::Value b;
+        if (!code || !amqp::read_value(r, b)) return BodyKind::unreadable;
+        if (*code == 0x75 && b.type == amqp::Value::Type::binary) {
+            payload += b.bytes;
+        } else if (*code == 0x77 && b.type == amqp::Value::Type::string) {
+            payload += b.bytes;
+            if (kind == BodyKind::bytes) kind = BodyKind::text;
+        } else if (*code == 0x77 && b.type == amqp::Value::Type::binary) {
+            payload += b.bytes;
+        } else {
+            payload += m.bytes().substr(l.body.offset + at, r.offset() - at);
+            kind = BodyKind::encoded;
+        }
+    }
+    return kind;
+}
+
 void inspect_amqp(core::Message& m, const amqp::MessageLayout& l, uint64_t now_ms) {
     Traits t = read_traits(m, l, now_ms);
     m.retain = t.retain;
@@ -238,28 +264,10 @@ core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, 
         }
 
     std::string payload;
-    if (l.body.present()) {
-        amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
-        // Data sections concatenate; an amqp-value string or binary is its content.
-        while (!r.at_end()) {
-            size_t at = r.offset();
-            auto code = r.read_descriptor();
-            amqp::Value b;
-            if (!code || !amqp::read_value(r, b)) break;
-            if (*code == 0x75 && b.type == amqp::Value::Type::binary) {
-                payload += b.bytes;
-            } else if (*code == 0x77 && b.type == amqp::Value::Type::string) {
-                payload += b.bytes;
-                props.payload_format_indicator = 1;
-            } else if (*code == 0x77 && b.type == amqp::Value::Type::binary) {
-                payload += b.bytes;
-            } else {
-                // Other body types travel as their AMQP encoding.
-                payload += std::string(m.bytes().substr(l.body.offset + at, r.offset() - at));
-                if (!props.content_type) props.content_type = "application/x-amqp-body";
-            }
-        }
-    }
+    BodyKind kind = body_payload(m, l, payload);
+    if (kind == BodyKind::text) props.payload_format_indicator = 1;
+    // Other body types travel as their AMQP encoding.
+    if (kind == BodyKind::encoded && !props.content_type) props.content_type = "application/x-amqp-body";
     std::string encoded;
     mqtt::encode_property_bytes(props, encoded);
     core::MessageRef out = mqtt::make_message(topic, encoded, payload);

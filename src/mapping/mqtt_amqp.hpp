@@ -54,6 +54,12 @@ core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool du
 // Returns an empty ref when there is no usable topic or the message cannot be read.
 core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, uint64_t now_ms);
 
+// The payload of an AMQP message's body, into `payload`: data sections concatenated, or an
+// amqp-value string's or binary's content (`text` for a string); any other body section as
+// its AMQP encoding (`encoded`).
+enum class BodyKind : uint8_t { bytes, text, encoded, unreadable };
+BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& layout, std::string& payload);
+
 // Sets the core's fields (retain, empty payload, QoS, expiry) of an AMQP message entering the
 // router, from its annotations, header and body.
 void inspect_amqp(core::Message& m, const amqp::MessageLayout& layout, uint64_t now_ms);

@@ -289,15 +289,11 @@ bool Session::prepare(core::Message* m, std::string_view address, bool presettle
 void Session::replayed(core::MessageRef m, std::string_view address) {
     Outgoing o;
     if (!prepare(m.get(), address, false, o, nullptr) || !o.message) return;
-    if (!conn_ && o.qos == 0) return;
-    if (pending_.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
-        ++mgr_.dropped_queue_full;
-        ++dropped_;
+    if (!conn_ && o.qos == 0) {
+        ++mgr_.dropped_qos0;  // QoS 0 is not kept for offline sessions
         return;
     }
-    pending_.push_back(std::move(o));
-    ++mgr_.total_queued;
-    if (conn_) send_pending();
+    enqueue(std::move(o), false);
 }
 
 void Session::replay_done() {
@@ -313,7 +309,7 @@ void Session::replay_done() {
     if (conn_) send_pending();
 }
 
-void Session::unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out) {
+void Session::unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out) const {
     auto note = [&](const Outgoing& o) {
         const core::Message& m = *o.message;
         if (!m.origin_log || m.origin_offset < 0) return;
@@ -326,10 +322,10 @@ void Session::unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>&
 }
 
 // The queue is full: make room by dropping the oldest QoS 0 message, if any.
-bool Session::drop_for(const Outgoing& incoming) {
-    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+bool Session::drop_for(OutQueue& q, const Outgoing& incoming) {
+    for (auto it = q.begin(); it != q.end(); ++it)
         if (it->qos == 0) {
-            pending_.erase(it);
+            q.erase(it);
             --mgr_.total_queued;
             ++mgr_.dropped_qos0;
             return true;
@@ -342,19 +338,10 @@ bool Session::drop_for(const Outgoing& incoming) {
     return false;
 }
 
-void Session::enqueue(Outgoing o) {
-    if (replay_) {
-        // Catching up: live messages wait behind the replayed ones (bounded like the queue).
-        if (held_.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
-            ++mgr_.dropped_queue_full;
-            ++dropped_;
-            return;
-        }
-        held_.push_back(std::move(o));
-        ++mgr_.total_queued;
-        return;
-    }
-    if (conn_ && pending_.empty() && o.qos == 0 &&
+void Session::enqueue(Outgoing o, bool live) {
+    // Catching up from the logs: live messages wait behind the caught-up ones.
+    OutQueue& q = replay_ && live ? held_ : pending_;
+    if (&q == &pending_ && conn_ && pending_.empty() && o.qos == 0 &&
         conn_->buffered() < conn_->settings().max_buffered_bytes) {
         conn_->write_publish(o, false);  // the common fast path: straight to the socket
         conn_->flush();
@@ -362,21 +349,21 @@ void Session::enqueue(Outgoing o) {
     }
     // The per-session bound is on messages waiting to be sent (as mosquitto's
     // max_queued_messages); those in flight are bounded by the client's receive maximum.
-    if (pending_.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
-        if (!drop_for(o)) {
+    if (q.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
+        if (!drop_for(q, o)) {
             uint64_t now = mgr_.now();
             if (now >= mgr_.log_rate_ms_) {
                 logger().warn("MQTT session '{}' queue full ({} queued, {} in flight): dropping "
                              "(dropped so far {})",
-                             client_id_, pending_.size(), inflight_.size(), dropped_);
+                             client_id_, q.size(), inflight_.size(), dropped_);
                 mgr_.log_rate_ms_ = now + 10000;  // at most one such line per 10 s
             }
             return;
         }
     }
-    pending_.push_back(std::move(o));
+    q.push_back(std::move(o));
     ++mgr_.total_queued;
-    if (conn_) send_pending();
+    if (conn_ && &q == &pending_) send_pending();
 }
 
 void Session::send_pending() {
@@ -1120,7 +1107,7 @@ void SessionManager::save(const Session& s) {
         // Where it would catch up from elsewhere: the live feed's position, or the first
         // message it has not acknowledged, whichever is earlier (at least once).
         std::map<std::pair<uint32_t, int32_t>, int64_t> unacked;
-        const_cast<Session&>(s).unacked_positions(unacked);
+        s.unacked_positions(unacked);
         for (auto p : logs_->live_positions()) {
             for (const auto& [k, off] : unacked)
                 if (k.second == p.partition && logs_->log_name(k.first) == p.log) p.offset = std::min(p.offset, off);

@@ -92,6 +92,8 @@ public:
     Outgoing& front() { return q_->v[q_->head]; }
     iterator begin() { return q_ ? q_->v.data() + q_->head : nullptr; }
     iterator end() { return q_ ? q_->v.data() + q_->v.size() : nullptr; }
+    const Outgoing* begin() const { return q_ ? q_->v.data() + q_->head : nullptr; }
+    const Outgoing* end() const { return q_ ? q_->v.data() + q_->v.size() : nullptr; }
     void push_back(Outgoing o);
     void pop_front();
     iterator erase(iterator it);
@@ -136,7 +138,8 @@ public:
 private:
     friend class Connection;
     friend class SessionManager;
-    void enqueue(Outgoing o);
+    // `live` false: caught up from the logs (goes ahead of live messages held meanwhile).
+    void enqueue(Outgoing o, bool live = true);
     // The message as this session takes it (QoS, retain, subscription ids), or false when none
     // of its subscriptions match.
     bool prepare(core::Message* m, std::string_view address, bool presettled, Outgoing& o,
@@ -145,13 +148,13 @@ private:
     void replayed(core::MessageRef m, std::string_view address);
     void replay_done();
     // Per log partition, the first message not yet acknowledged by the client.
-    void unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out);
+    void unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out) const;
     void ensure_link();    // the core link exists from the first subscription on
     void send_pending();   // as far as receive maximum and the output buffer allow
     void resend_inflight();
     bool ack(uint16_t packet_id, PacketType type, uint8_t code);
     uint16_t next_packet_id();
-    bool drop_for(const Outgoing& incoming);
+    bool drop_for(OutQueue& q, const Outgoing& incoming);
 
     SessionManager& mgr_;
     std::string client_id_;

@@ -66,20 +66,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         default: {  // a sender's message
             core::MessageRef m = core::MessageRef::adopt(core::Message::copy_of(bytes));
             mapping::Produce p;
+            mapping::KafkaRecord rec;
             std::string err;
-            if (!s::read_produce(*m, p, err) && err.empty()) __builtin_trap();
+            if (!s::read_produce(*m, p, rec, err) && err.empty()) __builtin_trap();
             if (p.partition && *p.partition < 0) __builtin_trap();
             // The dialects' own forms read back.
-            std::string key(bytes.substr(0, bytes.size() / 2));
-            core::MessageRef r = s::message("t", 3, 42, &key, bytes);
+            std::string_view key = bytes.substr(0, bytes.size() / 2);
+            core::MessageRef r = s::message("t", 3, 42, key, bytes);
             mapping::Produce back;
-            if (!s::read_produce(*r, back, err) || back.value != bytes || back.key != key ||
-                back.partition != 3)
+            if (!s::read_produce(*r, back, rec, err) || rec.value != bytes || !rec.has_key ||
+                rec.key != key || back.partition != 3)
                 __builtin_trap();
-            core::MessageRef h = eh::message(1, 7, 1000, &key, bytes);
-            mapping::Produce eback;
-            if (!mapping::read_direct_produce(*h, {}, "x-opt-partition-key", eback, err) ||
-                eback.value != bytes || eback.key != key)
+            core::MessageRef h = eh::message(7, 1000, key, bytes);
+            if (!mapping::read_direct_produce(*h, {}, "x-opt-partition-key", back, rec, err) ||
+                rec.value != bytes || rec.key != key)
                 __builtin_trap();
         }
     }
