@@ -84,8 +84,8 @@ std::string Router::add_address_rule(const AddressRule& rule) {
     for (const auto& r : address_rules_)
         if (!rule.name.empty() && r.name == rule.name)
             return "an address named '" + rule.name + "' already exists";
-    std::string key = rule.prefix.empty() ? canonical_pattern(rule.pattern)
-                                          : prefix_to_pattern(rule.prefix);
+    std::string key =
+        rule.prefix.empty() ? canonical_pattern(rule.pattern) : prefix_to_pattern(rule.prefix);
     if (!address_table_.insert(key, address_rules_.size()))
         return "an address with the same prefix/pattern already exists";
     address_rules_.push_back(rule);
@@ -107,9 +107,8 @@ bool Router::remove_address_rule(const std::string& name) {
     address_table_ = {};
     for (size_t i = 0; i < address_rules_.size(); ++i) {
         const auto& r = address_rules_[i];
-        address_table_.insert(r.prefix.empty() ? canonical_pattern(r.pattern)
-                                               : prefix_to_pattern(r.prefix),
-                              i);
+        address_table_.insert(
+            r.prefix.empty() ? canonical_pattern(r.pattern) : prefix_to_pattern(r.prefix), i);
     }
     for (auto& [n, a] : addresses_) {
         if (a->dynamic_) continue;
@@ -128,8 +127,8 @@ std::string Router::add_link_route(const LinkRouteRule& rule) {
     for (const auto& r : link_routes_)
         if (!rule.name.empty() && r.name == rule.name)
             return "a linkRoute named '" + rule.name + "' already exists";
-    std::string key = rule.prefix.empty() ? canonical_pattern(rule.pattern)
-                                          : prefix_to_pattern(rule.prefix);
+    std::string key =
+        rule.prefix.empty() ? canonical_pattern(rule.pattern) : prefix_to_pattern(rule.prefix);
     auto& table = rule.direction == Direction::incoming ? link_route_in_ : link_route_out_;
     if (!table.insert(key, link_routes_.size()))
         return "a linkRoute with the same prefix/pattern and direction already exists";
@@ -362,9 +361,10 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
         Link* l = new_link(conn, req, &port);
         if (!waypoints_.insert(pattern, l)) {
             destroy_link(l);
-            return {AttachResult::Kind::refused,
-                    {condition::invalid_field, "addresses '" + pattern + "' already have a waypoint"},
-                    {}};
+            return {
+                AttachResult::Kind::refused,
+                {condition::invalid_field, "addresses '" + pattern + "' already have a waypoint"},
+                {}};
         }
         l->waypoint_ = std::move(pattern);
         rebind_waypoints();
@@ -387,8 +387,8 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
         }
         SharedFilter sf;
         parse_shared(t.address, sf);
-        if (sf.group.empty() && effective_distribution(nullptr, sf.filter, nullptr) ==
-                                    Distribution::multicast)
+        if (sf.group.empty() &&
+            effective_distribution(nullptr, sf.filter, nullptr) == Distribution::multicast)
             send_retained(l, sf.filter);
         *out = l;
         return res;
@@ -427,8 +427,8 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
 
 static std::string rewrite_external(std::string_view address, const LinkRouteRule& r) {
     std::string_view a = address;
-    if (!r.del_external_prefix.empty() && a.substr(0, r.del_external_prefix.size()) ==
-                                              r.del_external_prefix)
+    if (!r.del_external_prefix.empty() &&
+        a.substr(0, r.del_external_prefix.size()) == r.del_external_prefix)
         a.remove_prefix(r.del_external_prefix.size());
     return r.add_external_prefix + std::string(a);
 }
@@ -1017,11 +1017,20 @@ size_t Router::stuck_deliveries(uint64_t older_than_ms) const {
 
 void Router::count_outcome(Link* l, const DeliveryState& s) {
     switch (s.outcome) {
-        case Outcome::accepted: ++l->counters_.accepted; break;
-        case Outcome::rejected: ++l->counters_.rejected; break;
-        case Outcome::released: ++l->counters_.released; break;
-        case Outcome::modified: ++l->counters_.modified; break;
-        case Outcome::none: break;
+        case Outcome::accepted:
+            ++l->counters_.accepted;
+            break;
+        case Outcome::rejected:
+            ++l->counters_.rejected;
+            break;
+        case Outcome::released:
+            ++l->counters_.released;
+            break;
+        case Outcome::modified:
+            ++l->counters_.modified;
+            break;
+        case Outcome::none:
+            break;
     }
 }
 
@@ -1034,11 +1043,20 @@ void Router::settle_in(Delivery* in, const DeliveryState& s) {
         else if (delay > 1000)
             ++counters_.delayed_1sec;
         switch (s.outcome) {
-            case Outcome::accepted: ++counters_.accepted; break;
-            case Outcome::rejected: ++counters_.rejected; break;
-            case Outcome::released: ++counters_.released; break;
-            case Outcome::modified: ++counters_.modified; break;
-            case Outcome::none: break;
+            case Outcome::accepted:
+                ++counters_.accepted;
+                break;
+            case Outcome::rejected:
+                ++counters_.rejected;
+                break;
+            case Outcome::released:
+                ++counters_.released;
+                break;
+            case Outcome::modified:
+                ++counters_.modified;
+                break;
+            case Outcome::none:
+                break;
         }
         if (in->link) {
             count_outcome(in->link, s);

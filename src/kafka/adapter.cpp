@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <string>
 #include <chrono>
 #include <cstring>
+#include <string>
 
 #include "kafka/embedded.hpp"
 #include "kafka/probe.hpp"
@@ -21,7 +21,9 @@ namespace trestle::kafka {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::KAFKA);
+}
 }  // namespace
 
 namespace asio = boost::asio;
@@ -65,9 +67,8 @@ rd_kafka_resp_err_t produce(rd_kafka_t* rk, const std::string& topic, const mapp
         rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
-        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_OPAQUE(opaque),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err && h) rd_kafka_headers_destroy(h);  // owned by librdkafka only on success
     return err;
 }
@@ -83,7 +84,6 @@ std::string partition_text(const rd_kafka_topic_partition_list_t* l) {
     for (int i = 0; i < l->cnt; ++i) s += (i ? "," : "") + std::to_string(l->elems[i].partition);
     return s;
 }
-
 
 enum class RecordFate { ok, no_address, expired, unreadable };
 
@@ -102,7 +102,8 @@ RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     bool expired = false;
-    msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0, now_ms, epoch_ms(), expired);
+    msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0, now_ms, epoch_ms(),
+                                       expired);
     if (expired) return RecordFate::expired;  // past its message expiry: nobody may receive it
     if (!msg) return RecordFate::unreadable;
     return RecordFate::ok;
@@ -118,7 +119,7 @@ std::string RouteSettings::bound_pattern() const {
 // Into Kafka: the waypoint link of a route's addresses.
 
 class Adapter::RouteIn final : public core::LinkPort {
-public:
+  public:
     RouteIn(Adapter& a, const RouteSettings& s) : a_(a), s_(s) {
         options_.key_is_address = s.key_is_address;
         options_.headers = s.headers;
@@ -136,7 +137,8 @@ public:
 
     void deliver(core::Delivery& d) override {
         if (granted > 0) --granted;
-        std::string_view address = d.address ? std::string_view(d.address->name()) : std::string_view();
+        std::string_view address =
+            d.address ? std::string_view(d.address->name()) : std::string_view();
         uint32_t slot = a_.take_slot(this, d.presettled ? nullptr : &d);
         if (!d.presettled) d.handle = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
         ++counters.in_flight;
@@ -149,8 +151,9 @@ public:
             a_.failed_.emplace_back(slot, "amqp:decode-error");
         } else if (a_.fatal_) {
             a_.failed_.emplace_back(slot, "Kafka: the producer is being restarted");
-        } else if (rd_kafka_resp_err_t err = produce(a_.producer_.get(), s_.topic, record_,
-                                                     reinterpret_cast<void*>(static_cast<uintptr_t>(slot)))) {
+        } else if (rd_kafka_resp_err_t err =
+                       produce(a_.producer_.get(), s_.topic, record_,
+                               reinterpret_cast<void*>(static_cast<uintptr_t>(slot)))) {
             a_.failed_.emplace_back(slot, std::to_string(static_cast<int>(err)));
         } else {
             return;
@@ -168,8 +171,9 @@ public:
 
     // The condition of a failed produce on a direct link.
     std::string kafka_error() const {
-        return dialect == Dialect::strimzi ? std::string(mapping::strimzi::condition::error_to_kafka)
-                                           : std::string(core::condition::internal_error);
+        return dialect == Dialect::strimzi
+                   ? std::string(mapping::strimzi::condition::error_to_kafka)
+                   : std::string(core::condition::internal_error);
     }
 
     // Direct topic access: the record is the body. Strimzi: key and partition from
@@ -180,7 +184,8 @@ public:
         std::string err;
         bool ok = dialect == Dialect::strimzi
                       ? mapping::strimzi::read_produce(*d.message, p, record_, err)
-                      : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p, record_, err);
+                      : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p,
+                                                     record_, err);
         if (dialect == Dialect::eventhubs) {
             p.topic.clear();  // the hub is the link's
             p.partition = partition;
@@ -188,13 +193,17 @@ public:
         if (!ok) {
             a_.failed_.emplace_back(slot, "amqp:decode-error|" + err);
         } else if (p.topic.empty() && s_.topic.empty()) {
-            a_.failed_.emplace_back(slot, "amqp:invalid-field|no topic: neither the link's target nor the message's 'to' names one");
+            a_.failed_.emplace_back(slot,
+                                    "amqp:invalid-field|no topic: neither the link's target nor "
+                                    "the message's 'to' names one");
         } else if (a_.fatal_) {
-            a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: the producer is being restarted");
+            a_.failed_.emplace_back(slot,
+                                    kafka_error() + "|Kafka: the producer is being restarted");
         } else {
-            if (rd_kafka_resp_err_t e = produce(a_.producer_.get(), p.topic.empty() ? s_.topic : p.topic,
-                                                record_, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
-                                                p.partition.value_or(RD_KAFKA_PARTITION_UA)))
+            if (rd_kafka_resp_err_t e =
+                    produce(a_.producer_.get(), p.topic.empty() ? s_.topic : p.topic, record_,
+                            reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
+                            p.partition.value_or(RD_KAFKA_PARTITION_UA)))
                 a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " + error_text(e));
             else
                 return;
@@ -218,9 +227,9 @@ public:
     }
 
     Adapter& a_;
-    const RouteSettings s_;  // a copy: routes come and go at runtime
-    Dialect dialect = Dialect::none;    // a client's direct link, not a route's waypoint
-    std::optional<int32_t> partition;   // Event Hubs: the target's partition
+    const RouteSettings s_;            // a copy: routes come and go at runtime
+    Dialect dialect = Dialect::none;   // a client's direct link, not a route's waypoint
+    std::optional<int32_t> partition;  // Event Hubs: the target's partition
     mapping::KafkaRecordOptions options_;
     mapping::KafkaRecord record_;  // reused: no allocation per message once warm
     core::Link* link = nullptr;
@@ -268,9 +277,10 @@ void Adapter::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
-        logger().error("kafka '{}': fatal producer error {}: {}; failing what is in flight and "
-                      "restarting the producer",
-                      a->settings_.name, rd_kafka_err2name(orig), buf);
+        logger().error(
+            "kafka '{}': fatal producer error {}: {}; failing what is in flight and "
+            "restarting the producer",
+            a->settings_.name, rd_kafka_err2name(orig), buf);
         a->fatal_ = true;
         return;
     }
@@ -281,10 +291,10 @@ void Adapter::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque
 void Adapter::delivery_report(const rd_kafka_message_t* m) {
     auto slot = reinterpret_cast<uintptr_t>(m->_private);
     if (slot > slots_.size()) return;  // reported while shutting down, after the routes went
-    if (slot == 0) {  // a dead letter
+    if (slot == 0) {                   // a dead letter
         if (m->err)
-            logger().error("kafka '{}': record to '{}' (dead letter or state) lost: {}", settings_.name,
-                          rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+            logger().error("kafka '{}': record to '{}' (dead letter or state) lost: {}",
+                           settings_.name, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         return;
     }
     Slot& s = slots_[slot - 1];
@@ -297,7 +307,8 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     --r->counters.in_flight;
     if (m->err) {
         ++r->counters.produce_failed;
-        logger().debug("kafka route '{}': produce failed: {}", r->s_.name, rd_kafka_err2str(m->err));
+        logger().debug("kafka route '{}': produce failed: {}", r->s_.name,
+                       rd_kafka_err2str(m->err));
     } else {
         ++r->counters.produced;
     }
@@ -305,10 +316,12 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     d->handle = nullptr;
     core::ErrorCondition c;
     if (m->err)
-        c = r->dialect == Dialect::strimzi ? core::ErrorCondition{std::string(mapping::strimzi::condition::error_to_kafka),
-                                              "Kafka: " + error_text(m->err)}
-                       : condition_for(m->err);
-    router_.disposition(d, m->err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(), true);
+        c = r->dialect == Dialect::strimzi
+                ? core::ErrorCondition{std::string(mapping::strimzi::condition::error_to_kafka),
+                                       "Kafka: " + error_text(m->err)}
+                : condition_for(m->err);
+    router_.disposition(
+        d, m->err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(), true);
 }
 
 void Adapter::settle_failures() {
@@ -370,7 +383,7 @@ bool Adapter::produce_dead_letter(const std::string& topic, const mapping::Kafka
     rd_kafka_resp_err_t err = produce(producer_.get(), topic, r, nullptr);
     if (err) {
         logger().error("kafka '{}': cannot dead-letter a record to '{}': {}", settings_.name, topic,
-                      rd_kafka_err2str(err));
+                       rd_kafka_err2str(err));
         return false;
     }
     return true;
@@ -380,7 +393,7 @@ bool Adapter::produce_dead_letter(const std::string& topic, const mapping::Kafka
 // Out of Kafka: a consumer feeding the addresses' consumers through a from-waypoint link.
 
 class Adapter::RouteOut final : public core::LinkPort {
-public:
+  public:
     struct Track {
         int32_t partition = 0;
         int64_t offset = 0;
@@ -395,7 +408,7 @@ public:
         std::deque<Track*> pending;  // in offset order; done ones popped from the front
         int64_t next_offset = -1;    // after the last record taken
         int64_t committed = -1;
-        int64_t start = -1;          // first offset to consume, if known at assignment
+        int64_t start = -1;  // first offset to consume, if known at assignment
     };
 
     RouteOut(Adapter& a, const RouteSettings& s) : a_(a), s_(s) {}
@@ -405,8 +418,8 @@ public:
     std::string start() {
         // Balanced/closest addresses share one group across instances; multicast ones give
         // every instance all partitions (a group of its own). Unconfigured: multicast, as MQTT.
-        std::string sample = s_.prefix.empty() ? s_.pattern.substr(0, s_.pattern.find_first_of("*#"))
-                                               : s_.prefix;
+        std::string sample =
+            s_.prefix.empty() ? s_.pattern.substr(0, s_.pattern.find_first_of("*#")) : s_.prefix;
         dist_ = a_.router_.configured_distribution(sample).value_or(core::Distribution::multicast);
         bool multicast = dist_ == core::Distribution::multicast;
         group_ = !s_.group_id.empty() ? s_.group_id
@@ -433,7 +446,7 @@ public:
         if (r.kind == core::AttachResult::Kind::refused) return r.error.description;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
         logger().info("kafkaRoute '{}': consuming topic '{}' in group '{}' from {} ({})", s_.name,
-                     s_.topic, group_, start, core::to_string(dist_));
+                      s_.topic, group_, start, core::to_string(dist_));
         return {};
     }
 
@@ -459,25 +472,31 @@ public:
             // here (the first record at or after the time; none: the end).
             int32_t p = *c.partition;
             Adapter& a = a_;
-            a_.probe_->offset_for_time(s_.topic, p, *c.from_time_ms, [&a, self = this, p](int64_t offset) {
-                asio::post(a.loop_.io(), [&a, self, p, offset] {
-                    if (!a.has_direct(self) || !self->link) return;  // the client went meanwhile
-                    if (std::string err = self->assign(p, offset >= 0 ? offset : RD_KAFKA_OFFSET_END); !err.empty())
-                        logger().warn("direct receiver '{}': {}", self->s_.name, err);
+            a_.probe_->offset_for_time(
+                s_.topic, p, *c.from_time_ms, [&a, self = this, p](int64_t offset) {
+                    asio::post(a.loop_.io(), [&a, self, p, offset] {
+                        if (!a.has_direct(self) || !self->link)
+                            return;  // the client went meanwhile
+                        if (std::string err =
+                                self->assign(p, offset >= 0 ? offset : RD_KAFKA_OFFSET_END);
+                            !err.empty())
+                            logger().warn("direct receiver '{}': {}", self->s_.name, err);
+                    });
                 });
-            });
         } else if (c.partition) {
             if (std::string err = assign(*c.partition, c.offset); !err.empty()) return err;
         } else {
             PartitionList topics(rd_kafka_topic_partition_list_new(1));
-            rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+            rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(),
+                                              RD_KAFKA_PARTITION_UA);
             if (rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), topics.get()))
                 return "cannot subscribe to '" + s_.topic + "': " + rd_kafka_err2str(e);
         }
         link = l;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
-        logger().info("direct receiver '{}': consuming topic '{}' in group '{}'{}", s_.name, s_.topic,
-                      group_, c.partition ? " partition " + std::to_string(*c.partition) : std::string());
+        logger().info("direct receiver '{}': consuming topic '{}' in group '{}'{}", s_.name,
+                      s_.topic, group_,
+                      c.partition ? " partition " + std::to_string(*c.partition) : std::string());
         return {};
     }
 
@@ -504,10 +523,11 @@ public:
                             {"fetch.wait.max.ms", "100"},
                             {"queued.max.messages.kbytes", "4096"},
                             {"reconnect.backoff.max.ms", "1000"}};
-        return make_consumer(defaults, a_.settings_.properties, consumer_, queue_, [this](rd_kafka_conf_t* conf) {
-            rd_kafka_conf_set_opaque(conf, this);
-            rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
-        });
+        return make_consumer(defaults, a_.settings_.properties, consumer_, queue_,
+                             [this](rd_kafka_conf_t* conf) {
+                                 rd_kafka_conf_set_opaque(conf, this);
+                                 rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
+                             });
     }
 
     // Stops consuming: commits what consumers settled, leaves the group, unbinds.
@@ -537,7 +557,8 @@ public:
             if (!m) break;
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    logger().warn("kafkaRoute '{}': consumer: {}", s_.name, rd_kafka_message_errstr(m));
+                    logger().warn("kafkaRoute '{}': consumer: {}", s_.name,
+                                  rd_kafka_message_errstr(m));
             } else {
                 take(m);
             }
@@ -569,12 +590,15 @@ public:
         } else {
             switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
                 case RecordFate::no_address:
-                    dead_letter(m, "the record names no address (no key, no trestle.address header)");
+                    dead_letter(m,
+                                "the record names no address (no key, no trestle.address header)");
                     return;
                 case RecordFate::expired:
                     return;
                 case RecordFate::unreadable:
-                    dead_letter(m, "content-type application/x-amqp-body but the value is not AMQP body sections");
+                    dead_letter(m,
+                                "content-type application/x-amqp-body but the value is not AMQP "
+                                "body sections");
                     return;
                 case RecordFate::ok:
                     break;
@@ -673,8 +697,9 @@ public:
                 mapping::KafkaRecordOptions o;
                 std::string reason = "rejected by a consumer";
                 if (state.error)
-                    reason += ": " + state.error->name +
-                              (state.error->description.empty() ? "" : " " + state.error->description);
+                    reason +=
+                        ": " + state.error->name +
+                        (state.error->description.empty() ? "" : " " + state.error->description);
                 if (mapping::record_from_message(*t->message, t->address, o, a_.router_.now_ms(),
                                                  epoch_ms(), r))
                     send_dead_letter(r, reason);
@@ -777,7 +802,7 @@ public:
                 rd_kafka_assign(rk, parts);
             self->paused_ = false;
             logger().info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", self->s_.name,
-                         self->s_.topic, partition_text(parts));
+                          self->s_.topic, partition_text(parts));
             if (self->waker_) self->waker_->poke();
         } else {
             self->commit(false);
@@ -787,7 +812,7 @@ public:
             else
                 rd_kafka_assign(rk, nullptr);
             logger().info("kafkaRoute '{}': revoked topic '{}' partitions [{}]", self->s_.name,
-                         self->s_.topic, partition_text(parts));
+                          self->s_.topic, partition_text(parts));
         }
     }
 
@@ -799,7 +824,8 @@ public:
         for (int i = 0; i < parts->cnt; ++i)
             if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
                 rd_kafka_topic_partition_list_add(q.get(), parts->elems[i].topic,
-                                                  parts->elems[i].partition)->offset = a_.started_ms_;
+                                                  parts->elems[i].partition)
+                    ->offset = a_.started_ms_;
         if (q->cnt == 0) return;
         // The end as of now, before the time lookup: a partition with nothing since the start
         // time begins exactly there (OFFSET_END would be resolved later, skipping what arrives
@@ -813,9 +839,11 @@ public:
         }
         bool found = rd_kafka_offsets_for_times(rk, q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
         for (int i = 0; i < q->cnt; ++i) {
-            auto* e = rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
+            auto* e =
+                rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
             if (!e) continue;
-            e->offset = found && q->elems[i].offset >= 0 ? q->elems[i].offset : ends[static_cast<size_t>(i)];
+            e->offset = found && q->elems[i].offset >= 0 ? q->elems[i].offset
+                                                         : ends[static_cast<size_t>(i)];
         }
     }
 
@@ -880,12 +908,13 @@ public:
 // taken when it was asked for, so nothing is missed or sent twice between catch-up and live.
 
 class Adapter::Replayer {
-public:
+  public:
     explicit Replayer(Adapter& a) : a_(a) {}
     ~Replayer() { close(); }
 
     uint64_t add(std::vector<core::LogPosition> from,
-                 std::function<void(core::MessageRef, std::string_view)> record, std::function<void()> done) {
+                 std::function<void(core::MessageRef, std::string_view)> record,
+                 std::function<void()> done) {
         Request r;
         r.id = ++next_id_;
         r.record = std::move(record);
@@ -893,7 +922,7 @@ public:
         std::vector<core::LogPosition> live = a_.live_positions();
         for (const auto& p : from) {
             const RouteSettings* route = a_.out_route(p.log);
-            if (!route) continue;  // no longer bound here
+            if (!route) continue;     // no longer bound here
             int64_t end = INT64_MAX;  // not known here: up to the end of the log
             for (const auto& l : live)
                 if (l.log == p.log && l.partition == p.partition) end = l.offset;
@@ -902,9 +931,10 @@ public:
         uint64_t id = r.id;
         queue_.push_back(std::move(r));
         // Not from inside the caller (a session being set up): on the next turn.
-        if (!active_) asio::post(a_.loop_.io(), [this, alive = alive_] {
-            if (*alive && !active_) start_next();
-        });
+        if (!active_)
+            asio::post(a_.loop_.io(), [this, alive = alive_] {
+                if (*alive && !active_) start_next();
+            });
         return id;
     }
 
@@ -918,9 +948,10 @@ public:
 
     void tick() {
         if (active_ && a_.router_.now_ms() > active_->deadline_ms) {
-            logger().warn("session catch-up from the logs incomplete after 30 s ({} partition(s) "
-                          "not read to their end): the session continues live",
-                          active_->parts.size());
+            logger().warn(
+                "session catch-up from the logs incomplete after 30 s ({} partition(s) "
+                "not read to their end): the session continues live",
+                active_->parts.size());
             finish(true);
         }
     }
@@ -934,7 +965,7 @@ public:
         consumer_.reset();
     }
 
-private:
+  private:
     struct Range {
         int64_t from = 0, end = 0;
         const RouteSettings* route = nullptr;
@@ -957,7 +988,9 @@ private:
                             {"auto.offset.reset", "earliest"},  // positions past retention
                             {"fetch.wait.max.ms", "100"},
                             {"reconnect.backoff.max.ms", "1000"}};
-        if (std::string err = make_consumer(defaults, a_.client_properties(), consumer_, queue_handle_); !err.empty())
+        if (std::string err =
+                make_consumer(defaults, a_.client_properties(), consumer_, queue_handle_);
+            !err.empty())
             return err;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_handle_, [this] { return serve(); });
         return {};
@@ -978,9 +1011,11 @@ private:
                     continue;
                 }
             active_->deadline_ms = a_.router_.now_ms() + 30000;
-            PartitionList l(rd_kafka_topic_partition_list_new(static_cast<int>(active_->parts.size())));
+            PartitionList l(
+                rd_kafka_topic_partition_list_new(static_cast<int>(active_->parts.size())));
             for (const auto& [k, r] : active_->parts)
-                rd_kafka_topic_partition_list_add(l.get(), k.first.c_str(), k.second)->offset = r.from;
+                rd_kafka_topic_partition_list_add(l.get(), k.first.c_str(), k.second)->offset =
+                    r.from;
             rd_kafka_assign(consumer_.get(), l.get());
             waker_->poke();
         }
@@ -1063,7 +1098,7 @@ private:
 // "$strimzi/"), to a core connection of the adapter's own acting as their route container.
 
 class Adapter::DirectPort final : public core::ConnectionPort {
-public:
+  public:
     explicit DirectPort(Adapter& a) : a_(a) {}
     core::LinkPort* open_link(core::Link& link, const core::AttachRequest& req,
                               core::ErrorCondition& refusal) override {
@@ -1071,7 +1106,7 @@ public:
     }
     void close(const core::ErrorCondition&) override {}
 
-private:
+  private:
     Adapter& a_;
 };
 
@@ -1104,14 +1139,17 @@ void Adapter::start_direct() {
             r.direction = dir;
             r.container_id = "$kafka-direct/" + settings_.name;
             if (std::string err = router_.add_link_route(r); !err.empty())
-                logger().error("kafka '{}': direct topic access unavailable: {}", settings_.name, err);
+                logger().error("kafka '{}': direct topic access unavailable: {}", settings_.name,
+                               err);
         }
 }
 
 core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest& req,
                                      core::ErrorCondition& err) {
-    const core::Terminus& routed = req.direction == core::Direction::outgoing ? req.target : req.source;
-    Dialect dialect = routed.address.starts_with(eventhubs_prefix) ? Dialect::eventhubs : Dialect::strimzi;
+    const core::Terminus& routed =
+        req.direction == core::Direction::outgoing ? req.target : req.source;
+    Dialect dialect =
+        routed.address.starts_with(eventhubs_prefix) ? Dialect::eventhubs : Dialect::strimzi;
     const char* what = dialect == Dialect::strimzi ? "Strimzi" : "Event Hubs";
     core::Terminus source = without_prefix(req.source), target = without_prefix(req.target);
     bool sender = req.direction == core::Direction::outgoing;  // the client's sender
@@ -1144,7 +1182,8 @@ core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest
             RouteIn* port = in.get();
             ins_.push_back(std::move(in));
             answer(&link, port);
-            logger().info("{} sender '{}' to topic '{}'", what, req.name, s.topic.empty() ? "(per message)" : s.topic);
+            logger().info("{} sender '{}' to topic '{}'", what, req.name,
+                          s.topic.empty() ? "(per message)" : s.topic);
             return port;
         }
     } else {
@@ -1185,13 +1224,14 @@ core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest
             port->link = nullptr;
             port->shutdown();
             outs_.pop_back();
-            err = {dialect == Dialect::strimzi ? std::string(mapping::strimzi::condition::kafka_subscribe)
-                                               : std::string(core::condition::internal_error),
+            err = {dialect == Dialect::strimzi
+                       ? std::string(mapping::strimzi::condition::kafka_subscribe)
+                       : std::string(core::condition::internal_error),
                    error};
         }
     }
-    logger().info("{} {} '{}' on '{}' refused: {} {}", what, sender ? "sender" : "receiver", req.name,
-                  sender ? target.address : source.address, err.name, err.description);
+    logger().info("{} {} '{}' on '{}' refused: {} {}", what, sender ? "sender" : "receiver",
+                  req.name, sender ? target.address : source.address, err.name, err.description);
     return nullptr;
 }
 
@@ -1261,7 +1301,8 @@ void Adapter::cancel(uint64_t replay_id) {
 
 // =============================================================================================
 
-Adapter::Adapter(core::Router& router, net::EventLoop& loop, Settings settings, std::string router_id)
+Adapter::Adapter(core::Router& router, net::EventLoop& loop, Settings settings,
+                 std::string router_id)
     : router_(router),
       loop_(loop),
       settings_(std::move(settings)),
@@ -1298,7 +1339,8 @@ std::string Adapter::make_producer() {
     if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
     producer_.reset(rk);
     producer_queue_ = rd_kafka_queue_get_main(rk);
-    producer_waker_ = std::make_unique<QueueWaker>(loop_, producer_queue_, [this] { return serve_producer(); });
+    producer_waker_ =
+        std::make_unique<QueueWaker>(loop_, producer_queue_, [this] { return serve_producer(); });
     fatal_ = false;
     return {};
 }
@@ -1312,7 +1354,7 @@ std::string Adapter::start() {
         }
         bootstrap_ = embedded_->bootstrap_servers();
         logger().info("kafka '{}': embedded Kafka (in memory, volatile) with {} broker(s) at {}",
-                     settings_.name, settings_.embedded_brokers, bootstrap_);
+                      settings_.name, settings_.embedded_brokers, bootstrap_);
     } else {
         bootstrap_ = settings_.bootstrap;
     }
@@ -1326,18 +1368,17 @@ std::string Adapter::start() {
 
     if (!settings_.retained_topic.empty()) {
         // Loaded before the routes bind and the listeners open: clients see the whole set.
-        retained_ = std::make_unique<KafkaRetainedStore>(loop_, producer_.get(), client_properties(),
-                                                         settings_.retained_topic,
-                                                         [this] { return router_.now_ms(); });
+        retained_ = std::make_unique<KafkaRetainedStore>(
+            loop_, producer_.get(), client_properties(), settings_.retained_topic,
+            [this] { return router_.now_ms(); });
         if (std::string err = retained_->load(30000); !err.empty())
             logger().error("kafka '{}': {}", settings_.name, err);
         router_.set_retained_store(retained_.get());
     }
     if (!settings_.sessions_topic.empty()) {
-        sessions_ = std::make_unique<KafkaSessionState>(loop_, producer_.get(), client_properties(),
-                                                        settings_.sessions_topic, router_id_,
-                                                        settings_.instance_timeout_ms,
-                                                        [this] { return router_.now_ms(); });
+        sessions_ = std::make_unique<KafkaSessionState>(
+            loop_, producer_.get(), client_properties(), settings_.sessions_topic, router_id_,
+            settings_.instance_timeout_ms, [this] { return router_.now_ms(); });
         if (std::string err = sessions_->load(30000); !err.empty())
             logger().error("kafka '{}': {}", settings_.name, err);
     }
@@ -1374,7 +1415,10 @@ std::string Adapter::bind_route(const RouteSettings& r) {
         }
     }
     logger().info("kafkaRoute '{}': addresses '{}' {} topic '{}'", r.name, r.bound_pattern(),
-                  r.in && r.out ? "<->" : r.in ? "->" : "<-", r.topic);
+                  r.in && r.out ? "<->"
+                  : r.in        ? "->"
+                                : "<-",
+                  r.topic);
     return {};
 }
 
@@ -1476,7 +1520,8 @@ std::string Adapter::create_topics(std::vector<std::string> topics) {
             nts.push_back(nt);
         }
     if (!admin_queue_) admin_queue_ = rd_kafka_queue_new(producer_.get());
-    rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_t* opts =
+        rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof errstr);
     rd_kafka_CreateTopics(producer_.get(), nts.data(), nts.size(), opts, admin_queue_);
     rd_kafka_AdminOptions_destroy(opts);
@@ -1485,18 +1530,20 @@ std::string Adapter::create_topics(std::vector<std::string> topics) {
     admin_waker_ = std::make_unique<QueueWaker>(loop_, admin_queue_, [this] {
         while (rd_kafka_event_t* ev = rd_kafka_queue_poll(admin_queue_, 0)) {
             if (rd_kafka_event_error(ev)) {
-                logger().warn("kafka '{}': CreateTopics: {}", settings_.name, rd_kafka_event_error_string(ev));
+                logger().warn("kafka '{}': CreateTopics: {}", settings_.name,
+                              rd_kafka_event_error_string(ev));
             } else if (const auto* res = rd_kafka_event_CreateTopics_result(ev)) {
                 size_t n = 0;
                 const rd_kafka_topic_result_t** rs = rd_kafka_CreateTopics_result_topics(res, &n);
                 for (size_t i = 0; i < n; ++i) {
                     auto e = rd_kafka_topic_result_error(rs[i]);
                     if (!e)
-                        logger().info("kafka '{}': created topic '{}'", settings_.name, rd_kafka_topic_result_name(rs[i]));
+                        logger().info("kafka '{}': created topic '{}'", settings_.name,
+                                      rd_kafka_topic_result_name(rs[i]));
                     else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                         logger().warn("kafka '{}': cannot create topic '{}': {}", settings_.name,
-                                     rd_kafka_topic_result_name(rs[i]),
-                                     rd_kafka_topic_result_error_string(rs[i]));
+                                      rd_kafka_topic_result_name(rs[i]),
+                                      rd_kafka_topic_result_error_string(rs[i]));
                 }
             }
             rd_kafka_event_destroy(ev);
@@ -1549,9 +1596,10 @@ void Adapter::shutdown() {
         producer_waker_.reset();
         rd_kafka_flush(producer_.get(), 5000);
         if (rd_kafka_outq_len(producer_.get()) > 0) {
-            logger().warn("kafka '{}': {} message(s) not acknowledged by Kafka at shutdown; their "
-                         "producers see them fail",
-                         settings_.name, rd_kafka_outq_len(producer_.get()));
+            logger().warn(
+                "kafka '{}': {} message(s) not acknowledged by Kafka at shutdown; their "
+                "producers see them fail",
+                settings_.name, rd_kafka_outq_len(producer_.get()));
             rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             rd_kafka_flush(producer_.get(), 1000);
         }
@@ -1618,7 +1666,9 @@ namespace trestle::kafka {
 
 Health Adapter::health() const {
     if (stopping_) return {false, "kafka '" + settings_.name + "': shutting down"};
-    if (fatal_) return {false, "kafka '" + settings_.name + "': the producer hit a fatal error and is restarting"};
+    if (fatal_)
+        return {false,
+                "kafka '" + settings_.name + "': the producer hit a fatal error and is restarting"};
     if (!probe_) return {false, "kafka '" + settings_.name + "': not started"};
     Probe::Reading r = probe_->reading();
     uint64_t now = net::monotonic_ms();

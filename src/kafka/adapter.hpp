@@ -30,17 +30,17 @@ class Probe;
 
 struct RouteSettings {
     std::string name;
-    std::string prefix;   // one of prefix / pattern (qdrouterd syntax)
+    std::string prefix;  // one of prefix / pattern (qdrouterd syntax)
     std::string pattern;
     std::string topic;
-    bool in = true;       // producers' messages go to the topic
-    bool out = true;      // the topic's records go to the addresses' consumers
+    bool in = true;   // producers' messages go to the topic
+    bool out = true;  // the topic's records go to the addresses' consumers
     bool key_is_address = true;
     bool headers = true;
-    std::string group_id;        // empty: derived from the distribution
-    std::string start_position;  // earliest | latest; empty: derived from the distribution
+    std::string group_id;           // empty: derived from the distribution
+    std::string start_position;     // earliest | latest; empty: derived from the distribution
     std::string dead_letter_topic;  // empty: the kafka entity's
-    std::string address;         // for records that name no address
+    std::string address;            // for records that name no address
 
     // The qdrouterd-syntax pattern of the bound addresses.
     std::string bound_pattern() const;
@@ -62,10 +62,10 @@ struct Settings {
 };
 
 struct RouteCounters {
-    uint64_t produced = 0;         // delivery reports: in Kafka
-    uint64_t produce_failed = 0;   // delivery reports: failed (outcome rejected)
-    uint64_t in_flight = 0;        // produced, no delivery report yet
-    uint64_t consumed = 0;         // records routed out
+    uint64_t produced = 0;        // delivery reports: in Kafka
+    uint64_t produce_failed = 0;  // delivery reports: failed (outcome rejected)
+    uint64_t in_flight = 0;       // produced, no delivery report yet
+    uint64_t consumed = 0;        // records routed out
     uint64_t dead_lettered = 0;
     uint64_t redelivered = 0;
 };
@@ -103,7 +103,7 @@ struct Health {
 };
 
 class Adapter final : public core::ConnectionPort, public core::MessageLogs {
-public:
+  public:
     Adapter(core::Router& router, net::EventLoop& loop, Settings settings, std::string router_id);
     ~Adapter() override;
 
@@ -141,7 +141,8 @@ public:
     uint64_t in_flight() const { return slots_used_; }
 
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&,
+                              core::ErrorCondition&) override {
         return nullptr;
     }
     void close(const core::ErrorCondition&) override {}
@@ -151,7 +152,7 @@ public:
     class Replayer;
     class DirectPort;
 
-private:
+  private:
     friend class RouteIn;
     friend class RouteOut;
     friend class Replayer;
@@ -211,7 +212,7 @@ private:
     std::unique_ptr<Replayer> replayer_;
     std::unique_ptr<DirectPort> direct_port_;
     core::Connection* direct_core_ = nullptr;  // route container of direct topic access
-    std::vector<std::string> log_names_;  // Message::origin_log - 1
+    std::vector<std::string> log_names_;       // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;
     uint64_t slots_used_ = 0;        // records produced, no delivery report yet

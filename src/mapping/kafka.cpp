@@ -101,7 +101,8 @@ bool record_from_message(const core::Message& m, std::string_view address,
     hs.emplace_back(h::qos, std::string(1, static_cast<char>('0' + (m.qos > 2 ? 2 : m.qos))));
     if (m.retain) hs.emplace_back(h::retain, "true");
     if (m.expires_at_ms) {
-        int64_t left = m.expires_at_ms > now_ms ? static_cast<int64_t>(m.expires_at_ms - now_ms) : 0;
+        int64_t left =
+            m.expires_at_ms > now_ms ? static_cast<int64_t>(m.expires_at_ms - now_ms) : 0;
         hs.emplace_back(h::expires_at, std::to_string(epoch_ms + left));
     }
     if (v.properties.empty() && extra.message_id.empty() && extra.subject.empty()) return true;

@@ -267,7 +267,8 @@ core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, 
     BodyKind kind = body_payload(m, l, payload);
     if (kind == BodyKind::text) props.payload_format_indicator = 1;
     // Other body types travel as their AMQP encoding.
-    if (kind == BodyKind::encoded && !props.content_type) props.content_type = "application/x-amqp-body";
+    if (kind == BodyKind::encoded && !props.content_type)
+        props.content_type = "application/x-amqp-body";
     std::string encoded;
     mqtt::encode_property_bytes(props, encoded);
     core::MessageRef out = mqtt::make_message(topic, encoded, payload);

@@ -32,9 +32,9 @@ namespace trestle::mapping {
 // Kafka record): the MQTT 5 properties carry content type, response topic (reply-to),
 // correlation data, payload format and user properties (application-properties).
 struct AmqpFields {
-    std::string_view topic;      // properties.to
-    std::string_view payload;    // body: data, or an amqp-value string when format is UTF-8
-    bool raw_body = false;       // payload is already encoded AMQP body sections
+    std::string_view topic;    // properties.to
+    std::string_view payload;  // body: data, or an amqp-value string when format is UTF-8
+    bool raw_body = false;     // payload is already encoded AMQP body sections
     mqtt::Properties properties;
     uint8_t qos = 0;
     bool retain = false;
@@ -42,7 +42,7 @@ struct AmqpFields {
     uint64_t ttl_ms = 0;
     std::optional<std::string> message_id;  // string message-id
     std::optional<std::string> subject;
-    int64_t creation_time_ms = 0;           // 0 = none
+    int64_t creation_time_ms = 0;                                  // 0 = none
     std::vector<std::pair<std::string, std::string>> annotations;  // extra string annotations
 };
 core::MessageRef amqp_from_fields(const AmqpFields& f);
@@ -58,7 +58,8 @@ core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, 
 // amqp-value string's or binary's content (`text` for a string); any other body section as
 // its AMQP encoding (`encoded`).
 enum class BodyKind : uint8_t { bytes, text, encoded, unreadable };
-BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& layout, std::string& payload);
+BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& layout,
+                      std::string& payload);
 
 // Sets the core's fields (retain, empty payload, QoS, expiry) of an AMQP message entering the
 // router, from its annotations, header and body.

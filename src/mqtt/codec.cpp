@@ -15,26 +15,43 @@ struct PropSet {
     bool has(uint8_t id) const { return id < 64 && (bits >> id) & 1; }
 };
 
-const PropSet connect_props{prop::session_expiry_interval, prop::receive_maximum,
-                            prop::maximum_packet_size, prop::topic_alias_maximum,
+const PropSet connect_props{prop::session_expiry_interval,
+                            prop::receive_maximum,
+                            prop::maximum_packet_size,
+                            prop::topic_alias_maximum,
                             prop::request_response_information,
-                            prop::request_problem_information, prop::user_property,
-                            prop::authentication_method, prop::authentication_data};
-const PropSet will_props{prop::will_delay_interval, prop::payload_format_indicator,
-                         prop::message_expiry_interval, prop::content_type, prop::response_topic,
-                         prop::correlation_data, prop::user_property};
-const PropSet connack_props{prop::session_expiry_interval, prop::receive_maximum,
-                            prop::maximum_qos, prop::retain_available, prop::maximum_packet_size,
-                            prop::assigned_client_identifier, prop::topic_alias_maximum,
-                            prop::reason_string, prop::user_property,
+                            prop::request_problem_information,
+                            prop::user_property,
+                            prop::authentication_method,
+                            prop::authentication_data};
+const PropSet will_props{
+    prop::will_delay_interval, prop::payload_format_indicator, prop::message_expiry_interval,
+    prop::content_type,        prop::response_topic,           prop::correlation_data,
+    prop::user_property};
+const PropSet connack_props{prop::session_expiry_interval,
+                            prop::receive_maximum,
+                            prop::maximum_qos,
+                            prop::retain_available,
+                            prop::maximum_packet_size,
+                            prop::assigned_client_identifier,
+                            prop::topic_alias_maximum,
+                            prop::reason_string,
+                            prop::user_property,
                             prop::wildcard_subscription_available,
                             prop::subscription_identifier_available,
-                            prop::shared_subscription_available, prop::server_keep_alive,
-                            prop::response_information, prop::server_reference,
-                            prop::authentication_method, prop::authentication_data};
-const PropSet publish_props{prop::payload_format_indicator, prop::message_expiry_interval,
-                            prop::topic_alias, prop::response_topic, prop::correlation_data,
-                            prop::user_property, prop::subscription_identifier,
+                            prop::shared_subscription_available,
+                            prop::server_keep_alive,
+                            prop::response_information,
+                            prop::server_reference,
+                            prop::authentication_method,
+                            prop::authentication_data};
+const PropSet publish_props{prop::payload_format_indicator,
+                            prop::message_expiry_interval,
+                            prop::topic_alias,
+                            prop::response_topic,
+                            prop::correlation_data,
+                            prop::user_property,
+                            prop::subscription_identifier,
                             prop::content_type};
 const PropSet ack_props{prop::reason_string, prop::user_property};
 const PropSet subscribe_props{prop::subscription_identifier, prop::user_property};
@@ -44,22 +61,36 @@ const PropSet disconnect_props{prop::session_expiry_interval, prop::reason_strin
 const PropSet auth_props{prop::authentication_method, prop::authentication_data,
                          prop::reason_string, prop::user_property};
 // Everything: for stored message properties (decode_properties).
-const PropSet any_props{prop::payload_format_indicator, prop::message_expiry_interval,
-                        prop::content_type, prop::response_topic, prop::correlation_data,
-                        prop::subscription_identifier, prop::session_expiry_interval,
-                        prop::assigned_client_identifier, prop::server_keep_alive,
-                        prop::authentication_method, prop::authentication_data,
-                        prop::request_problem_information, prop::will_delay_interval,
-                        prop::request_response_information, prop::response_information,
-                        prop::server_reference, prop::reason_string, prop::receive_maximum,
-                        prop::topic_alias_maximum, prop::topic_alias, prop::maximum_qos,
-                        prop::retain_available, prop::user_property, prop::maximum_packet_size,
+const PropSet any_props{prop::payload_format_indicator,
+                        prop::message_expiry_interval,
+                        prop::content_type,
+                        prop::response_topic,
+                        prop::correlation_data,
+                        prop::subscription_identifier,
+                        prop::session_expiry_interval,
+                        prop::assigned_client_identifier,
+                        prop::server_keep_alive,
+                        prop::authentication_method,
+                        prop::authentication_data,
+                        prop::request_problem_information,
+                        prop::will_delay_interval,
+                        prop::request_response_information,
+                        prop::response_information,
+                        prop::server_reference,
+                        prop::reason_string,
+                        prop::receive_maximum,
+                        prop::topic_alias_maximum,
+                        prop::topic_alias,
+                        prop::maximum_qos,
+                        prop::retain_available,
+                        prop::user_property,
+                        prop::maximum_packet_size,
                         prop::wildcard_subscription_available,
                         prop::subscription_identifier_available,
                         prop::shared_subscription_available};
 
 class In {
-public:
+  public:
     explicit In(std::string_view b) : p_(b.data()), end_(b.data() + b.size()) {}
     size_t left() const { return static_cast<size_t>(end_ - p_); }
     bool ok() const { return ok_; }
@@ -133,7 +164,7 @@ public:
     uint8_t err_reason = reason::malformed_packet;
     std::string err;
 
-private:
+  private:
     const char* p_;
     const char* end_;
     bool ok_ = true;
@@ -280,7 +311,8 @@ bool read_properties(In& in, const PropSet& allowed, Properties& out) {
             }
             case prop::user_property: {
                 std::string k, v;
-                if (p.utf8(k) && p.utf8(v)) out.user_properties.emplace_back(std::move(k), std::move(v));
+                if (p.utf8(k) && p.utf8(v))
+                    out.user_properties.emplace_back(std::move(k), std::move(v));
                 break;
             }
             case prop::maximum_packet_size: {
@@ -368,7 +400,8 @@ bool valid_utf8(std::string_view s) {
             cp = (cp << 6) | (p[i] & 0x3f);
         }
         // Overlong forms, surrogates and beyond U+10FFFF are ill-formed.
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000))
+            return false;
         if (cp >= 0xd800 && cp <= 0xdfff) return false;
         if (cp > 0x10ffff) return false;
         p += n + 1;
@@ -401,7 +434,8 @@ FrameInfo frame(std::string_view b, uint32_t max_size) {
         f.error = "packet larger than the maximum packet size";
         return f;
     }
-    f.status = b.size() >= f.total_size ? FrameInfo::Status::complete : FrameInfo::Status::need_more;
+    f.status =
+        b.size() >= f.total_size ? FrameInfo::Status::complete : FrameInfo::Status::need_more;
     return f;
 }
 
@@ -581,7 +615,8 @@ bool decode_unsubscribe(In& in, uint8_t level, Unsubscribe& u, DecodeError& err)
         err = {reason::protocol_error, "packet identifier 0"};
         return false;
     }
-    if (level == v5 && !read_properties(in, unsubscribe_props, u.properties)) return finish(in, err);
+    if (level == v5 && !read_properties(in, unsubscribe_props, u.properties))
+        return finish(in, err);
     while (in.ok() && in.left() > 0) {
         std::string f;
         if (!in.utf8(f)) break;
@@ -840,7 +875,8 @@ void encode_publish(const Publish& p, uint8_t level, std::string& out) {
 }
 
 void encode_ack(const Ack& a, uint8_t level, std::string& out) {
-    uint8_t first = static_cast<uint8_t>(uint8_t(a.type) << 4) | (a.type == PacketType::pubrel ? 0x02 : 0);
+    uint8_t first =
+        static_cast<uint8_t>(uint8_t(a.type) << 4) | (a.type == PacketType::pubrel ? 0x02 : 0);
     std::string body;
     put_u16(a.packet_id, body);
     if (level == v5) {
@@ -890,26 +926,39 @@ void encode_disconnect(const Disconnect& d, uint8_t level, std::string& out) {
     out += body;
 }
 
-void encode_pingresp(std::string& out) { out.append("\xd0\x00", 2); }
+void encode_pingresp(std::string& out) {
+    out.append("\xd0\x00", 2);
+}
 
 bool same(const Packet& a, const Packet& b) {
     if (a.type != b.type) return false;
     switch (a.type) {
-        case PacketType::connect: return a.connect == b.connect;
-        case PacketType::connack: return a.connack == b.connack;
-        case PacketType::publish: return a.publish == b.publish;
+        case PacketType::connect:
+            return a.connect == b.connect;
+        case PacketType::connack:
+            return a.connack == b.connack;
+        case PacketType::publish:
+            return a.publish == b.publish;
         case PacketType::puback:
         case PacketType::pubrec:
         case PacketType::pubrel:
-        case PacketType::pubcomp: return a.ack == b.ack;
-        case PacketType::subscribe: return a.subscribe == b.subscribe;
-        case PacketType::suback: return a.suback == b.suback;
-        case PacketType::unsubscribe: return a.unsubscribe == b.unsubscribe;
-        case PacketType::unsuback: return a.unsuback == b.unsuback;
-        case PacketType::disconnect: return a.disconnect == b.disconnect;
-        case PacketType::auth: return a.auth == b.auth;
+        case PacketType::pubcomp:
+            return a.ack == b.ack;
+        case PacketType::subscribe:
+            return a.subscribe == b.subscribe;
+        case PacketType::suback:
+            return a.suback == b.suback;
+        case PacketType::unsubscribe:
+            return a.unsubscribe == b.unsubscribe;
+        case PacketType::unsuback:
+            return a.unsuback == b.unsuback;
+        case PacketType::disconnect:
+            return a.disconnect == b.disconnect;
+        case PacketType::auth:
+            return a.auth == b.auth;
         case PacketType::pingreq:
-        case PacketType::pingresp: return true;
+        case PacketType::pingresp:
+            return true;
     }
     return false;
 }
@@ -940,12 +989,18 @@ void encode(const Packet& p, uint8_t level, std::string& out) {
             out += b;
             break;
         }
-        case PacketType::connack: encode_connack(p.connack, level, out); break;
-        case PacketType::publish: encode_publish(p.publish, level, out); break;
+        case PacketType::connack:
+            encode_connack(p.connack, level, out);
+            break;
+        case PacketType::publish:
+            encode_publish(p.publish, level, out);
+            break;
         case PacketType::puback:
         case PacketType::pubrec:
         case PacketType::pubrel:
-        case PacketType::pubcomp: encode_ack(p.ack, level, out); break;
+        case PacketType::pubcomp:
+            encode_ack(p.ack, level, out);
+            break;
         case PacketType::subscribe: {
             std::string b;
             put_u16(p.subscribe.packet_id, b);
@@ -962,7 +1017,9 @@ void encode(const Packet& p, uint8_t level, std::string& out) {
             out += b;
             break;
         }
-        case PacketType::suback: encode_suback(p.suback, level, out); break;
+        case PacketType::suback:
+            encode_suback(p.suback, level, out);
+            break;
         case PacketType::unsubscribe: {
             std::string b;
             put_u16(p.unsubscribe.packet_id, b);
@@ -972,10 +1029,18 @@ void encode(const Packet& p, uint8_t level, std::string& out) {
             out += b;
             break;
         }
-        case PacketType::unsuback: encode_unsuback(p.unsuback, level, out); break;
-        case PacketType::pingreq: out.append("\xc0\x00", 2); break;
-        case PacketType::pingresp: encode_pingresp(out); break;
-        case PacketType::disconnect: encode_disconnect(p.disconnect, level, out); break;
+        case PacketType::unsuback:
+            encode_unsuback(p.unsuback, level, out);
+            break;
+        case PacketType::pingreq:
+            out.append("\xc0\x00", 2);
+            break;
+        case PacketType::pingresp:
+            encode_pingresp(out);
+            break;
+        case PacketType::disconnect:
+            encode_disconnect(p.disconnect, level, out);
+            break;
         case PacketType::auth: {
             std::string b;
             std::string props;

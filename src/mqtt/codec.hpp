@@ -12,8 +12,21 @@
 namespace trestle::mqtt {
 
 enum class PacketType : uint8_t {
-    connect = 1, connack, publish, puback, pubrec, pubrel, pubcomp,
-    subscribe, suback, unsubscribe, unsuback, pingreq, pingresp, disconnect, auth
+    connect = 1,
+    connack,
+    publish,
+    puback,
+    pubrec,
+    pubrel,
+    pubcomp,
+    subscribe,
+    suback,
+    unsubscribe,
+    unsuback,
+    pingreq,
+    pingresp,
+    disconnect,
+    auth
 };
 
 // Protocol levels on the wire.

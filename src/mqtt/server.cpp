@@ -17,7 +17,9 @@ namespace trestle::mqtt {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::MQTT); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::MQTT);
+}
 }  // namespace
 
 namespace asio = boost::asio;
@@ -42,7 +44,8 @@ uint8_t outcome_reason(const core::DeliveryState& s) {
         case core::Outcome::rejected: {
             std::string_view c = s.error ? std::string_view(s.error->name) : std::string_view();
             if (c == "amqp:unauthorized-access") return reason::not_authorized;
-            if (c == "amqp:not-found" || c == "amqp:invalid-field") return reason::topic_name_invalid;
+            if (c == "amqp:not-found" || c == "amqp:invalid-field")
+                return reason::topic_name_invalid;
             if (c == "amqp:resource-limit-exceeded") return reason::quota_exceeded;
             if (c == "amqp:decode-error") return reason::payload_format_invalid;
             return reason::unspecified_error;
@@ -64,7 +67,7 @@ std::string generated_client_id() {
 // refuses is kept.
 
 class EpollTransport final : public Transport, private net::Poller::Client {
-public:
+  public:
     EpollTransport(net::Poller& p, int fd) : poller_(p), fd_(fd) {}
     ~EpollTransport() override { close(); }
 
@@ -85,7 +88,8 @@ public:
         }
         ssize_t n = ::send(fd_, d.data(), d.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return;  // the read side reports the failure
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return;  // the read side reports the failure
             n = 0;
         }
         if (static_cast<size_t>(n) < d.size()) {
@@ -103,10 +107,11 @@ public:
     }
     std::string remote() const override { return closed_ ? "?" : net::remote_endpoint(fd_); }
 
-private:
+  private:
     void update() {
         if (closed_) return;
-        uint32_t want = (reading_ ? uint32_t(EPOLLIN | EPOLLRDHUP) : 0u) | (pending_ ? uint32_t(EPOLLOUT) : 0u);
+        uint32_t want =
+            (reading_ ? uint32_t(EPOLLIN | EPOLLRDHUP) : 0u) | (pending_ ? uint32_t(EPOLLOUT) : 0u);
         if (want != events_) {
             events_ = want;
             poller_.modify(fd_, this, want);
@@ -116,7 +121,8 @@ private:
         if (closed_) return;
         if (ev & EPOLLOUT) {
             while (pending_ && !pending_->empty()) {
-                ssize_t n = ::send(fd_, pending_->data(), pending_->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n =
+                    ::send(fd_, pending_->data(), pending_->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n <= 0) break;
                 pending_->erase(0, static_cast<size_t>(n));
             }
@@ -228,8 +234,9 @@ uint16_t Session::next_packet_id() {
 void Session::deliver(core::Delivery& d) {
     Outgoing o;
     std::string error;
-    if (!prepare(d.message.get(), d.address ? std::string_view(d.address->name()) : std::string_view(),
-                 d.presettled, o, &error)) {
+    if (!prepare(d.message.get(),
+                 d.address ? std::string_view(d.address->name()) : std::string_view(), d.presettled,
+                 o, &error)) {
         if (!error.empty())
             d.state = core::DeliveryState::rejected({"amqp:decode-error", error});
         else
@@ -353,9 +360,10 @@ void Session::enqueue(Outgoing o, bool live) {
         if (!drop_for(q, o)) {
             uint64_t now = mgr_.now();
             if (now >= mgr_.log_rate_ms_) {
-                logger().warn("MQTT session '{}' queue full ({} queued, {} in flight): dropping "
-                             "(dropped so far {})",
-                             client_id_, q.size(), inflight_.size(), dropped_);
+                logger().warn(
+                    "MQTT session '{}' queue full ({} queued, {} in flight): dropping "
+                    "(dropped so far {})",
+                    client_id_, q.size(), inflight_.size(), dropped_);
                 mgr_.log_rate_ms_ = now + 10000;  // at most one such line per 10 s
             }
             return;
@@ -431,7 +439,7 @@ bool Session::ack(uint16_t id, PacketType type, uint8_t code) {
 // The connection's publishing link into the core: credit decides whether we read the socket;
 // outcomes become PUBACK / PUBREC.
 class Connection::PublishPort final : public core::LinkPort {
-public:
+  public:
     explicit PublishPort(Connection& c) : c_(c) {}
     void deliver(core::Delivery&) override {}
     void update(core::Delivery& d, const core::DeliveryState& s, bool settle) override {
@@ -455,7 +463,7 @@ public:
     core::Link* link = nullptr;
     int32_t credit = 0;  // the core's credit for our publishes
 
-private:
+  private:
     Connection& c_;
 };
 
@@ -469,7 +477,9 @@ Connection::Connection(SessionManager& mgr, const ListenerSettings& settings,
 
 Connection::~Connection() = default;
 
-void Connection::start() { transport_->start(*this); }
+void Connection::start() {
+    transport_->start(*this);
+}
 
 void Connection::on_closed(bool error) {
     if (closed_) return;
@@ -489,7 +499,8 @@ void Connection::on_writable() {
 
 // Backpressure: the core has no room for our publishes; stop reading and let TCP hold them.
 void Connection::pause_if_no_credit() {
-    if (!paused_ && publish_port_ && publish_port_->link && publish_port_->credit <= 0 && !closed_) {
+    if (!paused_ && publish_port_ && publish_port_->link && publish_port_->credit <= 0 &&
+        !closed_) {
         paused_ = true;
         transport_->set_reading(false);
     }
@@ -525,8 +536,9 @@ void Connection::on_data(std::string_view data) {
 }
 
 bool Connection::protocol_error(uint8_t code, const std::string& why) {
-    logger().info("[M{}] {} from {}: {} (closing{})", log_id_, session_ ? "protocol error" : "bad connect",
-                 remote(), why, level_ == v5 && session_ ? ", DISCONNECT reason " + std::to_string(code) : "");
+    logger().info("[M{}] {} from {}: {} (closing{})", log_id_,
+                  session_ ? "protocol error" : "bad connect", remote(), why,
+                  level_ == v5 && session_ ? ", DISCONNECT reason " + std::to_string(code) : "");
     close_with(code, why, true);
     return false;
 }
@@ -578,8 +590,9 @@ bool Connection::handle(std::string_view packet) {
             auto it = std::find(q2.begin(), q2.end(), p->ack.packet_id);
             bool known = it != q2.end();
             if (known) q2.erase(it);
-            write_ack(PacketType::pubcomp, p->ack.packet_id,
-                      known || level_ != v5 ? reason::success : reason::packet_identifier_not_found);
+            write_ack(
+                PacketType::pubcomp, p->ack.packet_id,
+                known || level_ != v5 ? reason::success : reason::packet_identifier_not_found);
             flush();
             return true;
         }
@@ -602,7 +615,7 @@ bool Connection::handle(std::string_view packet) {
                 session_->expiry_interval_ = std::min(e, settings_.max_session_expiry);
             }
             logger().debug("[M{}] DISCONNECT from client '{}' (reason {})", log_id_,
-                          session_->client_id(), p->disconnect.code);
+                           session_->client_id(), p->disconnect.code);
             finish(will);
             return false;
         }
@@ -620,14 +633,15 @@ bool Connection::on_connect(const Connect& c) {
         ack.code = level_ == v5 ? v5code : v3code;
         encode_connack(ack, level_, out_);
         logger().info("[M{}] CONNECT from {} (client '{}') refused: {}", log_id_, remote(),
-                     c.client_id, why);
+                      c.client_id, why);
         closed_ = true;
         flush_then_finish(false);
         return false;
     };
     if ((level_ == v311 && !settings_.allow_v311) || (level_ == v5 && !settings_.allow_v5))
         return refuse(reason::unsupported_protocol_version, 0x01, "protocol version not enabled");
-    if (settings_.max_connections && mgr_.connections_on(settings_.name) >= settings_.max_connections)
+    if (settings_.max_connections &&
+        mgr_.connections_on(settings_.name) >= settings_.max_connections)
         return refuse(reason::quota_exceeded, 0x03, "listener connection limit reached");
     if (c.properties.authentication_method)
         return refuse(reason::bad_authentication_method, 0x05,
@@ -656,7 +670,8 @@ bool Connection::on_connect(const Connect& c) {
         client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
         client_alias_max_ = c.properties.topic_alias_maximum.value_or(0);
         problem_info_ = c.properties.request_problem_information.value_or(1) == 1;
-        if (settings_.max_keep_alive && (keep_alive_ == 0 || keep_alive_ > settings_.max_keep_alive)) {
+        if (settings_.max_keep_alive &&
+            (keep_alive_ == 0 || keep_alive_ > settings_.max_keep_alive)) {
             keep_alive_ = settings_.max_keep_alive;
             ack.properties.server_keep_alive = keep_alive_;
         }
@@ -687,9 +702,10 @@ bool Connection::on_connect(const Connect& c) {
     }
     encode_connack(ack, level_, out_);
     connack_sent_ = true;
-    logger().info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})", log_id_,
-                 level_ == v5 ? "5" : "3.1.1", remote(), client_id, c.clean_start ? ", clean start" : "",
-                 keep_alive_, present ? ", session present" : "");
+    logger().info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})",
+                  log_id_, level_ == v5 ? "5" : "3.1.1", remote(), client_id,
+                  c.clean_start ? ", clean start" : "", keep_alive_,
+                  present ? ", session present" : "");
     session_->resend_inflight();
     session_->send_pending();
     flush();
@@ -726,7 +742,8 @@ bool Connection::on_publish(Publish& p) {
         return true;
     }
     if (p.properties.payload_format_indicator.value_or(0) == 1 && !valid_utf8(p.payload)) {
-        if (p.qos == 0) return protocol_error(reason::payload_format_invalid, "payload is not UTF-8");
+        if (p.qos == 0)
+            return protocol_error(reason::payload_format_invalid, "payload is not UTF-8");
         write_ack(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id,
                   reason::payload_format_invalid);
         flush();
@@ -748,7 +765,8 @@ bool Connection::on_publish(Publish& p) {
     if (p.qos == 2) q2.push_back(p.packet_id);
     ensure_publish_link();
     if (p.qos > 0) ++unacked_in_;
-    void* handle = p.qos > 0 ? reinterpret_cast<void*>(uintptr_t(p.packet_id) << 2 | p.qos) : nullptr;
+    void* handle =
+        p.qos > 0 ? reinterpret_cast<void*>(uintptr_t(p.packet_id) << 2 | p.qos) : nullptr;
     --publish_port_->credit;
     mgr_.router().transfer(publish_port_->link, std::move(msg), p.topic, p.qos == 0, handle);
     return true;
@@ -800,7 +818,7 @@ void Connection::acknowledge(uint16_t id, uint8_t qos, const core::DeliveryState
         // MQTT 3.1.1 has no negative acknowledgement: close without one so the client
         // publishes again after reconnecting. Deferred: this runs inside a core port call.
         logger().warn("[M{}] publish {} from client '{}' failed ({}): closing without ack", log_id_,
-                     id, session_ ? session_->client_id() : std::string(), s.error->description);
+                      id, session_ ? session_->client_id() : std::string(), s.error->description);
         closed_ = true;
         asio::post(mgr_.loop_.io(), [self = self_] {
             if (self) self->finish(true);
@@ -824,7 +842,9 @@ bool Connection::on_subscribe(const Subscribe& s) {
     Suback ack;
     ack.packet_id = s.packet_id;
     std::vector<std::pair<core::StoredSubscription, std::string>> retained;
-    uint32_t sub_id = s.properties.subscription_identifiers.empty() ? 0 : s.properties.subscription_identifiers[0];
+    uint32_t sub_id = s.properties.subscription_identifiers.empty()
+                          ? 0
+                          : s.properties.subscription_identifiers[0];
     for (const auto& r : s.subscriptions) {
         core::SharedFilter sf;
         bool ok = core::parse_shared(r.filter, sf) && core::valid_topic_filter(sf.filter);
@@ -835,7 +855,7 @@ bool Connection::on_subscribe(const Subscribe& s) {
         if (!sf.group.empty() && r.no_local)
             return protocol_error(reason::protocol_error, "no local on a shared subscription");
         bool existed = session_->subs_.count(r.filter) > 0;
-        core::StoredSubscription st{r.filter, r.qos, r.no_local, r.retain_as_published,
+        core::StoredSubscription st{r.filter,          r.qos, r.no_local, r.retain_as_published,
                                     r.retain_handling, sub_id};
         session_->ensure_link();
         std::string err = mgr_.router().subscribe(session_->link_, r.filter, r.no_local);
@@ -917,7 +937,8 @@ bool Connection::write_publish(const Session::Outgoing& o, bool dup) {
             put_varint(id, extra);
         }
         if (client_alias_max_) {
-            if (!out_aliases_) out_aliases_ = std::make_unique<std::unordered_map<std::string, uint16_t>>();
+            if (!out_aliases_)
+                out_aliases_ = std::make_unique<std::unordered_map<std::string, uint16_t>>();
             auto& aliases = *out_aliases_;
             auto it = aliases.find(std::string(topic));
             if (it != aliases.end()) {
@@ -1027,7 +1048,7 @@ void Connection::finish(bool publish_will) {
     }
     if (session_)
         logger().info("[M{}] MQTT connection (client '{}') closed{}", log_id_,
-                     session_->client_id(), disconnect_received_ ? "" : " without DISCONNECT");
+                      session_->client_id(), disconnect_received_ ? "" : " without DISCONNECT");
     mgr_.detached(*this, publish_will);
 }
 
@@ -1035,8 +1056,9 @@ void Connection::finish(bool publish_will) {
 // SessionManager
 
 class SessionManager::CorePort final : public core::ConnectionPort {
-public:
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+  public:
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&,
+                              core::ErrorCondition&) override {
         return nullptr;
     }
     void close(const core::ErrorCondition&) override {}
@@ -1044,7 +1066,12 @@ public:
 
 SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
                                core::SessionStore& sessions, core::WillStore& wills)
-    : router_(router), loop_(loop), poller_(loop), store_(&sessions), wills_(&wills), ticker_(loop.io()) {
+    : router_(router),
+      loop_(loop),
+      poller_(loop),
+      store_(&sessions),
+      wills_(&wills),
+      ticker_(loop.io()) {
     core_port_ = std::make_unique<CorePort>();
     poller_.after_each_event([this] {
         if (!dirty_.empty()) flush_dirty();
@@ -1080,7 +1107,8 @@ SessionManager::~SessionManager() {
 
 size_t SessionManager::connections_on(const std::string& listener) const {
     size_t n = 0;
-    for (const Connection* c = first_; c; c = c->next_) n += c->connected() && c->settings().name == listener;
+    for (const Connection* c = first_; c; c = c->next_)
+        n += c->connected() && c->settings().name == listener;
     return n;
 }
 
@@ -1110,15 +1138,17 @@ void SessionManager::save(const Session& s) {
         s.unacked_positions(unacked);
         for (auto p : logs_->live_positions()) {
             for (const auto& [k, off] : unacked)
-                if (k.second == p.partition && logs_->log_name(k.first) == p.log) p.offset = std::min(p.offset, off);
+                if (k.second == p.partition && logs_->log_name(k.first) == p.log)
+                    p.offset = std::min(p.offset, off);
             rec.positions.push_back(std::move(p));
         }
         // Still catching up: what it has not read yet starts where the catch-up started.
         if (s.replay_)
             for (const auto& from : s.replay_from_) {
-                auto it = std::find_if(rec.positions.begin(), rec.positions.end(), [&](const auto& p) {
-                    return p.log == from.log && p.partition == from.partition;
-                });
+                auto it =
+                    std::find_if(rec.positions.begin(), rec.positions.end(), [&](const auto& p) {
+                        return p.log == from.log && p.partition == from.partition;
+                    });
                 if (it == rec.positions.end())
                     rec.positions.push_back(from);
                 else
@@ -1137,7 +1167,8 @@ Session* SessionManager::resume(const std::string& id, const core::SessionRecord
     for (const auto& sub : rec.subscriptions) {
         s->ensure_link();
         if (std::string err = router_.subscribe(s->link_, sub.filter, sub.no_local); !err.empty()) {
-            logger().warn("MQTT session '{}': subscription '{}' not restored: {}", id, sub.filter, err);
+            logger().warn("MQTT session '{}': subscription '{}' not restored: {}", id, sub.filter,
+                          err);
             continue;
         }
         s->subs_[sub.filter] = sub;
@@ -1174,7 +1205,8 @@ void SessionManager::taken_elsewhere(const std::string& id) {
             if (auto w = will_record(*c)) router_.publish(w->topic, w->message);
         }
         c->will_.reset();
-        logger().info("[M{}] client '{}' taken over by a connection at another instance", c->log_id_, id);
+        logger().info("[M{}] client '{}' taken over by a connection at another instance",
+                      c->log_id_, id);
         c->close_with(reason::session_taken_over, "Session taken over", false);
     }
     destroy(s, true);
@@ -1200,7 +1232,8 @@ Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expi
         old->close_with(reason::session_taken_over, "Session taken over", false);
     }
     // A will waiting for its delay: the client is back. Published now only if the session ends.
-    if (auto w = wills_->take(id); w && (pkt.clean_start || !s)) router_.publish(w->topic, w->message);
+    if (auto w = wills_->take(id); w && (pkt.clean_start || !s))
+        router_.publish(w->topic, w->message);
     if (s && pkt.clean_start) {
         destroy(s);
         s = nullptr;
@@ -1239,7 +1272,8 @@ std::optional<core::WillRecord> SessionManager::will_record(Connection& c) {
     uint32_t delay = props.will_delay_interval.value_or(0);
     props.will_delay_interval.reset();
     uint64_t expires = 0;
-    if (props.message_expiry_interval) expires = now() + uint64_t(*props.message_expiry_interval) * 1000;
+    if (props.message_expiry_interval)
+        expires = now() + uint64_t(*props.message_expiry_interval) * 1000;
     props.message_expiry_interval.reset();
     std::string encoded;
     if (c.level_ == v5) encode_property_bytes(props, encoded);
@@ -1290,7 +1324,8 @@ void SessionManager::detached(Connection& c, bool publish_will) {
             c.session_ = s;
             arm_will(c);
             c.session_ = nullptr;
-            if (c.will_->properties.will_delay_interval.value_or(0) == 0) fire_will_now(s->client_id());
+            if (c.will_->properties.will_delay_interval.value_or(0) == 0)
+                fire_will_now(s->client_id());
         } else if (c.will_) {
             wills_->cancel(s->client_id());  // a normal end: no will, anywhere
         }
@@ -1299,8 +1334,9 @@ void SessionManager::detached(Connection& c, bool publish_will) {
             fire_will_now(s->client_id());  // the session ends: a delayed will goes now
             destroy(s);
         } else {
-            s->expires_at_ms_ = s->expiry_interval_ == never ? UINT64_MAX
-                                                             : now() + uint64_t(s->expiry_interval_) * 1000;
+            s->expires_at_ms_ = s->expiry_interval_ == never
+                                    ? UINT64_MAX
+                                    : now() + uint64_t(s->expiry_interval_) * 1000;
             // QoS 0 is not kept for offline sessions.
             for (auto it = s->pending_.begin(); it != s->pending_.end();) {
                 if (it->qos == 0) {
@@ -1335,7 +1371,8 @@ bool SessionManager::end_session(const std::string& client_id) {
     logger().info("MQTT session '{}' ended by management", client_id);
     if (Connection* c = s->conn_) {
         s->expiry_interval_ = 0;  // the session ends with its connection (detached() destroys it)
-        c->close(core::ErrorCondition{core::condition::connection_forced, "session ended by management"});
+        c->close(core::ErrorCondition{core::condition::connection_forced,
+                                      "session ended by management"});
         return true;
     }
     fire_will_now(client_id);
@@ -1395,8 +1432,8 @@ void SessionManager::tick() {
             logger().info("[M{}] no CONNECT from {} in time: closing", c->log_id_, c->remote());
             c->finish(false);
         } else {
-            logger().info("[M{}] client '{}' silent for 1.5 x keep alive ({}s): closing", c->log_id_,
-                         c->session_->client_id(), c->keep_alive_);
+            logger().info("[M{}] client '{}' silent for 1.5 x keep alive ({}s): closing",
+                          c->log_id_, c->session_->client_id(), c->keep_alive_);
             c->close_with(reason::keep_alive_timeout, "Keep alive timeout", true);
         }
     }

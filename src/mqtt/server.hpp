@@ -28,15 +28,15 @@ struct ListenerSettings {
     bool allow_v311 = true;
     bool allow_v5 = true;
     uint32_t max_packet_size = 1 << 20;
-    uint32_t max_connections = 0;           // 0 = no limit
-    uint16_t max_keep_alive = 0;            // 0 = whatever the client asks
-    uint16_t receive_maximum = 1000;        // QoS 1/2 publishes a client may have unacknowledged
-    uint16_t topic_alias_maximum = 100;     // aliases a client may define
-    uint32_t max_session_queue = 1000;      // messages queued per session
+    uint32_t max_connections = 0;              // 0 = no limit
+    uint16_t max_keep_alive = 0;               // 0 = whatever the client asks
+    uint16_t receive_maximum = 1000;           // QoS 1/2 publishes a client may have unacknowledged
+    uint16_t topic_alias_maximum = 100;        // aliases a client may define
+    uint32_t max_session_queue = 1000;         // messages queued per session
     uint32_t max_session_expiry = 0xFFFFFFFF;  // cap; also the expiry of 3.1.1 persistent sessions
-    size_t max_buffered_bytes = 1 << 20;    // output a connection may have unsent
+    size_t max_buffered_bytes = 1 << 20;       // output a connection may have unsent
     uint32_t connect_timeout_ms = 10000;
-    std::string websocket_path;             // "" = no MQTT over WebSocket on this listener
+    std::string websocket_path;  // "" = no MQTT over WebSocket on this listener
 };
 
 class Connection;
@@ -44,13 +44,13 @@ class SessionManager;
 
 // Bytes in and out of one network connection (TCP or WebSocket), pushed to a handler.
 class Transport {
-public:
+  public:
     class Handler {
-    public:
+      public:
         virtual void on_data(std::string_view data) = 0;  // valid during the call
-        virtual void on_writable() = 0;                    // all written bytes have gone out
-        virtual void on_closed(bool error) = 0;            // the peer closed, or the socket failed
-    protected:
+        virtual void on_writable() = 0;                   // all written bytes have gone out
+        virtual void on_closed(bool error) = 0;           // the peer closed, or the socket failed
+      protected:
         ~Handler() = default;
     };
     virtual ~Transport() = default;
@@ -78,14 +78,14 @@ struct Outgoing {
     uint16_t packet_id = 0;
     uint8_t qos = 0;
     bool retain = false;
-    bool released = false;     // QoS 2: PUBREL sent, waiting for PUBCOMP
+    bool released = false;  // QoS 2: PUBREL sent, waiting for PUBCOMP
     std::vector<uint32_t> subscription_ids;
 };
 
 // FIFO of messages: one pointer while empty (most sessions, most of the time, with ten
 // thousands of them idle); the storage comes and goes with the messages.
 class OutQueue {
-public:
+  public:
     using iterator = Outgoing*;
     bool empty() const { return size() == 0; }
     size_t size() const { return q_ ? q_->v.size() - q_->head : 0; }
@@ -101,7 +101,7 @@ public:
         if (q_ && empty()) q_.reset();
     }
 
-private:
+  private:
     struct Storage {
         std::vector<Outgoing> v;
         size_t head = 0;
@@ -111,7 +111,7 @@ private:
 
 // A persistent MQTT session: its subscriptions, what it still has to deliver, its QoS 2 state.
 class Session final : public core::LinkPort {
-public:
+  public:
     using Outgoing = mqtt::Outgoing;
 
     Session(SessionManager& m, std::string client_id, uint64_t owner);
@@ -135,7 +135,7 @@ public:
     void opened(const core::Terminus&, const core::Terminus&) override {}
     void detach(const core::ErrorCondition*) override { link_ = nullptr; }
 
-private:
+  private:
     friend class Connection;
     friend class SessionManager;
     // `live` false: caught up from the logs (goes ahead of live messages held meanwhile).
@@ -149,8 +149,8 @@ private:
     void replay_done();
     // Per log partition, the first message not yet acknowledged by the client.
     void unacked_positions(std::map<std::pair<uint32_t, int32_t>, int64_t>& out) const;
-    void ensure_link();    // the core link exists from the first subscription on
-    void send_pending();   // as far as receive maximum and the output buffer allow
+    void ensure_link();   // the core link exists from the first subscription on
+    void send_pending();  // as far as receive maximum and the output buffer allow
     void resend_inflight();
     bool ack(uint16_t packet_id, PacketType type, uint8_t code);
     uint16_t next_packet_id();
@@ -161,14 +161,14 @@ private:
     uint64_t owner_;
     Connection* conn_ = nullptr;
     core::Link* link_ = nullptr;
-    uint64_t expires_at_ms_ = 0;   // while disconnected
+    uint64_t expires_at_ms_ = 0;  // while disconnected
     std::map<std::string, core::StoredSubscription> subs_;
     OutQueue pending_;
-    OutQueue held_;                        // live messages while catching up from the logs
-    OutQueue inflight_;                    // sent QoS 1/2, in order
-    uint64_t replay_ = 0;                  // catching up from the logs (the replay's id)
+    OutQueue held_;                               // live messages while catching up from the logs
+    OutQueue inflight_;                           // sent QoS 1/2, in order
+    uint64_t replay_ = 0;                         // catching up from the logs (the replay's id)
     std::vector<core::LogPosition> replay_from_;  // where the catch-up started
-    std::vector<uint16_t> incoming_qos2_;  // PUBREC sent, waiting for PUBREL
+    std::vector<uint16_t> incoming_qos2_;         // PUBREC sent, waiting for PUBREL
     uint64_t dropped_ = 0;
     uint32_t expiry_interval_ = 0;
     uint32_t max_queue_ = 1000;
@@ -178,7 +178,7 @@ private:
 
 // One MQTT network connection.
 class Connection final : public core::ConnectionPort, private Transport::Handler {
-public:
+  public:
     Connection(SessionManager& mgr, const ListenerSettings& settings, std::unique_ptr<Transport> t);
     ~Connection() override;
     void start();
@@ -198,10 +198,13 @@ public:
     uint64_t core_connection_id() const;  // 0: not registered with the core (never published)
 
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&,
+                              core::ErrorCondition&) override {
         return nullptr;
     }
-    void close(const core::ErrorCondition& e) override { close_with(reason::administrative_action, e.description, true); }
+    void close(const core::ErrorCondition& e) override {
+        close_with(reason::administrative_action, e.description, true);
+    }
 
     // Writing, for the session.
     // False when not written: expired, or larger than the client accepts.
@@ -211,7 +214,7 @@ public:
     // a read of many PUBLISHes leaves as one send per destination, not one per message.
     void flush();
 
-private:
+  private:
     void write_now();
     void flush_then_finish(bool publish_will);
     friend class Session;
@@ -238,25 +241,25 @@ private:
     const ListenerSettings& settings_;
     std::unique_ptr<Transport> transport_;
     std::unique_ptr<PublishPort> publish_port_;  // from the first PUBLISH on
-    std::shared_ptr<Connection> self_;  // alive until finished (released after the turn)
-    Connection* prev_ = nullptr;        // SessionManager's list of connections
+    std::shared_ptr<Connection> self_;           // alive until finished (released after the turn)
+    Connection* prev_ = nullptr;                 // SessionManager's list of connections
     Connection* next_ = nullptr;
-    std::string inbuf_;      // an incomplete packet carried over between reads
-    std::string out_;        // packets built during this turn, handed to the transport in flush()
+    std::string inbuf_;  // an incomplete packet carried over between reads
+    std::string out_;    // packets built during this turn, handed to the transport in flush()
     Session* session_ = nullptr;
     uint8_t level_ = v311;
     uint16_t keep_alive_ = 0;
     uint16_t client_receive_max_ = 65535;
-    uint32_t client_max_packet_ = 0;       // 0 = no limit
+    uint32_t client_max_packet_ = 0;  // 0 = no limit
     uint16_t client_alias_max_ = 0;
     std::unique_ptr<std::vector<std::string>> in_aliases_;  // client -> server aliases, if used
     std::unique_ptr<std::unordered_map<std::string, uint16_t>> out_aliases_;  // if used
-    std::unique_ptr<Will> will_;           // most clients have none: not inline
-    uint64_t last_packet_ms_ = 0;          // before CONNECT: when the connection started
+    std::unique_ptr<Will> will_;   // most clients have none: not inline
+    uint64_t last_packet_ms_ = 0;  // before CONNECT: when the connection started
     uint32_t log_id_;
-    uint32_t unacked_in_ = 0;  // QoS 1/2 publishes not yet acknowledged (receive maximum)
-    bool problem_info_ = true; // may send reason strings / user properties
-    bool paused_ = false;      // not reading: no credit
+    uint32_t unacked_in_ = 0;   // QoS 1/2 publishes not yet acknowledged (receive maximum)
+    bool problem_info_ = true;  // may send reason strings / user properties
+    bool paused_ = false;       // not reading: no credit
     bool closed_ = false;
     bool finished_ = false;
     bool close_after_write_ = false;
@@ -268,7 +271,7 @@ private:
 
 // All sessions and connections of the router's MQTT listeners.
 class SessionManager {
-public:
+  public:
     SessionManager(core::Router& router, net::EventLoop& loop, core::SessionStore& sessions,
                    core::WillStore& wills);
     ~SessionManager();
@@ -297,14 +300,14 @@ public:
     void visit_connections(const std::function<void(Connection&)>& fn) { for_each_connection(fn); }
 
     // Counters (management, metrics).
-    uint64_t dropped_qos0 = 0;         // QoS 0 not delivered: output buffer full or offline
-    uint64_t dropped_queue_full = 0;   // QoS 1/2 not queued: session queue full
-    uint64_t expired = 0;              // message expiry passed before delivery
-    uint64_t oversized = 0;            // larger than the client's maximum packet size
-    uint64_t total_queued = 0;         // messages queued or in flight, all sessions
+    uint64_t dropped_qos0 = 0;        // QoS 0 not delivered: output buffer full or offline
+    uint64_t dropped_queue_full = 0;  // QoS 1/2 not queued: session queue full
+    uint64_t expired = 0;             // message expiry passed before delivery
+    uint64_t oversized = 0;           // larger than the client's maximum packet size
+    uint64_t total_queued = 0;        // messages queued or in flight, all sessions
     uint64_t max_total_queued = 100000;
 
-private:
+  private:
     friend class Connection;
     friend class Session;
     Session* attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present);

@@ -55,7 +55,7 @@ struct Instance {
 };
 
 class Kafka : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         kafka = std::make_unique<KafkaMock>();
         kafka->topic("telemetry", 4);
@@ -74,7 +74,8 @@ bool acked(const ::mqtt::delivery_token_ptr& t, Duration timeout) {
 }
 
 std::string body_text(const proton::message& m) {
-    if (m.body().type() == proton::BINARY) return std::string(proton::get<proton::binary>(m.body()));
+    if (m.body().type() == proton::BINARY)
+        return std::string(proton::get<proton::binary>(m.body()));
     return proton::get<std::string>(m.body());
 }
 
@@ -166,8 +167,9 @@ TEST_F(Kafka, NoAcknowledgementBeforeKafkaAcknowledges) {
 }
 
 TEST_F(Kafka, AProduceErrorIsARejectionAReasonCodeOrAClose) {
-    Instance a("A", kafka->bootstrap(), "kafkaRoute {\n    name: secret\n    prefix: secret\n"
-                                        "    topic: secret\n    direction: in\n}\n");
+    Instance a("A", kafka->bootstrap(),
+               "kafkaRoute {\n    name: secret\n    prefix: secret\n"
+               "    topic: secret\n    direction: in\n}\n");
     AmqpClient c(a.amqp_url);
     int s = c.open_sender("secret/a");
     ASSERT_TRUE(c.wait_credit(s, 1));
@@ -191,8 +193,9 @@ TEST_F(Kafka, AProduceErrorIsARejectionAReasonCodeOrAClose) {
 }
 
 TEST_F(Kafka, Mqtt311ConnectionClosedWithoutAckWhenKafkaFails) {
-    Instance a("A", kafka->bootstrap(), "kafkaRoute {\n    name: secret\n    prefix: secret\n"
-                                        "    topic: secret\n    direction: in\n}\n");
+    Instance a("A", kafka->bootstrap(),
+               "kafkaRoute {\n    name: secret\n    prefix: secret\n"
+               "    topic: secret\n    direction: in\n}\n");
     RawMqtt raw(a.mqtt_port, 4);
     ASSERT_EQ(raw.connect("k311").code, 0);
     kafka->command("errors 0 1000 29");
@@ -225,8 +228,8 @@ TEST_F(Kafka, BrokerDownDuringAQos1StreamLosesNothingAcknowledged) {
         // At most 50 unacknowledged: the publisher is paced by acks, so it stalls during the
         // outage (as a real device would) and resumes after it.
         if (i >= 50) acked(toks[i - 50], 30s);
-        toks.push_back(pub.client().publish(
-            ::mqtt::make_message("telemetry/s", std::to_string(i), 1, false)));
+        toks.push_back(
+            pub.client().publish(::mqtt::make_message("telemetry/s", std::to_string(i), 1, false)));
     }
     std::set<std::string> acks;
     for (int i = 0; i < n; ++i)
@@ -249,8 +252,8 @@ TEST_F(Kafka, KillDashNineMidStreamLosesNothingAcknowledged) {
     // 50 publishes in flight when the router is killed at the 1000th.
     for (int i = 0; i < n; ++i) {
         if (i >= 50) acked(toks[i - 50], 10s);
-        toks.push_back(pub.client().publish(
-            ::mqtt::make_message("telemetry/k", std::to_string(i), 1, false)));
+        toks.push_back(
+            pub.client().publish(::mqtt::make_message("telemetry/k", std::to_string(i), 1, false)));
     }
     kill(a->router->process().pid(), SIGKILL);
     // What was acknowledged before the kill; one deadline for all (the rest fail with the
@@ -258,7 +261,8 @@ TEST_F(Kafka, KillDashNineMidStreamLosesNothingAcknowledged) {
     auto deadline = std::chrono::steady_clock::now() + 10s;
     std::set<std::string> acks;
     for (int i = 0; i < n; ++i) {
-        auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+        auto left =
+            std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
         if (acked(toks[i], std::max(left, Duration(1)))) acks.insert(std::to_string(i));
     }
     EXPECT_GE(acks.size(), static_cast<size_t>(n - 50)) << "the stream ran until the kill";
@@ -271,7 +275,8 @@ TEST_F(Kafka, KillDashNineMidStreamLosesNothingAcknowledged) {
 }
 
 TEST_F(Kafka, ABalancedConsumerRestartResumesFromTheCommittedOffset) {
-    for (int i = 0; i < 5; ++i) kcat_produce(kafka->bootstrap(), "jobs", "jobs/q", "job-" + std::to_string(i));
+    for (int i = 0; i < 5; ++i)
+        kcat_produce(kafka->bootstrap(), "jobs", "jobs/q", "job-" + std::to_string(i));
     auto a = std::make_unique<Instance>("A", kafka->bootstrap());
     std::vector<std::string> got;
     {
@@ -287,7 +292,8 @@ TEST_F(Kafka, ABalancedConsumerRestartResumesFromTheCommittedOffset) {
         c.sync();
     }
     ASSERT_EQ(a->router->terminate(), 0);
-    for (int i = 5; i < 10; ++i) kcat_produce(kafka->bootstrap(), "jobs", "jobs/q", "job-" + std::to_string(i));
+    for (int i = 5; i < 10; ++i)
+        kcat_produce(kafka->bootstrap(), "jobs", "jobs/q", "job-" + std::to_string(i));
     a = std::make_unique<Instance>("A", kafka->bootstrap());
     AmqpClient c(a->amqp_url);
     LinkConfig acc;
@@ -298,7 +304,8 @@ TEST_F(Kafka, ABalancedConsumerRestartResumesFromTheCommittedOffset) {
         ASSERT_TRUE(m) << "record " << i;
         got.push_back(body_text(m->message));
     }
-    for (int i = 0; i < 10; ++i) EXPECT_EQ(got[i], "job-" + std::to_string(i)) << "no gap, in order";
+    for (int i = 0; i < 10; ++i)
+        EXPECT_EQ(got[i], "job-" + std::to_string(i)) << "no gap, in order";
     EXPECT_FALSE(c.receive(r, 500ms)) << "nothing delivered twice";
 }
 
@@ -360,12 +367,16 @@ TEST_F(Kafka, APersistentSessionCreatedAtAResumesAtBWithItsMissedQos1Messages) {
         EXPECT_EQ(m->to_string(), "before");
         dev.disconnect();
         // Missed while offline (in Kafka once acknowledged).
-        for (int i = 1; i <= 3; ++i) ASSERT_EQ(pub.publish("telemetry/pers/x", "missed-" + std::to_string(i), 1), 0);
+        for (int i = 1; i <= 3; ++i)
+            ASSERT_EQ(pub.publish("telemetry/pers/x", "missed-" + std::to_string(i), 1), 0);
     }
     // B has read A's record of the session going offline.
-    ASSERT_FALSE(b.router->process()
-                     .wait_for_line(std::regex("MQTT sessions: 'kpers' at instance 'A' \\(generation \\d+, offline\\)"), 10s)
-                     .empty());
+    ASSERT_FALSE(
+        b.router->process()
+            .wait_for_line(
+                std::regex("MQTT sessions: 'kpers' at instance 'A' \\(generation \\d+, offline\\)"),
+                10s)
+            .empty());
     Paho dev(b.mqtt_port, "kpers");
     EXPECT_TRUE(dev.connect(false, 60, 300).is_session_present());
     for (int i = 1; i <= 3; ++i) {
@@ -382,9 +393,10 @@ TEST_F(Kafka, APersistentSessionCreatedAtAResumesAtBWithItsMissedQos1Messages) {
     ASSERT_TRUE(m);
     EXPECT_EQ(m->to_string(), "live");
     // A let its copy go (it no longer queues for the client).
-    EXPECT_FALSE(a.router->process()
-                     .wait_for_line(std::regex("MQTT session 'kpers' taken over by instance 'B'"), 10s)
-                     .empty());
+    EXPECT_FALSE(
+        a.router->process()
+            .wait_for_line(std::regex("MQTT session 'kpers' taken over by instance 'B'"), 10s)
+            .empty());
 }
 
 TEST_F(Kafka, APersistentSessionSurvivesAKillDashNineOfItsInstanceAndCatchesUp) {
@@ -430,15 +442,17 @@ TEST_F(Kafka, TheWillOfAClientAtAIsPublishedAtBWhenAIsKilled) {
     watcher.connect();
     watcher.subscribe("telemetry/wills/#", 1);
     Paho dev(a->mqtt_port, "kwill");
-    ::mqtt::connect_options opts = ::mqtt::connect_options_builder()
-                                       .mqtt_version(MQTTVERSION_5)
-                                       .clean_start(true)
-                                       .will(::mqtt::message("telemetry/wills/kwill", "gone", 1, false))
-                                       .finalize();
+    ::mqtt::connect_options opts =
+        ::mqtt::connect_options_builder()
+            .mqtt_version(MQTTVERSION_5)
+            .clean_start(true)
+            .will(::mqtt::message("telemetry/wills/kwill", "gone", 1, false))
+            .finalize();
     dev.connect(opts);
     // B knows the will (from Kafka) before A dies.
     ASSERT_FALSE(b.router->process()
-                     .wait_for_line(std::regex("MQTT wills: will of 'kwill' at instance 'A' \\(held\\)"), 10s)
+                     .wait_for_line(
+                         std::regex("MQTT wills: will of 'kwill' at instance 'A' \\(held\\)"), 10s)
                      .empty());
     kill(a->router->process().pid(), SIGKILL);
     auto m = watcher.receive(15s);
@@ -465,9 +479,11 @@ TEST_F(Kafka, TheAmqpWillOfAClientAtAIsPublishedAtBWhenAIsKilled) {
     will.durable(true);
     will.body(std::string("amqp gone"));
     ASSERT_EQ(amqp.wait_outcome(w, amqp.send(w, will)).state, transfer::ACCEPTED);
-    ASSERT_FALSE(b.router->process()
-                     .wait_for_line(std::regex("MQTT wills: will of 'amqp-dev' at instance 'A' \\(held\\)"), 10s)
-                     .empty());
+    ASSERT_FALSE(
+        b.router->process()
+            .wait_for_line(std::regex("MQTT wills: will of 'amqp-dev' at instance 'A' \\(held\\)"),
+                           10s)
+            .empty());
     kill(a->router->process().pid(), SIGKILL);
     auto m = watcher.receive(15s);
     ASSERT_TRUE(m) << "the AMQP client's will was not published";
@@ -488,13 +504,15 @@ TEST_F(Kafka, AKafkaOutageLongerThanTheInstanceTimeoutPublishesNoWill) {
                     .will(::mqtt::message("telemetry/wills/kwill3", "gone", 1, false))
                     .finalize());
     ASSERT_FALSE(b.router->process()
-                     .wait_for_line(std::regex("MQTT wills: will of 'kwill3' at instance 'A' \\(held\\)"), 10s)
+                     .wait_for_line(
+                         std::regex("MQTT wills: will of 'kwill3' at instance 'A' \\(held\\)"), 10s)
                      .empty());
     kafka->command("down 1");
     // The outage lasts twice the instance timeout: nobody hears anybody's heartbeat.
     EXPECT_FALSE(watcher.receive(4s));
     kafka->command("up 1");
-    ASSERT_FALSE(b.router->process().wait_for_line(std::regex("brokers answer again"), 20s).empty());
+    ASSERT_FALSE(
+        b.router->process().wait_for_line(std::regex("brokers answer again"), 20s).empty());
     // Past B's own heartbeats flowing again for the timeout, and its next checks: no will.
     EXPECT_FALSE(watcher.receive(5s)) << "a will was published after a Kafka outage";
     EXPECT_FALSE(b.router->process().has_line(std::regex("claiming")));
@@ -514,7 +532,8 @@ TEST_F(Kafka, AnOrderlyShutdownOfAPublishesNoWillOfItsConnectedClients) {
                     .will(::mqtt::message("telemetry/wills/kwill2", "gone", 1, false))
                     .finalize());
     ASSERT_FALSE(b.router->process()
-                     .wait_for_line(std::regex("MQTT wills: will of 'kwill2' at instance 'A' \\(held\\)"), 10s)
+                     .wait_for_line(
+                         std::regex("MQTT wills: will of 'kwill2' at instance 'A' \\(held\\)"), 10s)
                      .empty());
     ASSERT_EQ(a->router->terminate(), 0);
     ASSERT_FALSE(b.router->process().wait_for_line(std::regex("instance 'A' left"), 10s).empty());
@@ -526,7 +545,8 @@ TEST_F(Kafka, AnOrderlyShutdownOfAPublishesNoWillOfItsConnectedClients) {
 // --- Direct topic access in the Strimzi AMQP bridge's dialect (anchors.md b3) ---------------
 
 const std::string strimzi_listener =
-    "listener {\n    name: strimzi\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: strimzi\n}\n";
+    "listener {\n    name: strimzi\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: "
+    "strimzi\n}\n";
 
 proton::value annotation(const proton::message& m, const std::string& key) {
     auto ma = m.message_annotations();
@@ -584,7 +604,8 @@ TEST_F(Kafka, StrimziReceiverConsumesInItsGroupWithTheBridgeAnnotations) {
         auto got = c.receive(r, 15s);
         ASSERT_TRUE(got) << want;
         EXPECT_EQ(std::string(proton::get<proton::binary>(got->message.body())), want);
-        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-bridge.topic")), "orders");
+        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-bridge.topic")),
+                  "orders");
         EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-bridge.key")), "k1");
         EXPECT_GE(proton::get<int32_t>(annotation(got->message, "x-opt-bridge.partition")), 0);
         EXPECT_GE(proton::get<int64_t>(annotation(got->message, "x-opt-bridge.offset")), 0);
@@ -634,13 +655,13 @@ TEST_F(Kafka, StrimziReceiverReadsOnePartitionFromAnOffsetAndBadRequestsGetStrim
 // --- Direct topic access in Azure Event Hubs' dialect (anchors.md b5) ----------------------
 
 const std::string eventhubs_listener =
-    "listener {\n    name: eventhubs\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: eventhubs\n}\n";
+    "listener {\n    name: eventhubs\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: "
+    "eventhubs\n}\n";
 
 LinkConfig selector(const std::string& expr) {
     LinkConfig cfg;
     cfg.auto_accept = true;
-    cfg.filters = {{"apache.org:selector-filter:string",
-                    proton::value(std::string(expr))}};
+    cfg.filters = {{"apache.org:selector-filter:string", proton::value(std::string(expr))}};
     return cfg;
 }
 
@@ -671,11 +692,16 @@ TEST_F(Kafka, EventHubsPartitionSenderAndPartitionReceiversWithSelectorFilters) 
     for (int i = 1; i <= 2; ++i) {
         auto got = c.receive(r, 15s);
         ASSERT_TRUE(got) << i;
-        EXPECT_EQ(std::string(proton::get<proton::binary>(got->message.body())), "e" + std::to_string(i));
-        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-offset")), std::to_string(i));
+        EXPECT_EQ(std::string(proton::get<proton::binary>(got->message.body())),
+                  "e" + std::to_string(i));
+        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-offset")),
+                  std::to_string(i));
         EXPECT_EQ(proton::get<int64_t>(annotation(got->message, "x-opt-sequence-number")), i);
-        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-partition-key")), "dev-1");
-        EXPECT_GT(proton::get<proton::timestamp>(annotation(got->message, "x-opt-enqueued-time")).milliseconds(), 0);
+        EXPECT_EQ(proton::get<std::string>(annotation(got->message, "x-opt-partition-key")),
+                  "dev-1");
+        EXPECT_GT(proton::get<proton::timestamp>(annotation(got->message, "x-opt-enqueued-time"))
+                      .milliseconds(),
+                  0);
     }
     // From the start ('-1'), inclusive of nothing before it: everything.
     int all = c.open_receiver("hub1/ConsumerGroups/$Default/Partitions/1",
@@ -771,7 +797,8 @@ TEST_F(Kafka, AnAmqpRetainedMessageSetAtAReachesANewAmqpReceiverAtB) {
     m.to("status/valve");
     m.body(std::string("closed"));
     m.message_annotations().put(proton::symbol("x-opt-retain-message"), true);
-    ASSERT_EQ(ca.wait_outcome(s, ca.send(s, m)).state, transfer::RELEASED) << "nobody subscribed yet";
+    ASSERT_EQ(ca.wait_outcome(s, ca.send(s, m)).state, transfer::RELEASED)
+        << "nobody subscribed yet";
     std::optional<Received> got;
     for (int i = 0; i < 50 && !got; ++i) {
         AmqpClient cb(b.amqp_url);
@@ -782,7 +809,8 @@ TEST_F(Kafka, AnAmqpRetainedMessageSetAtAReachesANewAmqpReceiverAtB) {
     }
     ASSERT_TRUE(got) << "B never had A's retained message";
     EXPECT_EQ(body_text(got->message), "closed");
-    EXPECT_TRUE(proton::get<bool>(got->message.message_annotations().get(proton::symbol("x-opt-retain-message"))));
+    EXPECT_TRUE(proton::get<bool>(
+        got->message.message_annotations().get(proton::symbol("x-opt-retain-message"))));
 }
 
 }  // namespace
@@ -814,7 +842,8 @@ TEST_F(Kafka, AKafkaRouteCreatedAtRuntimeBindsAtOnceAndItsDeletionUnbindsIt) {
     EXPECT_EQ(recs[0].value, "first");
     c.close_link(s);
 
-    std::string dup = manage(a.amqp_url, {"create", "--type=kafkaRoute", "--name=orders", "prefix=x", "topic=x"});
+    std::string dup =
+        manage(a.amqp_url, {"create", "--type=kafkaRoute", "--name=orders", "prefix=x", "topic=x"});
     EXPECT_NE(dup.find("Status 400"), std::string::npos) << dup;
 
     std::string deleted = manage(a.amqp_url, {"delete", "--type=kafkaRoute", "--name=orders"});
@@ -834,7 +863,8 @@ TEST_F(Kafka, AKafkaRouteCreatedAtRuntimeBindsAtOnceAndItsDeletionUnbindsIt) {
     auto got = c.receive(r);
     ASSERT_TRUE(got);
     EXPECT_EQ(body_text(got->message), "second");
-    EXPECT_EQ(kcat_consume(kafka->bootstrap(), "orders").size(), 1u) << "nothing more went to the topic";
+    EXPECT_EQ(kcat_consume(kafka->bootstrap(), "orders").size(), 1u)
+        << "nothing more went to the topic";
 }
 
 }  // namespace

@@ -106,8 +106,8 @@ TEST(KafkaMapping, ExpiredRecordsAreNotDelivered) {
 
 TEST(KafkaMapping, APlainRecordIsAQos1PayloadForItsKey) {
     bool expired = true;
-    core::MessageRef m = mapping::message_from_record(
-        mapping::record_address("orders/eu", {}), "raw bytes", {}, 0, 1, 1, expired);
+    core::MessageRef m = mapping::message_from_record(mapping::record_address("orders/eu", {}),
+                                                      "raw bytes", {}, 0, 1, 1, expired);
     ASSERT_TRUE(m);
     EXPECT_FALSE(expired);
     EXPECT_EQ(m->qos, 1);

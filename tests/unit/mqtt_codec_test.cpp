@@ -136,7 +136,8 @@ TEST(MqttCodec, MalformationsAndTheirReasonCodes) {
     EXPECT_EQ(error_of(hex({0x30, 0x08, 0x00, 0x01, 't', 0x04, 0x01, 0x01, 0x01, 0x00}), v5),
               reason::protocol_error);
     // properties longer than the packet
-    EXPECT_EQ(error_of(hex({0x30, 0x05, 0x00, 0x01, 't', 0x09, 0x01}), v5), reason::malformed_packet);
+    EXPECT_EQ(error_of(hex({0x30, 0x05, 0x00, 0x01, 't', 0x09, 0x01}), v5),
+              reason::malformed_packet);
     // AUTH on 3.1.1
     EXPECT_EQ(error_of(hex({0xf0, 0x00}), v311), reason::malformed_packet);
     // SUBSCRIBE without filters

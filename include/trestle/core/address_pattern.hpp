@@ -23,7 +23,7 @@ std::string canonical_pattern(std::string_view pattern);
 
 template <class T>
 class AddressPatternTable {
-public:
+  public:
     // Returns false if the pattern is already present.
     bool insert(std::string_view pattern, T value) {
         Node* n = &root_;
@@ -58,7 +58,7 @@ public:
 
     size_t size() const { return size_; }
 
-private:
+  private:
     struct Node {
         std::map<std::string, std::unique_ptr<Node>, std::less<>> exact;
         std::unique_ptr<Node> star, hash;

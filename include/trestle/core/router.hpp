@@ -33,24 +33,24 @@ struct Delivery {
 
     Delivery* prev = nullptr;  // membership in the link's undelivered or in-flight list
     Delivery* next = nullptr;
-    Link* link = nullptr;      // null once its link is gone (orphaned incoming delivery)
+    Link* link = nullptr;  // null once its link is gone (orphaned incoming delivery)
     MessageRef message;
-    void* handle = nullptr;    // the adapter's own object (e.g. a pn_delivery_t)
-    Delivery* in = nullptr;    // outgoing copy -> the incoming delivery awaiting its outcome
-    Delivery* out = nullptr;   // incoming -> its only copy (anycast, link routed)
+    void* handle = nullptr;      // the adapter's own object (e.g. a pn_delivery_t)
+    Delivery* in = nullptr;      // outgoing copy -> the incoming delivery awaiting its outcome
+    Delivery* out = nullptr;     // incoming -> its only copy (anycast, link routed)
     Address* address = nullptr;  // where it was routed (re-routing; a copy's topic)
-    DeliveryState state;       // outgoing: consumer's state; incoming: aggregate so far
-    uint32_t copies = 0;       // incoming: outgoing copies whose outcome is still pending
-    uint64_t arrival_ms = 0;   // router clock when it arrived (delayed/stuck counters)
+    DeliveryState state;         // outgoing: consumer's state; incoming: aggregate so far
+    uint32_t copies = 0;         // incoming: outgoing copies whose outcome is still pending
+    uint64_t arrival_ms = 0;     // router clock when it arrived (delayed/stuck counters)
     Where where = Where::nowhere;
-    bool presettled = false;   // arrived settled (incoming) / sent settled (outgoing)
-    bool multicast = false;    // incoming: fanned out to several copies
+    bool presettled = false;        // arrived settled (incoming) / sent settled (outgoing)
+    bool multicast = false;         // incoming: fanned out to several copies
     bool settled_upstream = false;  // incoming: the producer settled it already
-    bool retained = false;     // outgoing: a stored retained message sent to a new consumer
+    bool retained = false;          // outgoing: a stored retained message sent to a new consumer
 };
 
 class DeliveryList {
-public:
+  public:
     void push_back(Delivery* d);
     void remove(Delivery* d);
     Delivery* front() const { return head_; }
@@ -58,14 +58,14 @@ public:
     bool empty() const { return head_ == nullptr; }
     size_t size() const { return size_; }
 
-private:
+  private:
     Delivery* head_ = nullptr;
     Delivery* tail_ = nullptr;
     size_t size_ = 0;
 };
 
 struct LinkCounters {
-    uint64_t delivery_count = 0;    // deliveries that crossed the link
+    uint64_t delivery_count = 0;  // deliveries that crossed the link
     uint64_t presettled = 0;
     uint64_t dropped_presettled = 0;
     uint64_t accepted = 0;
@@ -84,13 +84,13 @@ struct ConnectionInfo {
     std::string sasl_mechanism;
     bool authenticated = false;
     bool encrypted = false;
-    std::string listener;           // name of the listener that accepted it
-    std::string connector;          // name of the connector that opened it
+    std::string listener;   // name of the listener that accepted it
+    std::string connector;  // name of the connector that opened it
     uint32_t link_capacity = 250;
 };
 
 class Connection {
-public:
+  public:
     uint64_t id() const { return id_; }
     const ConnectionInfo& info() const { return info_; }
     ConnectionPort* port() const { return port_; }
@@ -100,7 +100,7 @@ public:
     uint64_t deliveries_out = 0;  // messages sent to the peer
     uint64_t last_delivery_ms = 0;
 
-private:
+  private:
     friend class Router;
     uint64_t id_ = 0;
     ConnectionInfo info_;
@@ -110,7 +110,7 @@ private:
 };
 
 class Link {
-public:
+  public:
     uint64_t id() const { return id_; }
     Direction direction() const { return dir_; }
     const std::string& name() const { return name_; }
@@ -143,7 +143,7 @@ public:
         return nullptr;
     }
 
-private:
+  private:
     friend class Router;
     uint64_t id_ = 0;
     Direction dir_ = Direction::incoming;
@@ -154,38 +154,38 @@ private:
     Address* addr_ = nullptr;      // owning address (null: anonymous or link routed)
     Link* routed_peer_ = nullptr;  // link routing: the link on the route container side
     bool link_routed_ = false;
-    bool subscriber_ = false;      // outgoing, fed by subscriptions only
+    bool subscriber_ = false;  // outgoing, fed by subscriptions only
     bool takes_responsibility_ = false;
-    bool from_waypoint_ = false;   // incoming: messages coming back out of a waypoint
-    std::string waypoint_;         // outgoing: the address pattern it is the waypoint of
+    bool from_waypoint_ = false;  // incoming: messages coming back out of a waypoint
+    std::string waypoint_;        // outgoing: the address pattern it is the waypoint of
     std::optional<Distribution> unconfigured_distribution_;
     std::vector<std::string> subscriptions_;
     uint64_t owner_ = 0;
-    bool peer_pending_ = false;    // link routing: waiting for the remote attach
-    bool presettled_only_ = false; // outgoing: the consumer asked for settled deliveries
-    bool blocked_ = false;         // incoming: credit withheld (no destination)
-    bool drain_ = false;           // outgoing: the consumer asked to drain
-    bool peer_drained_ = false;    // link routing: the producer side completed a drain
+    bool peer_pending_ = false;     // link routing: waiting for the remote attach
+    bool presettled_only_ = false;  // outgoing: the consumer asked for settled deliveries
+    bool blocked_ = false;          // incoming: credit withheld (no destination)
+    bool drain_ = false;            // outgoing: the consumer asked to drain
+    bool peer_drained_ = false;     // link routing: the producer side completed a drain
     bool detached_ = false;
     uint32_t capacity_ = 250;
     int32_t credit_ = 0;
-    size_t unsettled_ = 0;         // deliveries awaiting settlement (either direction)
-    DeliveryList undelivered_;     // outgoing: waiting for credit
-    DeliveryList in_flight_;       // incoming: held; outgoing: sent, awaiting settlement
+    size_t unsettled_ = 0;      // deliveries awaiting settlement (either direction)
+    DeliveryList undelivered_;  // outgoing: waiting for credit
+    DeliveryList in_flight_;    // incoming: held; outgoing: sent, awaiting settlement
     LinkCounters counters_;
     uint64_t zero_credit_since_ms_ = 0;
 };
 
 struct AddressCounters {
-    uint64_t deliveries_ingress = 0;  // from local producers
-    uint64_t deliveries_egress = 0;   // to local consumers
+    uint64_t deliveries_ingress = 0;         // from local producers
+    uint64_t deliveries_egress = 0;          // to local consumers
     uint64_t deliveries_to_container = 0;    // link routed towards a route container
     uint64_t deliveries_from_container = 0;  // link routed from a route container
     uint64_t dropped_presettled = 0;
 };
 
 class Address {
-public:
+  public:
     const std::string& name() const { return name_; }
     Distribution distribution() const { return distribution_; }
     const std::vector<Link*>& consumers() const { return consumers_; }
@@ -203,7 +203,7 @@ public:
     bool dynamic() const { return dynamic_; }
     const AddressCounters& counters() const { return counters_; }
 
-private:
+  private:
     friend class Router;
     std::string name_;
     Distribution distribution_ = Distribution::balanced;
@@ -213,14 +213,14 @@ private:
     bool dynamic_ = false;
     std::vector<Link*> consumers_;
     std::vector<Link*> producers_;
-    size_t next_ = 0;  // round-robin position (closest, balanced tie-break)
+    size_t next_ = 0;    // round-robin position (closest, balanced tie-break)
     uint32_t refs_ = 0;  // in-flight deliveries routed to it (keeps it alive for re-routing)
     AddressCounters counters_;
 };
 
 struct AddressRule {
     std::string name;
-    std::string prefix;   // one of prefix / pattern
+    std::string prefix;  // one of prefix / pattern
     std::string pattern;
     Distribution distribution = Distribution::balanced;
     int priority = -1;
@@ -228,11 +228,11 @@ struct AddressRule {
 
 struct LinkRouteRule {
     std::string name;
-    std::string prefix;   // one of prefix / pattern
+    std::string prefix;  // one of prefix / pattern
     std::string pattern;
     Direction direction = Direction::incoming;  // in = client senders, out = client receivers
-    std::string connection;    // connector name, or
-    std::string container_id;  // the remote container id
+    std::string connection;                     // connector name, or
+    std::string container_id;                   // the remote container id
     std::string add_external_prefix;
     std::string del_external_prefix;
 };
@@ -259,7 +259,7 @@ struct RouterCounters {
 };
 
 class Router {
-public:
+  public:
     explicit Router(RouterSettings settings);
     ~Router();
     Router(const Router&) = delete;
@@ -347,7 +347,7 @@ public:
     // Address names as the router keys them: strips "amqp:/" and "_topo/0/<router-id>/".
     std::string_view normalize(std::string_view address) const;
 
-private:
+  private:
     struct RouteEntry {
         size_t index;  // into link_routes_
     };
@@ -388,7 +388,8 @@ private:
 
     void route_to(Delivery* in, Distribution d, const Candidates& c, size_t& next);
     bool collect(Address* a, std::string_view topic, uint64_t origin_owner, Candidates& out);
-    Distribution effective_distribution(const Address* a, std::string_view topic, const Link* from) const;
+    Distribution effective_distribution(const Address* a, std::string_view topic,
+                                        const Link* from) const;
     void no_route(Delivery* in);
     void reroute(Delivery* in);
     void filters_changed(std::string_view filter, int delta);
@@ -409,11 +410,11 @@ private:
     RouterSettings settings_;
     uint64_t now_ms_ = 0;
     std::vector<AddressRule> address_rules_;
-    AddressPatternTable<size_t> address_table_;   // pattern -> index in address_rules_
+    AddressPatternTable<size_t> address_table_;  // pattern -> index in address_rules_
     std::vector<LinkRouteRule> link_routes_;
-    AddressPatternTable<size_t> link_route_in_;    // client senders
-    AddressPatternTable<size_t> link_route_out_;   // client receivers
-    AddressPatternTable<Link*> waypoints_;         // pattern -> waypoint link
+    AddressPatternTable<size_t> link_route_in_;   // client senders
+    AddressPatternTable<size_t> link_route_out_;  // client receivers
+    AddressPatternTable<Link*> waypoints_;        // pattern -> waypoint link
 
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::unordered_map<uint64_t, std::unique_ptr<Link>> links_;
@@ -438,7 +439,7 @@ private:
     std::vector<Delivery*> delivery_pool_;
     size_t live_deliveries_ = 0;
 
-public:
+  public:
     size_t live_deliveries() const { return live_deliveries_; }
     // Deliveries held unsettled for longer than `older_than_ms` now (qdrouterd's "stuck").
     size_t stuck_deliveries(uint64_t older_than_ms = 10000) const;
