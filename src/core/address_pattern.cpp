@@ -14,6 +14,19 @@ std::vector<std::string_view> address_tokens(std::string_view address) {
     return toks;
 }
 
+std::span<const std::string_view> address_tokens(std::string_view address,
+                                                 std::span<std::string_view> buf) {
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i <= address.size(); ++i) {
+        if (i == address.size() || address[i] == '.' || address[i] == '/') {
+            if (n == buf.size()) return {};
+            buf[n++] = address.substr(start, i - start);
+            start = i + 1;
+        }
+    }
+    return buf.first(n);
+}
+
 static std::string_view strip_trailing_separators(std::string_view s) {
     while (!s.empty() && (s.back() == '.' || s.back() == '/')) s.remove_suffix(1);
     return s;

@@ -182,14 +182,14 @@ std::string_view Router::normalize(std::string_view a) const {
 }
 
 Address* Router::find_address(std::string_view name) {
-    auto it = addresses_.find(std::string(name));
+    auto it = addresses_.find(name);
     return it == addresses_.end() ? nullptr : it->second.get();
 }
 
 Address* Router::address_for(std::string_view name) {
-    std::string key(name);
-    auto it = addresses_.find(key);
+    auto it = addresses_.find(name);
     if (it != addresses_.end()) return it->second.get();
+    std::string key(name);
     auto a = std::make_unique<Address>();
     a->name_ = key;
     auto d = configured_distribution(key);
@@ -580,7 +580,7 @@ Delivery* Router::new_delivery() {
     } else {
         d = new Delivery();
     }
-    ++live_deliveries_;
+    if (++live_deliveries_ > peak_deliveries_) peak_deliveries_ = live_deliveries_;
     return d;
 }
 
@@ -594,11 +594,22 @@ void Router::free_delivery(Delivery* d) {
     }
     *d = Delivery{};
     --live_deliveries_;
-    // Keep a bounded pool: enough to cover a burst without holding memory forever.
-    if (delivery_pool_.size() < 4096)
+    // Pooled up to the peak in use, so a steady window of thousands in flight (a Kafka-bound
+    // stream holds two per message) allocates nothing; once nothing is in flight the pool
+    // shrinks back to a small reserve.
+    constexpr size_t reserve = 4096;
+    if (delivery_pool_.size() < std::max(reserve, peak_deliveries_))
         delivery_pool_.push_back(d);
     else
         delete d;
+    if (live_deliveries_ == 0) {
+        if (delivery_pool_.size() > reserve) {
+            for (size_t i = reserve; i < delivery_pool_.size(); ++i) delete delivery_pool_[i];
+            delivery_pool_.resize(reserve);
+            delivery_pool_.shrink_to_fit();
+        }
+        peak_deliveries_ = 0;
+    }
 }
 
 Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, bool settled,

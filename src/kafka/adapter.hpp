@@ -172,7 +172,6 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
         core::Delivery* delivery = nullptr;  // null: presettled, dead letter, or forgotten
         uint32_t next_free = 0;
         bool used = false;
-        uint64_t produced_us = 0;  // for the latency histogram
     };
     uint32_t take_slot(RouteIn* route, core::Delivery* d);
     void free_slot(uint32_t i);
@@ -215,6 +214,7 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     std::vector<std::string> log_names_;       // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;
+    bool reported_ = false;          // a delivery report since serve_producer last looked
     uint64_t slots_used_ = 0;        // records produced, no delivery report yet
     uint64_t last_progress_ms_ = 0;  // last delivery report, or when slots_used_ left 0
     std::vector<std::unique_ptr<RouteIn>> ins_;

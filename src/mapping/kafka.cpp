@@ -22,31 +22,6 @@ bool reserved(std::string_view name) {
            name == h::dead_letter_reason;
 }
 
-// message-id, subject and creation-time of an AMQP message (what MQTT has no place for).
-struct AmqpOnly {
-    std::string message_id, subject;
-    int64_t creation_time_ms = 0;
-};
-
-AmqpOnly amqp_only(const core::Message& m) {
-    AmqpOnly out;
-    amqp::MessageLayout l;
-    if (!amqp::scan_message(m.bytes(), l).empty() || !l.properties.present()) return out;
-    amqp::Reader r(m.bytes().substr(l.properties.offset, l.properties.size));
-    amqp::Value p;
-    if (!r.read_descriptor() || !amqp::read_value(r, p) || p.type != amqp::Value::Type::list)
-        return out;
-    auto field = [&](size_t i) -> const amqp::Value* {
-        return i < p.items.size() && p.items[i].type != amqp::Value::Type::null ? &p.items[i]
-                                                                                : nullptr;
-    };
-    if (const auto* id = field(0)) out.message_id = id->to_text();
-    if (const auto* s = field(3); s && s->is_textual()) out.subject = s->bytes;
-    if (const auto* t = field(9); t && t->type == amqp::Value::Type::timestamp)
-        out.creation_time_ms = t->i;
-    return out;
-}
-
 std::string_view header(const std::vector<HeaderView>& hs, std::string_view name) {
     for (const auto& [k, v] : hs)
         if (k == name) return v;
@@ -70,22 +45,27 @@ bool record_from_message(const core::Message& m, std::string_view address,
     out.value.clear();
     out.headers.clear();
     out.timestamp_ms = 0;
-    core::MessageRef mqtt_form;
-    const core::Message* mq = &m;
-    AmqpOnly extra;
+    // The MQTT view of the message: an MQTT one as it is, an AMQP one read once into the
+    // fields its MQTT form would have (no MQTT message built and decoded again).
+    AmqpAsMqtt fields;
+    mqtt::Properties decoded;
+    const mqtt::Properties* props = &decoded;
     if (m.format() == core::MessageFormat::amqp) {
-        if (m.converted() && m.converted()->format() == core::MessageFormat::mqtt) {
-            mq = m.converted();
-        } else {
-            mqtt_form = mqtt_from_amqp(m, address, now_ms);
-            if (!mqtt_form) return false;
-            mq = mqtt_form.get();
-        }
-        extra = amqp_only(m);
+        if (!read_amqp_as_mqtt(m, address, fields)) return false;
+        address = fields.topic;
+        out.value.assign(fields.payload);
+        props = &fields.properties;
+        out.timestamp_ms = fields.creation_time_ms;
+    } else {
+        mqtt::MessageView v;
+        if (!mqtt::view_message(m, v)) return false;
+        if (address.empty()) address = v.topic;
+        out.value.assign(v.payload);
+        std::string err;
+        if (options.headers && !v.properties.empty() &&
+            !mqtt::decode_property_bytes(v.properties, decoded, err))
+            return false;
     }
-    mqtt::MessageView v;
-    if (!mqtt::view_message(*mq, v)) return false;
-    if (address.empty()) address = v.topic;
 
     if (options.key_is_address) {
         out.key.assign(address);
@@ -93,30 +73,26 @@ bool record_from_message(const core::Message& m, std::string_view address,
     } else {
         out.headers.emplace_back(h::address, address);
     }
-    out.value.assign(v.payload);
-    out.timestamp_ms = extra.creation_time_ms;
     if (!options.headers) return true;
 
     auto& hs = out.headers;
-    hs.emplace_back(h::qos, std::string(1, static_cast<char>('0' + (m.qos > 2 ? 2 : m.qos))));
+    // QoS 1 is what a record without the header means: the common record carries none (and
+    // is cheaper to produce: librdkafka allocates per header).
+    if (m.qos != 1)
+        hs.emplace_back(h::qos, std::string(1, static_cast<char>('0' + (m.qos > 2 ? 2 : m.qos))));
     if (m.retain) hs.emplace_back(h::retain, "true");
     if (m.expires_at_ms) {
         int64_t left =
             m.expires_at_ms > now_ms ? static_cast<int64_t>(m.expires_at_ms - now_ms) : 0;
         hs.emplace_back(h::expires_at, std::to_string(epoch_ms + left));
     }
-    if (v.properties.empty() && extra.message_id.empty() && extra.subject.empty()) return true;
-    mqtt::Properties props;
-    std::string err;
-    if (!v.properties.empty() && !mqtt::decode_property_bytes(v.properties, props, err))
-        return false;
-    if (props.payload_format_indicator.value_or(0) == 1) hs.emplace_back(h::format, "utf-8");
-    if (props.content_type) hs.emplace_back(h::content_type, *props.content_type);
-    if (props.response_topic) hs.emplace_back(h::reply_to, *props.response_topic);
-    if (props.correlation_data) hs.emplace_back(h::correlation_id, *props.correlation_data);
-    if (!extra.message_id.empty()) hs.emplace_back(h::message_id, extra.message_id);
-    if (!extra.subject.empty()) hs.emplace_back(h::subject, extra.subject);
-    for (const auto& [k, val] : props.user_properties)
+    if (props->payload_format_indicator.value_or(0) == 1) hs.emplace_back(h::format, "utf-8");
+    if (props->content_type) hs.emplace_back(h::content_type, *props->content_type);
+    if (props->response_topic) hs.emplace_back(h::reply_to, *props->response_topic);
+    if (props->correlation_data) hs.emplace_back(h::correlation_id, *props->correlation_data);
+    if (!fields.message_id.empty()) hs.emplace_back(h::message_id, fields.message_id);
+    if (!fields.subject.empty()) hs.emplace_back(h::subject, fields.subject);
+    for (const auto& [k, val] : props->user_properties)
         if (!reserved(k)) hs.emplace_back(k, val);
     return true;
 }

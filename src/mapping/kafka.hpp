@@ -5,10 +5,10 @@
 //   MQTT 5                     AMQP 1.0                          Kafka
 //   topic                      address / properties.to           key (or header trestle.address)
 //   payload                    data sections / amqp-value string  value
-//   QoS                        x-opt-mqtt-qos, durable           header trestle.qos ("0".."2")
-//   retain                     x-opt-retain-message              header trestle.retain ("true")
-//   payload format 1 (UTF-8)   amqp-value string body            header trestle.format ("utf-8")
-//   content type               properties.content-type           header content-type
+//   QoS                        x-opt-mqtt-qos, durable           header trestle.qos ("0", "2";
+//   absent = 1) retain                     x-opt-retain-message              header trestle.retain
+//   ("true") payload format 1 (UTF-8)   amqp-value string body            header trestle.format
+//   ("utf-8") content type               properties.content-type           header content-type
 //   response topic             properties.reply-to               header reply-to
 //   correlation data           properties.correlation-id         header correlation-id
 //   message expiry             header.ttl                        header trestle.expires-at

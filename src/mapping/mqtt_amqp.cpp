@@ -232,19 +232,21 @@ void inspect_amqp(core::Message& m, const amqp::MessageLayout& l, uint64_t now_m
     if (t.expires_at_ms) m.expires_at_ms = t.expires_at_ms;
 }
 
-core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, uint64_t now_ms) {
-    amqp::MessageLayout l;
-    if (!amqp::scan_message(m.bytes(), l).empty()) return {};
-    if (topic.empty()) topic = l.to;
-    if (topic.empty()) return {};
+bool read_amqp_as_mqtt(const core::Message& m, std::string_view topic, AmqpAsMqtt& out) {
+    amqp::MessageLayout& l = out.layout;
+    if (!amqp::scan_message(m.bytes(), l).empty()) return false;
+    out.topic = topic.empty() ? std::string_view(l.to) : topic;
+    if (out.topic.empty()) return false;
 
-    mqtt::Properties props;
+    mqtt::Properties& props = out.properties;
     amqp::Value p;
     if (section_value(m, l.properties, p) && p.type == amqp::Value::Type::list) {
         auto field = [&](size_t i) -> const amqp::Value* {
             return i < p.items.size() && p.items[i].type != amqp::Value::Type::null ? &p.items[i]
                                                                                     : nullptr;
         };
+        if (const auto* id = field(0)) out.message_id = id->to_text();
+        if (const auto* s = field(3); s && s->is_textual()) out.subject = s->bytes;
         if (auto* rt = field(4); rt && rt->is_textual()) {
             std::string s = rt->bytes;
             // A reply-to may be a dynamic AMQP address: usable as a response topic as it is.
@@ -253,6 +255,8 @@ core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, 
         if (auto* cid = field(5)) props.correlation_data = cid->to_text();
         if (auto* ct = field(6); ct && ct->is_textual() && mqtt::valid_utf8(ct->bytes))
             props.content_type = ct->bytes;
+        if (const auto* t = field(9); t && t->type == amqp::Value::Type::timestamp)
+            out.creation_time_ms = t->i;
     }
     amqp::Value ap;
     if (section_value(m, l.application_properties, ap) && ap.type == amqp::Value::Type::map)
@@ -263,16 +267,21 @@ core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, 
                 props.user_properties.emplace_back(k.bytes, std::move(val));
         }
 
-    std::string payload;
-    BodyKind kind = body_payload(m, l, payload);
+    BodyKind kind = body_payload(m, l, out.payload);
     if (kind == BodyKind::text) props.payload_format_indicator = 1;
     // Other body types travel as their AMQP encoding.
     if (kind == BodyKind::encoded && !props.content_type)
         props.content_type = "application/x-amqp-body";
+    return true;
+}
+
+core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, uint64_t now_ms) {
+    AmqpAsMqtt f;
+    if (!read_amqp_as_mqtt(m, topic, f)) return {};
     std::string encoded;
-    mqtt::encode_property_bytes(props, encoded);
-    core::MessageRef out = mqtt::make_message(topic, encoded, payload);
-    Traits t = read_traits(m, l, now_ms);
+    mqtt::encode_property_bytes(f.properties, encoded);
+    core::MessageRef out = mqtt::make_message(f.topic, encoded, f.payload);
+    Traits t = read_traits(m, f.layout, now_ms);
     out->retain = t.retain;
     out->qos = t.qos;
     out->expires_at_ms = m.expires_at_ms ? m.expires_at_ms : t.expires_at_ms;

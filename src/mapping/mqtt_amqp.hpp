@@ -54,6 +54,20 @@ core::MessageRef amqp_from_mqtt(const core::Message& m, uint64_t now_ms, bool du
 // Returns an empty ref when there is no usable topic or the message cannot be read.
 core::MessageRef mqtt_from_amqp(const core::Message& m, std::string_view topic, uint64_t now_ms);
 
+// What mqtt_from_amqp puts in the MQTT message, before it is encoded, plus what MQTT has no
+// place for; read once (the Kafka mapping writes it as headers without an MQTT message in
+// between). `topic` as for mqtt_from_amqp; false when there is none or the message cannot be
+// read.
+struct AmqpAsMqtt {
+    amqp::MessageLayout layout;
+    std::string_view topic;
+    mqtt::Properties properties;
+    std::string payload;
+    std::string message_id, subject;  // empty: none
+    int64_t creation_time_ms = 0;     // 0: none
+};
+bool read_amqp_as_mqtt(const core::Message& m, std::string_view topic, AmqpAsMqtt& out);
+
 // The payload of an AMQP message's body, into `payload`: data sections concatenated, or an
 // amqp-value string's or binary's content (`text` for a string); any other body section as
 // its AMQP encoding (`encoded`).

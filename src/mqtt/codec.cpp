@@ -632,6 +632,33 @@ bool decode_unsubscribe(In& in, uint8_t level, Unsubscribe& u, DecodeError& err)
 
 }  // namespace
 
+bool decode_publish(std::string_view bytes, uint8_t level, PublishScratch& s, DecodeError& err) {
+    FrameInfo f = frame(bytes, 0);
+    if (f.status != FrameInfo::Status::complete || f.total_size != bytes.size() ||
+        (static_cast<uint8_t>(bytes[0]) >> 4) != static_cast<uint8_t>(PacketType::publish)) {
+        err = {reason::malformed_packet, f.error.empty() ? "incomplete packet" : f.error};
+        return false;
+    }
+    Publish& p = s.publish;
+    p.topic.clear();
+    p.payload.clear();
+    p.packet_id = 0;
+    // Most publishes carry no properties: reset only when an earlier one left some.
+    if (s.has_properties) p.properties = Properties{};
+    s.has_properties = false;
+    std::string_view body = bytes.substr(f.header_size);
+    In in(body);
+    if (!decode_publish(in, static_cast<uint8_t>(bytes[0]) & 0x0f, level, p, err)) {
+        s.has_properties = level == v5;  // unknown how far it got
+        return false;
+    }
+    // What is neither topic, packet id nor payload is the property block; an empty one is the
+    // single length byte 0.
+    size_t fixed = 2 + p.topic.size() + (p.qos > 0 ? 2 : 0) + p.payload.size();
+    s.has_properties = level == v5 && body.size() > fixed + 1;
+    return true;
+}
+
 std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError& err) {
     FrameInfo f = frame(bytes, 0);
     if (f.status != FrameInfo::Status::complete || f.total_size != bytes.size()) {

@@ -275,6 +275,15 @@ struct DecodeError {
 // connection (the CONNECT itself is decoded with its own level). Returns nullopt and fills `err`.
 std::optional<Packet> decode(std::string_view packet, uint8_t level, DecodeError& err);
 
+// The same for a PUBLISH, into a Publish whose buffers are reused from packet to packet: the
+// per-message path builds no Packet (every packet type's fields) and, once warm, allocates
+// nothing.
+struct PublishScratch {
+    Publish publish;
+    bool has_properties = false;  // the last one decoded carried some (reset before the next)
+};
+bool decode_publish(std::string_view packet, uint8_t level, PublishScratch& s, DecodeError& err);
+
 // Encoders append to `out`.
 void encode(const Packet& p, uint8_t level, std::string& out);
 void encode_connack(const Connack& c, uint8_t level, std::string& out);

@@ -514,9 +514,12 @@ void Connection::on_data(std::string_view data) {
         buf = inbuf_;
     }
     size_t pos = 0;
+    uint64_t now = 0;  // read once per read, not per packet
     while (!closed_ && pos < buf.size()) {
         FrameInfo f = frame(buf.substr(pos), settings_.max_packet_size);
         if (f.status == FrameInfo::Status::need_more) break;
+        if (!now) now = net::monotonic_ms();
+        last_packet_ms_ = now;
         if (f.status == FrameInfo::Status::error) {
             protocol_error(f.reason, f.error);
             return;
@@ -544,7 +547,6 @@ bool Connection::protocol_error(uint8_t code, const std::string& why) {
 }
 
 bool Connection::handle(std::string_view packet) {
-    last_packet_ms_ = net::monotonic_ms();
     auto type = static_cast<PacketType>(static_cast<uint8_t>(packet[0]) >> 4);
     if (!session_ && type != PacketType::connect) {
         logger().info("[M{}] first packet from {} is not CONNECT: closing", log_id_, remote());
@@ -552,6 +554,13 @@ bool Connection::handle(std::string_view packet) {
         return false;
     }
     DecodeError err;
+    if (type == PacketType::publish && session_) {
+        // The per-message path: decoded into one reused Publish, no Packet.
+        PublishScratch& pub = mgr_.publish_scratch_;
+        if (!decode_publish(packet, level_, pub, err))
+            return protocol_error(err.reason, err.message);
+        return on_publish(pub.publish);
+    }
     auto p = decode(packet, session_ ? level_ : v5, err);
     if (!p) {
         if (!session_) {

@@ -349,6 +349,7 @@ class SessionManager {
     uint64_t next_owner_ = 1;
     uint64_t log_rate_ms_ = 0;
     std::vector<std::shared_ptr<Connection>> dirty_;  // output waiting for flush_dirty()
+    PublishScratch publish_scratch_;  // every connection's incoming PUBLISH, decoded in turn
     std::vector<std::shared_ptr<Connection>> flushing_;
     bool flush_posted_ = false;
     bool stopping_ = false;

@@ -1,5 +1,6 @@
 // Fuzzes the MQTT codec: any bytes decode or fail with a reason code, never crash; whatever
-// decodes survives encode -> decode unchanged. The first byte picks the protocol level.
+// decodes survives encode -> decode unchanged; PUBLISH decoded into a reused scratch is the same.
+// The first byte picks the protocol level.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,6 +18,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (f.status != FrameInfo::Status::complete) return 0;
     DecodeError err;
     auto p = decode(bytes.substr(0, f.total_size), level, err);
+    if ((static_cast<uint8_t>(bytes[0]) >> 4) == 3) {
+        // The per-message path (one scratch reused across inputs) agrees with decode().
+        static PublishScratch scratch;
+        DecodeError serr;
+        bool ok = decode_publish(bytes.substr(0, f.total_size), level, scratch, serr);
+        if (ok != p.has_value()) __builtin_trap();
+        if (ok && !(scratch.publish == p->publish)) __builtin_trap();
+        if (!ok && serr.reason != err.reason) __builtin_trap();
+    }
     if (!p) {
         if (err.reason < 0x80) __builtin_trap();  // failures always carry an error reason code
         return 0;

@@ -63,7 +63,7 @@ TEST(KafkaMapping, MqttMessageBecomesKeyValueAndHeadersAndComesBack) {
     EXPECT_EQ(r.key, "devices/d1/telemetry");
     EXPECT_EQ(r.value, "{\"t\":21}");
     auto h = headers_of(r);
-    EXPECT_EQ(h["trestle.qos"], "1");
+    EXPECT_EQ(h.count("trestle.qos"), 0u) << "QoS 1 is the default: no header";
     EXPECT_EQ(h["trestle.retain"], "true");
     EXPECT_EQ(h["trestle.format"], "utf-8");
     EXPECT_EQ(h["trestle.expires-at"], "5060000");
@@ -95,6 +95,25 @@ TEST(KafkaMapping, MqttMessageBecomesKeyValueAndHeadersAndComesBack) {
     EXPECT_EQ(bp.correlation_data, p.correlation_data);
     EXPECT_EQ(bp.payload_format_indicator, p.payload_format_indicator);
     EXPECT_EQ(bp.user_properties, p.user_properties);
+}
+
+TEST(KafkaMapping, QosOtherThanOneTravelsInAHeader) {
+    for (uint8_t qos : {0, 1, 2}) {
+        core::MessageRef m = mqtt_message("a/b", {}, "x", qos, false);
+        KafkaRecord r;
+        ASSERT_TRUE(mapping::record_from_message(*m, "a/b", {}, 1000, 5'000'000, r));
+        auto h = headers_of(r);
+        if (qos == 1)
+            EXPECT_TRUE(r.headers.empty())
+                << "a QoS 1 message with no properties is a plain record";
+        else
+            EXPECT_EQ(h["trestle.qos"], std::string(1, char('0' + qos)));
+        bool expired = true;
+        core::MessageRef back =
+            mapping::message_from_record("a/b", r.value, views(r), 0, 1, 1, expired);
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->qos, qos);
+    }
 }
 
 TEST(KafkaMapping, ExpiredRecordsAreNotDelivered) {

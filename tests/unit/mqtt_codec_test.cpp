@@ -97,6 +97,37 @@ TEST(MqttCodec, PublishAcksSubscribeRoundTrip) {
     EXPECT_TRUE(same(s, round_trip(s, v5)));
 }
 
+TEST(MqttCodec, PublishScratchIsReusedWithoutLeftovers) {
+    Packet with;
+    with.type = PacketType::publish;
+    with.publish.qos = 1;
+    with.publish.topic = "a/b";
+    with.publish.packet_id = 7;
+    with.publish.payload = "first";
+    with.publish.properties.content_type = "text/plain";
+    with.publish.properties.user_properties = {{"k", "v"}};
+    Packet without;
+    without.type = PacketType::publish;
+    without.publish.topic = "c";
+    without.publish.payload = "2";
+    PublishScratch s;
+    for (uint8_t level : {v5, v311}) {
+        for (const Packet* p : {&with, &without, &with}) {
+            std::string bytes;
+            encode(*p, level, bytes);
+            DecodeError err;
+            ASSERT_TRUE(decode_publish(bytes, level, s, err)) << err.message;
+            auto full = decode(bytes, level, err);
+            ASSERT_TRUE(full);
+            EXPECT_EQ(s.publish, full->publish) << "nothing of the previous one stays";
+        }
+    }
+    std::string bad = hex({0x32, 0x03, 0x00, 0x01, 'a'});  // QoS 1 without a packet id
+    DecodeError err;
+    EXPECT_FALSE(decode_publish(bad, v5, s, err));
+    EXPECT_EQ(err.reason, reason::malformed_packet);
+}
+
 TEST(MqttCodec, FrameFindsBoundariesAndLimits) {
     std::string pub;
     Packet p;

@@ -5,14 +5,21 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace trestle::core {
 
 // Splits an address into tokens at '.' and '/'.
 std::vector<std::string_view> address_tokens(std::string_view address);
+
+// The same split into a caller's buffer: the tokens, or an empty span if there are more than
+// `buf.size()` (the caller then uses address_tokens). Lookups run per message: no allocation.
+std::span<const std::string_view> address_tokens(std::string_view address,
+                                                 std::span<std::string_view> buf);
 
 // The canonical pattern of a prefix: "a/b" -> "a/b/#", "" -> "#"; trailing separators dropped.
 std::string prefix_to_pattern(std::string_view prefix);
@@ -48,17 +55,21 @@ class AddressPatternTable {
 
     // The best match for a concrete address, or nullptr.
     const T* match(std::string_view address) const {
-        auto toks = address_tokens(address);
-        return match(&root_, toks, 0);
+        std::string_view buf[16];
+        auto toks = address_tokens(address, buf);
+        if (!toks.empty()) return match(&root_, toks, 0);
+        auto many = address_tokens(address);
+        return match(&root_, Tokens(many), 0);
     }
     T* match(std::string_view address) {
-        auto toks = address_tokens(address);
-        return const_cast<T*>(match(&root_, toks, 0));
+        return const_cast<T*>(std::as_const(*this).match(address));
     }
 
     size_t size() const { return size_; }
 
   private:
+    using Tokens = std::span<const std::string_view>;
+
     struct Node {
         std::map<std::string, std::unique_ptr<Node>, std::less<>> exact;
         std::unique_ptr<Node> star, hash;
@@ -83,7 +94,7 @@ class AddressPatternTable {
         }
     };
 
-    static const T* match(const Node* n, const std::vector<std::string_view>& toks, size_t i) {
+    static const T* match(const Node* n, Tokens toks, size_t i) {
         if (i == toks.size()) {
             if (n->value) return &*n->value;
             if (n->hash) return match_hash(n->hash.get(), toks, i);
@@ -101,7 +112,7 @@ class AddressPatternTable {
 
     // '#' swallows zero or more tokens; try the longest remaining-suffix match first so
     // that more specific continuations after '#' win only when they actually match.
-    static const T* match_hash(const Node* h, const std::vector<std::string_view>& toks, size_t i) {
+    static const T* match_hash(const Node* h, Tokens toks, size_t i) {
         for (size_t j = i; j <= toks.size(); ++j) {
             if (j == toks.size()) {
                 if (h->value) return &*h->value;
@@ -111,8 +122,7 @@ class AddressPatternTable {
         }
         return nullptr;
     }
-    static const T* match_after_hash(const Node* h, const std::vector<std::string_view>& toks,
-                                     size_t j) {
+    static const T* match_after_hash(const Node* h, Tokens toks, size_t j) {
         // Continue matching the pattern after '#' at token j (no value check here: '#' at the
         // end is handled by the caller when all tokens are consumed).
         if (auto it = h->exact.find(toks[j]); it != h->exact.end()) {

@@ -26,6 +26,14 @@ class Connection;
 class Link;
 class Router;
 
+// Hash for string-keyed maps looked up by string_view (heterogeneous lookup).
+struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
 // One message in flight on one link. Incoming deliveries (from a producer) and outgoing copies
 // (to consumers) are linked so that outcomes and settlement travel back.
 struct Delivery {
@@ -334,9 +342,9 @@ class Router {
         return connections_;
     }
     const std::unordered_map<uint64_t, std::unique_ptr<Link>>& links() const { return links_; }
-    const std::unordered_map<std::string, std::unique_ptr<Address>>& addresses() const {
-        return addresses_;
-    }
+    using AddressMap =
+        std::unordered_map<std::string, std::unique_ptr<Address>, StringHash, std::equal_to<>>;
+    const AddressMap& addresses() const { return addresses_; }
     const RouterCounters& counters() const { return counters_; }
     // The core's coarse clock (monotonic ms), advanced by the event loop once per batch so the
     // per-message path never reads a clock.
@@ -418,7 +426,7 @@ class Router {
 
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::unordered_map<uint64_t, std::unique_ptr<Link>> links_;
-    std::unordered_map<std::string, std::unique_ptr<Address>> addresses_;
+    AddressMap addresses_;  // looked up by string_view: no key string per message
     TopicFilterIndex<FilterEntry> filters_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<SharedGroup>> groups_;
     size_t transient_next_ = 0;  // round-robin position for topics without an address object
@@ -438,6 +446,7 @@ class Router {
     bool transfer_current_freed_ = false;
     std::vector<Delivery*> delivery_pool_;
     size_t live_deliveries_ = 0;
+    size_t peak_deliveries_ = 0;  // since the pool last shrank
 
   public:
     size_t live_deliveries() const { return live_deliveries_; }
