@@ -220,13 +220,34 @@ void Session::ensure_link() {
 }
 
 uint16_t Session::next_packet_id() {
-    for (int tries = 0; tries < 65535; ++tries) {
+    auto advance = [this] {
         last_packet_id_ = static_cast<uint16_t>(last_packet_id_ == 65535 ? 1 : last_packet_id_ + 1);
-        bool used = false;
-        for (const auto& o : inflight_) used |= o.packet_id == last_packet_id_;
-        if (!used) return last_packet_id_;
+    };
+    if (inflight_.size() < 32) {  // a short scan beats 8 KB of marks
+        used_ids_.reset();
+        for (int tries = 0; tries < 65535; ++tries) {
+            advance();
+            bool used = false;
+            for (const auto& o : inflight_) used |= o.packet_id == last_packet_id_;
+            if (!used) return last_packet_id_;
+        }
+        return last_packet_id_;
     }
-    return last_packet_id_;
+    for (int round = 0; round < 2; ++round) {
+        if (!used_ids_ || round == 1) {  // exact marks: new, or all taken by stale ones
+            if (!used_ids_) used_ids_ = std::make_unique<std::bitset<65536>>();
+            used_ids_->reset();
+            for (const auto& o : inflight_) used_ids_->set(o.packet_id);
+        }
+        for (int tries = 0; tries < 65535; ++tries) {
+            advance();
+            if (!used_ids_->test(last_packet_id_)) {
+                used_ids_->set(last_packet_id_);
+                return last_packet_id_;
+            }
+        }
+    }
+    return last_packet_id_;  // 65535 in flight: cannot happen (receive maximum <= 65535)
 }
 
 // A message routed to this session: which of its subscriptions match decides the QoS, the
@@ -412,10 +433,12 @@ bool Session::ack(uint16_t id, PacketType type, uint8_t code) {
         if (it->packet_id != id) continue;
         if (type == PacketType::puback && it->qos == 1) {
             inflight_.erase(it);
+            mark_free(id);
             --mgr_.total_queued;
         } else if (type == PacketType::pubrec && it->qos == 2 && !it->released) {
             if (code >= 0x80) {
                 inflight_.erase(it);
+                mark_free(id);
                 --mgr_.total_queued;
             } else {
                 it->released = true;
@@ -423,6 +446,7 @@ bool Session::ack(uint16_t id, PacketType type, uint8_t code) {
             }
         } else if (type == PacketType::pubcomp && it->released) {
             inflight_.erase(it);
+            mark_free(id);
             --mgr_.total_queued;
         } else {
             return false;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <bitset>
 
 #include <deque>
 #include <functional>
@@ -173,6 +174,13 @@ class Session final : public core::LinkPort {
     uint32_t expiry_interval_ = 0;
     uint32_t max_queue_ = 1000;
     uint16_t last_packet_id_ = 0;
+    // Packet ids that may be in flight (a superset: a mark left by a message dropped without
+    // an ack only makes its id skipped), kept while many are in flight: a scan of the
+    // in-flight queue per message cost O(window) per message.
+    std::unique_ptr<std::bitset<65536>> used_ids_;
+    void mark_free(uint16_t id) {
+        if (used_ids_) used_ids_->reset(id);
+    }
     uint8_t level_ = v311;
 };
 

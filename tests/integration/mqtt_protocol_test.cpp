@@ -193,6 +193,43 @@ TEST_F(Mqtt, UnacknowledgedQos1IsRedeliveredWithDupOnReconnect) {
     s.ack(m::PacketType::puback, first_id);
 }
 
+TEST_F(Mqtt, PacketIdsInFlightAreDistinctAndReusedOnlyWhenAcknowledged) {
+    Paho pub(port, "ids-pub");
+    pub.connect();
+    RawMqtt s(port, m::v5);  // its own receive maximum: more in flight than a short scan covers
+    m::Properties props;
+    props.receive_maximum = 500;
+    ASSERT_EQ(s.connect("ids-sub", true, 0, props).code, 0);
+    s.subscribe(1, "ids/t", 1);
+    ASSERT_EQ(s.receive()->type, m::PacketType::suback);
+    auto receive_ids = [&](int n, std::set<uint16_t>& ids) {
+        for (int i = 0; i < n; ++i) {
+            auto p = s.receive();
+            ASSERT_TRUE(p) << "message " << i << " of " << n << " not received";
+            ASSERT_EQ(p->type, m::PacketType::publish);
+            EXPECT_NE(p->publish.packet_id, 0);
+            EXPECT_TRUE(ids.insert(p->publish.packet_id).second)
+                << "packet id " << p->publish.packet_id << " given twice while in flight";
+        }
+    };
+    std::set<uint16_t> first;
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(pub.publish("ids/t", std::to_string(i), 1), 0);
+    receive_ids(100, first);
+    // Half acknowledged; the other half stays in flight.
+    std::set<uint16_t> open;
+    int k = 0;
+    for (uint16_t id : first) {
+        if (k++ % 2)
+            s.ack(m::PacketType::puback, id);
+        else
+            open.insert(id);
+    }
+    std::set<uint16_t> second;
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(pub.publish("ids/t", "again", 1), 0);
+    receive_ids(100, second);
+    for (uint16_t id : second) EXPECT_EQ(open.count(id), 0u) << "id " << id << " is still in flight";
+}
+
 TEST_F(Mqtt, WildcardsAndDollarTopics) {
     Paho all(port, "all");
     all.connect();
