@@ -112,7 +112,10 @@ def run_json(argv, timeout=300):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
-    ap.add_argument("--count", type=int, default=200000)
+    ap.add_argument("--count", type=int, default=1000000, help="ingest: messages per run")
+    ap.add_argument("--egress-count", type=int, default=400000,
+                    help="egress: records, spread over 16 partitions (the mock cluster keeps "
+                         "only the newest few MB of each)")
     ap.add_argument("--stall-seconds", type=int, default=120)
     ap.add_argument("--window", type=int, default=10000)
     ap.add_argument("--linger-ms", default="5")
@@ -126,13 +129,16 @@ def main():
     n = args.count
     mock = Mock(mock_path)
     bs = mock.bootstrap
-    for t in ("plain", "ingest-mqtt", "ingest-amqp", "egress"):
+    for t in ("plain", "ingest-mqtt", "ingest-amqp"):
         mock.cmd("topic %s 4" % t)
+    mock.cmd("topic egress 16")
+    ne = args.egress_count
     results = {}
     try:
         # --- ingest ------------------------------------------------------------------------
+        # The same records Trestle writes for the MQTT publisher: key = its topic, 100 bytes.
         results["plain_produce"] = run_json([plain, "produce", "--bootstrap", bs, "--topic", "plain",
-                                             "--count", str(n)])["rate"]
+                                             "--count", str(n), "--key", "bench/t"])["rate"]
         r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
                                     route("amqp", "amqpin/#", "ingest-amqp", "in")))
         m = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "1",
@@ -144,16 +150,20 @@ def main():
         r.stop()
 
         # --- egress ------------------------------------------------------------------------
-        run_json([plain, "produce", "--bootstrap", bs, "--topic", "egress", "--count", str(n),
-                  "--key", "egress/e"])
-        results["plain_consume"] = run_json([plain, "consume", "--bootstrap", bs, "--topic", "egress",
-                                             "--count", str(n)])["rate"]
+        run_json([plain, "produce", "--bootstrap", bs, "--topic", "egress", "--count", str(ne),
+                  "--key", "egress/e", "--partitions", "16"])
+        c = run_json([plain, "consume", "--bootstrap", bs, "--topic", "egress", "--count", str(ne)])
+        if c["count"] < ne:
+            raise RuntimeError("the plain consumer got %d of %d records" % (c["count"], ne))
+        results["plain_consume"] = c["rate"]
         r = Router(trestled, config(bs, route("egress", "egress/#", "egress", "out",
                                               "    startPosition: earliest\n    groupId: bench-%d\n"
                                               % int(time.time()))))
         # The subscriber is in place before the consumer's partitions are assigned (~3 s).
         e = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "0",
-                      "--subscribers", "1", "--qos", "1", "--count", str(n), "--filter", "egress/#"])
+                      "--subscribers", "1", "--qos", "1", "--count", str(ne), "--filter", "egress/#"])
+        if e["received_by_all"] < ne:
+            raise RuntimeError("the MQTT subscriber got %d of %d records" % (e["received_by_all"], ne))
         results["mqtt_egress"] = e["rate"]
         r.stop()
 
@@ -187,7 +197,8 @@ def main():
     # Flat: after the first 10 s of the outage (in-flight budget filled), no growth.
     growth = max(s[2:]) - s[1] if len(s) > 2 else 0.0
     print(json.dumps(results))
-    print("%d messages, 100-byte values, librdkafka mock cluster (1 broker, separate process)" % n)
+    print("%d messages in (key = the address), %d records out (16 partitions), 100-byte values, "
+          "librdkafka mock cluster (1 broker, separate process)" % (n, ne))
     print("plain producer (idempotent, acks=all)  %9.0f msgs/s" % results["plain_produce"])
     print("MQTT QoS 1 -> trestled -> Kafka        %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
           % (results["mqtt_ingest"], ratio_in_m, "PASS" if ratio_in_m >= 0.7 else "FAIL"))

@@ -1,11 +1,12 @@
 // kafka_plain: the plain-librdkafka baseline for bench/kafka_bench.py — the same producer
 // settings trestled uses (enable.idempotence, acks=all, linger.ms=5), and a plain consumer.
 //
-//   kafka_plain produce --bootstrap B --topic T --count N [--size 100] [--key K]
+//   kafka_plain produce --bootstrap B --topic T --count N [--size 100] [--key K] [--partitions P]
 //   kafka_plain consume --bootstrap B --topic T --count N
 //
 // Prints one JSON line: {"count": N, "rate": msgs/s} (produce: delivery reports; consume:
-// first to last record).
+// first to last record). --partitions P spreads the records round-robin over partitions
+// 0..P-1 (the mock cluster keeps only the newest few MB of each partition).
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string mode = argv[1], bootstrap, topic, key;
-    long count = 100000, size = 100;
+    long count = 100000, size = 100, partitions = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         std::string k = argv[i];
         if (k == "--bootstrap") bootstrap = argv[i + 1];
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
         else if (k == "--count") count = std::atol(argv[i + 1]);
         else if (k == "--size") size = std::atol(argv[i + 1]);
         else if (k == "--key") key = argv[i + 1];
+        else if (k == "--partitions") partitions = std::atol(argv[i + 1]);
     }
     char err[512];
     if (mode == "produce") {
@@ -76,7 +78,10 @@ int main(int argc, char** argv) {
         int64_t t0 = now_ns();
         for (long i = 0; i < count;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                RD_KAFKA_V_PARTITION(partitions > 0 ? static_cast<int32_t>(i % partitions)
+                                                    : RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
                 RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
