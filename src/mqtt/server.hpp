@@ -5,8 +5,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <bitset>
 
+#include <bitset>
 #include <deque>
 #include <functional>
 #include <map>
