@@ -367,7 +367,8 @@ std::string Server::start() {
         if (std::string err = kafka_->start(); !err.empty())
             return "kafka '" + kafka_settings_->name + "': " + err;
         if (auto* state = kafka_->session_state()) {
-            mqtt_->use_state(*state, state->wills(), kafka_.get());
+            mqtt_->use_state(*state, state->wills(), kafka_.get(),
+                             kafka_settings_->instance_timeout_ms);
             router_->set_shared_wills(&state->wills());
         }
     }

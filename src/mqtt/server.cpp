@@ -1118,7 +1118,8 @@ SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
 }
 
 void SessionManager::use_state(core::SessionStore& sessions, core::WillStore& wills,
-                               core::MessageLogs* logs) {
+                               core::MessageLogs* logs, uint64_t positions_refresh_ms) {
+    positions_refresh_ms_ = positions_refresh_ms;
     store_->taken_elsewhere = nullptr;
     store_ = &sessions;
     wills_ = &wills;
@@ -1157,8 +1158,17 @@ void SessionManager::accept(const ListenerSettings& settings, std::unique_ptr<Tr
 }
 
 void SessionManager::save(const Session& s) {
-    if (s.expiry_interval_ == 0) return;  // ends with its connection: nothing to keep
     core::SessionRecord rec;
+    if (!record_of(s, rec)) return;
+    int64_t sum = 0;
+    for (const auto& p : rec.positions) sum += p.offset;
+    s.positions_sum_ = sum;  // bookkeeping of what was stored (mutable), not session state
+    s.positions_saved_ms_ = now();
+    store_->save(rec);
+}
+
+bool SessionManager::record_of(const Session& s, core::SessionRecord& rec) const {
+    if (s.expiry_interval_ == 0) return false;  // ends with its connection: nothing to keep
     rec.client_id = s.client_id_;
     rec.protocol_level = s.level_;
     rec.expiry_interval = s.expiry_interval_;
@@ -1188,7 +1198,7 @@ void SessionManager::save(const Session& s) {
                     it->offset = std::min(it->offset, from.offset);
             }
     }
-    store_->save(rec);
+    return true;
 }
 
 // A session this instance does not hold, from the shared store (created at another instance,
@@ -1445,6 +1455,9 @@ void SessionManager::tick() {
         if (!s->conn_ && s->expires_at_ms_ && s->expires_at_ms_ <= t) expired_sessions.push_back(s);
         s->pending_.trim();
         s->inflight_.trim();
+        if (logs_ && s->conn_ && s->expiry_interval_ && !s->subs_.empty() &&
+            t - s->positions_saved_ms_ >= positions_refresh_ms_)
+            refresh_positions(*s, t);
     }
     for (Session* s : expired_sessions) {
         logger().info("MQTT session '{}' expired", s->client_id());
@@ -1470,6 +1483,19 @@ void SessionManager::tick() {
             c->close_with(reason::keep_alive_timeout, "Keep alive timeout", true);
         }
     }
+}
+
+// Written only when the positions moved (the sum of their offsets changed): an idle session
+// costs no record.
+void SessionManager::refresh_positions(Session& s, uint64_t now_ms) {
+    s.positions_saved_ms_ = now_ms;
+    core::SessionRecord rec;
+    if (!record_of(s, rec)) return;
+    int64_t sum = 0;
+    for (const auto& p : rec.positions) sum += p.offset;
+    if (sum == s.positions_sum_) return;
+    s.positions_sum_ = sum;
+    store_->save(rec);
 }
 
 void SessionManager::flush_dirty() {

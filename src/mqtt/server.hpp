@@ -163,6 +163,9 @@ class Session final : public core::LinkPort {
     Connection* conn_ = nullptr;
     core::Link* link_ = nullptr;
     uint64_t expires_at_ms_ = 0;  // while disconnected
+    // Stored positions of a connected session, refreshed periodically (SessionManager::tick).
+    mutable uint64_t positions_saved_ms_ = 0;
+    mutable int64_t positions_sum_ = -1;  // of the offsets last stored: unchanged, nothing to write
     std::map<std::string, core::StoredSubscription> subs_;
     OutQueue pending_;
     OutQueue held_;                               // live messages while catching up from the logs
@@ -285,7 +288,11 @@ class SessionManager {
     ~SessionManager();
     // Kafka: sessions and wills shared by all instances, and the logs sessions catch up from.
     // Before the listeners accept clients.
-    void use_state(core::SessionStore& sessions, core::WillStore& wills, core::MessageLogs* logs);
+    // `positions_refresh_ms`: how often a connected session's stored positions catch up with
+    // what it acknowledged (so that after a crash it is not sent again all it had since it
+    // connected); the Kafka instance timeout, the same scale as noticing the crash.
+    void use_state(core::SessionStore& sessions, core::WillStore& wills, core::MessageLogs* logs,
+                   uint64_t positions_refresh_ms = 10'000);
 
     core::Router& router() { return router_; }
     net::EventLoop& loop() { return loop_; }
@@ -320,6 +327,10 @@ class SessionManager {
     friend class Session;
     Session* attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present);
     void save(const Session& s);
+    // The session's record as it stands now (false: nothing to keep, non-persistent).
+    bool record_of(const Session& s, core::SessionRecord& rec) const;
+    void refresh_positions(Session& s, uint64_t now_ms);
+    uint64_t positions_refresh_ms_ = 10'000;
     void detached(Connection& c, bool publish_will);
     // `forget`: another instance serves the session now; its stored state stays.
     void destroy(Session* s, bool forget = false);

@@ -4,6 +4,8 @@
 // topics independently of Trestle.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <proton/annotation_key.hpp>
 #include <proton/message.hpp>
 #include <proton/scalar.hpp>
@@ -397,6 +399,61 @@ TEST_F(Kafka, APersistentSessionCreatedAtAResumesAtBWithItsMissedQos1Messages) {
         a.router->process()
             .wait_for_line(std::regex("MQTT session 'kpers' taken over by instance 'B'"), 10s)
             .empty());
+}
+
+// The sum of the offsets in a session record's positions, or -1 for another record.
+int64_t positions_sum(const std::string& json) {
+    if (json.find("\"disconnectedAt\":0") == std::string::npos) return -1;
+    int64_t sum = 0;
+    static const std::regex offset("\"offset\":(\\d+)");
+    for (std::sregex_iterator it(json.begin(), json.end(), offset), end; it != end; ++it)
+        sum += std::stoll((*it)[1]);
+    return sum;
+}
+
+TEST_F(Kafka, AConnectedSessionsPositionsFollowWhatItAcknowledged) {
+    // Refreshed every instanceTimeout while connected: a crash later costs it no repeats.
+    auto a = std::make_unique<Instance>("A", kafka->bootstrap(), "", "    instanceTimeout: 2\n");
+    ASSERT_TRUE(a->consuming("telemetry"));
+    auto dev = std::make_unique<Paho>(a->mqtt_port, "kpos");
+    dev->connect(false, 60, 300);
+    dev->subscribe("telemetry/pos/#", 1);
+    int64_t at_subscribe = -1;
+    ASSERT_TRUE(poll_until(
+        [&] {
+            for (const auto& r : kcat_consume(kafka->bootstrap(), "trestle.sessions"))
+                if (r.key == "kpos" && positions_sum(r.value) >= 0) {
+                    at_subscribe = positions_sum(r.value);
+                    return true;
+                }
+            return false;
+        },
+        10s));
+    for (int i = 1; i <= 3; ++i)
+        kcat_produce(kafka->bootstrap(), "telemetry", "telemetry/pos/x", "seen-" + std::to_string(i));
+    for (int i = 1; i <= 3; ++i) {
+        auto m = dev->receive(10s);
+        ASSERT_TRUE(m) << "message " << i;  // acknowledged by Paho on arrival
+    }
+    // The stored positions move past the three acknowledged records while it stays connected.
+    ASSERT_TRUE(poll_until(
+        [&] {
+            int64_t latest = -1;
+            for (const auto& r : kcat_consume(kafka->bootstrap(), "trestle.sessions"))
+                if (r.key == "kpos") latest = positions_sum(r.value);
+            return latest == at_subscribe + 3;
+        },
+        10s));
+    kill(a->router->process().pid(), SIGKILL);
+    dev.reset();
+    a = std::make_unique<Instance>("A", kafka->bootstrap(), "", "    instanceTimeout: 2\n");
+    ASSERT_TRUE(a->consuming("telemetry"));
+    Paho again(a->mqtt_port, "kpos");
+    EXPECT_TRUE(again.connect(false, 60, 300).is_session_present());
+    kcat_produce(kafka->bootstrap(), "telemetry", "telemetry/pos/x", "after");
+    auto m = again.receive(10s);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->to_string(), "after") << "acknowledged before the crash: not sent again";
 }
 
 TEST_F(Kafka, APersistentSessionSurvivesAKillDashNineOfItsInstanceAndCatchesUp) {
