@@ -1157,13 +1157,18 @@ void SessionManager::accept(const ListenerSettings& settings, std::unique_ptr<Tr
     c->start();
 }
 
-void SessionManager::save(const Session& s) {
+void SessionManager::save(const Session& s) { store(s, false); }
+
+// Writes the session's record; `only_if_moved` (the periodic refresh): not when its positions
+// are where they were last stored (the sum of their offsets), so an idle session costs none.
+void SessionManager::store(const Session& s, bool only_if_moved) {
+    s.positions_saved_ms_ = now();  // bookkeeping of what was stored (mutable)
     core::SessionRecord rec;
     if (!record_of(s, rec)) return;
     int64_t sum = 0;
     for (const auto& p : rec.positions) sum += p.offset;
-    s.positions_sum_ = sum;  // bookkeeping of what was stored (mutable), not session state
-    s.positions_saved_ms_ = now();
+    if (only_if_moved && sum == s.positions_sum_) return;
+    s.positions_sum_ = sum;
     store_->save(rec);
 }
 
@@ -1457,7 +1462,7 @@ void SessionManager::tick() {
         s->inflight_.trim();
         if (logs_ && s->conn_ && s->expiry_interval_ && !s->subs_.empty() &&
             t - s->positions_saved_ms_ >= positions_refresh_ms_)
-            refresh_positions(*s, t);
+            store(*s, true);
     }
     for (Session* s : expired_sessions) {
         logger().info("MQTT session '{}' expired", s->client_id());
@@ -1483,19 +1488,6 @@ void SessionManager::tick() {
             c->close_with(reason::keep_alive_timeout, "Keep alive timeout", true);
         }
     }
-}
-
-// Written only when the positions moved (the sum of their offsets changed): an idle session
-// costs no record.
-void SessionManager::refresh_positions(Session& s, uint64_t now_ms) {
-    s.positions_saved_ms_ = now_ms;
-    core::SessionRecord rec;
-    if (!record_of(s, rec)) return;
-    int64_t sum = 0;
-    for (const auto& p : rec.positions) sum += p.offset;
-    if (sum == s.positions_sum_) return;
-    s.positions_sum_ = sum;
-    store_->save(rec);
 }
 
 void SessionManager::flush_dirty() {
