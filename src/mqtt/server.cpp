@@ -1157,7 +1157,9 @@ void SessionManager::accept(const ListenerSettings& settings, std::unique_ptr<Tr
     c->start();
 }
 
-void SessionManager::save(const Session& s) { store(s, false); }
+void SessionManager::save(const Session& s) {
+    store(s, false);
+}
 
 // Writes the session's record; `only_if_moved` (the periodic refresh): not when its positions
 // are where they were last stored (the sum of their offsets), so an idle session costs none.
