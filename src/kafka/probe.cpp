@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "net/event_loop.hpp"
 #include "util/log.hpp"
 
@@ -62,21 +65,131 @@ Probe::Reading Probe::reading() const {
     return reading_;
 }
 
-void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
-                            std::function<void(int64_t offset)> done) {
+void Probe::enqueue(std::function<void()> job) {
     {
         std::lock_guard<std::mutex> g(mu_);
-        lookups_.push_back({std::move(topic), partition, time_ms, std::move(done)});
+        lookups_.push_back(std::move(job));
     }
     cv_.notify_all();
 }
 
-void Probe::lookup(Lookup& l) {
-    PartitionList q(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(q.get(), l.topic.c_str(), l.partition)->offset = l.time_ms;
-    bool ok = rd_kafka_offsets_for_times(rk_.get(), q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-              !q->elems[0].err;
-    l.done(ok ? q->elems[0].offset : -1);
+void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
+                            std::function<void(int64_t offset)> done) {
+    enqueue([this, topic = std::move(topic), partition, time_ms, done = std::move(done)] {
+        PartitionList q(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset = time_ms;
+        bool ok =
+            rd_kafka_offsets_for_times(rk_.get(), q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            !q->elems[0].err;
+        done(ok ? q->elems[0].offset : -1);
+    });
+}
+
+namespace {
+// One topic's metadata; the error (or not-found) in `info` when there is none.
+template <typename Info>
+const rd_kafka_metadata_topic_t* topic_metadata(rd_kafka_t* rk, const std::string& topic,
+                                                const rd_kafka_metadata_t*& md, Info& info) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    if (!rkt) {
+        info.error = "invalid topic name";
+        info.not_found = true;
+        return nullptr;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+    rd_kafka_topic_destroy(rkt);
+    if (err || !md || md->topic_cnt != 1) {
+        info.error = rd_kafka_err2str(err ? err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
+        return nullptr;
+    }
+    const rd_kafka_metadata_topic_t* t = &md->topics[0];
+    if (t->err) {
+        info.error = rd_kafka_err2str(t->err);
+        info.not_found = t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                         t->err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+        return nullptr;
+    }
+    return t;
+}
+}  // namespace
+
+void Probe::describe_topic(std::string topic, std::function<void(TopicInfo)> done) {
+    enqueue([this, topic = std::move(topic), done = std::move(done)] {
+        TopicInfo info;
+        const rd_kafka_metadata_t* md = nullptr;
+        if (const rd_kafka_metadata_topic_t* t = topic_metadata(rk_.get(), topic, md, info))
+            for (int p = 0; p < t->partition_cnt; ++p)
+                info.partitions.push_back(t->partitions[p].id);
+        if (md) rd_kafka_metadata_destroy(md);
+        std::sort(info.partitions.begin(), info.partitions.end());
+        done(std::move(info));
+    });
+}
+
+void Probe::describe_partition(std::string topic, int32_t partition,
+                               std::function<void(PartitionInfo)> done) {
+    enqueue([this, topic = std::move(topic), partition, done = std::move(done)] {
+        PartitionInfo info;
+        const rd_kafka_metadata_t* md = nullptr;
+        bool exists = false;
+        if (const rd_kafka_metadata_topic_t* t = topic_metadata(rk_.get(), topic, md, info))
+            for (int p = 0; p < t->partition_cnt; ++p) exists |= t->partitions[p].id == partition;
+        if (md) rd_kafka_metadata_destroy(md);
+        if (info.error.empty() && !exists) {
+            info.error = "no partition " + std::to_string(partition);
+            info.not_found = true;
+        }
+        if (info.error.empty()) {
+            if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                    rk_.get(), topic.c_str(), partition, &info.low, &info.high, 5000))
+                info.error = rd_kafka_err2str(e);
+            else if (info.high > info.low)
+                info.last_time_ms = last_record_time(topic, partition, info.high - 1);
+        }
+        done(std::move(info));
+    });
+}
+
+// Reads the record at `offset` for its timestamp (Kafka keeps no per-partition "last appended
+// at"). Bounded: 0 when it does not arrive within 2 s (e.g. the offset is a control record).
+int64_t Probe::last_record_time(const std::string& topic, int32_t partition, int64_t offset) {
+    if (!reader_) {
+        std::string err;
+        // librdkafka wants a group even to assign; it never joins it nor commits.
+        Properties defaults{{"client.id", "trestle-probe-reader"},
+                            {"group.id", "trestle-probe-reader"},
+                            {"enable.auto.commit", "false"},
+                            {"enable.partition.eof", "true"},
+                            {"socket.connection.setup.timeout.ms", "5000"}};
+        Properties props = props_;
+        props.erase("group.id");
+        rd_kafka_conf_t* conf = make_conf(defaults, props, err);
+        if (!conf) return 0;
+        char errstr[512];
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+        if (!rk) {
+            rd_kafka_conf_destroy(conf);
+            logger().warn("Kafka probe: cannot create a reader: {}", errstr);
+            return 0;
+        }
+        rd_kafka_poll_set_consumer(rk);
+        reader_.reset(rk);
+    }
+    PartitionList l(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), partition)->offset = offset;
+    if (rd_kafka_assign(reader_.get(), l.get())) return 0;
+    int64_t ts = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline && !stopping()) {
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(reader_.get(), 100);
+        if (!m) continue;
+        bool done = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || m->err == 0;
+        if (!m->err && m->offset == offset) ts = rd_kafka_message_timestamp(m, nullptr);
+        rd_kafka_message_destroy(m);
+        if (done) break;
+    }
+    rd_kafka_assign(reader_.get(), nullptr);
+    return ts > 0 ? ts : 0;
 }
 
 void Probe::run() {
@@ -84,10 +197,10 @@ void Probe::run() {
     auto next_check = std::chrono::steady_clock::now();
     while (!stop_) {
         while (!lookups_.empty() && !stop_) {
-            Lookup l = std::move(lookups_.front());
+            std::function<void()> job = std::move(lookups_.front());
             lookups_.pop_front();
             lock.unlock();
-            lookup(l);
+            job();
             lock.lock();
         }
         if (std::chrono::steady_clock::now() >= next_check) {

@@ -40,19 +40,31 @@ class Probe {
     std::string start();
     void set_topics(std::vector<std::string> topics);
     Reading reading() const;
-    // The first offset of the partition at or after `time_ms` (-1: none, or no answer), looked
-    // up on the probe's thread ahead of its next round trip; `done` runs on that thread.
+    // Lookups, run on the probe's thread ahead of its next round trip; `done` runs on that
+    // thread.
+    // The first offset of the partition at or after `time_ms` (-1: none, or no answer).
     void offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
                          std::function<void(int64_t offset)> done);
+    // A topic's partitions (Event Hubs' hub properties). `error` empty: it exists.
+    struct TopicInfo {
+        std::string error;
+        bool not_found = false;
+        std::vector<int32_t> partitions;
+    };
+    void describe_topic(std::string topic, std::function<void(TopicInfo)> done);
+    // A partition's first and end offsets and the timestamp of its last record.
+    struct PartitionInfo {
+        std::string error;
+        bool not_found = false;
+        int64_t low = -1, high = -1;
+        int64_t last_time_ms = 0;  // 0: empty, or the last record could not be read
+    };
+    void describe_partition(std::string topic, int32_t partition,
+                            std::function<void(PartitionInfo)> done);
 
   private:
-    struct Lookup {
-        std::string topic;
-        int32_t partition;
-        int64_t time_ms;
-        std::function<void(int64_t)> done;
-    };
-    void lookup(Lookup& l);
+    void enqueue(std::function<void()> job);
+    int64_t last_record_time(const std::string& topic, int32_t partition, int64_t offset);
     void run();
     void check();
     bool stopping() const;
@@ -63,7 +75,8 @@ class Probe {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::vector<std::string> topics_;
-    std::deque<Lookup> lookups_;
+    std::deque<std::function<void()>> lookups_;
+    Handle reader_;  // a consumer for describe_partition's last record, made when first needed
     Reading reading_;
     bool stop_ = false;
     std::thread thread_;
