@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build test
+# Third-party client SDKs the integration tests drive (versions pinned by package-lock.json).
+(cd tests/integration/node && npm ci --no-audit --no-fund --loglevel=error)
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 # shellcheck disable=SC2086

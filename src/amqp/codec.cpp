@@ -518,6 +518,18 @@ void variable(std::string& o, char small, char big, std::string_view s) {
 void Writer::string(std::string_view s) { variable(out_, '\xa1', '\xb1', s); }
 void Writer::symbol(std::string_view s) { variable(out_, '\xa3', '\xb3', s); }
 void Writer::binary(std::string_view s) { variable(out_, '\xa0', '\xb0', s); }
+void Writer::string_array(const std::vector<std::string>& items) {
+    uint32_t size = 4 + 1;  // count, element constructor
+    for (const auto& s : items) size += 4 + static_cast<uint32_t>(s.size());
+    out_ += '\xf0';
+    be(size, 4);
+    be(items.size(), 4);
+    out_ += '\xb1';
+    for (const auto& s : items) {
+        be(s.size(), 4);
+        out_ += s;
+    }
+}
 
 size_t Writer::begin_list() {
     size_t m = out_.size();

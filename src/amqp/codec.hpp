@@ -153,6 +153,7 @@ public:
     void string(std::string_view s);
     void symbol(std::string_view s);
     void binary(std::string_view s);
+    void string_array(const std::vector<std::string>& items);  // array32 of str32
     void value(const Value& v);
     // Compound values: begin returns a marker; end patches sizes and counts.
     size_t begin_list();

@@ -469,6 +469,8 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
 
     al = new AmqpLink(*this, l);
     links_.insert(al);
+    if (settings_.max_message_size && pn_link_is_receiver(l))
+        pn_link_set_max_message_size(l, settings_.max_message_size);
     pn_terminus_t* rtarget = pn_link_remote_target(l);
     if (pn_terminus_get_type(rtarget) == PN_COORDINATOR) {
         pn_link_open(l);
@@ -729,6 +731,20 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     }
     if (!pn_delivery_readable(pd) && pn_delivery_partial(pd)) return;
     size_t pending = pn_delivery_pending(pd);
+    if (settings_.max_message_size && al.partial.size() + pending > settings_.max_message_size) {
+        // Detached before it is buffered: the spec's answer, and what bounds our memory.
+        core::ErrorCondition err{"amqp:link:message-size-exceeded",
+                                 "a message larger than the listener's maxMessageSize (" +
+                                     std::to_string(settings_.max_message_size) + " bytes)"};
+        logger().info("[C{}] link '{}': {}", log_id_, pn_link_name(l), err.description);
+        al.partial.clear();
+        al.partial.shrink_to_fit();
+        detach_core_link(al, &err);
+        set_condition(pn_link_condition(l), err);
+        pn_link_close(l);
+        wake();
+        return;
+    }
     if (pn_delivery_partial(pd)) {
         // Accumulate a multi-frame message; Proton's session window bounds each step.
         size_t old = al.partial.size();

@@ -33,6 +33,8 @@ struct AmqpSettings {
     // Listener: every link is direct Kafka topic access in this dialect ("strimzi"): its
     // address goes to the Kafka adapter under the dialect's prefix ("$strimzi/").
     std::string kafka_dialect;
+    // Largest incoming message (0 = no limit): advertised on attach, enforced by detaching.
+    uint64_t max_message_size = 0;
 };
 
 // The address prefix under which the Kafka adapter receives a dialect's links.

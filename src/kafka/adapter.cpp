@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kafka/embedded.hpp"
+#include "kafka/eventhubs_nodes.hpp"
 #include "kafka/probe.hpp"
 #include "kafka/state.hpp"
 #include "mapping/direct.hpp"
@@ -175,12 +176,16 @@ class Adapter::RouteIn final : public core::LinkPort {
     // annotations, the topic from `to` or the link's target. Event Hubs: the key from
     // x-opt-partition-key, topic and partition from the link's target.
     void produce_direct(core::Delivery& d, uint32_t slot) {
+        if (dialect == Dialect::eventhubs && mapping::eventhubs::read_batch(*d.message, events_)) {
+            produce_batch(slot);
+            return;
+        }
         mapping::Produce p;
         std::string err;
         bool ok = dialect == Dialect::strimzi
                       ? mapping::strimzi::read_produce(*d.message, p, record_, err)
                       : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p,
-                                                     record_, err);
+                                                     record_, err, true);
         if (dialect == Dialect::eventhubs) {
             p.topic.clear();  // the hub is the link's
             p.partition = partition;
@@ -206,6 +211,47 @@ class Adapter::RouteIn final : public core::LinkPort {
         post_failures();
     }
 
+    // An Event Hubs batch: one record per event, all read before any is produced (a bad event
+    // rejects the batch whole); the delivery is settled when every record is acknowledged.
+    void produce_batch(uint32_t slot) {
+        if (batch_.size() < events_.size()) batch_.resize(events_.size());
+        mapping::Produce p;
+        std::string err;
+        for (size_t i = 0; i < events_.size(); ++i)
+            if (!mapping::read_direct_produce(events_[i], {}, "x-opt-partition-key", p, batch_[i],
+                                              err, true)) {
+                a_.failed_.emplace_back(slot, "amqp:decode-error|event " + std::to_string(i + 1) +
+                                                  " of the batch: " + err);
+                post_failures();
+                return;
+            }
+        uint32_t produced = 0;
+        rd_kafka_resp_err_t cut = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (size_t i = 0; i < events_.size() && !cut; ++i) {
+            if (a_.fatal_)
+                cut = RD_KAFKA_RESP_ERR__FATAL;
+            else if (rd_kafka_resp_err_t e =
+                         produce(a_.producer_.get(), s_.topic, batch_[i],
+                                 reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
+                                 partition.value_or(RD_KAFKA_PARTITION_UA)))
+                cut = e;
+            else
+                ++produced;
+        }
+        if (produced == 0) {
+            a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " + error_text(cut));
+            post_failures();
+            return;
+        }
+        // Those produced report back; the batch fails with them (the client sends it again).
+        Slot& s = a_.slots_[slot - 1];
+        s.records = produced;
+        s.err = cut;
+        if (cut)
+            logger().debug("Event Hubs sender '{}': batch cut short after {} of {} events: {}",
+                           s_.name, produced, events_.size(), error_text(cut));
+    }
+
     void update(core::Delivery& d, const core::DeliveryState&, bool settle) override {
         // The producer settled first (e.g. it went away): forget the delivery, keep the record.
         if (!settle || !d.handle) return;
@@ -227,6 +273,8 @@ class Adapter::RouteIn final : public core::LinkPort {
     std::optional<int32_t> partition;  // Event Hubs: the target's partition
     mapping::KafkaRecordOptions options_;
     mapping::KafkaRecord record_;  // reused: no allocation per message once warm
+    std::vector<std::string_view> events_;     // an Event Hubs batch's events
+    std::vector<mapping::KafkaRecord> batch_;  // and their records (reused)
     core::Link* link = nullptr;
     int32_t granted = 0;  // credit the core has from us, as far as we know
     RouteCounters counters;
@@ -293,31 +341,36 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     }
     Slot& s = slots_[slot - 1];
     RouteIn* r = s.route;
-    core::Delivery* d = s.delivery;
     // librdkafka stamps each message at produce(): its latency replaces a stamp of our own.
     if (int64_t us = rd_kafka_message_latency(m); !m->err && us >= 0)
         latency_.add(static_cast<double>(us) / 1e6);
     reported_ = true;
+    if (r) {
+        if (m->err) {
+            ++r->counters.produce_failed;
+            logger().debug("kafka route '{}': produce failed: {}", r->s_.name,
+                           rd_kafka_err2str(m->err));
+        } else {
+            ++r->counters.produced;
+        }
+    }
+    if (m->err && !s.err) s.err = m->err;
+    if (--s.records > 0) return;  // the rest of a batch is still on its way
+    core::Delivery* d = s.delivery;
+    rd_kafka_resp_err_t err = s.err;
     free_slot(static_cast<uint32_t>(slot));
     if (!r) return;
     --r->counters.in_flight;
-    if (m->err) {
-        ++r->counters.produce_failed;
-        logger().debug("kafka route '{}': produce failed: {}", r->s_.name,
-                       rd_kafka_err2str(m->err));
-    } else {
-        ++r->counters.produced;
-    }
     if (!d || !r->link) return;
     d->handle = nullptr;
     core::ErrorCondition c;
-    if (m->err)
+    if (err)
         c = r->dialect == Dialect::strimzi
                 ? core::ErrorCondition{std::string(mapping::strimzi::condition::error_to_kafka),
-                                       "Kafka: " + error_text(m->err)}
-                : condition_for(m->err);
-    router_.disposition(
-        d, m->err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(), true);
+                                       "Kafka: " + error_text(err)}
+                : condition_for(err);
+    router_.disposition(d, err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(),
+                        true);
 }
 
 void Adapter::settle_failures() {
@@ -585,7 +638,8 @@ class Adapter::RouteOut final : public core::LinkPort {
             } else {
                 rd_kafka_timestamp_type_t tt;
                 int64_t ts = rd_kafka_message_timestamp(m, &tt);
-                msg = mapping::eventhubs::message(m->offset, ts > 0 ? ts : 0, key, value);
+                msg = mapping::eventhubs::message(m->offset, ts > 0 ? ts : 0, key, value,
+                                                  record_headers(m));
             }
         } else {
             switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
@@ -1153,6 +1207,11 @@ core::LinkPort* Adapter::open_direct(core::Link& link, const core::AttachRequest
     const char* what = dialect == Dialect::strimzi ? "Strimzi" : "Event Hubs";
     core::Terminus source = without_prefix(req.source), target = without_prefix(req.target);
     bool sender = req.direction == core::Direction::outgoing;  // the client's sender
+    if (dialect == Dialect::eventhubs &&
+        EventHubsNodes::is_node(sender ? target.address : source.address)) {
+        if (!eventhubs_nodes_) eventhubs_nodes_ = std::make_unique<EventHubsNodes>(*this);
+        return eventhubs_nodes_->open(link, req, source, target);
+    }
     // Opened after this port call (ports do not call into the core from inside one).
     auto answer = [this, source, target](core::Link* l, auto* port) {
         asio::post(loop_.io(), [this, l, port, source, target] {
@@ -1622,6 +1681,7 @@ void Adapter::shutdown() {
         router_.connection_closed(direct_core_);
         direct_core_ = nullptr;
     }
+    if (eventhubs_nodes_) eventhubs_nodes_->close();
     outs_.clear();
     slots_.clear();
     free_slot_ = 0;

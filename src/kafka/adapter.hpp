@@ -151,6 +151,7 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     class RouteOut;
     class Replayer;
     class DirectPort;
+    class EventHubsNodes;
 
   private:
     friend class RouteIn;
@@ -171,6 +172,8 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
         RouteIn* route = nullptr;
         core::Delivery* delivery = nullptr;  // null: presettled, dead letter, or forgotten
         uint32_t next_free = 0;
+        uint32_t records = 1;  // reports still due (an Event Hubs batch: one per event)
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;  // a batch's first failure
         bool used = false;
     };
     uint32_t take_slot(RouteIn* route, core::Delivery* d);
@@ -210,6 +213,7 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     std::unique_ptr<KafkaSessionState> sessions_;
     std::unique_ptr<Replayer> replayer_;
     std::unique_ptr<DirectPort> direct_port_;
+    std::unique_ptr<EventHubsNodes> eventhubs_nodes_;  // made when a client first needs them
     core::Connection* direct_core_ = nullptr;  // route container of direct topic access
     std::vector<std::string> log_names_;       // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;

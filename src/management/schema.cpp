@@ -89,6 +89,11 @@ AttributeSchema map(std::string name, std::string description) {
     return a;
 }
 
+// Its default depends on other attributes (the description says how).
+AttributeSchema no_default(AttributeSchema a) {
+    a.default_value = nullptr;
+    return a;
+}
 AttributeSchema operational(AttributeSchema a) {
     a.operational = true;
     a.default_value = nullptr;
@@ -249,6 +254,14 @@ Schema::Schema() {
             "x-opt-offset/x-opt-enqueued-time selector filters and annotations); needs a kafka "
             "entity. none: routed as usual.",
             {"none", "strimzi", "eventhubs"}, "none"));
+        t.attributes.push_back(no_default(integer(
+            "maxMessageSize",
+            "Largest message, in bytes, a client may send on this listener: advertised as its "
+            "links' max-message-size; a larger one detaches its link with "
+            "amqp:link:message-size-exceeded. 0 = no limit, except on a kafkaDialect eventhubs "
+            "listener: 1048576 there (Event Hubs' own limit; Azure SDKs size their batches by "
+            "it).",
+            0, 0, 2147483647)));
         amqp_connection_attributes(t.attributes);
         t.attributes.push_back(integer("initialHandshakeTimeoutSeconds",
                                        "Close connections that do not complete the AMQP/SASL "

@@ -31,13 +31,20 @@ bool parse_int(std::string_view s, int64_t& out) {
 
 bool read_direct_produce(const core::Message& m, std::string_view partition_annotation,
                          std::string_view key_annotation, Produce& out, KafkaRecord& record,
-                         std::string& error) {
+                         std::string& error, bool properties_as_headers) {
     if (m.format() != core::MessageFormat::amqp) {
         error = "not an AMQP message";
         return false;
     }
+    return read_direct_produce(m.bytes(), partition_annotation, key_annotation, out, record, error,
+                               properties_as_headers);
+}
+
+bool read_direct_produce(std::string_view message, std::string_view partition_annotation,
+                         std::string_view key_annotation, Produce& out, KafkaRecord& record,
+                         std::string& error, bool properties_as_headers) {
     amqp::MessageLayout l;
-    if (std::string e = amqp::scan_message(m.bytes(), l); !e.empty()) {
+    if (std::string e = amqp::scan_message(message, l); !e.empty()) {
         error = e;
         return false;
     }
@@ -49,7 +56,7 @@ bool read_direct_produce(const core::Message& m, std::string_view partition_anno
     record.headers.clear();
     record.timestamp_ms = 0;
     if (l.message_annotations.present()) {
-        amqp::Reader r(m.bytes().substr(l.message_annotations.offset, l.message_annotations.size));
+        amqp::Reader r(message.substr(l.message_annotations.offset, l.message_annotations.size));
         amqp::Value ma;
         if (!r.read_descriptor() || !amqp::read_value(r, ma) || ma.type != amqp::Value::Type::map) {
             error = "message-annotations unreadable";
@@ -68,7 +75,18 @@ bool read_direct_produce(const core::Message& m, std::string_view partition_anno
             record.has_key = true;
         }
     }
-    switch (body_payload(m, l, record.value)) {
+    if (properties_as_headers && l.application_properties.present()) {
+        amqp::Reader r(
+            message.substr(l.application_properties.offset, l.application_properties.size));
+        amqp::Value ap;
+        if (!r.read_descriptor() || !amqp::read_value(r, ap) || ap.type != amqp::Value::Type::map) {
+            error = "application-properties unreadable";
+            return false;
+        }
+        for (const auto& [k, v] : ap.entries)
+            if (k.is_textual()) record.headers.emplace_back(k.bytes, v.to_text());
+    }
+    switch (body_payload(message, l, record.value)) {
         case BodyKind::bytes:
         case BodyKind::text:
             return true;
@@ -86,11 +104,21 @@ namespace {
 // A record as a receiver gets it: the dialect's annotations (written by `annotate`, which
 // returns how many keys and values it wrote), then the value as one data section.
 template <class Annotate>
-core::MessageRef annotated(Annotate&& annotate, std::string_view value) {
+core::MessageRef annotated(Annotate&& annotate, std::string_view value,
+                           const std::vector<HeaderView>& properties = {}) {
     amqp::Writer w;
     w.descriptor(static_cast<uint8_t>(amqp::Section::message_annotations));
     size_t ma = w.begin_map();
     w.end_map(ma, annotate(w));
+    if (!properties.empty()) {
+        w.descriptor(static_cast<uint8_t>(amqp::Section::application_properties));
+        size_t ap = w.begin_map();
+        for (const auto& [name, v] : properties) {
+            w.string(name);
+            w.string(v);
+        }
+        w.end_map(ap, static_cast<uint32_t>(properties.size() * 2));
+    }
     w.descriptor(static_cast<uint8_t>(amqp::Section::data));
     w.binary(value);
     core::Message* m = core::Message::copy_of(w.out(), core::MessageFormat::amqp);
@@ -326,7 +354,7 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
 }
 
 core::MessageRef message(int64_t offset, int64_t timestamp_ms, std::optional<std::string_view> key,
-                         std::string_view value) {
+                         std::string_view value, const std::vector<HeaderView>& headers) {
     return annotated(
         [&](amqp::Writer& w) -> uint32_t {
             w.symbol("x-opt-offset");
@@ -340,7 +368,156 @@ core::MessageRef message(int64_t offset, int64_t timestamp_ms, std::optional<std
             w.string(*key);
             return 8;
         },
-        value);
+        value, headers);
+}
+
+bool read_batch(const core::Message& m, std::vector<std::string_view>& events) {
+    events.clear();
+    if (m.format() != core::MessageFormat::amqp) return false;
+    amqp::MessageLayout l;
+    if (!amqp::scan_message(m.bytes(), l).empty() || !l.body.present()) return false;
+    std::string_view body = m.bytes().substr(l.body.offset, l.body.size);
+    amqp::Reader r(body);
+    while (!r.at_end()) {
+        auto code = r.read_descriptor();
+        auto kind = r.peek_code();
+        if (code != static_cast<uint64_t>(amqp::Section::data) || !kind ||
+            (*kind != 0xa0 && *kind != 0xb0))
+            return false;
+        auto bytes = r.read_bytes_like();
+        if (!bytes) return false;
+        // A complete message of its own, starting with a section and holding a body.
+        amqp::MessageLayout inner;
+        if (bytes->size() < 3 || (*bytes)[0] != '\0' ||
+            !amqp::scan_message(*bytes, inner).empty() || !inner.body.present())
+            return false;
+        events.push_back(*bytes);
+    }
+    return !events.empty();
+}
+
+bool read_node_request(const core::Message& m, NodeRequest& out, std::string& error) {
+    out = NodeRequest{};
+    if (m.format() != core::MessageFormat::amqp) {
+        error = "not an AMQP message";
+        return false;
+    }
+    amqp::MessageLayout l;
+    if (std::string e = amqp::scan_message(m.bytes(), l); !e.empty()) {
+        error = e;
+        return false;
+    }
+    out.reply_to.assign(l.reply_to);
+    if (l.properties.present()) {
+        amqp::Reader r(m.bytes().substr(l.properties.offset, l.properties.size));
+        size_t end = 0;
+        if (r.read_descriptor()) {
+            if (auto n = r.enter_list(end); n && *n > 0) {
+                size_t start = r.offset();
+                if (r.skip_value() && r.raw_begin()[start] != '\x40')  // message-id, unless null
+                    out.message_id.assign(r.raw_begin() + start, r.offset() - start);
+            }
+        }
+    }
+    if (!l.application_properties.present()) {
+        error = "no application-properties (no operation)";
+        return false;
+    }
+    amqp::Reader r(
+        m.bytes().substr(l.application_properties.offset, l.application_properties.size));
+    amqp::Value ap;
+    if (!r.read_descriptor() || !amqp::read_value(r, ap) || ap.type != amqp::Value::Type::map) {
+        error = "application-properties is not a map";
+        return false;
+    }
+    for (const auto& [k, v] : ap.entries) {
+        if (!k.is_textual()) continue;
+        std::string* field = k.bytes == "operation"   ? &out.operation
+                             : k.bytes == "type"      ? &out.type
+                             : k.bytes == "name"      ? &out.name
+                             : k.bytes == "partition" ? &out.partition
+                                                      : nullptr;
+        if (field) *field = v.is_textual() ? v.bytes : v.to_text();
+    }
+    if (out.operation.empty()) {
+        error = "no 'operation' application property";
+        return false;
+    }
+    return true;
+}
+
+std::string encode(const HubProperties& p) {
+    amqp::Writer w;
+    size_t m = w.begin_map();
+    w.string("name");
+    w.string(p.name);
+    w.string("created_at");
+    w.timestamp(0);  // Kafka does not keep a topic's creation time
+    w.string("partition_count");
+    w.int32(static_cast<int32_t>(p.partitions.size()));
+    w.string("partition_ids");
+    std::vector<std::string> ids;
+    for (int32_t id : p.partitions) ids.push_back(std::to_string(id));
+    w.string_array(ids);
+    w.end_map(m, 8);
+    return std::move(w.out());
+}
+
+std::string encode(const PartitionProperties& p) {
+    amqp::Writer w;
+    size_t m = w.begin_map();
+    w.string("name");
+    w.string(p.hub);
+    w.string("partition");
+    w.string(std::to_string(p.partition));
+    w.string("begin_sequence_number");
+    w.int64(p.begin);
+    w.string("last_enqueued_sequence_number");
+    w.int64(p.end - 1);
+    w.string("last_enqueued_offset");
+    w.string(std::to_string(p.end - 1));
+    w.string("last_enqueued_time_utc");
+    w.timestamp(p.last_time_ms);
+    w.string("is_partition_empty");
+    w.boolean(p.end <= p.begin);
+    w.end_map(m, 14);
+    return std::move(w.out());
+}
+
+core::MessageRef node_response(std::string_view reply_to, std::string_view correlation_id,
+                               int32_t status, std::string_view description,
+                               std::string_view condition, std::string_view body) {
+    amqp::Writer w;
+    w.descriptor(0x73);  // properties: message-id, user-id, to, subject, reply-to, correlation-id
+    size_t p = w.begin_list();
+    w.null();
+    w.null();
+    w.string(reply_to);
+    uint32_t n = 3;
+    if (!correlation_id.empty()) {
+        w.null();
+        w.null();
+        w.out() += correlation_id;
+        n = 6;
+    }
+    w.end_list(p, n);
+    w.descriptor(0x74);
+    size_t ap = w.begin_map();
+    w.string("status-code");
+    w.int32(status);
+    w.string("status-description");
+    w.string(description);
+    if (!condition.empty()) {
+        w.string("error-condition");
+        w.symbol(condition);
+    }
+    w.end_map(ap, condition.empty() ? 4 : 6);
+    w.descriptor(0x77);
+    if (body.empty())
+        w.null();
+    else
+        w.out() += body;
+    return core::MessageRef::adopt(core::Message::copy_of(w.out(), core::MessageFormat::amqp));
 }
 
 }  // namespace eventhubs

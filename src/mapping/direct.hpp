@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mapping/kafka.hpp"
 #include "trestle/core/message.hpp"
@@ -36,9 +37,14 @@ struct Produce {
 // allocation per message once warm): value = the body (data sections, or an amqp-value
 // binary/string), key and partition from the named message annotations (empty name: none),
 // no headers. False (with `error` set) when the message cannot be read.
+// With `properties_as_headers`, application properties become headers (values as text).
 bool read_direct_produce(const core::Message& m, std::string_view partition_annotation,
                          std::string_view key_annotation, Produce& out, KafkaRecord& record,
-                         std::string& error);
+                         std::string& error, bool properties_as_headers = false);
+// The same for an encoded message (an event inside an Event Hubs batch).
+bool read_direct_produce(std::string_view message, std::string_view partition_annotation,
+                         std::string_view key_annotation, Produce& out, KafkaRecord& record,
+                         std::string& error, bool properties_as_headers = false);
 
 namespace strimzi {
 
@@ -92,6 +98,8 @@ core::MessageRef message(std::string_view topic, int32_t partition, int64_t offs
 //   filter apache.org:selector-filter:string          start: amqp.annotation.x-opt-offset or
 //     amqp.annotation.x-opt-sequence-number > / >= '<n>' ('-1' = start, '@latest' = end), or
 //     amqp.annotation.x-opt-enqueued-time > / >= '<epoch ms>'
+//   application properties                           headers (values as text; received
+//                                                     as string properties)
 //   x-opt-offset (string), x-opt-sequence-number (long), x-opt-enqueued-time (timestamp),
 //   x-opt-partition-key                               on every received message
 namespace eventhubs {
@@ -119,8 +127,55 @@ struct Consume {
 bool read_consume(std::string_view address, std::string_view filter, Consume& out,
                   core::ErrorCondition& error);
 
+// A record as a receiver gets it; its headers become application properties (strings).
 core::MessageRef message(int64_t offset, int64_t timestamp_ms, std::optional<std::string_view> key,
-                         std::string_view value);
+                         std::string_view value, const std::vector<HeaderView>& headers = {});
+
+// Azure SDKs send events in batches: one transfer of message-format 0x80013700 whose data
+// sections each hold an encoded message (an event: one record). Proton 0.37 (Debian 12) does
+// not expose a transfer's message-format, so a batch is recognised by its shape: every body
+// section a data section holding a complete AMQP message with a body (the envelope's other
+// sections are the SDK's and ignored). True with the events' encodings (views into `m`).
+bool read_batch(const core::Message& m, std::vector<std::string_view>& events);
+
+// The request-response nodes every Azure SDK talks to before it attaches to a hub:
+//   $cbs         put-token (claims-based security): answered 202
+//   $management  READ com.microsoft:eventhub (name, created_at, partition_count,
+//                partition_ids) and READ com.microsoft:partition (begin/last sequence number,
+//                last offset and enqueued time, is_partition_empty)
+// Requests carry application properties operation/type/name(/partition) and a reply-to; a
+// response's correlation-id is the request's message-id, its status in application properties
+// status-code / status-description (/ error-condition), its answer an amqp-value map.
+inline constexpr std::string_view cbs_node = "$cbs";
+inline constexpr std::string_view management_node = "$management";
+
+struct NodeRequest {
+    std::string operation, type, name, partition;
+    std::string reply_to;
+    std::string message_id;  // as encoded: the response's correlation-id, type and all
+};
+// False (with `error` set) when the message is not a readable request.
+bool read_node_request(const core::Message& m, NodeRequest& out, std::string& error);
+
+struct HubProperties {
+    std::string name;
+    std::vector<int32_t> partitions;
+};
+struct PartitionProperties {
+    std::string hub;
+    int32_t partition = 0;
+    int64_t begin = 0;         // first offset kept
+    int64_t end = 0;           // the next offset to be written (high watermark)
+    int64_t last_time_ms = 0;  // of the last record
+};
+// The encoded amqp-value maps of the two READ answers.
+std::string encode(const HubProperties& p);
+std::string encode(const PartitionProperties& p);
+
+// A response: `body` an encoded AMQP value (empty: none), `condition` empty unless it failed.
+core::MessageRef node_response(std::string_view reply_to, std::string_view correlation_id,
+                               int32_t status, std::string_view description,
+                               std::string_view condition = {}, std::string_view body = {});
 
 }  // namespace eventhubs
 }  // namespace trestle::mapping

@@ -198,11 +198,12 @@ Traits read_traits(const core::Message& m, const amqp::MessageLayout& l, uint64_
 
 }  // namespace
 
-BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& l, std::string& payload) {
+BodyKind body_payload(std::string_view message, const amqp::MessageLayout& l,
+                      std::string& payload) {
     payload.clear();
     BodyKind kind = BodyKind::bytes;
     if (!l.body.present()) return kind;
-    amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
+    amqp::Reader r(message.substr(l.body.offset, l.body.size));
     // Data sections concatenate; an amqp-value string or binary is its content.
     while (!r.at_end()) {
         size_t at = r.offset();
@@ -217,7 +218,7 @@ BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& l, std:
         } else if (*code == 0x77 && b.type == amqp::Value::Type::binary) {
             payload += b.bytes;
         } else {
-            payload += m.bytes().substr(l.body.offset + at, r.offset() - at);
+            payload += message.substr(l.body.offset + at, r.offset() - at);
             kind = BodyKind::encoded;
         }
     }
@@ -267,7 +268,7 @@ bool read_amqp_as_mqtt(const core::Message& m, std::string_view topic, AmqpAsMqt
                 props.user_properties.emplace_back(k.bytes, std::move(val));
         }
 
-    BodyKind kind = body_payload(m, l, out.payload);
+    BodyKind kind = body_payload(m.bytes(), l, out.payload);
     if (kind == BodyKind::text) props.payload_format_indicator = 1;
     // Other body types travel as their AMQP encoding.
     if (kind == BodyKind::encoded && !props.content_type)

@@ -72,7 +72,7 @@ bool read_amqp_as_mqtt(const core::Message& m, std::string_view topic, AmqpAsMqt
 // amqp-value string's or binary's content (`text` for a string); any other body section as
 // its AMQP encoding (`encoded`).
 enum class BodyKind : uint8_t { bytes, text, encoded, unreadable };
-BodyKind body_payload(const core::Message& m, const amqp::MessageLayout& layout,
+BodyKind body_payload(std::string_view message, const amqp::MessageLayout& layout,
                       std::string& payload);
 
 // Sets the core's fields (retain, empty payload, QoS, expiry) of an AMQP message entering the

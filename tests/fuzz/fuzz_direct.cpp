@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "amqp/codec.hpp"
 #include "mapping/direct.hpp"
@@ -17,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
     core::ErrorCondition e;
-    switch (data[0] % 6) {
+    switch (data[0] % 8) {
         case 0: {  // Strimzi filter-set
             s::Consume c;
             if (s::read_consume("topic/group.id/g", bytes, c, e)) {
@@ -60,6 +61,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 4: {  // Event Hubs raw filter-set
             eh::Consume c;
             if (!eh::read_consume("hub/ConsumerGroups/g/Partitions/1", bytes, c, e) && e.name.empty())
+                __builtin_trap();
+            break;
+        }
+        case 6: {  // an Event Hubs batch: events are complete messages inside it
+            core::MessageRef m = core::MessageRef::adopt(core::Message::copy_of(bytes));
+            std::vector<std::string_view> events;
+            if (eh::read_batch(*m, events)) {
+                mapping::Produce p;
+                mapping::KafkaRecord rec;
+                std::string err;
+                for (auto ev : events) {
+                    if (ev.data() < m->data() || ev.data() + ev.size() > m->data() + m->size())
+                        __builtin_trap();
+                    if (!mapping::read_direct_produce(ev, {}, "x-opt-partition-key", p, rec, err,
+                                                      true) &&
+                        err.empty())
+                        __builtin_trap();
+                }
+            }
+            break;
+        }
+        case 7: {  // a request to $cbs / $management; its answer must read back
+            core::MessageRef m = core::MessageRef::adopt(core::Message::copy_of(bytes));
+            eh::NodeRequest req;
+            std::string err;
+            if (!eh::read_node_request(*m, req, err)) {
+                if (err.empty()) __builtin_trap();
+                break;
+            }
+            if (req.operation.empty()) __builtin_trap();
+            core::MessageRef r =
+                eh::node_response(req.reply_to, req.message_id, 200, "OK", {},
+                                  eh::encode(eh::PartitionProperties{req.name, 1, 0, 5, 7}));
+            amqp::MessageLayout l;
+            if (!amqp::scan_message(r->bytes(), l).empty() || !l.application_properties.present() ||
+                l.to != req.reply_to)
                 __builtin_trap();
             break;
         }

@@ -4,9 +4,12 @@
 #include <proton/codec.h>
 #include <proton/message.h>
 
+#include <cstring>
 #include <map>
 #include <string>
 
+#include "amqp/codec.hpp"
+#include "mapping/direct.hpp"
 #include "mapping/kafka.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/message.hpp"
@@ -219,3 +222,150 @@ TEST(KafkaMapping, AnAmqpBodyContentTypeOverBytesThatAreNotAmqpIsRefused) {
 }
 
 }  // namespace
+
+// --- Event Hubs dialect (src/mapping/direct.*): batches and the $cbs/$management messages ---
+
+std::string formatted(pn_data_t* d) {
+    std::string buf(4096, '\0');
+    size_t size = buf.size();
+    pn_data_rewind(d);
+    EXPECT_EQ(pn_data_format(d, buf.data(), &size), 0);
+    buf.resize(size);
+    return buf;
+}
+
+std::string event(const std::string& body, const std::string& key, const std::string& prop) {
+    pn_message_t* m = pn_message();
+    pn_data_t* ma = pn_message_annotations(m);
+    pn_data_put_map(ma);
+    pn_data_enter(ma);
+    if (!key.empty()) {
+        pn_data_put_symbol(ma, pn_bytes(19, "x-opt-partition-key"));
+        pn_data_put_string(ma, pn_bytes(key.size(), key.data()));
+    }
+    pn_data_exit(ma);
+    pn_data_t* ap = pn_message_properties(m);
+    pn_data_put_map(ap);
+    pn_data_enter(ap);
+    pn_data_put_string(ap, pn_bytes(4, "kind"));
+    pn_data_put_string(ap, pn_bytes(prop.size(), prop.data()));
+    pn_data_put_string(ap, pn_bytes(1, "n"));
+    pn_data_put_int(ap, 42);
+    pn_data_exit(ap);
+    pn_data_put_binary(pn_message_body(m), pn_bytes(body.size(), body.data()));
+    std::string bytes = encode(m);
+    pn_message_free(m);
+    return bytes;
+}
+
+TEST(EventHubsMapping, ABatchIsOneRecordPerEventWithItsKeyAndProperties) {
+    std::string e1 = event("one", "dev-1", "a"), e2 = event("two", "", "b");
+    amqp::Writer w;  // the SDKs' envelope: sections of their own, then one data section per event
+    w.descriptor(static_cast<uint8_t>(amqp::Section::header));
+    w.out() += '\x45';  // an empty list
+    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    w.binary(e1);
+    w.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    w.binary(e2);
+    core::MessageRef batch = core::MessageRef::adopt(core::Message::copy_of(w.out()));
+    std::vector<std::string_view> events;
+    ASSERT_TRUE(mapping::eventhubs::read_batch(*batch, events));
+    ASSERT_EQ(events.size(), 2u);
+    mapping::Produce p;
+    KafkaRecord r;
+    std::string err;
+    ASSERT_TRUE(mapping::read_direct_produce(events[0], {}, "x-opt-partition-key", p, r, err, true))
+        << err;
+    EXPECT_EQ(r.value, "one");
+    EXPECT_TRUE(r.has_key);
+    EXPECT_EQ(r.key, "dev-1");
+    EXPECT_EQ(headers_of(r), (std::map<std::string, std::string>{{"kind", "a"}, {"n", "42"}}));
+    ASSERT_TRUE(
+        mapping::read_direct_produce(events[1], {}, "x-opt-partition-key", p, r, err, true));
+    EXPECT_EQ(r.value, "two");
+    EXPECT_FALSE(r.has_key);
+    EXPECT_EQ(headers_of(r).at("kind"), "b");
+    // Without properties_as_headers (the Strimzi dialect) no headers.
+    ASSERT_TRUE(mapping::read_direct_produce(events[1], {}, "x-opt-partition-key", p, r, err));
+    EXPECT_TRUE(r.headers.empty());
+
+    // Not batches: an event on its own, data that is not a message, an amqp-value body.
+    core::MessageRef single = core::MessageRef::adopt(core::Message::copy_of(e1));
+    EXPECT_FALSE(mapping::eventhubs::read_batch(*single, events));
+    amqp::Writer raw;
+    raw.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    raw.binary("plain bytes");
+    core::MessageRef plain = core::MessageRef::adopt(core::Message::copy_of(raw.out()));
+    EXPECT_FALSE(mapping::eventhubs::read_batch(*plain, events));
+    amqp::Writer mixed;  // one event, then bytes that are not one: not a batch
+    mixed.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    mixed.binary(e1);
+    mixed.descriptor(static_cast<uint8_t>(amqp::Section::data));
+    mixed.binary(std::string("\x00\x53\x75", 3));
+    core::MessageRef half = core::MessageRef::adopt(core::Message::copy_of(mixed.out()));
+    EXPECT_FALSE(mapping::eventhubs::read_batch(*half, events));
+}
+
+TEST(EventHubsMapping, NodeRequestsAndResponsesAsTheSdksReadThem) {
+    pn_message_t* q = pn_message();
+    pn_atom_t id;
+    id.type = PN_STRING;
+    id.u.as_bytes = pn_bytes(5, "req-9");
+    pn_message_set_id(q, id);
+    pn_message_set_reply_to(q, "cbs-replies");
+    pn_data_t* ap = pn_message_properties(q);
+    pn_data_put_map(ap);
+    pn_data_enter(ap);
+    for (auto [k, v] : {std::pair<const char*, const char*>{"operation", "READ"},
+                        {"type", "com.microsoft:partition"},
+                        {"name", "hub"},
+                        {"partition", "2"}}) {
+        pn_data_put_string(ap, pn_bytes(strlen(k), k));
+        pn_data_put_string(ap, pn_bytes(strlen(v), v));
+    }
+    pn_data_exit(ap);
+    core::MessageRef m = core::MessageRef::adopt(core::Message::copy_of(encode(q)));
+    pn_message_free(q);
+    mapping::eventhubs::NodeRequest req;
+    std::string err;
+    ASSERT_TRUE(mapping::eventhubs::read_node_request(*m, req, err)) << err;
+    EXPECT_EQ(req.operation, "READ");
+    EXPECT_EQ(req.type, "com.microsoft:partition");
+    EXPECT_EQ(req.name, "hub");
+    EXPECT_EQ(req.partition, "2");
+    EXPECT_EQ(req.reply_to, "cbs-replies");
+
+    // The answer, decoded by Proton: correlated by the request's message-id, status in
+    // application properties, the properties as an amqp-value map.
+    core::MessageRef resp = mapping::eventhubs::node_response(
+        req.reply_to, req.message_id, 200, "OK", {},
+        mapping::eventhubs::encode(mapping::eventhubs::HubProperties{"hub", {0, 1, 2}}));
+    pn_message_t* a = pn_message();
+    ASSERT_EQ(pn_message_decode(a, resp->data(), resp->size()), 0);
+    pn_atom_t corr = pn_message_get_correlation_id(a);
+    ASSERT_EQ(corr.type, PN_STRING);
+    EXPECT_EQ(std::string(corr.u.as_bytes.start, corr.u.as_bytes.size), "req-9");
+    EXPECT_STREQ(pn_message_get_address(a), "cbs-replies");
+    EXPECT_EQ(formatted(pn_message_properties(a)),
+              "{\"status-code\"=200, \"status-description\"=\"OK\"}");
+    EXPECT_EQ(formatted(pn_message_body(a)),
+              "{\"name\"=\"hub\", \"created_at\"=0, \"partition_count\"=3, "
+              "\"partition_ids\"=@PN_STRING[\"0\", \"1\", \"2\"]}");
+    pn_message_free(a);
+
+    // A failure names its condition; a request without an operation is refused.
+    core::MessageRef nf = mapping::eventhubs::node_response(
+        "r", {}, 404, "no such hub", "com.microsoft:messaging-entity-not-found");
+    pn_message_t* b = pn_message();
+    ASSERT_EQ(pn_message_decode(b, nf->data(), nf->size()), 0);
+    EXPECT_NE(formatted(pn_message_properties(b))
+                  .find("\"error-condition\"=:\"com.microsoft:messaging-entity-not-found\""),
+              std::string::npos);
+    pn_message_free(b);
+    amqp::Writer w;
+    w.descriptor(static_cast<uint8_t>(amqp::Section::amqp_value));
+    w.string("no properties");
+    core::MessageRef bad = core::MessageRef::adopt(core::Message::copy_of(w.out()));
+    EXPECT_FALSE(mapping::eventhubs::read_node_request(*bad, req, err));
+    EXPECT_FALSE(err.empty());
+}
