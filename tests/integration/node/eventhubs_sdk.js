@@ -3,6 +3,9 @@
 //   node eventhubs_sdk.js <port> <hub>
 // The hub must exist with 3 partitions. Exits 0 when every check passed, else prints why.
 "use strict";
+// Node.js 18 (Debian 12's) has Web Crypto only under require("crypto"); the SDK's helpers
+// expect the global that Node.js 20 provides.
+if (!globalThis.crypto) globalThis.crypto = require("node:crypto").webcrypto;
 const { EventHubProducerClient, EventHubConsumerClient, earliestEventPosition } =
   require("@azure/event-hubs");
 
