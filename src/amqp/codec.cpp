@@ -583,6 +583,23 @@ void Writer::descriptor(uint8_t code) {
     out_ += static_cast<char>(code);
 }
 
+void Writer::response_properties(std::string_view to, std::string_view correlation_id) {
+    descriptor(static_cast<uint8_t>(Section::properties));
+    // message-id, user-id, to, subject, reply-to, correlation-id
+    size_t p = begin_list();
+    null();
+    null();
+    string(to);
+    uint32_t n = 3;
+    if (!correlation_id.empty()) {
+        null();
+        null();
+        out_ += correlation_id;
+        n = 6;
+    }
+    end_list(p, n);
+}
+
 void Writer::value(const Value& v) {
     switch (v.type) {
         case Value::Type::null: null(); break;

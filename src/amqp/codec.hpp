@@ -162,6 +162,9 @@ public:
     void end_map(size_t marker, uint32_t count_of_keys_and_values);
     // "0x00 0x53 <code>": a section (or any described value with a small ulong descriptor).
     void descriptor(uint8_t code);
+    // The properties section of a request's response: `to` (the request's reply-to) and, if
+    // not empty, a correlation-id given as its encoding (type and all, as the request had it).
+    void response_properties(std::string_view to, std::string_view correlation_id);
 
 private:
     void be(uint64_t v, int bytes);

@@ -208,19 +208,7 @@ std::string decode_request(std::string_view message, Request& out, std::string& 
 std::string encode_response(const Response& resp, std::string_view to,
                             std::string_view correlation_id) {
     amqp::Writer w;
-    w.descriptor(0x73);  // properties: message-id, user-id, to, subject, reply-to, correlation-id
-    size_t p = w.begin_list();
-    w.null();
-    w.null();
-    w.string(to);
-    uint32_t n = 3;
-    if (!correlation_id.empty()) {
-        w.null();
-        w.null();
-        w.out() += correlation_id;
-        n = 6;
-    }
-    w.end_list(p, n);
+    w.response_properties(to, correlation_id);
     w.descriptor(0x74);
     size_t ap = w.begin_map();
     w.string("statusCode");

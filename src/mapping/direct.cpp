@@ -488,19 +488,7 @@ core::MessageRef node_response(std::string_view reply_to, std::string_view corre
                                int32_t status, std::string_view description,
                                std::string_view condition, std::string_view body) {
     amqp::Writer w;
-    w.descriptor(0x73);  // properties: message-id, user-id, to, subject, reply-to, correlation-id
-    size_t p = w.begin_list();
-    w.null();
-    w.null();
-    w.string(reply_to);
-    uint32_t n = 3;
-    if (!correlation_id.empty()) {
-        w.null();
-        w.null();
-        w.out() += correlation_id;
-        n = 6;
-    }
-    w.end_list(p, n);
+    w.response_properties(reply_to, correlation_id);
     w.descriptor(0x74);
     size_t ap = w.begin_map();
     w.string("status-code");
