@@ -663,8 +663,31 @@ void AmqpConnection::on_delivery(pn_delivery_t* pd) {
     router_.disposition(d, s, settled);
 }
 
+// A message past the listener's maxMessageSize detaches its link before it is buffered: the
+// spec's answer, and what bounds the memory a client can make us hold.
+bool AmqpConnection::too_large(AmqpLink& al, size_t pending) {
+    if (!settings_.max_message_size || al.partial.size() + pending <= settings_.max_message_size)
+        return false;
+    core::ErrorCondition err{"amqp:link:message-size-exceeded",
+                             "a message larger than the listener's maxMessageSize (" +
+                                 std::to_string(settings_.max_message_size) + " bytes)"};
+    logger().info("[C{}] link '{}': {}", log_id_, pn_link_name(al.pn), err.description);
+    al.partial.clear();
+    al.partial.shrink_to_fit();
+    if (al.lwt) {
+        end_will(al, false, "its link sent a message past maxMessageSize");
+        al.lwt = false;  // what still arrives on it is nobody's
+    }
+    detach_core_link(al, &err);
+    set_condition(pn_link_condition(al.pn), err);
+    pn_link_close(al.pn);
+    wake();
+    return true;
+}
+
 void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
     pn_link_t* l = al.pn;
+    if (too_large(al, pn_delivery_pending(pd))) return;
     if (pn_delivery_partial(pd)) {
         size_t pending = pn_delivery_pending(pd);
         size_t old = al.partial.size();
@@ -731,20 +754,7 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     }
     if (!pn_delivery_readable(pd) && pn_delivery_partial(pd)) return;
     size_t pending = pn_delivery_pending(pd);
-    if (settings_.max_message_size && al.partial.size() + pending > settings_.max_message_size) {
-        // Detached before it is buffered: the spec's answer, and what bounds our memory.
-        core::ErrorCondition err{"amqp:link:message-size-exceeded",
-                                 "a message larger than the listener's maxMessageSize (" +
-                                     std::to_string(settings_.max_message_size) + " bytes)"};
-        logger().info("[C{}] link '{}': {}", log_id_, pn_link_name(l), err.description);
-        al.partial.clear();
-        al.partial.shrink_to_fit();
-        detach_core_link(al, &err);
-        set_condition(pn_link_condition(l), err);
-        pn_link_close(l);
-        wake();
-        return;
-    }
+    if (too_large(al, pending)) return;
     if (pn_delivery_partial(pd)) {
         // Accumulate a multi-frame message; Proton's session window bounds each step.
         size_t old = al.partial.size();

@@ -91,6 +91,7 @@ private:
     void arm_timer();
     void finish();
     void detach_core_link(AmqpLink& link, const core::ErrorCondition* err);
+    bool too_large(AmqpLink& link, size_t pending);
 
     net::EventLoop& loop_;
     core::Router& router_;

@@ -941,6 +941,17 @@ TEST_F(Kafka, EventHubsListenerAdvertisesAndEnforcesItsMaxMessageSize) {
     auto recs = kcat_consume(kafka->bootstrap(), "hub3");
     ASSERT_EQ(recs.size(), 1u);
     EXPECT_EQ(recs[0].value.size(), 1000u);
+    // A will link ($lwt) too: its message is not buffered either.
+    LinkConfig will_cfg;
+    will_cfg.name = "client-with-a-big-will";
+    int w = c.open_sender("$lwt", will_cfg);
+    ASSERT_TRUE(c.wait_credit(w, 1));
+    proton::message will;
+    will.to("status/client");
+    will.body(proton::binary(std::string(1100000, 'w')));
+    c.send(w, will);
+    ASSERT_TRUE(c.wait_link_closed(w));
+    EXPECT_EQ(c.link_error(w), "amqp:link:message-size-exceeded");
 }
 
 // The real Azure SDK (@azure/event-hubs from npm, pinned in tests/integration/node): $cbs,
