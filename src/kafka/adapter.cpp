@@ -173,24 +173,18 @@ class Adapter::RouteIn final : public core::LinkPort {
     }
 
     // Direct topic access: the record is the body. Strimzi: key and partition from
-    // annotations, the topic from `to` or the link's target. Event Hubs: the key from
-    // x-opt-partition-key, topic and partition from the link's target.
+    // annotations, the topic from `to` or the link's target. Event Hubs: see produce_events.
     void produce_direct(core::Delivery& d, uint32_t slot) {
-        if (dialect == Dialect::eventhubs && mapping::eventhubs::read_batch(*d.message, events_)) {
-            produce_batch(slot);
+        if (dialect == Dialect::eventhubs) {
+            // An SDK's batch holds its events; any other message is one event.
+            if (!mapping::eventhubs::read_batch(*d.message, events_))
+                events_.assign(1, d.message->bytes());
+            produce_events(slot);
             return;
         }
         mapping::Produce p;
         std::string err;
-        bool ok = dialect == Dialect::strimzi
-                      ? mapping::strimzi::read_produce(*d.message, p, record_, err)
-                      : mapping::read_direct_produce(*d.message, {}, "x-opt-partition-key", p,
-                                                     record_, err, true);
-        if (dialect == Dialect::eventhubs) {
-            p.topic.clear();  // the hub is the link's
-            p.partition = partition;
-        }
-        if (!ok) {
+        if (!mapping::strimzi::read_produce(*d.message, p, record_, err)) {
             a_.failed_.emplace_back(slot, "amqp:decode-error|" + err);
         } else if (p.topic.empty() && s_.topic.empty()) {
             a_.failed_.emplace_back(slot,
@@ -211,17 +205,20 @@ class Adapter::RouteIn final : public core::LinkPort {
         post_failures();
     }
 
-    // An Event Hubs batch: one record per event, all read before any is produced (a bad event
-    // rejects the batch whole); the delivery is settled when every record is acknowledged.
-    void produce_batch(uint32_t slot) {
+    // Event Hubs: one record per event (key from x-opt-partition-key, properties as headers;
+    // hub and partition from the link's target). All are read before any is produced (a bad
+    // event rejects a batch whole); the delivery is settled when every record is acknowledged.
+    void produce_events(uint32_t slot) {
         if (batch_.size() < events_.size()) batch_.resize(events_.size());
         mapping::Produce p;
         std::string err;
         for (size_t i = 0; i < events_.size(); ++i)
             if (!mapping::read_direct_produce(events_[i], {}, "x-opt-partition-key", p, batch_[i],
                                               err, true)) {
-                a_.failed_.emplace_back(slot, "amqp:decode-error|event " + std::to_string(i + 1) +
-                                                  " of the batch: " + err);
+                std::string which = events_.size() == 1
+                                        ? std::string()
+                                        : "event " + std::to_string(i + 1) + " of the batch: ";
+                a_.failed_.emplace_back(slot, "amqp:decode-error|" + which + err);
                 post_failures();
                 return;
             }
@@ -239,7 +236,10 @@ class Adapter::RouteIn final : public core::LinkPort {
                 ++produced;
         }
         if (produced == 0) {
-            a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " + error_text(cut));
+            a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " +
+                                              (cut == RD_KAFKA_RESP_ERR__FATAL
+                                                   ? std::string("the producer is being restarted")
+                                                   : error_text(cut)));
             post_failures();
             return;
         }
@@ -273,7 +273,7 @@ class Adapter::RouteIn final : public core::LinkPort {
     std::optional<int32_t> partition;  // Event Hubs: the target's partition
     mapping::KafkaRecordOptions options_;
     mapping::KafkaRecord record_;  // reused: no allocation per message once warm
-    std::vector<std::string_view> events_;     // an Event Hubs batch's events
+    std::vector<std::string_view> events_;     // Event Hubs: a transfer's events
     std::vector<mapping::KafkaRecord> batch_;  // and their records (reused)
     core::Link* link = nullptr;
     int32_t granted = 0;  // credit the core has from us, as far as we know

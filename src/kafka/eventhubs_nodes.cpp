@@ -21,7 +21,8 @@ spdlog::logger& logger() {
 }
 
 constexpr int32_t k_request_credit = 50;
-// A client that asks but never gives its receiver credit gets no more answers than this.
+// Responses waiting for the receiver's credit beyond which requests are refused (the
+// lookups already under way, at most one request credit's worth, still add theirs).
 constexpr size_t k_max_queued_responses = 256;
 
 // Status codes and conditions as Event Hubs answers them (the SDKs map them to their errors).
@@ -165,15 +166,28 @@ void Adapter::EventHubsNodes::process(NodeLink& from) {
         eh::NodeRequest req;
         std::string err;
         bool readable = eh::read_node_request(*p.message, req, err);
-        if (p.delivery) {
-            // Accepted whatever the status: the status code is the answer.
-            core::DeliveryState s = core::DeliveryState::accepted();
-            if (req.reply_to.empty())
-                s = core::DeliveryState::rejected(
-                    {"amqp:invalid-field", readable ? "a request needs a reply-to" : err});
-            a_.router_.disposition(p.delivery, s, true);
+        // A request that cannot be answered is rejected, never accepted and left unanswered;
+        // any other is accepted whatever its status: the status code is the answer.
+        core::ErrorCondition refusal;
+        NodeLink* to = req.reply_to.empty() ? nullptr : receiver(from.connection, req.reply_to);
+        if (req.reply_to.empty())
+            refusal = {"amqp:invalid-field", readable ? "a request needs a reply-to" : err};
+        else if (!to)
+            refusal = {"amqp:precondition-failed", "no receiver from " + from.node +
+                                                       " named or addressed '" + req.reply_to +
+                                                       "' on this connection"};
+        else if (to->out.size() >= k_max_queued_responses)
+            refusal = {"amqp:resource-limit-exceeded",
+                       "the receiver '" + to->name + "' takes no responses"};
+        if (p.delivery)
+            a_.router_.disposition(p.delivery,
+                                   refusal.empty() ? core::DeliveryState::accepted()
+                                                   : core::DeliveryState::rejected(refusal),
+                                   true);
+        if (!refusal.empty()) {
+            logger().debug("Event Hubs: request to {} refused: {}", from.node, refusal.description);
+            continue;
         }
-        if (req.reply_to.empty()) continue;
         uint64_t conn = from.connection;
         std::string reply_to = req.reply_to, id = req.message_id;
         auto reply = [this, conn, reply_to, id](int32_t status, std::string_view description,
@@ -209,25 +223,28 @@ void Adapter::EventHubsNodes::process(NodeLink& from) {
             reply(server_error, "Kafka is not started", internal_error);
             continue;
         }
-        // The answers need Kafka's metadata: asked on the probe's thread, answered on the loop.
-        auto on_loop = [this, token = std::weak_ptr<bool>(alive_)](auto f) {
-            asio::post(a_.loop_.io(), [token, f = std::move(f)] {
-                if (!token.expired()) f();
-            });
+        // The answers need Kafka's metadata: asked on the probe's thread, answered on the loop
+        // (`body` makes the answer from a successful description).
+        auto answered = [this, reply, token = std::weak_ptr<bool>(alive_),
+                         hub = req.name](auto body) {
+            return [this, reply, token, hub, body](auto info) {
+                asio::post(a_.loop_.io(), [reply, token, hub, body, info = std::move(info)] {
+                    if (token.expired()) return;
+                    if (info.not_found)
+                        reply(not_found, "event hub (Kafka topic) '" + hub + "': " + info.error,
+                              entity_not_found);
+                    else if (!info.error.empty())
+                        reply(server_error, "Kafka: " + info.error, internal_error);
+                    else
+                        reply(ok, "OK", {}, body(info));
+                });
+            };
         };
         if (req.type == "com.microsoft:eventhub") {
-            a_.probe_->describe_topic(
-                req.name, [on_loop, reply, hub = req.name](Probe::TopicInfo i) {
-                    on_loop([reply, hub, i = std::move(i)] {
-                        if (i.not_found)
-                            reply(not_found, "no event hub (Kafka topic) '" + hub + "': " + i.error,
-                                  entity_not_found);
-                        else if (!i.error.empty())
-                            reply(server_error, "Kafka: " + i.error, internal_error);
-                        else
-                            reply(ok, "OK", {}, eh::encode(eh::HubProperties{hub, i.partitions}));
-                    });
-                });
+            a_.probe_->describe_topic(req.name,
+                                      answered([hub = req.name](const Probe::TopicInfo& i) {
+                                          return eh::encode(eh::HubProperties{hub, i.partitions});
+                                      }));
         } else if (req.type == "com.microsoft:partition") {
             int32_t partition = -1;
             auto [end, ec] = std::from_chars(
@@ -239,19 +256,10 @@ void Adapter::EventHubsNodes::process(NodeLink& from) {
             }
             a_.probe_->describe_partition(
                 req.name, partition,
-                [on_loop, reply, hub = req.name, partition](Probe::PartitionInfo i) {
-                    on_loop([reply, hub, partition, i = std::move(i)] {
-                        if (i.not_found)
-                            reply(not_found, "event hub '" + hub + "': " + i.error,
-                                  entity_not_found);
-                        else if (!i.error.empty())
-                            reply(server_error, "Kafka: " + i.error, internal_error);
-                        else
-                            reply(ok, "OK", {},
-                                  eh::encode(eh::PartitionProperties{hub, partition, i.low, i.high,
-                                                                     i.last_time_ms}));
-                    });
-                });
+                answered([hub = req.name, partition](const Probe::PartitionInfo& i) {
+                    return eh::encode(
+                        eh::PartitionProperties{hub, partition, i.low, i.high, i.last_time_ms});
+                }));
         } else {
             reply(bad_request, "unknown type '" + req.type + "'", not_implemented);
         }
@@ -259,20 +267,25 @@ void Adapter::EventHubsNodes::process(NodeLink& from) {
     if (done && from.link) a_.router_.credit(from.link, k_request_credit, false);
 }
 
+Adapter::EventHubsNodes::NodeLink* Adapter::EventHubsNodes::receiver(
+    uint64_t connection, const std::string& reply_to) const {
+    for (const auto& l : links_)
+        if (!l->requests && l->link && l->connection == connection &&
+            (l->name == reply_to || l->reply_address == reply_to))
+            return l.get();
+    return nullptr;
+}
+
+// The receiver was there when the request was accepted; one that detached since has no one to
+// answer (its client is gone or closed it).
 void Adapter::EventHubsNodes::answer(uint64_t connection, const std::string& reply_to,
                                      core::MessageRef response) {
-    for (auto& l : links_)
-        if (!l->requests && l->link && l->connection == connection &&
-            (l->name == reply_to || l->reply_address == reply_to)) {
-            if (l->out.size() >= k_max_queued_responses) {
-                logger().warn("Event Hubs: receiver '{}' takes no responses: one dropped", l->name);
-                return;
-            }
-            l->out.push_back(std::move(response));
-            l->send();
-            return;
-        }
-    logger().debug("Event Hubs: no receiver for the reply-to '{}': response dropped", reply_to);
+    if (NodeLink* l = receiver(connection, reply_to)) {
+        l->out.push_back(std::move(response));
+        l->send();
+    } else {
+        logger().debug("Event Hubs: the receiver '{}' left before its response", reply_to);
+    }
 }
 
 }  // namespace trestle::kafka

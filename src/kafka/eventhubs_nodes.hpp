@@ -31,6 +31,8 @@ class Adapter::EventHubsNodes {
     class NodeLink;
     bool alive(const NodeLink* l) const;
     void process(NodeLink& requests);
+    // The client's receiver for responses to `reply_to` on that connection (null: none).
+    NodeLink* receiver(uint64_t connection, const std::string& reply_to) const;
     void answer(uint64_t connection, const std::string& reply_to, core::MessageRef response);
     void drop(NodeLink* l);
 

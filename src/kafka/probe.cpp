@@ -87,9 +87,9 @@ void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_m
 
 namespace {
 // One topic's metadata; the error (or not-found) in `info` when there is none.
-template <typename Info>
 const rd_kafka_metadata_topic_t* topic_metadata(rd_kafka_t* rk, const std::string& topic,
-                                                const rd_kafka_metadata_t*& md, Info& info) {
+                                                const rd_kafka_metadata_t*& md,
+                                                Probe::Failure& info) {
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
     if (!rkt) {
         info.error = "invalid topic name";

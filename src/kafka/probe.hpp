@@ -45,17 +45,18 @@ class Probe {
     // The first offset of the partition at or after `time_ms` (-1: none, or no answer).
     void offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
                          std::function<void(int64_t offset)> done);
-    // A topic's partitions (Event Hubs' hub properties). `error` empty: it exists.
-    struct TopicInfo {
+    // What a description failed on: `error` empty = it succeeded.
+    struct Failure {
         std::string error;
-        bool not_found = false;
+        bool not_found = false;  // no such topic or partition
+    };
+    // A topic's partitions (Event Hubs' hub properties).
+    struct TopicInfo : Failure {
         std::vector<int32_t> partitions;
     };
     void describe_topic(std::string topic, std::function<void(TopicInfo)> done);
     // A partition's first and end offsets and the timestamp of its last record.
-    struct PartitionInfo {
-        std::string error;
-        bool not_found = false;
+    struct PartitionInfo : Failure {
         int64_t low = -1, high = -1;
         int64_t last_time_ms = 0;  // 0: empty, or the last record could not be read
     };

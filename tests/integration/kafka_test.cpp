@@ -802,16 +802,20 @@ struct NodeClient {
         receiver = c.open_receiver(node, rc);
         sender = c.open_sender(node);
     }
-    // Sends a request; returns its response (none: a failed assertion).
-    std::optional<proton::message> ask(const std::map<std::string, std::string>& props,
-                                       const std::string& id, bool with_reply_to = true) {
+    // Sends a request naming `to` as its reply-to (empty: none); returns its outcome.
+    DeliveryOutcome send(const std::map<std::string, std::string>& props, const std::string& id,
+                         const std::string& to) {
         proton::message m;
         m.id(proton::message_id(id));
-        if (with_reply_to) m.reply_to(reply_to);
+        if (!to.empty()) m.reply_to(to);
         for (auto& [k, v] : props) m.properties().put(k, v);
         m.body(std::string("SharedAccessSignature sr=x&sig=y"));
-        last_outcome = c.wait_outcome(sender, c.send(sender, m)).state;
-        if (!with_reply_to) return std::nullopt;
+        return c.wait_outcome(sender, c.send(sender, m)).state;
+    }
+    // Sends a request; returns its response (none: a failed assertion).
+    std::optional<proton::message> ask(const std::map<std::string, std::string>& props,
+                                       const std::string& id) {
+        last_outcome = send(props, id, reply_to);
         auto got = c.receive(receiver, 15s);
         if (!got) return std::nullopt;
         return got->message;
@@ -850,9 +854,17 @@ TEST_F(Kafka, EventHubsCbsAndManagementNodesAnswerAsTheServiceDoes) {
     ASSERT_TRUE(odd);
     EXPECT_EQ(status_of(*odd), 400);
     EXPECT_EQ(condition_of(*odd), "amqp:not-implemented");
-    // No reply-to: nothing to answer, and the request is rejected rather than lost silently.
-    cbs.ask({{"operation", "put-token"}}, "req-3", /*with_reply_to=*/false);
-    EXPECT_EQ(cbs.last_outcome, transfer::REJECTED);
+    // Requests that cannot be answered are rejected, not accepted and left unanswered: no
+    // reply-to, or a reply-to no receiver of this connection is named or addressed by.
+    EXPECT_EQ(cbs.send({{"operation", "put-token"}}, "req-3", ""), transfer::REJECTED);
+    EXPECT_EQ(cbs.send({{"operation", "put-token"}}, "req-4", "nobody-listens"),
+              transfer::REJECTED);
+    AmqpClient other(a.router->url("eventhubs"));  // the same name on another connection
+    ASSERT_TRUE(other.wait_open());
+    NodeClient elsewhere(other, "$cbs", "elsewhere-replies");
+    EXPECT_EQ(elsewhere.send({{"operation", "put-token"}}, "req-5", "cbs-replies"),
+              transfer::REJECTED);
+    EXPECT_EQ(c.pending(cbs.receiver), 0u);  // nothing crossed over to the first connection
 
     // $management READ com.microsoft:eventhub: the topic's partitions.
     NodeClient mgmt(c, "$management", "mgmt-replies");
