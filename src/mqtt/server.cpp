@@ -1158,12 +1158,12 @@ void SessionManager::accept(const ListenerSettings& settings, std::unique_ptr<Tr
 }
 
 void SessionManager::save(const Session& s) {
-    store(s, false);
+    write_record(s, false);
 }
 
 // Writes the session's record; `only_if_moved` (the periodic refresh): not when its positions
 // are where they were last stored (the sum of their offsets), so an idle session costs none.
-void SessionManager::store(const Session& s, bool only_if_moved) {
+void SessionManager::write_record(const Session& s, bool only_if_moved) {
     s.positions_saved_ms_ = now();  // bookkeeping of what was stored (mutable)
     core::SessionRecord rec;
     if (!record_of(s, rec)) return;
@@ -1464,7 +1464,7 @@ void SessionManager::tick() {
         s->inflight_.trim();
         if (logs_ && s->conn_ && s->expiry_interval_ && !s->subs_.empty() &&
             t - s->positions_saved_ms_ >= positions_refresh_ms_)
-            store(*s, true);
+            write_record(*s, true);
     }
     for (Session* s : expired_sessions) {
         logger().info("MQTT session '{}' expired", s->client_id());

@@ -329,7 +329,7 @@ class SessionManager {
     void save(const Session& s);
     // The session's record as it stands now (false: nothing to keep, non-persistent).
     bool record_of(const Session& s, core::SessionRecord& rec) const;
-    void store(const Session& s, bool only_if_moved);
+    void write_record(const Session& s, bool only_if_moved);
     uint64_t positions_refresh_ms_ = 10'000;
     void detached(Connection& c, bool publish_will);
     // `forget`: another instance serves the session now; its stored state stays.
