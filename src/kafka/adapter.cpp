@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -576,11 +577,34 @@ class Adapter::RouteOut final : public core::LinkPort {
                             {"fetch.wait.max.ms", "100"},
                             {"queued.max.messages.kbytes", "4096"},
                             {"reconnect.backoff.max.ms", "1000"}};
-        return make_consumer(defaults, a_.settings_.properties, consumer_, queue_,
-                             [this](rd_kafka_conf_t* conf) {
-                                 rd_kafka_conf_set_opaque(conf, this);
-                                 rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
-                             });
+        Handle made;
+        std::string err = make_consumer(defaults, a_.settings_.properties, made, queue_,
+                                        [this](rd_kafka_conf_t* conf) {
+                                            rd_kafka_conf_set_opaque(conf, this);
+                                            rd_kafka_conf_set_rebalance_cb(
+                                                conf, &RouteOut::on_rebalance);
+                                            nudge_bytes_ = prefetch_bytes(conf) / 2;
+                                        });
+        consumer_ = std::move(made);
+        return err;
+    }
+
+    static size_t prefetch_bytes(rd_kafka_conf_t* conf) {
+        char buf[32];
+        size_t n = sizeof buf;
+        if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", buf, &n) != RD_KAFKA_CONF_OK)
+            return 0;
+        return static_cast<size_t>(std::strtoull(buf, nullptr, 10)) * 1024;
+    }
+
+    // After a drained burst at least half the prefetch limit in size (librdkafka's queue was
+    // likely full, and its fetcher asleep), or after a resume: see Probe::nudge.
+    void nudge() {
+        if (!consumer_ || !a_.probe_ || stopping_ || parts_.empty() || *nudging_) return;
+        *nudging_ = true;
+        std::vector<int32_t> ids;
+        for (const auto& [id, p] : parts_) ids.push_back(id);
+        a_.probe_->nudge(consumer_, s_.topic, std::move(ids), nudging_);
     }
 
     // Stops consuming: commits what consumers settled, leaves the group, unbinds.
@@ -613,9 +637,14 @@ class Adapter::RouteOut final : public core::LinkPort {
                     logger().warn("kafkaRoute '{}': consumer: {}", s_.name,
                                   rd_kafka_message_errstr(m));
             } else {
+                burst_ += m->len + m->key_len;
                 take(m);
             }
             rd_kafka_message_destroy(m);
+        }
+        if (n < 256) {  // drained
+            if (burst_ >= nudge_bytes_ && nudge_bytes_ > 0) nudge();
+            burst_ = 0;
         }
         send();
         return n == 256;
@@ -712,6 +741,7 @@ class Adapter::RouteOut final : public core::LinkPort {
         else
             rd_kafka_resume_partitions(consumer_.get(), list.get());
         paused_ = on;
+        if (!on) nudge();
     }
 
     void dead_letter(const rd_kafka_message_t* m, const std::string& reason) {
@@ -935,8 +965,11 @@ class Adapter::RouteOut final : public core::LinkPort {
     const RouteSettings s_;
     core::Distribution dist_ = core::Distribution::multicast;
     std::string group_;
-    Handle consumer_;
+    std::shared_ptr<rd_kafka_t> consumer_;  // shared with a nudge under way
     rd_kafka_queue_t* queue_ = nullptr;
+    size_t burst_ = 0;        // bytes popped since librdkafka's queue was last empty
+    size_t nudge_bytes_ = 0;  // a burst this large ends with a nudge
+    std::shared_ptr<std::atomic<bool>> nudging_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<QueueWaker> waker_;
     core::Link* link = nullptr;
     int32_t credit_ = 0;

@@ -85,6 +85,38 @@ void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_m
     });
 }
 
+void Probe::nudge(std::shared_ptr<rd_kafka_t> consumer, std::string topic,
+                  std::vector<int32_t> partitions, std::shared_ptr<std::atomic<bool>> busy) {
+    enqueue([this, consumer = std::move(consumer), topic = std::move(topic),
+             partitions = std::move(partitions), busy = std::move(busy)] {
+        // One partition per leader is enough: the query wakes that broker's thread, which
+        // then decides for all its partitions. A partition of unknown leader is asked alone.
+        std::vector<int32_t> ask;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            std::vector<int32_t> seen;
+            for (int32_t p : partitions) {
+                auto it = leaders_.find({topic, p});
+                if (it != leaders_.end()) {
+                    if (std::find(seen.begin(), seen.end(), it->second) != seen.end()) continue;
+                    seen.push_back(it->second);
+                }
+                ask.push_back(p);
+            }
+        }
+        for (int32_t p : ask) {
+            if (stopping()) break;
+            int64_t lo = -1, hi = -1;
+            if (rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &lo, &hi,
+                                                 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                std::lock_guard<std::mutex> g(mu_);
+                reading_.high[{topic, p}] = hi;  // fresher than the last round trip
+            }
+        }
+        *busy = false;
+    });
+}
+
 namespace {
 // One topic's metadata; the error (or not-found) in `info` when there is none.
 const rd_kafka_metadata_topic_t* topic_metadata(rd_kafka_t* rk, const std::string& topic,
@@ -225,6 +257,7 @@ void Probe::check() {
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, timeout);
     if (md) rd_kafka_metadata_destroy(md);
     std::map<std::pair<std::string, int32_t>, int64_t> high;
+    std::map<std::pair<std::string, int32_t>, int32_t> leaders;
     if (!err) {
         for (const auto& t : topics) {
             if (stopping()) return;  // shutdown waits for this thread: no more round trips
@@ -236,6 +269,7 @@ void Probe::check() {
                 for (int i = 0; i < tmd->topic_cnt; ++i)
                     for (int p = 0; p < tmd->topics[i].partition_cnt && !stopping(); ++p) {
                         int32_t part = tmd->topics[i].partitions[p].id;
+                        leaders[{t, part}] = tmd->topics[i].partitions[p].leader;
                         int64_t lo = -1, hi = -1;
                         if (rd_kafka_query_watermark_offsets(rk_.get(), t.c_str(), part, &lo, &hi,
                                                              timeout) == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -256,6 +290,7 @@ void Probe::check() {
         reading_.down_since_ms = 0;
         // Keep what a failed watermark query did not refresh: a stale end beats none.
         for (auto& [k, v] : high) reading_.high[k] = v;
+        for (auto& [k, v] : leaders) leaders_[k] = v;
     } else {
         reading_.error = rd_kafka_err2str(err);
         if (!reading_.down_since_ms) reading_.down_since_ms = now;

@@ -5,11 +5,13 @@
 // (offsets by time) run on the same thread, so they never stall the loop either.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -63,6 +65,15 @@ class Probe {
     void describe_partition(std::string topic, int32_t partition,
                             std::function<void(PartitionInfo)> done);
 
+    // Wakes the fetcher of `consumer` for `partitions` of `topic`: one end-offset query per
+    // partition leader, through the consumer itself. librdkafka 2.0 (Debian 12's) stops
+    // fetching once its prefetch queue is full and looks again only when its broker thread
+    // wakes: after a second, or when a request to that broker is queued (librdkafka #2879;
+    // 2.2 added fetch.queue.backoff.ms). Without this a route delivered at most its prefetch
+    // limit per second. `busy` is cleared when done (one nudge in flight per consumer).
+    void nudge(std::shared_ptr<rd_kafka_t> consumer, std::string topic,
+               std::vector<int32_t> partitions, std::shared_ptr<std::atomic<bool>> busy);
+
   private:
     void enqueue(std::function<void()> job);
     int64_t last_record_time(const std::string& topic, int32_t partition, int64_t offset);
@@ -79,6 +90,7 @@ class Probe {
     std::deque<std::function<void()>> lookups_;
     Handle reader_;  // a consumer for describe_partition's last record, made when first needed
     Reading reading_;
+    std::map<std::pair<std::string, int32_t>, int32_t> leaders_;  // from the last round trip
     bool stop_ = false;
     std::thread thread_;
 };

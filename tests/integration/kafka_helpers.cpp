@@ -45,6 +45,26 @@ void kcat_produce(const std::string& bootstrap, const std::string& topic, const 
     if (rc != 0) throw std::runtime_error("kcat -P failed: " + out);
 }
 
+void kcat_produce_many(const std::string& bootstrap, const std::string& topic,
+                       const std::vector<std::pair<std::string, std::string>>& records) {
+    char path[] = "/tmp/trestle-kcat-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) throw std::runtime_error("mkstemp failed");
+    std::string all;
+    for (const auto& [k, v] : records) all += k + "\t" + v + "\n";
+    if (write(fd, all.data(), all.size()) != static_cast<ssize_t>(all.size()))
+        throw std::runtime_error("write failed");
+    close(fd);
+    std::string out;
+    // Batches of 16 records: a consumer's fetch size limits then hold (a broker returns at
+    // least one whole batch, however large).
+    int rc = run_command({"kcat", "-P", "-b", bootstrap, "-t", topic, "-X", "acks=all", "-X",
+                          "batch.num.messages=16", "-K", "\t", "-l", path},
+                         &out);
+    unlink(path);
+    if (rc != 0) throw std::runtime_error("kcat -P -l failed: " + out);
+}
+
 std::vector<Record> kcat_consume(const std::string& bootstrap, const std::string& topic) {
     // Fields separated by control characters tests never use; headers as k=v pairs.
     std::string out;
