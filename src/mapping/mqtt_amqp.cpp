@@ -18,6 +18,40 @@ bool section_value(const core::Message& m, const amqp::Span& span, amqp::Value& 
     return amqp::read_value(r, out);
 }
 
+// Reads the items of a list section whose index is in `wanted` (bit i = item i, i < 32) into
+// one reused value each and calls use(i, value); the others are skipped undecoded. Per item,
+// not the whole list as one value: no vector of items allocated per message.
+template <typename Use>
+bool list_section(const core::Message& m, const amqp::Span& span, uint32_t wanted, Use use) {
+    if (!span.present()) return false;
+    amqp::Reader r(m.bytes().substr(span.offset, span.size));
+    if (!r.read_descriptor()) return false;
+    size_t end = 0;
+    auto n = r.enter_list(end);
+    if (!n) return false;
+    amqp::Value v;
+    for (uint32_t i = 0; i < *n; ++i) {
+        if (i >= 32 || !(wanted & (1u << i))) {
+            if (!r.skip_value()) return false;
+            continue;
+        }
+        if (!amqp::read_value(r, v)) return false;
+        use(i, v);
+    }
+    return true;
+}
+
+// A data section's binary or an amqp-value string or binary, as it is in the message (no
+// copy); nothing for other values (read with amqp::Value instead).
+std::optional<std::string_view> plain_body(amqp::Reader& r, uint64_t code, bool& text) {
+    auto c = r.peek_code();
+    if (!c) return std::nullopt;
+    bool bin = *c == 0xa0 || *c == 0xb0;
+    text = code == 0x77 && (*c == 0xa1 || *c == 0xb1);
+    if (!(code == 0x75 || code == 0x77) || !(bin || text)) return std::nullopt;
+    return r.read_bytes_like();
+}
+
 }  // namespace
 
 core::MessageRef amqp_from_fields(const AmqpFields& f) {
@@ -163,15 +197,13 @@ struct Traits {
 // What the core and MQTT need to know of an AMQP message, from its sections.
 Traits read_traits(const core::Message& m, const amqp::MessageLayout& l, uint64_t now_ms) {
     Traits t;
-    amqp::Value header;
     bool durable = false;
-    if (section_value(m, l.header, header) && header.type == amqp::Value::Type::list) {
-        if (!header.items.empty() && header.items[0].type == amqp::Value::Type::boolean)
-            durable = header.items[0].b;
-        if (header.items.size() > 2)
-            if (auto ttl = header.items[2].as_integer(); ttl && *ttl > 0)
+    list_section(m, l.header, 0b101, [&](uint32_t i, const amqp::Value& v) {
+        if (i == 0 && v.type == amqp::Value::Type::boolean) durable = v.b;
+        if (i == 2)
+            if (auto ttl = v.as_integer(); ttl && *ttl > 0)
                 t.expires_at_ms = now_ms + static_cast<uint64_t>(*ttl);
-    }
+    });
     t.qos = durable ? 1 : 0;
     amqp::Value ma;
     if (section_value(m, l.message_annotations, ma) && ma.type == amqp::Value::Type::map) {
@@ -186,11 +218,9 @@ Traits read_traits(const core::Message& m, const amqp::MessageLayout& l, uint64_
     if (!empty) {
         amqp::Reader r(m.bytes().substr(l.body.offset, l.body.size));
         auto code = r.read_descriptor();
-        amqp::Value b;
-        if (code && (*code == 0x75 || *code == 0x77) && amqp::read_value(r, b) && r.at_end())
-            empty = (b.type == amqp::Value::Type::binary || b.is_textual() ||
-                     b.type == amqp::Value::Type::null) &&
-                    b.bytes.empty();
+        // Binary, string, symbol or null: read_bytes_like reads exactly these, without a copy.
+        if (code && (*code == 0x75 || *code == 0x77))
+            if (auto b = r.read_bytes_like(); b && r.at_end()) empty = b->empty();
     }
     t.empty_payload = empty;
     return t;
@@ -208,8 +238,15 @@ BodyKind body_payload(std::string_view message, const amqp::MessageLayout& l,
     while (!r.at_end()) {
         size_t at = r.offset();
         auto code = r.read_descriptor();
+        if (!code) return BodyKind::unreadable;
+        bool text = false;
+        if (auto plain = plain_body(r, *code, text)) {  // the common bodies, not copied twice
+            payload += *plain;
+            if (text && kind == BodyKind::bytes) kind = BodyKind::text;
+            continue;
+        }
         amqp::Value b;
-        if (!code || !amqp::read_value(r, b)) return BodyKind::unreadable;
+        if (!amqp::read_value(r, b)) return BodyKind::unreadable;
         if (*code == 0x75 && b.type == amqp::Value::Type::binary) {
             payload += b.bytes;
         } else if (*code == 0x77 && b.type == amqp::Value::Type::string) {
@@ -240,25 +277,33 @@ bool read_amqp_as_mqtt(const core::Message& m, std::string_view topic, AmqpAsMqt
     if (out.topic.empty()) return false;
 
     mqtt::Properties& props = out.properties;
-    amqp::Value p;
-    if (section_value(m, l.properties, p) && p.type == amqp::Value::Type::list) {
-        auto field = [&](size_t i) -> const amqp::Value* {
-            return i < p.items.size() && p.items[i].type != amqp::Value::Type::null ? &p.items[i]
-                                                                                    : nullptr;
-        };
-        if (const auto* id = field(0)) out.message_id = id->to_text();
-        if (const auto* s = field(3); s && s->is_textual()) out.subject = s->bytes;
-        if (auto* rt = field(4); rt && rt->is_textual()) {
-            std::string s = rt->bytes;
-            // A reply-to may be a dynamic AMQP address: usable as a response topic as it is.
-            if (mqtt::valid_utf8(s) && !s.empty()) props.response_topic = std::move(s);
+    // message-id, subject, reply-to, correlation-id, content-type, creation-time
+    constexpr uint32_t k_fields = 1u << 0 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 9;
+    list_section(m, l.properties, k_fields, [&](uint32_t i, const amqp::Value& v) {
+        if (v.type == amqp::Value::Type::null) return;
+        switch (i) {
+            case 0:
+                out.message_id = v.to_text();
+                break;
+            case 3:
+                if (v.is_textual()) out.subject = v.bytes;
+                break;
+            case 4:
+                // A reply-to may be a dynamic AMQP address: usable as a response topic as it is.
+                if (v.is_textual() && !v.bytes.empty() && mqtt::valid_utf8(v.bytes))
+                    props.response_topic = v.bytes;
+                break;
+            case 5:
+                props.correlation_data = v.to_text();
+                break;
+            case 6:
+                if (v.is_textual() && mqtt::valid_utf8(v.bytes)) props.content_type = v.bytes;
+                break;
+            case 9:
+                if (v.type == amqp::Value::Type::timestamp) out.creation_time_ms = v.i;
+                break;
         }
-        if (auto* cid = field(5)) props.correlation_data = cid->to_text();
-        if (auto* ct = field(6); ct && ct->is_textual() && mqtt::valid_utf8(ct->bytes))
-            props.content_type = ct->bytes;
-        if (const auto* t = field(9); t && t->type == amqp::Value::Type::timestamp)
-            out.creation_time_ms = t->i;
-    }
+    });
     amqp::Value ap;
     if (section_value(m, l.application_properties, ap) && ap.type == amqp::Value::Type::map)
         for (const auto& [k, v] : ap.entries) {
