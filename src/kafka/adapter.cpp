@@ -903,7 +903,17 @@ class Adapter::RouteOut final : public core::LinkPort {
     // "latest" means the records produced since this router started (not since the group
     // join completed, seconds later): a new group starts at the start time's offsets.
     void start_at_start_time(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
-        if (rd_kafka_committed(rk, parts, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        // These lookups block the loop (librdkafka wants the assignment from this callback):
+        // one 5 s budget for all of them, each given what is left of it (it was 5 s each, one
+        // per partition). A lookup cut short leaves its partition to start at the end.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        auto left_ms = [&deadline] {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+            return static_cast<int>(std::max<int64_t>(ms, 0));
+        };
+        if (rd_kafka_committed(rk, parts, left_ms()) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
         PartitionList q(rd_kafka_topic_partition_list_new(parts->cnt));
         for (int i = 0; i < parts->cnt; ++i)
             if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
@@ -915,13 +925,19 @@ class Adapter::RouteOut final : public core::LinkPort {
         // time begins exactly there (OFFSET_END would be resolved later, skipping what arrives
         // in between).
         std::vector<int64_t> ends(static_cast<size_t>(q->cnt), RD_KAFKA_OFFSET_END);
-        for (int i = 0; i < q->cnt; ++i) {
+        for (int i = 0; i < q->cnt && left_ms() > 0; ++i) {
             int64_t lo = 0, hi = 0;
             if (!rd_kafka_query_watermark_offsets(rk, q->elems[i].topic, q->elems[i].partition, &lo,
-                                                  &hi, 5000))
+                                                  &hi, left_ms()))
                 ends[static_cast<size_t>(i)] = hi;
         }
-        bool found = rd_kafka_offsets_for_times(rk, q.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        bool found = left_ms() > 0 && rd_kafka_offsets_for_times(rk, q.get(), left_ms()) ==
+                                          RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!found)
+            logger().warn(
+                "kafkaRoute '{}': no offsets for the start time within 5 s: partitions without "
+                "a committed offset start at their end",
+                s_.name);
         for (int i = 0; i < q->cnt; ++i) {
             auto* e =
                 rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
