@@ -578,13 +578,12 @@ class Adapter::RouteOut final : public core::LinkPort {
                             {"queued.max.messages.kbytes", "4096"},
                             {"reconnect.backoff.max.ms", "1000"}};
         Handle made;
-        std::string err = make_consumer(defaults, a_.settings_.properties, made, queue_,
-                                        [this](rd_kafka_conf_t* conf) {
-                                            rd_kafka_conf_set_opaque(conf, this);
-                                            rd_kafka_conf_set_rebalance_cb(
-                                                conf, &RouteOut::on_rebalance);
-                                            nudge_bytes_ = prefetch_bytes(conf) / 2;
-                                        });
+        std::string err = make_consumer(
+            defaults, a_.settings_.properties, made, queue_, [this](rd_kafka_conf_t* conf) {
+                rd_kafka_conf_set_opaque(conf, this);
+                rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
+                nudge_bytes_ = prefetch_bytes(conf) / 2;
+            });
         consumer_ = std::move(made);
         return err;
     }

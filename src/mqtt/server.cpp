@@ -585,15 +585,13 @@ bool Connection::handle(std::string_view packet) {
             return protocol_error(err.reason, err.message);
         return on_publish(pub.publish);
     }
-    if ((type == PacketType::puback || type == PacketType::pubrec ||
-         type == PacketType::pubcomp) &&
+    if ((type == PacketType::puback || type == PacketType::pubrec || type == PacketType::pubcomp) &&
         session_ && (packet[0] & 0x0f) == 0) {
         // The other per-message packet: a bare acknowledgement (remaining length 2, or 3 with
         // an MQTT 5 reason code) is read in place; anything else goes through decode().
         size_t n = packet.size();
-        auto id = static_cast<uint16_t>(n >= 4 ? static_cast<uint8_t>(packet[2]) << 8 |
-                                                     static_cast<uint8_t>(packet[3])
-                                               : 0);
+        auto id = static_cast<uint16_t>(
+            n >= 4 ? static_cast<uint8_t>(packet[2]) << 8 | static_cast<uint8_t>(packet[3]) : 0);
         if (id != 0 && ((n == 4 && packet[1] == 2) || (n == 5 && packet[1] == 3 && level_ == v5))) {
             session_->ack(id, type, n == 5 ? static_cast<uint8_t>(packet[4]) : reason::success);
             return true;

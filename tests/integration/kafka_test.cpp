@@ -168,7 +168,8 @@ TEST_F(Kafka, ARouteIsNotThrottledToItsPrefetchLimitPerSecond) {
     std::vector<std::pair<std::string, std::string>> records;
     for (int i = 0; i < n; ++i) {
         std::string v = std::to_string(i);
-        records.emplace_back("telemetry/bulk/" + std::to_string(i % 8), v + std::string(1000 - v.size(), '.'));
+        records.emplace_back("telemetry/bulk/" + std::to_string(i % 8),
+                             v + std::string(1000 - v.size(), '.'));
     }
     kcat_produce_many(kafka->bootstrap(), "telemetry", records);
     auto deadline = std::chrono::steady_clock::now() + 15s;
