@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -582,18 +581,10 @@ class Adapter::RouteOut final : public core::LinkPort {
             defaults, a_.settings_.properties, made, queue_, [this](rd_kafka_conf_t* conf) {
                 rd_kafka_conf_set_opaque(conf, this);
                 rd_kafka_conf_set_rebalance_cb(conf, &RouteOut::on_rebalance);
-                nudge_bytes_ = prefetch_bytes(conf) / 2;
+                burst_.configure(conf);
             });
         consumer_ = std::move(made);
         return err;
-    }
-
-    static size_t prefetch_bytes(rd_kafka_conf_t* conf) {
-        char buf[32];
-        size_t n = sizeof buf;
-        if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", buf, &n) != RD_KAFKA_CONF_OK)
-            return 0;
-        return static_cast<size_t>(std::strtoull(buf, nullptr, 10)) * 1024;
     }
 
     // After a drained burst at least half the prefetch limit in size (librdkafka's queue was
@@ -601,9 +592,9 @@ class Adapter::RouteOut final : public core::LinkPort {
     void nudge() {
         if (!consumer_ || !a_.probe_ || stopping_ || parts_.empty() || *nudging_) return;
         *nudging_ = true;
-        std::vector<int32_t> ids;
-        for (const auto& [id, p] : parts_) ids.push_back(id);
-        a_.probe_->nudge(consumer_, s_.topic, std::move(ids), nudging_);
+        std::vector<std::pair<std::string, int32_t>> ids;
+        for (const auto& [id, p] : parts_) ids.emplace_back(s_.topic, id);
+        a_.probe_->nudge(consumer_, std::move(ids), nudging_);
     }
 
     // Stops consuming: commits what consumers settled, leaves the group, unbinds.
@@ -636,15 +627,12 @@ class Adapter::RouteOut final : public core::LinkPort {
                     logger().warn("kafkaRoute '{}': consumer: {}", s_.name,
                                   rd_kafka_message_errstr(m));
             } else {
-                burst_ += m->len + m->key_len;
+                burst_.popped(m);
                 take(m);
             }
             rd_kafka_message_destroy(m);
         }
-        if (n < 256) {  // drained
-            if (burst_ >= nudge_bytes_ && nudge_bytes_ > 0) nudge();
-            burst_ = 0;
-        }
+        if (n < 256 && burst_.drained()) nudge();
         send();
         return n == 256;
     }
@@ -982,8 +970,7 @@ class Adapter::RouteOut final : public core::LinkPort {
     std::string group_;
     std::shared_ptr<rd_kafka_t> consumer_;  // shared with a nudge under way
     rd_kafka_queue_t* queue_ = nullptr;
-    size_t burst_ = 0;        // bytes popped since librdkafka's queue was last empty
-    size_t nudge_bytes_ = 0;  // a burst this large ends with a nudge
+    FetchBurst burst_;
     std::shared_ptr<std::atomic<bool>> nudging_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<QueueWaker> waker_;
     core::Link* link = nullptr;
@@ -1089,11 +1076,15 @@ class Adapter::Replayer {
                             {"enable.partition.eof", "true"},
                             {"auto.offset.reset", "earliest"},  // positions past retention
                             {"fetch.wait.max.ms", "100"},
+                            // as the routes' (librdkafka's default is 64 MB per consumer)
+                            {"queued.max.messages.kbytes", "4096"},
                             {"reconnect.backoff.max.ms", "1000"}};
-        if (std::string err =
-                make_consumer(defaults, a_.client_properties(), consumer_, queue_handle_);
-            !err.empty())
-            return err;
+        Handle made;
+        std::string err =
+            make_consumer(defaults, a_.client_properties(), made, queue_handle_,
+                          [this](rd_kafka_conf_t* conf) { burst_.configure(conf); });
+        consumer_ = std::move(made);
+        if (!err.empty()) return err;
         waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_handle_, [this] { return serve(); });
         return {};
     }
@@ -1129,8 +1120,15 @@ class Adapter::Replayer {
         for (; n < 256 && active_; ++n) {
             rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), 0);
             if (!m) break;
+            if (!m->err) burst_.popped(m);
             handle(m);
             rd_kafka_message_destroy(m);
+        }
+        if (n < 256 && burst_.drained() && active_ && a_.probe_ && !*nudging_) {
+            *nudging_ = true;  // see RouteOut::nudge
+            std::vector<std::pair<std::string, int32_t>> parts;
+            for (const auto& [k, r] : active_->parts) parts.push_back(k);
+            a_.probe_->nudge(consumer_, std::move(parts), nudging_);
         }
         return n == 256;
     }
@@ -1186,8 +1184,10 @@ class Adapter::Replayer {
     }
 
     Adapter& a_;
-    Handle consumer_;
+    std::shared_ptr<rd_kafka_t> consumer_;  // shared with a nudge under way
     rd_kafka_queue_t* queue_handle_ = nullptr;
+    FetchBurst burst_;
+    std::shared_ptr<std::atomic<bool>> nudging_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<QueueWaker> waker_;
     std::deque<Request> queue_;
     std::unique_ptr<Request> active_;

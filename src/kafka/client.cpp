@@ -1,4 +1,6 @@
 #include "kafka/client.hpp"
+
+#include <cstdlib>
 #include "util/log.hpp"
 
 #include <fcntl.h>
@@ -34,6 +36,13 @@ std::string make_consumer(const Properties& defaults, const Properties& props, H
     rd_kafka_poll_set_consumer(rk);
     queue = rd_kafka_queue_get_consumer(rk);
     return queue ? std::string() : "no consumer queue";
+}
+
+void FetchBurst::configure(rd_kafka_conf_t* conf) {
+    char buf[32];
+    size_t n = sizeof buf;
+    if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", buf, &n) == RD_KAFKA_CONF_OK)
+        at_ = static_cast<size_t>(std::strtoull(buf, nullptr, 10)) * 1024 / 2;
 }
 
 std::vector<std::pair<std::string_view, std::string_view>> record_headers(const rd_kafka_message_t* m) {

@@ -42,6 +42,26 @@ std::string make_consumer(const Properties& defaults, const Properties& props, H
                           rd_kafka_queue_t*& queue,
                           const std::function<void(rd_kafka_conf_t*)>& setup = {});
 
+// Tells when a consumer's fetcher may need waking (Probe::nudge): a burst of records popped
+// since its queue was last empty that reached half of its prefetch limit (librdkafka's queue
+// was then likely full, and librdkafka 2.0 stops fetching until its broker thread wakes).
+class FetchBurst {
+  public:
+    // The consumer's queued.max.messages.kbytes, from its configuration.
+    void configure(rd_kafka_conf_t* conf);
+    void popped(const rd_kafka_message_t* m) { bytes_ += m->len + m->key_len; }
+    // The queue was found empty: true if the burst that ended calls for a wake-up.
+    bool drained() {
+        bool wake = at_ > 0 && bytes_ >= at_;
+        bytes_ = 0;
+        return wake;
+    }
+
+  private:
+    size_t bytes_ = 0;
+    size_t at_ = 0;
+};
+
 // A consumed record's headers, as views into it.
 std::vector<std::pair<std::string_view, std::string_view>> record_headers(const rd_kafka_message_t* m);
 

@@ -85,26 +85,27 @@ void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_m
     });
 }
 
-void Probe::nudge(std::shared_ptr<rd_kafka_t> consumer, std::string topic,
-                  std::vector<int32_t> partitions, std::shared_ptr<std::atomic<bool>> busy) {
-    enqueue([this, consumer = std::move(consumer), topic = std::move(topic),
-             partitions = std::move(partitions), busy = std::move(busy)] {
+void Probe::nudge(std::shared_ptr<rd_kafka_t> consumer,
+                  std::vector<std::pair<std::string, int32_t>> partitions,
+                  std::shared_ptr<std::atomic<bool>> busy) {
+    enqueue([this, consumer = std::move(consumer), partitions = std::move(partitions),
+             busy = std::move(busy)] {
         // One partition per leader is enough: the query wakes that broker's thread, which
         // then decides for all its partitions. A partition of unknown leader is asked alone.
-        std::vector<int32_t> ask;
+        std::vector<std::pair<std::string, int32_t>> ask;
         {
             std::lock_guard<std::mutex> g(mu_);
             std::vector<int32_t> seen;
-            for (int32_t p : partitions) {
-                auto it = leaders_.find({topic, p});
+            for (const auto& tp : partitions) {
+                auto it = leaders_.find(tp);
                 if (it != leaders_.end()) {
                     if (std::find(seen.begin(), seen.end(), it->second) != seen.end()) continue;
                     seen.push_back(it->second);
                 }
-                ask.push_back(p);
+                ask.push_back(tp);
             }
         }
-        for (int32_t p : ask) {
+        for (const auto& [topic, p] : ask) {
             if (stopping()) break;
             int64_t lo = -1, hi = -1;
             if (rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &lo, &hi,

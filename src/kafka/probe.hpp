@@ -65,14 +65,15 @@ class Probe {
     void describe_partition(std::string topic, int32_t partition,
                             std::function<void(PartitionInfo)> done);
 
-    // Wakes the fetcher of `consumer` for `partitions` of `topic`: one end-offset query per
-    // partition leader, through the consumer itself. librdkafka 2.0 (Debian 12's) stops
+    // Wakes the fetcher of `consumer` for `partitions` (topic, partition): one end-offset
+    // query per partition leader, through the consumer itself. librdkafka 2.0 (Debian 12's) stops
     // fetching once its prefetch queue is full and looks again only when its broker thread
     // wakes: after a second, or when a request to that broker is queued (librdkafka #2879;
     // 2.2 added fetch.queue.backoff.ms). Without this a route delivered at most its prefetch
     // limit per second. `busy` is cleared when done (one nudge in flight per consumer).
-    void nudge(std::shared_ptr<rd_kafka_t> consumer, std::string topic,
-               std::vector<int32_t> partitions, std::shared_ptr<std::atomic<bool>> busy);
+    void nudge(std::shared_ptr<rd_kafka_t> consumer,
+               std::vector<std::pair<std::string, int32_t>> partitions,
+               std::shared_ptr<std::atomic<bool>> busy);
 
   private:
     void enqueue(std::function<void()> job);
