@@ -590,11 +590,12 @@ class Adapter::RouteOut final : public core::LinkPort {
     // After a drained burst at least half the prefetch limit in size (librdkafka's queue was
     // likely full, and its fetcher asleep), or after a resume: see Probe::nudge.
     void nudge() {
-        if (!consumer_ || !a_.probe_ || stopping_ || parts_.empty() || *nudging_) return;
-        *nudging_ = true;
+        if (!consumer_ || !a_.probe_ || stopping_ || parts_.empty()) return;
+        auto busy = burst_.claim();
+        if (!busy) return;
         std::vector<std::pair<std::string, int32_t>> ids;
         for (const auto& [id, p] : parts_) ids.emplace_back(s_.topic, id);
-        a_.probe_->nudge(consumer_, std::move(ids), nudging_);
+        a_.probe_->nudge(consumer_, std::move(ids), std::move(busy));
     }
 
     // Stops consuming: commits what consumers settled, leaves the group, unbinds.
@@ -971,7 +972,6 @@ class Adapter::RouteOut final : public core::LinkPort {
     std::shared_ptr<rd_kafka_t> consumer_;  // shared with a nudge under way
     rd_kafka_queue_t* queue_ = nullptr;
     FetchBurst burst_;
-    std::shared_ptr<std::atomic<bool>> nudging_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<QueueWaker> waker_;
     core::Link* link = nullptr;
     int32_t credit_ = 0;
@@ -1124,12 +1124,12 @@ class Adapter::Replayer {
             handle(m);
             rd_kafka_message_destroy(m);
         }
-        if (n < 256 && burst_.drained() && active_ && a_.probe_ && !*nudging_) {
-            *nudging_ = true;  // see RouteOut::nudge
-            std::vector<std::pair<std::string, int32_t>> parts;
-            for (const auto& [k, r] : active_->parts) parts.push_back(k);
-            a_.probe_->nudge(consumer_, std::move(parts), nudging_);
-        }
+        if (n < 256 && burst_.drained() && active_ && a_.probe_)  // see RouteOut::nudge
+            if (auto busy = burst_.claim()) {
+                std::vector<std::pair<std::string, int32_t>> parts;
+                for (const auto& [k, r] : active_->parts) parts.push_back(k);
+                a_.probe_->nudge(consumer_, std::move(parts), std::move(busy));
+            }
         return n == 256;
     }
 
@@ -1187,7 +1187,6 @@ class Adapter::Replayer {
     std::shared_ptr<rd_kafka_t> consumer_;  // shared with a nudge under way
     rd_kafka_queue_t* queue_handle_ = nullptr;
     FetchBurst burst_;
-    std::shared_ptr<std::atomic<bool>> nudging_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<QueueWaker> waker_;
     std::deque<Request> queue_;
     std::unique_ptr<Request> active_;

@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,10 +57,18 @@ class FetchBurst {
         bytes_ = 0;
         return wake;
     }
+    // One wake-up in flight per consumer: the flag to hand to Probe::nudge (which clears it
+    // when done), or null while one is under way.
+    std::shared_ptr<std::atomic<bool>> claim() {
+        if (*busy_) return nullptr;
+        *busy_ = true;
+        return busy_;
+    }
 
   private:
     size_t bytes_ = 0;
     size_t at_ = 0;
+    std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 // A consumed record's headers, as views into it.
