@@ -89,6 +89,7 @@ std::string Router::add_address_rule(const AddressRule& rule) {
     if (!address_table_.insert(key, address_rules_.size()))
         return "an address with the same prefix/pattern already exists";
     address_rules_.push_back(rule);
+    ++rules_generation_;
     // Addresses already in use follow the new rule for their next messages.
     for (auto& [name, a] : addresses_) {
         if (a->dynamic_) continue;
@@ -104,6 +105,7 @@ bool Router::remove_address_rule(const std::string& name) {
                            [&](const AddressRule& r) { return r.name == name; });
     if (it == address_rules_.end()) return false;
     address_rules_.erase(it);
+    ++rules_generation_;
     address_table_ = {};
     for (size_t i = 0; i < address_rules_.size(); ++i) {
         const auto& r = address_rules_[i];
@@ -227,6 +229,18 @@ Link* Router::waypoint_for(std::string_view address) const {
     if (waypoints_.size() == 0) return nullptr;
     Link* const* w = waypoints_.match(address);
     return w ? *w : nullptr;
+}
+
+const Link::TopicRoute& Router::resolve_topic(Link* from, std::string_view topic) {
+    auto& r = from->last_topic_;
+    if (!r) r = std::make_unique<Link::TopicRoute>();
+    if (r->generation != rules_generation_ || r->topic != topic) {
+        r->topic.assign(topic);
+        r->generation = rules_generation_;
+        r->waypoint = waypoint_for(topic);
+        r->configured = configured_distribution(topic);
+    }
+    return *r;
 }
 
 // Waypoints came or went: every address finds its own again, and producers whose address
@@ -367,6 +381,7 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
                 {}};
         }
         l->waypoint_ = std::move(pattern);
+        ++rules_generation_;
         rebind_waypoints();
         *out = l;
         return res;
@@ -502,6 +517,7 @@ void Router::destroy_link(Link* l) {
         // Unbound first, so that what it still held is routed without it.
         waypoints_.erase(l->waypoint_);
         l->waypoint_.clear();
+        ++rules_generation_;
         rebind_waypoints();
     }
     if (!l->subscriptions_.empty()) remove_subscriptions(l);
@@ -657,14 +673,29 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
             else
                 retained_->put(topic, d->message);
         }
-        Distribution dist = effective_distribution(a, topic, l);
+        // A topic without an Address object: its waypoint and configured distribution as
+        // effective_distribution() and waypoint_for() find them, from the link's cache.
+        Link* waypoint = nullptr;
+        Distribution dist;
+        if (a) {
+            waypoint = a->waypoint_;
+            dist = effective_distribution(a, topic, l);
+        } else if (topic.empty()) {
+            dist = effective_distribution(nullptr, topic, l);
+        } else {
+            const Link::TopicRoute& r = resolve_topic(l, topic);
+            waypoint = r.waypoint;
+            dist = r.configured
+                       ? *r.configured
+                       : l->unconfigured_distribution_.value_or(settings_.default_distribution);
+        }
         if (dist == Distribution::unavailable) {
             settle_in(d, DeliveryState::rejected(
                              {condition::not_found,
                               "Deliveries cannot be sent to an unavailable address"}));
         } else if (topic.empty()) {
             no_route(d);
-        } else if (Link* w = l->from_waypoint_ ? nullptr : a ? a->waypoint_ : waypoint_for(topic)) {
+        } else if (Link* w = l->from_waypoint_ ? nullptr : waypoint) {
             // Bound to a waypoint (Kafka): it is the only destination; the address's consumers
             // are fed from it.
             if (a) {

@@ -94,6 +94,58 @@ TEST(Waypoint, AnonymousAndMqttStylePublishersAreBoundByTheirTopic) {
     EXPECT_EQ(anon->updates[0].state.outcome, Outcome::released) << "unbound, nobody consumes";
 }
 
+// A publisher's topic is resolved once and remembered (MQTT publishers repeat topics); the
+// memory must not outlive a waypoint or an address rule that changes the answer.
+TEST(Waypoint, APublishersRepeatedTopicFollowsWaypointsAndAddressRulesAsTheyChange) {
+    Router r(settings());
+    FakeConnection kafka(r), clients(r);
+    AttachRequest req;
+    req.direction = Direction::incoming;
+    req.name = "pub";
+    req.unconfigured_distribution = Distribution::multicast;
+    clients.links.push_back(std::make_unique<FakeLink>());
+    FakeLink* pub = clients.links.back().get();
+    r.attach(*clients.conn, req, *pub, &pub->link);
+    auto session = [&](const char* filter) {
+        AttachRequest s;
+        s.direction = Direction::outgoing;
+        s.name = std::string("session-") + filter;
+        s.subscriber = true;
+        clients.links.push_back(std::make_unique<FakeLink>());
+        FakeLink* fl = clients.links.back().get();
+        r.attach(*clients.conn, s, *fl, &fl->link);
+        r.credit(fl->link, 100, false);
+        EXPECT_EQ(r.subscribe(fl->link, filter), "");
+        return fl;
+    };
+    FakeLink* s1 = session("d/+/t");
+    FakeLink* s2 = session("d/#");
+    const std::string topic = "d/7/t";
+
+    r.transfer(pub->link, msg("1"), topic, true, nullptr);
+    EXPECT_EQ(s1->delivered_bodies.size() + s2->delivered_bodies.size(), 2u) << "multicast";
+
+    FakeLink* w = waypoint(kafka, "d/#", 100);
+    r.transfer(pub->link, msg("2"), topic, true, nullptr);
+    EXPECT_EQ(w->delivered_bodies, std::vector<std::string>{"2"}) << "bound after the first";
+    EXPECT_EQ(s1->delivered_bodies.size() + s2->delivered_bodies.size(), 2u);
+
+    r.detach(w->link, nullptr);
+    r.transfer(pub->link, msg("3"), topic, true, nullptr);
+    EXPECT_EQ(w->delivered_bodies.size(), 1u) << "unbound: not the waypoint any more";
+    EXPECT_EQ(s1->delivered_bodies.size() + s2->delivered_bodies.size(), 4u);
+
+    ASSERT_EQ(r.add_address_rule({"d", "d/", "", Distribution::balanced, -1}), "");
+    r.transfer(pub->link, msg("4"), topic, true, nullptr);
+    EXPECT_EQ(s1->delivered_bodies.size() + s2->delivered_bodies.size(), 5u)
+        << "an address rule added after the topic was seen decides its distribution";
+
+    ASSERT_TRUE(r.remove_address_rule("d"));
+    r.transfer(pub->link, msg("5"), topic, true, nullptr);
+    EXPECT_EQ(s1->delivered_bodies.size() + s2->delivered_bodies.size(), 7u)
+        << "and its removal restores the publisher's default (multicast)";
+}
+
 TEST(Waypoint, WhatComesOutReachesConsumersAndSubscriptionsNotTheWaypointAgain) {
     Router r(settings());
     FakeConnection kafka(r), clients(r);

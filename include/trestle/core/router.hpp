@@ -167,6 +167,15 @@ class Link {
     bool from_waypoint_ = false;  // incoming: messages coming back out of a waypoint
     std::string waypoint_;        // outgoing: the address pattern it is the waypoint of
     std::optional<Distribution> unconfigured_distribution_;
+    // Anonymous producers: how the last topic without an Address object resolved (MQTT
+    // publishers repeat topics; pattern tables are not matched per message). Made on first use.
+    struct TopicRoute {
+        std::string topic;
+        uint64_t generation = 0;  // Router::rules_generation_ it was resolved under
+        Link* waypoint = nullptr;
+        std::optional<Distribution> configured;
+    };
+    std::unique_ptr<TopicRoute> last_topic_;
     std::vector<std::string> subscriptions_;
     uint64_t owner_ = 0;
     bool peer_pending_ = false;     // link routing: waiting for the remote attach
@@ -367,6 +376,7 @@ class Router {
     void destinations_changed(Address* a, bool had);
     Link* waypoint_for(std::string_view address) const;
     void rebind_waypoints();
+    const Link::TopicRoute& resolve_topic(Link* from, std::string_view topic);
 
     const LinkRouteRule* find_link_route(std::string_view address, Direction dir) const;
     Connection* route_container_for(const LinkRouteRule& r) const;
@@ -423,6 +433,7 @@ class Router {
     AddressPatternTable<size_t> link_route_in_;   // client senders
     AddressPatternTable<size_t> link_route_out_;  // client receivers
     AddressPatternTable<Link*> waypoints_;        // pattern -> waypoint link
+    uint64_t rules_generation_ = 1;               // bumped when address rules or waypoints change
 
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::unordered_map<uint64_t, std::unique_ptr<Link>> links_;
