@@ -240,6 +240,7 @@ void AmqpConnection::start_read() {
                             [self = shared_from_this(), start = buf.start](boost::system::error_code ec, size_t n) {
                                 self->reading_ = false;
                                 if (self->finished_) return;
+                                self->loop_.begin_turn();
                                 // A TLS ClientHello (record type 22) on a listener without TLS:
                                 // Proton would wait for an SSL configuration that never comes.
                                 if (!ec && n > 0 && self->bytes_read_ == 0 &&

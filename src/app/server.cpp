@@ -282,7 +282,7 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
                                   "kafkaRoute needs a kafka entity (bootstrapServers: embedded "
                                   "for the in-process one)");
     }
-    loop_.on_turn([this] { router_->set_now_ms(net::monotonic_ms()); });
+    loop_.on_turn([this] { router_->set_now_ms(loop_.turn_us() / 1000); });
     router_->set_now_ms(net::monotonic_ms());
     mqtt_ = std::make_unique<mqtt::SessionManager>(*router_, loop_, session_store_, will_store_);
     for (const auto& e : config)

@@ -61,16 +61,45 @@ rd_kafka_headers_t* to_headers(const mapping::KafkaRecord& r) {
     return h;
 }
 
-rd_kafka_resp_err_t produce(rd_kafka_t* rk, const std::string& topic, const mapping::KafkaRecord& r,
-                            void* opaque, int32_t partition = RD_KAFKA_PARTITION_UA) {
+// By topic handle (a route's own topic) or, without one, by name (a client's direct topic, a
+// dead letter). A record without a timestamp of its own gets `wall_ms`, the loop's cached wall
+// clock, rather than a clock read inside librdkafka.
+rd_kafka_resp_err_t produce(rd_kafka_t* rk, rd_kafka_topic_t* rkt, const std::string& topic,
+                            const mapping::KafkaRecord& r, int64_t wall_ms, void* opaque,
+                            int32_t partition = RD_KAFKA_PARTITION_UA) {
     rd_kafka_headers_t* h = to_headers(r);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
-        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-    if (err && h) rd_kafka_headers_destroy(h);  // owned by librdkafka only on success
+    rd_kafka_vu_t vu[8];
+    if (rkt) {
+        vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+        vu[0].u.rkt = rkt;
+    } else {
+        vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+        vu[0].u.cstr = topic.c_str();
+    }
+    vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[1].u.i32 = partition;
+    vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[2].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[3].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[3].u.mem = {r.has_key ? const_cast<char*>(r.key.data()) : nullptr,
+                   r.has_key ? r.key.size() : 0};
+    vu[4].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[4].u.mem = {const_cast<char*>(r.value.data()), r.value.size()};
+    vu[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vu[5].u.i64 = r.timestamp_ms ? r.timestamp_ms : wall_ms;
+    vu[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[6].u.ptr = opaque;
+    size_t n = 7;
+    if (h) {
+        vu[7].vtype = RD_KAFKA_VTYPE_HEADERS;
+        vu[7].u.headers = h;
+        n = 8;
+    }
+    rd_kafka_error_t* e = rd_kafka_produceva(rk, vu, n);
+    if (!e) return RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t err = rd_kafka_error_code(e);
+    rd_kafka_error_destroy(e);
+    if (h) rd_kafka_headers_destroy(h);  // owned by librdkafka only on success
     return err;
 }
 
@@ -87,7 +116,7 @@ enum class Dialect : uint8_t { none, strimzi, eventhubs };
 
 // The address and routable message of a consumed record under a route's settings.
 RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint64_t now_ms,
-                       std::string_view& address, core::MessageRef& msg) {
+                       int64_t wall_ms, std::string_view& address, core::MessageRef& msg) {
     std::vector<mapping::HeaderView> headers = record_headers(m);
     std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
     std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
@@ -97,7 +126,7 @@ RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     bool expired = false;
-    msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0, now_ms, epoch_ms(),
+    msg = mapping::message_from_record(address, value, headers, ts > 0 ? ts : 0, now_ms, wall_ms,
                                        expired);
     if (expired) return RecordFate::expired;  // past its message expiry: nobody may receive it
     if (!msg) return RecordFate::unreadable;
@@ -143,12 +172,12 @@ class Adapter::RouteIn final : public core::LinkPort {
         }
         // The wall clock only for a message with an expiry (one clock read less per message).
         if (!mapping::record_from_message(*d.message, address, options_, a_.router_.now_ms(),
-                                          d.message->expires_at_ms ? epoch_ms() : 0, record_)) {
+                                          d.message->expires_at_ms ? a_.wall_ms() : 0, record_)) {
             a_.failed_.emplace_back(slot, "amqp:decode-error");
         } else if (a_.fatal_) {
             a_.failed_.emplace_back(slot, "Kafka: the producer is being restarted");
         } else if (rd_kafka_resp_err_t err =
-                       produce(a_.producer_.get(), s_.topic, record_,
+                       produce(a_.producer_.get(), topic(), s_.topic, record_, a_.wall_ms(),
                                reinterpret_cast<void*>(static_cast<uintptr_t>(slot)))) {
             a_.failed_.emplace_back(slot, std::to_string(static_cast<int>(err)));
         } else {
@@ -195,7 +224,8 @@ class Adapter::RouteIn final : public core::LinkPort {
                                     kafka_error() + "|Kafka: the producer is being restarted");
         } else {
             if (rd_kafka_resp_err_t e =
-                    produce(a_.producer_.get(), p.topic.empty() ? s_.topic : p.topic, record_,
+                    produce(a_.producer_.get(), p.topic.empty() ? topic() : nullptr,
+                            p.topic.empty() ? s_.topic : p.topic, record_, a_.wall_ms(),
                             reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
                             p.partition.value_or(RD_KAFKA_PARTITION_UA)))
                 a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " + error_text(e));
@@ -228,7 +258,7 @@ class Adapter::RouteIn final : public core::LinkPort {
             if (a_.fatal_)
                 cut = RD_KAFKA_RESP_ERR__FATAL;
             else if (rd_kafka_resp_err_t e =
-                         produce(a_.producer_.get(), s_.topic, batch_[i],
+                         produce(a_.producer_.get(), topic(), s_.topic, batch_[i], a_.wall_ms(),
                                  reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
                                  partition.value_or(RD_KAFKA_PARTITION_UA)))
                 cut = e;
@@ -267,8 +297,19 @@ class Adapter::RouteIn final : public core::LinkPort {
         if (dialect != Dialect::none) a_.drop_direct(this);
     }
 
+    // The producer's handle of the route's topic, taken again after a producer restart.
+    rd_kafka_topic_t* topic() {
+        if (topic_gen_ != a_.topics_gen_) {
+            topic_ = s_.topic.empty() ? nullptr : a_.topic_handle(s_.topic);
+            topic_gen_ = a_.topics_gen_;
+        }
+        return topic_;
+    }
+
     Adapter& a_;
     const RouteSettings s_;            // a copy: routes come and go at runtime
+    rd_kafka_topic_t* topic_ = nullptr;
+    uint32_t topic_gen_ = 0;
     Dialect dialect = Dialect::none;   // a client's direct link, not a route's waypoint
     std::optional<int32_t> partition;  // Event Hubs: the target's partition
     mapping::KafkaRecordOptions options_;
@@ -279,6 +320,29 @@ class Adapter::RouteIn final : public core::LinkPort {
     int32_t granted = 0;  // credit the core has from us, as far as we know
     RouteCounters counters;
 };
+
+rd_kafka_topic_t* Adapter::topic_handle(const std::string& name) {
+    for (auto& [n, t] : topics_)
+        if (n == name) return t;
+    rd_kafka_topic_t* t = rd_kafka_topic_new(producer_.get(), name.c_str(), nullptr);
+    if (t) topics_.emplace_back(name, t);  // null (invalid name): produce by name reports it
+    return t;
+}
+
+void Adapter::drop_topic_handles() {
+    for (auto& [n, t] : topics_) rd_kafka_topic_destroy(t);
+    topics_.clear();
+    ++topics_gen_;
+}
+
+int64_t Adapter::wall_ms() const {
+    uint64_t now = router_.now_ms();
+    return now ? static_cast<int64_t>(now) + wall_offset_ms_ : epoch_ms();
+}
+
+void Adapter::refresh_wall_offset() {
+    wall_offset_ms_ = epoch_ms() - static_cast<int64_t>(net::monotonic_ms());
+}
 
 uint32_t Adapter::take_slot(RouteIn* route, core::Delivery* d) {
     uint32_t i;
@@ -293,6 +357,7 @@ uint32_t Adapter::take_slot(RouteIn* route, core::Delivery* d) {
     s.route = route;
     s.delivery = d;
     s.used = true;
+    s.produced_us = loop_.turn_us();
     if (slots_used_++ == 0) last_progress_ms_ = net::monotonic_ms();
     return i;
 }
@@ -341,9 +406,10 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
     }
     Slot& s = slots_[slot - 1];
     RouteIn* r = s.route;
-    // librdkafka stamps each message at produce(): its latency replaces a stamp of our own.
-    if (int64_t us = rd_kafka_message_latency(m); !m->err && us >= 0)
-        latency_.add(static_cast<double>(us) / 1e6);
+    // Turn stamps, not rd_kafka_message_latency(): that reads the clock per record. Both ends
+    // are when a loop turn began, so a latency is off by at most a turn's length.
+    if (uint64_t now = loop_.turn_us(); !m->err && s.produced_us && now >= s.produced_us)
+        latency_.add(static_cast<double>(now - s.produced_us) / 1e6);
     reported_ = true;
     if (r) {
         if (m->err) {
@@ -433,7 +499,7 @@ bool Adapter::produce_dead_letter(const std::string& topic, const mapping::Kafka
                                   const std::string& reason) {
     mapping::KafkaRecord r = record;
     r.headers.emplace_back(mapping::kafka_header::dead_letter_reason, reason);
-    rd_kafka_resp_err_t err = produce(producer_.get(), topic, r, nullptr);
+    rd_kafka_resp_err_t err = produce(producer_.get(), nullptr, topic, r, wall_ms(), nullptr);
     if (err) {
         logger().error("kafka '{}': cannot dead-letter a record to '{}': {}", settings_.name, topic,
                        rd_kafka_err2str(err));
@@ -659,7 +725,7 @@ class Adapter::RouteOut final : public core::LinkPort {
                                                   record_headers(m));
             }
         } else {
-            switch (read_record(m, s_, a_.router_.now_ms(), address, msg)) {
+            switch (read_record(m, s_, a_.router_.now_ms(), a_.wall_ms(), address, msg)) {
                 case RecordFate::no_address:
                     dead_letter(m,
                                 "the record names no address (no key, no trestle.address header)");
@@ -1156,7 +1222,8 @@ class Adapter::Replayer {
         bool last = r.from >= r.end;
         std::string_view address;
         core::MessageRef msg;
-        if (read_record(m, *r.route, a_.router_.now_ms(), address, msg) == RecordFate::ok) {
+        if (read_record(m, *r.route, a_.router_.now_ms(), a_.wall_ms(), address, msg) ==
+            RecordFate::ok) {
             msg->origin_log = a_.log_id(r.route->topic);
             msg->origin_partition = m->partition;
             msg->origin_offset = m->offset;
@@ -1414,7 +1481,9 @@ Adapter::Adapter(core::Router& router, net::EventLoop& loop, Settings settings,
       settings_(std::move(settings)),
       router_id_(std::move(router_id)),
       started_ms_(epoch_ms()),
-      ticker_(loop.io()) {}
+      ticker_(loop.io()) {
+    refresh_wall_offset();
+}
 
 Adapter::~Adapter() {
     shutdown();
@@ -1443,6 +1512,7 @@ std::string Adapter::make_producer() {
     }
     producer_waker_.reset();
     if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
+    drop_topic_handles();
     producer_.reset(rk);
     producer_queue_ = rd_kafka_queue_get_main(rk);
     producer_waker_ =
@@ -1667,6 +1737,7 @@ void Adapter::schedule_tick() {
 }
 
 void Adapter::tick() {
+    refresh_wall_offset();
     for (auto& o : outs_) o->tick();
     if (sessions_) sessions_->tick();
     if (replayer_) replayer_->tick();
@@ -1738,6 +1809,7 @@ void Adapter::shutdown() {
     admin_queue_ = nullptr;
     if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
     producer_queue_ = nullptr;
+    drop_topic_handles();
     producer_.reset();
     probe_.reset();
     slots_used_ = 0;

@@ -175,6 +175,7 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
         uint32_t records = 1;  // reports still due (an Event Hubs batch: one per event)
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;  // a batch's first failure
         bool used = false;
+        uint64_t produced_us = 0;  // the loop's turn stamp (latency without a clock read)
     };
     uint32_t take_slot(RouteIn* route, core::Delivery* d);
     void free_slot(uint32_t i);
@@ -218,6 +219,18 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     std::vector<std::string> log_names_;       // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;
+    // The wall clock as the loop's cached monotonic clock plus an offset refreshed every tick:
+    // record timestamps and expiries without a clock read per message.
+    int64_t wall_offset_ms_ = 0;
+    int64_t wall_ms() const;
+    void refresh_wall_offset();
+    // Producer topic handles of the routes' topics: producev by handle, not by name (a name
+    // costs librdkafka a write lock and a topic search per record). Dropped before the
+    // producer they belong to; `topics_gen_` tells routes their cached handle is gone.
+    std::vector<std::pair<std::string, rd_kafka_topic_t*>> topics_;
+    uint32_t topics_gen_ = 1;
+    rd_kafka_topic_t* topic_handle(const std::string& name);
+    void drop_topic_handles();
     bool reported_ = false;          // a delivery report since serve_producer last looked
     uint64_t slots_used_ = 0;        // records produced, no delivery report yet
     uint64_t last_progress_ms_ = 0;  // last delivery report, or when slots_used_ left 0

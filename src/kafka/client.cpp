@@ -175,6 +175,7 @@ void QueueWaker::poke() {
 }
 
 void QueueWaker::run() {
+    loop_.begin_turn();
     // librdkafka only signals when the queue goes from empty to non-empty: whatever a bounded
     // batch leaves behind is served by a posted continuation.
     if (serve_()) poke();

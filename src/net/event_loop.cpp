@@ -19,6 +19,12 @@ uint64_t monotonic_ms() {
                                      .count());
 }
 
+uint64_t monotonic_us() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
 void EventLoop::schedule_flush(const std::shared_ptr<Flushable>& f) {
     if (f->flush_scheduled_) return;
     f->flush_scheduled_ = true;
@@ -32,7 +38,7 @@ void EventLoop::schedule_flush(const std::shared_ptr<Flushable>& f) {
 void EventLoop::run_flushes() {
     posted_ = false;
     if (pending_.empty()) return;
-    if (on_turn_) on_turn_();
+    begin_turn();
     // A flush may schedule others (work crossing connections); bounded rounds.
     for (int round = 0; round < 8 && !pending_.empty(); ++round) {
         running_.swap(pending_);
@@ -164,7 +170,7 @@ void Poller::remove(int fd) {
 void Poller::wait() {
     desc_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
         if (ec) return;
-        if (loop_.on_turn_) loop_.on_turn_();
+        loop_.begin_turn();
         epoll_event evs[256];
         // Bounded rounds: other handlers of the loop get their turn.
         for (int round = 0; round < 4; ++round) {

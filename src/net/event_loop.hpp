@@ -17,8 +17,9 @@
 
 namespace trestle::net {
 
-// Monotonic milliseconds (steady clock).
+// Monotonic milliseconds and microseconds (steady clock).
 uint64_t monotonic_ms();
+uint64_t monotonic_us();
 
 class Flushable {
 public:
@@ -43,8 +44,16 @@ public:
 
     // Called at the start of every flush batch, e.g. to advance the core's clock.
     void on_turn(std::function<void()> fn) { on_turn_ = std::move(fn); }
+    // A handler that reads input (a socket, a Kafka queue) starts with this, so what it
+    // stamps with the core's cached clock is not older than the handler.
+    void begin_turn() {
+        turn_us_ = monotonic_us();
+        if (on_turn_) on_turn_();
+    }
+    // When the current turn began: one clock read per turn for whatever stamps messages.
+    uint64_t turn_us() const { return turn_us_; }
 
-private:
+  private:
     friend class Poller;
     void run_flushes();
     boost::asio::io_context io_{1};
@@ -52,6 +61,7 @@ private:
     std::vector<std::shared_ptr<Flushable>> running_;
     bool posted_ = false;
     std::function<void()> on_turn_;
+    uint64_t turn_us_ = 0;
 };
 
 // Accepts TCP connections and hands each socket to `on_accept`.

@@ -69,7 +69,7 @@ std::vector<Record> kcat_consume(const std::string& bootstrap, const std::string
     // Fields separated by control characters tests never use; headers as k=v pairs.
     std::string out;
     int rc = run_command({"kcat", "-C", "-q", "-e", "-b", bootstrap, "-t", topic, "-o", "beginning",
-                          "-f", "%p\x1f%o\x1f%k\x1f%h\x1f%s\x1e"},
+                          "-f", "%p\x1f%o\x1f%T\x1f%k\x1f%h\x1f%s\x1e"},
                          &out);
     std::vector<Record> recs;
     if (rc != 0) return recs;
@@ -84,19 +84,20 @@ std::vector<Record> kcat_consume(const std::string& bootstrap, const std::string
         if (!rec.empty() && rec[0] == '\n') rec.erase(0, 1);  // output() joins lines
         std::vector<std::string> f;
         size_t s = 0;
-        for (int i = 0; i < 4; ++i) {
+        for (int i = 0; i < 5; ++i) {
             size_t e = rec.find('\x1f', s);
             if (e == std::string::npos) break;
             f.push_back(rec.substr(s, e - s));
             s = e + 1;
         }
-        if (f.size() < 4) continue;
+        if (f.size() < 5) continue;
         Record r;
         r.partition = std::stoi(f[0]);
         r.offset = std::stol(f[1]);
-        r.key = f[2];
+        r.timestamp_ms = std::stoll(f[2]);
+        r.key = f[3];
         // kcat prints headers as k=v,k=v
-        std::stringstream hs(f[3]);
+        std::stringstream hs(f[4]);
         std::string kv;
         while (std::getline(hs, kv, ',')) {
             auto eq = kv.find('=');

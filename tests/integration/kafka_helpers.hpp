@@ -34,6 +34,7 @@ struct Record {
     std::map<std::string, std::string> headers;
     int partition = -1;
     long offset = -1;
+    int64_t timestamp_ms = -1;  // the record's timestamp (CreateTime)
 };
 
 // Produces one record with kcat (acks=all); an empty key produces none.

@@ -14,7 +14,9 @@
 #include <proton/scalar.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include <unistd.h>
 
@@ -27,6 +29,12 @@ using namespace trestle::test;
 using proton::transfer;
 
 namespace {
+
+int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 std::string router_config(const std::string& id, const std::string& bootstrap,
                           const std::string& extra = "", const std::string& kafka_extra = "") {
@@ -92,10 +100,15 @@ TEST_F(Kafka, MqttQos1PublishLandsInTheTopicWithKeyAndHeaders) {
     pub.connect();
     ::mqtt::properties props{{::mqtt::property::USER_PROPERTY, "unit", "celsius"},
                              {::mqtt::property::CONTENT_TYPE, "text/plain"}};
+    int64_t before = wall_ms();
     ASSERT_EQ(pub.publish("telemetry/dev1", "21.5", 1, false, props), 0);
+    int64_t after = wall_ms();
     // Acknowledged means in Kafka: the record is there when the PUBACK is.
     auto recs = kcat_consume(kafka->bootstrap(), "telemetry");
     ASSERT_EQ(recs.size(), 1u);
+    // Stamped with the router's cached clock: when it was published, not a stale turn's time.
+    EXPECT_GE(recs[0].timestamp_ms, before - 50);
+    EXPECT_LE(recs[0].timestamp_ms, after);
     EXPECT_EQ(recs[0].key, "telemetry/dev1") << "key = the address";
     EXPECT_EQ(recs[0].value, "21.5");
     EXPECT_EQ(recs[0].headers.count("trestle.qos"), 0u) << "QoS 1 is a record without the header";
@@ -112,13 +125,20 @@ TEST_F(Kafka, AmqpSenderIsAcceptedOnlyOnceKafkaHasTheMessage) {
     m.body("compile");
     m.subject("job");
     m.properties().put("priority", "high");
+    // After a pause longer than the router's housekeeping second: the AMQP read refreshes
+    // the clock the record is stamped with.
+    std::this_thread::sleep_for(1500ms);
+    int64_t before = wall_ms();
     auto out = c.wait_outcome(s, c.send(s, m));
+    int64_t after = wall_ms();
     EXPECT_EQ(out.state, transfer::ACCEPTED);
     EXPECT_TRUE(out.settled);
     auto recs = kcat_consume(kafka->bootstrap(), "jobs");
     ASSERT_EQ(recs.size(), 1u);
     EXPECT_EQ(recs[0].key, "jobs/build");
     EXPECT_EQ(recs[0].value, "compile");
+    EXPECT_GE(recs[0].timestamp_ms, before - 50);
+    EXPECT_LE(recs[0].timestamp_ms, after);
     EXPECT_EQ(recs[0].headers["subject"], "job");
     EXPECT_EQ(recs[0].headers["priority"], "high");
 }
