@@ -3,7 +3,7 @@
 // no-router ceiling). It prints one JSON line with its count and first/last timestamps.
 //
 //   amqp_arrow send    --connect H:P | --listen H:P  --address A --count N [--body 100]
-//                      [--presettled]
+//                      [--presettled] [--durable-data]
 //   amqp_arrow receive --connect H:P | --listen H:P  --address A --count N [--credit 1000]
 //                      [--idle-exit-ms 2000]
 #include <proton/condition.h>
@@ -35,6 +35,7 @@ struct Options {
     long count = 1000000;
     size_t body = 100;
     bool presettled = false;
+    bool durable_data = false;  // durable, body a data section (else: amqp-value string)
     int credit = 1000;
     int idle_exit_ms = 2000;
 };
@@ -60,9 +61,14 @@ struct Arrow {
     void encode_message() {
         pn_message_t* m = pn_message();
         pn_message_set_address(m, o.address.c_str());
-        pn_message_set_durable(m, false);
+        pn_message_set_durable(m, o.durable_data);
         std::string body(o.body, 'x');
-        pn_data_put_string(pn_message_body(m), pn_bytes(body.size(), body.data()));
+        if (o.durable_data) {
+            pn_message_set_inferred(m, true);  // a data section, not an amqp-value
+            pn_data_put_binary(pn_message_body(m), pn_bytes(body.size(), body.data()));
+        } else {
+            pn_data_put_string(pn_message_body(m), pn_bytes(body.size(), body.data()));
+        }
         encoded.resize(o.body + 256);
         size_t size = encoded.size();
         if (pn_message_encode(m, encoded.data(), &size) != 0) {
@@ -266,6 +272,8 @@ int main(int argc, char** argv) {
             a.o.credit = std::atoi(v().c_str());
         } else if (k == "--presettled") {
             a.o.presettled = true;
+        } else if (k == "--durable-data") {
+            a.o.durable_data = true;
         } else if (k == "--idle-exit-ms") {
             a.o.idle_exit_ms = std::atoi(v().c_str());
         } else {

@@ -3,10 +3,15 @@
 
 Ingest: MQTT QoS 1 publisher -> trestled -> Kafka (acknowledged after the delivery report), and
 AMQP unsettled sender -> trestled -> Kafka, versus kafka_plain produce with the same producer
-settings (enable.idempotence, acks=all, linger.ms=5), 100-byte values.
+settings (enable.idempotence, acks=all, linger.ms=5), 100-byte values, the same records (key =
+the address, no headers: MQTT QoS 1, AMQP durable with a data body) and the same bound on
+records not yet acknowledged (--window: MQTT receive maximum, AMQP credit, trestled's
+maxInFlight, kafka_plain's queue.buffering.max.messages).
 Egress: Kafka -> trestled -> MQTT QoS 1 subscriber versus kafka_plain consume, same records.
 Stall: publishers keep pushing while the only broker is down for --stall-seconds; trestled's RSS
 is sampled every 5 s and must stay flat (credit stops the publishers, not memory).
+Each throughput is the median of --runs runs (this shared machine's run-to-run spread is wide);
+CPU microseconds per message (kafka_plain's, or trestled's, all threads) are printed with it.
 
     /usr/bin/python3 bench/kafka_bench.py --build build
 """
@@ -14,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -92,8 +98,8 @@ def config(bootstrap, routes):
     return ("router {\n    id: Bench\n}\n"
             "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n    linkCapacity: %d\n}\n"
             "mqttListener {\n    name: mqtt\n    host: 127.0.0.1\n    port: 0\n    receiveMaximum: %d\n}\n"
-            "kafka {\n    bootstrapServers: %s\n    properties: {\"linger.ms\": \"%s\"}\n}\n"
-            % (WINDOW, WINDOW, bootstrap, LINGER) + routes)
+            "kafka {\n    bootstrapServers: %s\n    maxInFlight: %d\n    properties: {\"linger.ms\": \"%s\"}\n}\n"
+            % (WINDOW, WINDOW, bootstrap, WINDOW, LINGER) + routes)
 
 
 def route(name, pattern, topic, direction, extra=""):
@@ -109,16 +115,34 @@ def run_json(argv, timeout=300):
     return lines[-1]
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--count", type=int, default=1000000, help="ingest: messages per run")
     ap.add_argument("--egress-count", type=int, default=400000,
-                    help="egress: records, spread over 16 partitions (the mock cluster keeps "
-                         "only the newest few MB of each)")
+                    help="egress: records per run (the router consumes them all before the "
+                         "subscriber's rate is taken)")
     ap.add_argument("--stall-seconds", type=int, default=120)
     ap.add_argument("--window", type=int, default=10000)
     ap.add_argument("--linger-ms", default="5")
+    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the median counts")
     args = ap.parse_args()
     global WINDOW, LINGER
     WINDOW, LINGER = args.window, args.linger_ms
@@ -133,39 +157,71 @@ def main():
         mock.cmd("topic %s 4" % t)
     mock.cmd("topic egress 16")
     ne = args.egress_count
+    runs = {k: [] for k in ("plain_produce", "mqtt_ingest", "amqp_ingest", "amqp_ingest_str",
+                            "plain_consume", "mqtt_egress")}
+    cpu = {k: [] for k in runs}  # CPU microseconds per message: kafka_plain's, or trestled's
     results = {}
     try:
         # --- ingest ------------------------------------------------------------------------
-        # The same records Trestle writes for the MQTT publisher: key = its topic, 100 bytes.
-        results["plain_produce"] = run_json([plain, "produce", "--bootstrap", bs, "--topic", "plain",
-                                             "--count", str(n), "--key", "bench/t"])["rate"]
-        r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
-                                    route("amqp", "amqpin/#", "ingest-amqp", "in")))
-        m = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "1",
-                      "--subscribers", "0", "--qos", "1", "--count", str(n), "--window", str(WINDOW)])
-        results["mqtt_ingest"] = m["rate"]
-        a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
-                      "--address", "amqpin/x", "--count", str(n)])
-        results["amqp_ingest"] = a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9)
-        r.stop()
+        # The same records Trestle writes for the MQTT publisher: key = its topic, 100 bytes,
+        # no headers; at most WINDOW records unacknowledged, as trestled's in-flight budget.
+        for _ in range(args.runs):
+            c0 = children_cpu_s()
+            runs["plain_produce"].append(run_json(
+                [plain, "produce", "--bootstrap", bs, "--topic", "plain", "--count", str(n),
+                 "--key", "bench/t", "--in-flight", str(WINDOW)])["rate"])
+            cpu["plain_produce"].append((children_cpu_s() - c0) * 1e6 / n)
+            r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
+                                        route("amqp", "amqpin/#", "ingest-amqp", "in")))
+            c0 = cpu_s(r.proc.pid)
+            m = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "1",
+                          "--subscribers", "0", "--qos", "1", "--count", str(n), "--window",
+                          str(WINDOW)])
+            runs["mqtt_ingest"].append(m["rate"])
+            c1 = cpu_s(r.proc.pid)
+            cpu["mqtt_ingest"].append((c1 - c0) * 1e6 / n)
+            # Durable messages with a data body: the same records as the plain producer's.
+            a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
+                          "--address", "amqpin/x", "--count", str(n), "--durable-data"])
+            runs["amqp_ingest"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
+            c2 = cpu_s(r.proc.pid)
+            cpu["amqp_ingest"].append((c2 - c1) * 1e6 / n)
+            # Non-durable, amqp-value string body: records with two headers (trestle.qos 0,
+            # trestle.format utf-8). Shown, not a target: the plain producer writes none.
+            a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
+                          "--address", "amqpin/y", "--count", str(n)])
+            runs["amqp_ingest_str"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
+            cpu["amqp_ingest_str"].append((cpu_s(r.proc.pid) - c2) * 1e6 / n)
+            r.stop()
 
         # --- egress ------------------------------------------------------------------------
         run_json([plain, "produce", "--bootstrap", bs, "--topic", "egress", "--count", str(ne),
                   "--key", "egress/e", "--partitions", "16"])
-        c = run_json([plain, "consume", "--bootstrap", bs, "--topic", "egress", "--count", str(ne)])
-        if c["count"] < ne:
-            raise RuntimeError("the plain consumer got %d of %d records" % (c["count"], ne))
-        results["plain_consume"] = c["rate"]
-        r = Router(trestled, config(bs, route("egress", "egress/#", "egress", "out",
-                                              "    startPosition: earliest\n    groupId: bench-%d\n"
-                                              % int(time.time()))))
-        # The subscriber is in place before the consumer's partitions are assigned (~3 s).
-        e = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "0",
-                      "--subscribers", "1", "--qos", "1", "--count", str(ne), "--filter", "egress/#"])
-        if e["received_by_all"] < ne:
-            raise RuntimeError("the MQTT subscriber got %d of %d records" % (e["received_by_all"], ne))
-        results["mqtt_egress"] = e["rate"]
-        r.stop()
+        for i in range(args.runs):
+            c0 = children_cpu_s()
+            c = run_json([plain, "consume", "--bootstrap", bs, "--topic", "egress", "--count",
+                          str(ne)])
+            if c["count"] < ne:
+                raise RuntimeError("the plain consumer got %d of %d records" % (c["count"], ne))
+            runs["plain_consume"].append(c["rate"])
+            cpu["plain_consume"].append((children_cpu_s() - c0) * 1e6 / ne)
+            r = Router(trestled, config(bs, route("egress", "egress/#", "egress", "out",
+                                                  "    startPosition: earliest\n    groupId: bench-%d-%d\n"
+                                                  % (int(time.time()), i))))
+            c0 = cpu_s(r.proc.pid)
+            # The subscriber is in place before the consumer's partitions are assigned (~3 s).
+            e = run_json([load, "flow", "--port", str(r.ports["mqtt"]), "--publishers", "0",
+                          "--subscribers", "1", "--qos", "1", "--count", str(ne), "--filter",
+                          "egress/#"])
+            if e["received_by_all"] < ne:
+                raise RuntimeError("the MQTT subscriber got %d of %d records" % (e["received_by_all"], ne))
+            runs["mqtt_egress"].append(e["rate"])
+            cpu["mqtt_egress"].append((cpu_s(r.proc.pid) - c0) * 1e6 / ne)
+            r.stop()
+        for k, v in runs.items():
+            results[k] = median(v)
+        results["runs"] = runs
+        results["cpu_us_per_msg"] = {k: round(median(v), 2) for k, v in cpu.items()}
 
         # --- stalled broker --------------------------------------------------------------
         r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in")))
@@ -197,16 +253,27 @@ def main():
     # Flat: after the first 10 s of the outage (in-flight budget filled), no growth.
     growth = max(s[2:]) - s[1] if len(s) > 2 else 0.0
     print(json.dumps(results))
+    cu = results["cpu_us_per_msg"]
     print("%d messages in (key = the address), %d records out (16 partitions), 100-byte values, "
-          "librdkafka mock cluster (1 broker, separate process)" % (n, ne))
-    print("plain producer (idempotent, acks=all)  %9.0f msgs/s" % results["plain_produce"])
-    print("MQTT QoS 1 -> trestled -> Kafka        %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
-          % (results["mqtt_ingest"], ratio_in_m, "PASS" if ratio_in_m >= 0.7 else "FAIL"))
-    print("AMQP unsettled -> trestled -> Kafka    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
-          % (results["amqp_ingest"], ratio_in_a, "PASS" if ratio_in_a >= 0.7 else "FAIL"))
-    print("plain consumer                         %9.0f msgs/s" % results["plain_consume"])
-    print("Kafka -> trestled -> MQTT QoS 1 sub    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s"
-          % (results["mqtt_egress"], ratio_out, "PASS" if ratio_out >= 0.7 else "FAIL"))
+          "at most %d unacknowledged, librdkafka mock cluster (1 broker, separate process); "
+          "median of %d runs; CPU = kafka_plain's or trestled's, all threads, per message"
+          % (n, ne, WINDOW, args.runs))
+    print("plain producer (idempotent, acks=all)  %9.0f msgs/s                                  CPU %.2f us"
+          % (results["plain_produce"], cu["plain_produce"]))
+    print("MQTT QoS 1 -> trestled -> Kafka        %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s  CPU %.2f us"
+          % (results["mqtt_ingest"], ratio_in_m, "PASS" if ratio_in_m >= 0.7 else "FAIL",
+             cu["mqtt_ingest"]))
+    print("AMQP unsettled -> trestled -> Kafka    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s  CPU %.2f us"
+          % (results["amqp_ingest"], ratio_in_a, "PASS" if ratio_in_a >= 0.7 else "FAIL",
+             cu["amqp_ingest"]))
+    print("  (non-durable string bodies, 2 headers)%9.0f msgs/s  ratio %.2f  (shown, no target)   CPU %.2f us"
+          % (results["amqp_ingest_str"], results["amqp_ingest_str"] / results["plain_produce"],
+             cu["amqp_ingest_str"]))
+    print("plain consumer                         %9.0f msgs/s                                  CPU %.2f us"
+          % (results["plain_consume"], cu["plain_consume"]))
+    print("Kafka -> trestled -> MQTT QoS 1 sub    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s  CPU %.2f us"
+          % (results["mqtt_egress"], ratio_out, "PASS" if ratio_out >= 0.7 else "FAIL",
+             cu["mqtt_egress"]))
     print("stalled broker %d s, 10 publishers pushing: RSS before %.1f MB, during %s MB; growth after "
           "10 s %.1f MB %s" % (args.stall_seconds, results["rss_before_stall_mb"], s, growth,
                                "PASS (flat)" if growth < 5 else "FAIL"))
