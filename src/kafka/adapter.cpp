@@ -653,8 +653,7 @@ class Adapter::RouteOut final : public core::LinkPort {
         return err;
     }
 
-    // After a drained burst at least half the prefetch limit in size (librdkafka's queue was
-    // likely full, and its fetcher asleep), or after a resume: see Probe::nudge.
+    // Each half prefetch limit popped (see FetchBurst), or after a resume: see Probe::nudge.
     void nudge() {
         if (!consumer_ || !a_.probe_ || stopping_ || parts_.empty()) return;
         auto busy = burst_.claim();
@@ -694,7 +693,7 @@ class Adapter::RouteOut final : public core::LinkPort {
                     logger().warn("kafkaRoute '{}': consumer: {}", s_.name,
                                   rd_kafka_message_errstr(m));
             } else {
-                burst_.popped(m);
+                if (burst_.popped(m)) nudge();
                 take(m);
             }
             rd_kafka_message_destroy(m);
@@ -1183,20 +1182,27 @@ class Adapter::Replayer {
     bool serve() {
         if (!consumer_) return false;
         int n = 0;
+        bool wake = false;
         for (; n < 256 && active_; ++n) {
             rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), 0);
             if (!m) break;
-            if (!m->err) burst_.popped(m);
+            if (!m->err && burst_.popped(m)) wake = true;
             handle(m);
             rd_kafka_message_destroy(m);
         }
-        if (n < 256 && burst_.drained() && active_ && a_.probe_)  // see RouteOut::nudge
-            if (auto busy = burst_.claim()) {
-                std::vector<std::pair<std::string, int32_t>> parts;
-                for (const auto& [k, r] : active_->parts) parts.push_back(k);
-                a_.probe_->nudge(consumer_, std::move(parts), std::move(busy));
-            }
+        if (n < 256 && burst_.drained()) wake = true;
+        if (wake) nudge();
         return n == 256;
+    }
+
+    // See RouteOut::nudge.
+    void nudge() {
+        if (!active_ || !a_.probe_) return;
+        if (auto busy = burst_.claim()) {
+            std::vector<std::pair<std::string, int32_t>> parts;
+            for (const auto& [k, r] : active_->parts) parts.push_back(k);
+            a_.probe_->nudge(consumer_, std::move(parts), std::move(busy));
+        }
     }
 
     void handle(const rd_kafka_message_t* m) {

@@ -43,15 +43,24 @@ std::string make_consumer(const Properties& defaults, const Properties& props, H
                           rd_kafka_queue_t*& queue,
                           const std::function<void(rd_kafka_conf_t*)>& setup = {});
 
-// Tells when a consumer's fetcher may need waking (Probe::nudge): a burst of records popped
-// since its queue was last empty that reached half of its prefetch limit (librdkafka's queue
-// was then likely full, and librdkafka 2.0 stops fetching until its broker thread wakes).
+// Tells when a consumer's fetcher may need waking (Probe::nudge): each time half of its
+// prefetch limit has been popped (librdkafka 2.0 stops fetching while its queue is full and
+// fetches again only when its broker thread wakes; waking it once there is room overlaps the
+// next fetch with the work on this one), and when the queue is found empty after at least
+// that much.
 class FetchBurst {
   public:
     // The consumer's queued.max.messages.kbytes, from its configuration.
     void configure(rd_kafka_conf_t* conf);
-    void popped(const rd_kafka_message_t* m) { bytes_ += m->len + m->key_len; }
-    // The queue was found empty: true if the burst that ended calls for a wake-up.
+    // True when half the limit has been popped since the last wake-up: librdkafka's queue
+    // has room for a fetch again, and asking for it now overlaps the fetch with the work.
+    bool popped(const rd_kafka_message_t* m) {
+        bytes_ += m->len + m->key_len;
+        if (at_ == 0 || bytes_ < at_) return false;
+        bytes_ = 0;
+        return true;
+    }
+    // The queue was found empty: true if what was popped since the last wake-up calls for one.
     bool drained() {
         bool wake = at_ > 0 && bytes_ >= at_;
         bytes_ = 0;
