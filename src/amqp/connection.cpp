@@ -783,7 +783,12 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     bool settled = pn_delivery_settled(pd);
 
     std::string_view to;
-    if (al.inspect) {
+    // Read for the core's fields (QoS, retain, expiry) when the router or a mapping acts on
+    // them: an anonymous sender's or a multicast address's messages (al.inspect), and those
+    // bound for a waypoint (Kafka), whose records carry them. Checked per message: a
+    // kafkaRoute may be bound while the link is open.
+    const core::Address* addr = al.core ? al.core->address() : nullptr;
+    if (al.inspect || (addr && addr->waypoint())) {
         MessageLayout layout;
         std::string err = scan_message(msg->bytes(), layout);
         if (!err.empty()) {

@@ -143,6 +143,36 @@ TEST_F(Kafka, AmqpSenderIsAcceptedOnlyOnceKafkaHasTheMessage) {
     EXPECT_EQ(recs[0].headers["priority"], "high");
 }
 
+// A sender with a fixed target (not anonymous) on a Kafka-bound address: the record carries
+// what the message's header and annotations say (durable = QoS 1, TTL, retain), as for an
+// anonymous sender, although such links are not inspected for AMQP -> AMQP forwarding.
+TEST_F(Kafka, AFixedAddressAmqpSendersDurableTtlAndRetainReachTheRecord) {
+    Instance a("A", kafka->bootstrap());
+    AmqpClient c(a.amqp_url);
+    int s = c.open_sender("jobs/nightly");
+    ASSERT_TRUE(c.wait_credit(s, 2));
+    proton::message durable;
+    durable.body(std::string("d"));
+    durable.durable(true);
+    durable.ttl(proton::duration(60000));
+    durable.message_annotations().put(proton::symbol("x-opt-retain-message"), true);
+    EXPECT_EQ(c.wait_outcome(s, c.send(s, durable)).state, transfer::ACCEPTED);
+    proton::message plain;
+    plain.body(std::string("p"));
+    EXPECT_EQ(c.wait_outcome(s, c.send(s, plain)).state, transfer::ACCEPTED);
+    auto recs = kcat_consume(kafka->bootstrap(), "jobs");
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0].value, "d");
+    EXPECT_EQ(recs[0].headers.count("trestle.qos"), 0u) << "durable: QoS 1, no header";
+    EXPECT_EQ(recs[0].headers["trestle.retain"], "true");
+    ASSERT_EQ(recs[0].headers.count("trestle.expires-at"), 1u) << "the TTL as an expiry";
+    EXPECT_GT(std::stoll(recs[0].headers["trestle.expires-at"]), wall_ms() + 50000);
+    EXPECT_EQ(recs[1].value, "p");
+    EXPECT_EQ(recs[1].headers["trestle.qos"], "0") << "not durable: QoS 0";
+    EXPECT_EQ(recs[1].headers.count("trestle.retain"), 0u);
+    EXPECT_EQ(recs[1].headers.count("trestle.expires-at"), 0u);
+}
+
 TEST_F(Kafka, ARecordProducedWithKcatReachesMqttAndAmqpSubscribers) {
     Instance a("A", kafka->bootstrap());
     ASSERT_TRUE(a.consuming("telemetry"));
