@@ -258,22 +258,19 @@ def main():
           "at most %d unacknowledged, librdkafka mock cluster (1 broker, separate process); "
           "median of %d runs; CPU = kafka_plain's or trestled's, all threads, per message"
           % (n, ne, WINDOW, args.runs))
-    print("plain producer (idempotent, acks=all)  %9.0f msgs/s                                  CPU %.2f us"
-          % (results["plain_produce"], cu["plain_produce"]))
-    print("MQTT QoS 1 -> trestled -> Kafka        %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s  CPU %.2f us"
-          % (results["mqtt_ingest"], ratio_in_m, "PASS" if ratio_in_m >= 0.7 else "FAIL",
-             cu["mqtt_ingest"]))
-    print("AMQP unsettled -> trestled -> Kafka    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s  CPU %.2f us"
-          % (results["amqp_ingest"], ratio_in_a, "PASS" if ratio_in_a >= 0.7 else "FAIL",
-             cu["amqp_ingest"]))
-    print("  (non-durable string bodies, 2 headers)%9.0f msgs/s  ratio %.2f  (shown, no target)   CPU %.2f us"
-          % (results["amqp_ingest_str"], results["amqp_ingest_str"] / results["plain_produce"],
-             cu["amqp_ingest_str"]))
-    print("plain consumer                         %9.0f msgs/s                                  CPU %.2f us"
-          % (results["plain_consume"], cu["plain_consume"]))
-    print("Kafka -> trestled -> MQTT QoS 1 sub    %9.0f msgs/s  ratio %.2f  (target >= 0.7) %s  CPU %.2f us"
-          % (results["mqtt_egress"], ratio_out, "PASS" if ratio_out >= 0.7 else "FAIL",
-             cu["mqtt_egress"]))
+    def line(label, key, ratio=None, target=True):
+        verdict = "" if ratio is None else (
+            "ratio %.2f  %s" % (ratio, ("(target >= 0.7) " + ("PASS" if ratio >= 0.7 else "FAIL"))
+                                if target else "(shown, no target)  "))
+        print("%-39s%9.0f msgs/s  %-33s CPU %.2f us" % (label, results[key], verdict, cu[key]))
+
+    line("plain producer (idempotent, acks=all)", "plain_produce")
+    line("MQTT QoS 1 -> trestled -> Kafka", "mqtt_ingest", ratio_in_m)
+    line("AMQP unsettled -> trestled -> Kafka", "amqp_ingest", ratio_in_a)
+    line("  (non-durable string bodies, 2 headers)", "amqp_ingest_str",
+         results["amqp_ingest_str"] / results["plain_produce"], target=False)
+    line("plain consumer", "plain_consume")
+    line("Kafka -> trestled -> MQTT QoS 1 sub", "mqtt_egress", ratio_out)
     print("stalled broker %d s, 10 publishers pushing: RSS before %.1f MB, during %s MB; growth after "
           "10 s %.1f MB %s" % (args.stall_seconds, results["rss_before_stall_mb"], s, growth,
                                "PASS (flat)" if growth < 5 else "FAIL"))

@@ -41,6 +41,18 @@ FakeLink* from_waypoint(FakeConnection& c) {
     return fl;
 }
 
+// An MQTT-style publisher: anonymous, multicast for unconfigured addresses.
+FakeLink* publisher(FakeConnection& c, std::string name) {
+    AttachRequest req;
+    req.direction = Direction::incoming;
+    req.name = std::move(name);
+    req.unconfigured_distribution = Distribution::multicast;
+    c.links.push_back(std::make_unique<FakeLink>());
+    FakeLink* fl = c.links.back().get();
+    c.router.attach(*c.conn, req, *fl, &fl->link);
+    return fl;
+}
+
 TEST(Waypoint, ProducersOfABoundAddressGetCreditAndReachOnlyTheWaypoint) {
     Router r(settings());
     FakeConnection kafka(r), clients(r);
@@ -80,13 +92,7 @@ TEST(Waypoint, AnonymousAndMqttStylePublishersAreBoundByTheirTopic) {
     Router r(settings());
     FakeConnection kafka(r), clients(r);
     FakeLink* w = waypoint(kafka, "devices/*/telemetry", 100);
-    AttachRequest req;
-    req.direction = Direction::incoming;
-    req.name = "anon";
-    req.unconfigured_distribution = Distribution::multicast;
-    clients.links.push_back(std::make_unique<FakeLink>());
-    FakeLink* anon = clients.links.back().get();
-    r.attach(*clients.conn, req, *anon, &anon->link);
+    FakeLink* anon = publisher(clients, "anon");
     r.transfer(anon->link, msg("t"), "devices/d7/telemetry", true, nullptr);
     r.transfer(anon->link, msg("other"), "devices/d7/status", false, nullptr);
     EXPECT_EQ(w->delivered_bodies, std::vector<std::string>{"t"});
@@ -99,13 +105,7 @@ TEST(Waypoint, AnonymousAndMqttStylePublishersAreBoundByTheirTopic) {
 TEST(Waypoint, APublishersRepeatedTopicFollowsWaypointsAndAddressRulesAsTheyChange) {
     Router r(settings());
     FakeConnection kafka(r), clients(r);
-    AttachRequest req;
-    req.direction = Direction::incoming;
-    req.name = "pub";
-    req.unconfigured_distribution = Distribution::multicast;
-    clients.links.push_back(std::make_unique<FakeLink>());
-    FakeLink* pub = clients.links.back().get();
-    r.attach(*clients.conn, req, *pub, &pub->link);
+    FakeLink* pub = publisher(clients, "pub");
     auto session = [&](const char* filter) {
         AttachRequest s;
         s.direction = Direction::outgoing;
