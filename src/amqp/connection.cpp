@@ -785,10 +785,10 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     std::string_view to;
     // Read for the core's fields (QoS, retain, expiry) when the router or a mapping acts on
     // them: an anonymous sender's or a multicast address's messages (al.inspect), and those
-    // bound for a waypoint (Kafka), whose records carry them. Checked per message: a
-    // kafkaRoute may be bound while the link is open.
+    // that become Kafka records (a waypoint) or MQTT messages (matching subscriptions). Checked
+    // per message: routes and subscriptions come and go while the link is open.
     const core::Address* addr = al.core ? al.core->address() : nullptr;
-    if (al.inspect || (addr && addr->waypoint())) {
+    if (al.inspect || (addr && (addr->waypoint() || addr->filter_matches() > 0))) {
         MessageLayout layout;
         std::string err = scan_message(msg->bytes(), layout);
         if (!err.empty()) {

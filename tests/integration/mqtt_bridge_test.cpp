@@ -196,6 +196,34 @@ TEST_F(Bridge, AmqpRetainedPublishIsStoredForMqtt) {
     EXPECT_EQ(got->get_qos(), 1);
 }
 
+// A sender with a fixed target on an anycast address that MQTT subscriptions match: its
+// messages become MQTT messages, so the router reads them like an anonymous sender's (retain,
+// QoS, expiry), although AMQP -> AMQP forwarding on such a link reads nothing.
+TEST_F(Bridge, AFixedAddressAmqpSendersRetainedMessageIsStoredForMqtt) {
+    Paho watcher(mqtt_port, "ret-watch");
+    watcher.connect();
+    watcher.subscribe("jobs/#", 1);
+    AmqpClient amqp(amqp_url);
+    int s = amqp.open_sender("jobs/lamp");
+    ASSERT_TRUE(amqp.wait_credit(s, 1)) << "an MQTT subscription is a destination";
+    proton::message msg;
+    msg.body(std::string("on"));
+    msg.durable(true);
+    msg.message_annotations().put(proton::symbol("x-opt-retain-message"), true);
+    EXPECT_EQ(amqp.wait_outcome(s, amqp.send(s, msg)).state, transfer::ACCEPTED);
+    auto live = watcher.receive();
+    ASSERT_TRUE(live);
+    EXPECT_EQ(live->to_string(), "on");
+    Paho late(mqtt_port, "ret-late");
+    late.connect();
+    late.subscribe("jobs/lamp", 1);
+    auto got = late.receive();
+    ASSERT_TRUE(got) << "stored as the topic's retained message";
+    EXPECT_EQ(got->to_string(), "on");
+    EXPECT_TRUE(got->is_retained());
+    EXPECT_EQ(got->get_qos(), 1);
+}
+
 TEST_F(Bridge, AmqpReceiverSubscribesWithAnMqttTopicFilter) {
     AmqpClient amqp(amqp_url);
     LinkConfig acc;
