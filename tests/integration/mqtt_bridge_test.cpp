@@ -48,6 +48,16 @@ protected:
         mqtt_port = router->port("mqtt");
         amqp_url = router->url("amqp");
     }
+    // `sub` subscribes to `filter`, then `amqp` opens a sender to `address`, which the
+    // subscription makes a destination (it gets credit).
+    int sender_to_subscribed(Paho& sub, const std::string& filter, int qos, AmqpClient& amqp,
+                             const std::string& address) {
+        sub.connect();
+        sub.subscribe(filter, qos);
+        int s = amqp.open_sender(address);
+        EXPECT_TRUE(amqp.wait_credit(s, 1)) << "an MQTT subscription is a destination";
+        return s;
+    }
     std::unique_ptr<RouterProcess> router;
     int mqtt_port = 0;
     std::string amqp_url;
@@ -92,11 +102,8 @@ TEST_F(Bridge, MqttPublishReachesAnAmqpReceiverWithTheMapping) {
 
 TEST_F(Bridge, AmqpMessagesReachMqttSubscribers) {
     Paho sub(mqtt_port, "bridge-sub");
-    sub.connect();
-    sub.subscribe("telemetry/#", 2);
     AmqpClient amqp(amqp_url);
-    int s = amqp.open_sender("telemetry/dev2");
-    ASSERT_TRUE(amqp.wait_credit(s, 1)) << "an MQTT subscription is a destination";
+    int s = sender_to_subscribed(sub, "telemetry/#", 2, amqp, "telemetry/dev2");
     proton::message msg;
     msg.body(proton::binary("raw bytes"));
     msg.durable(true);
@@ -201,11 +208,8 @@ TEST_F(Bridge, AmqpRetainedPublishIsStoredForMqtt) {
 // QoS, expiry), although AMQP -> AMQP forwarding on such a link reads nothing.
 TEST_F(Bridge, AFixedAddressAmqpSendersRetainedMessageIsStoredForMqtt) {
     Paho watcher(mqtt_port, "ret-watch");
-    watcher.connect();
-    watcher.subscribe("jobs/#", 1);
     AmqpClient amqp(amqp_url);
-    int s = amqp.open_sender("jobs/lamp");
-    ASSERT_TRUE(amqp.wait_credit(s, 1)) << "an MQTT subscription is a destination";
+    int s = sender_to_subscribed(watcher, "jobs/#", 1, amqp, "jobs/lamp");
     proton::message msg;
     msg.body(std::string("on"));
     msg.durable(true);
