@@ -72,10 +72,7 @@ public:
     pn_link_t* pn;
     core::Link* core = nullptr;
     pn_link_t* attach_after = nullptr;  // open once this same-named link's detach is echoed
-    bool anonymous = false;   // incoming link routed by each message's `to`
-    // Incoming: read annotations (retain, QoS, expiry) — anonymous links and links to
-    // multicast addresses, where retained messages and MQTT subscribers live.
-    bool inspect = false;
+    bool anonymous = false;             // incoming link routed by each message's `to`
     std::string partial;      // bytes of a multi-frame message received so far
     uint64_t next_tag = 0;
     // A sender link to `$lwt` (EnMasse's MQTT-over-AMQP wills): named by the client id, its
@@ -517,10 +514,6 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
         case core::AttachResult::Kind::open:
             al->anonymous = req.direction == core::Direction::incoming && link &&
                             !link->address() && !link->link_routed();
-            al->inspect = al->anonymous ||
-                          (req.direction == core::Direction::incoming && link && link->address() &&
-                           link->address()->configured() &&
-                           link->address()->distribution() == core::Distribution::multicast);
             pn_terminus_copy(pn_link_source(l), pn_link_remote_source(l));
             pn_terminus_copy(pn_link_target(l), pn_link_remote_target(l));
             if (!res.dynamic_address.empty())
@@ -745,6 +738,20 @@ void AmqpConnection::end_will(AmqpLink& al, bool publish, const std::string& why
     router_.publish(al.will_topic, std::move(will));
 }
 
+// Whether an incoming message is read for the core's fields (retain, QoS, expiry): when the
+// router or a mapping acts on them — an anonymous sender's (any topic), or one to a multicast
+// address (retained messages), a Kafka-bound address (its records carry them) or an address
+// MQTT subscriptions match (it becomes an MQTT message). Not for plain AMQP -> AMQP anycast,
+// forwarded untouched. Decided per message: rules, routes and subscriptions change while a
+// link is open.
+static bool reads_messages(const AmqpLink& al) {
+    if (al.anonymous) return true;
+    const core::Address* a = al.core ? al.core->address() : nullptr;
+    if (!a) return false;
+    return (a->configured() && a->distribution() == core::Distribution::multicast) ||
+           a->waypoint() || a->filter_matches() > 0;
+}
+
 void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     pn_link_t* l = al.pn;
     if (pn_delivery_aborted(pd)) {
@@ -783,12 +790,7 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     bool settled = pn_delivery_settled(pd);
 
     std::string_view to;
-    // Read for the core's fields (QoS, retain, expiry) when the router or a mapping acts on
-    // them: an anonymous sender's or a multicast address's messages (al.inspect), and those
-    // that become Kafka records (a waypoint) or MQTT messages (matching subscriptions). Checked
-    // per message: routes and subscriptions come and go while the link is open.
-    const core::Address* addr = al.core ? al.core->address() : nullptr;
-    if (al.inspect || (addr && (addr->waypoint() || addr->filter_matches() > 0))) {
+    if (reads_messages(al)) {
         MessageLayout layout;
         std::string err = scan_message(msg->bytes(), layout);
         if (!err.empty()) {

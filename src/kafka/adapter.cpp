@@ -838,7 +838,7 @@ class Adapter::RouteOut final : public core::LinkPort {
                         ": " + state.error->name +
                         (state.error->description.empty() ? "" : " " + state.error->description);
                 if (mapping::record_from_message(*t->message, t->address, o, a_.router_.now_ms(),
-                                                 epoch_ms(), r))
+                                                 a_.wall_ms(), r))
                     send_dead_letter(r, reason);
                 break;
             }

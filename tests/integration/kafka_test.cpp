@@ -125,8 +125,10 @@ TEST_F(Kafka, AmqpSenderIsAcceptedOnlyOnceKafkaHasTheMessage) {
     m.body("compile");
     m.subject("job");
     m.properties().put("priority", "high");
-    // After a pause longer than the router's housekeeping second: the AMQP read refreshes
-    // the clock the record is stamped with.
+    // The idle pause is the behaviour under test, not a wait for something: the router's
+    // cached clock ages while nothing arrives (only its housekeeping second refreshes it), and
+    // the AMQP read that follows must refresh it before the record is stamped. No event marks
+    // "the clock is stale"; only time passing makes it so.
     std::this_thread::sleep_for(1500ms);
     int64_t before = wall_ms();
     auto out = c.wait_outcome(s, c.send(s, m));
