@@ -6,7 +6,8 @@ AMQP unsettled sender -> trestled -> Kafka, versus kafka_plain produce with the 
 settings (enable.idempotence, acks=all, linger.ms=5), 100-byte values, the same records (key =
 the address, no headers: MQTT QoS 1, AMQP durable with a data body) and the same bound on
 records not yet acknowledged (--window: MQTT receive maximum, AMQP credit, trestled's
-maxInFlight, kafka_plain's queue.buffering.max.messages).
+maxInFlight, kafka_plain's queue.buffering.max.messages) and the same batch.num.messages
+(trestled's default: a quarter of maxInFlight).
 Egress: Kafka -> trestled -> MQTT QoS 1 subscriber versus kafka_plain consume, same records.
 Stall: publishers keep pushing while the only broker is down for --stall-seconds; trestled's RSS
 is sampled every 5 s and must stay flat (credit stops the publishers, not memory).
@@ -169,7 +170,8 @@ def main():
             c0 = children_cpu_s()
             runs["plain_produce"].append(run_json(
                 [plain, "produce", "--bootstrap", bs, "--topic", "plain", "--count", str(n),
-                 "--key", "bench/t", "--in-flight", str(WINDOW)])["rate"])
+                 "--key", "bench/t", "--in-flight", str(WINDOW), "--batch",
+                 str(max(1, min(WINDOW // 4, 10000)))])["rate"])
             cpu["plain_produce"].append((children_cpu_s() - c0) * 1e6 / n)
             r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
                                         route("amqp", "amqpin/#", "ingest-amqp", "in")))

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "usage: kafka_plain produce|consume --bootstrap B --topic T --count N\n");
         return 2;
     }
-    std::string mode = argv[1], bootstrap, topic, key, in_flight;
+    std::string mode = argv[1], bootstrap, topic, key, in_flight, batch;
     long count = 100000, size = 100, partitions = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         std::string k = argv[i];
@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
         else if (k == "--key") key = argv[i + 1];
         else if (k == "--partitions") partitions = std::atol(argv[i + 1]);
         else if (k == "--in-flight") in_flight = argv[i + 1];
+        else if (k == "--batch")
+            batch = argv[i + 1];
     }
     char err[512];
     if (mode == "produce") {
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
         set(c, "linger.ms", "5");
         // Records produced and not yet acknowledged, at most (trestled: maxInFlight).
         if (!in_flight.empty()) set(c, "queue.buffering.max.messages", in_flight.c_str());
+        if (!batch.empty()) set(c, "batch.num.messages", batch.c_str());
         rd_kafka_conf_set_dr_msg_cb(c, dr);
         rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
         if (!rk) return fprintf(stderr, "%s\n", err), 1;
