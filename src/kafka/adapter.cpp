@@ -176,9 +176,13 @@ class Adapter::RouteIn final : public core::LinkPort {
             a_.failed_.emplace_back(slot, "amqp:decode-error");
         } else if (a_.fatal_) {
             a_.failed_.emplace_back(slot, "Kafka: the producer is being restarted");
+        } else if (rd_kafka_topic_t* rkt = topic()) {
+            a_.produce_off_loop(rkt, record_, slot, granted == 0);
+            return;
         } else if (rd_kafka_resp_err_t err =
-                       produce(a_.producer_.get(), topic(), s_.topic, record_, a_.wall_ms(),
+                       produce(a_.producer_.get(), nullptr, s_.topic, record_, a_.wall_ms(),
                                reinterpret_cast<void*>(static_cast<uintptr_t>(slot)))) {
+            // No handle (a topic name librdkafka refuses): by name, for its error.
             a_.failed_.emplace_back(slot, std::to_string(static_cast<int>(err)));
         } else {
             return;
@@ -375,52 +379,25 @@ void Adapter::forget_route(RouteIn* route) {
         if (s.route == route) s.delivery = nullptr;
 }
 
-void Adapter::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    static_cast<Adapter*>(opaque)->delivery_report(m);
-}
-
-void Adapter::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
-    auto* a = static_cast<Adapter*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
-        logger().error(
-            "kafka '{}': fatal producer error {}: {}; failing what is in flight and "
-            "restarting the producer",
-            a->settings_.name, rd_kafka_err2name(orig), buf);
-        a->fatal_ = true;
-        return;
-    }
-    // Transient (brokers down, ...): librdkafka retries; producers are paced by credit.
-    log_error(rk, err, reason);
-}
-
-void Adapter::delivery_report(const rd_kafka_message_t* m) {
-    auto slot = reinterpret_cast<uintptr_t>(m->_private);
-    if (slot > slots_.size()) return;  // reported while shutting down, after the routes went
-    if (slot == 0) {                   // a dead letter
-        if (m->err)
-            logger().error("kafka '{}': record to '{}' (dead letter or state) lost: {}",
-                           settings_.name, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-        return;
-    }
+void Adapter::delivery_report(void* opaque, rd_kafka_resp_err_t err_) {
+    auto slot = reinterpret_cast<uintptr_t>(opaque);
+    if (slot == 0 || slot > slots_.size()) return;  // reported after the routes went
     Slot& s = slots_[slot - 1];
     RouteIn* r = s.route;
     // Turn stamps, not rd_kafka_message_latency(): that reads the clock per record. Both ends
     // are when a loop turn began, so a latency is off by at most a turn's length.
-    if (uint64_t now = loop_.turn_us(); !m->err && s.produced_us && now >= s.produced_us)
+    if (uint64_t now = loop_.turn_us(); !err_ && s.produced_us && now >= s.produced_us)
         latency_.add(static_cast<double>(now - s.produced_us) / 1e6);
-    reported_ = true;
     if (r) {
-        if (m->err) {
+        if (err_) {
             ++r->counters.produce_failed;
             logger().debug("kafka route '{}': produce failed: {}", r->s_.name,
-                           rd_kafka_err2str(m->err));
+                           rd_kafka_err2str(err_));
         } else {
             ++r->counters.produced;
         }
     }
-    if (m->err && !s.err) s.err = m->err;
+    if (err_ && !s.err) s.err = err_;
     if (--s.records > 0) return;  // the rest of a batch is still on its way
     core::Delivery* d = s.delivery;
     rd_kafka_resp_err_t err = s.err;
@@ -437,6 +414,30 @@ void Adapter::delivery_report(const rd_kafka_message_t* m) {
                 : condition_for(err);
     router_.disposition(d, err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(),
                         true);
+}
+
+struct Adapter::SubmitProduced final : net::Flushable {
+    explicit SubmitProduced(ProducerThread& t) : thread(t) {}
+    void flush() override { thread.submit(); }
+    ProducerThread& thread;
+};
+
+void Adapter::produce_off_loop(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, uint32_t slot,
+                               bool last) {
+    producer_thread_->add(rkt, r, wall_ms(), reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
+                          last);
+    if (!submit_produced_->flush_scheduled()) loop_.schedule_flush(submit_produced_);
+}
+
+// The producer thread's delivery reports (and refusals), a batch per call.
+void Adapter::serve_reports() {
+    if (!producer_thread_) return;
+    loop_.begin_turn();
+    if (!fatal_ && producer_thread_->fatal()) fatal_ = true;  // failed back, then restarted
+    auto reports = producer_thread_->take_reports();
+    for (const auto& r : reports) delivery_report(r.opaque, r.err);
+    if (!reports.empty()) last_progress_ms_ = net::monotonic_ms();  // for the stall check
+    refill_credit();
 }
 
 void Adapter::settle_failures() {
@@ -466,17 +467,6 @@ void Adapter::settle_failures() {
         router_.disposition(d, core::DeliveryState::rejected(c), true);
     }
     refill_credit();
-}
-
-bool Adapter::serve_producer() {
-    if (!producer_) return false;
-    rd_kafka_poll(producer_.get(), 0);
-    if (reported_) {  // progress, for the stall check: one clock read per batch of reports
-        reported_ = false;
-        last_progress_ms_ = net::monotonic_ms();
-    }
-    refill_credit();
-    return false;
 }
 
 // Credit for each route's producers is what is left of its in-flight budget. Topped up in
@@ -1503,26 +1493,35 @@ std::string Adapter::make_producer() {
                         {"linger.ms", "5"},
                         {"reconnect.backoff.max.ms", "1000"},
                         {"queue.buffering.max.messages",
-                         std::to_string(std::max<uint32_t>(100000, settings_.max_in_flight * 2))}};
+                         std::to_string(std::max<uint32_t>(100000, settings_.max_in_flight * 2))},
+                        {"batch.num.messages", std::to_string(std::clamp<uint32_t>(
+                                                   settings_.max_in_flight / 4, 1, 10000))}};
     std::string err;
     rd_kafka_conf_t* conf = make_conf(defaults, settings_.properties, err);
     if (!conf) return err;
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_dr_msg_cb(conf, &Adapter::on_delivery);
-    rd_kafka_conf_set_error_cb(conf, &Adapter::on_error);
+    auto thread =
+        std::make_unique<ProducerThread>(conf, [this, alive = std::weak_ptr<int>(alive_)] {
+            asio::post(loop_.io(), [this, alive] {
+                if (alive.lock()) serve_reports();
+            });
+        });
     char errstr[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
         return std::string("Kafka producer: ") + errstr;
     }
-    producer_waker_.reset();
-    if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
+    // A restart: everything of the old producer was reported (nothing is in flight).
+    std::unique_ptr<ProducerThread> old = std::move(producer_thread_);
+    if (old) old->stop();
     drop_topic_handles();
     producer_.reset(rk);
-    producer_queue_ = rd_kafka_queue_get_main(rk);
-    producer_waker_ =
-        std::make_unique<QueueWaker>(loop_, producer_queue_, [this] { return serve_producer(); });
+    if (old)
+        for (const auto& r : old->take_reports()) delivery_report(r.opaque, r.err);
+    old.reset();  // after its producer: its callbacks' opaque
+    producer_thread_ = std::move(thread);
+    producer_thread_->start(rk);
+    submit_produced_ = std::make_shared<SubmitProduced>(*producer_thread_);
     fatal_ = false;
     return {};
 }
@@ -1776,7 +1775,7 @@ void Adapter::shutdown() {
     for (auto& o : outs_) o->shutdown();
     if (producer_) {
         // Delivery reports for what is in flight (outcomes reach their producers), bounded.
-        producer_waker_.reset();
+        producer_thread_->drain();
         rd_kafka_flush(producer_.get(), 5000);
         if (rd_kafka_outq_len(producer_.get()) > 0) {
             logger().warn(
@@ -1786,6 +1785,8 @@ void Adapter::shutdown() {
             rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             rd_kafka_flush(producer_.get(), 1000);
         }
+        producer_thread_->stop();
+        serve_reports();
         settle_failures();
     }
     if (retained_) {
@@ -1813,10 +1814,10 @@ void Adapter::shutdown() {
     admin_waker_.reset();
     if (admin_queue_) rd_kafka_queue_destroy(admin_queue_);
     admin_queue_ = nullptr;
-    if (producer_queue_) rd_kafka_queue_destroy(producer_queue_);
-    producer_queue_ = nullptr;
     drop_topic_handles();
     producer_.reset();
+    submit_produced_.reset();
+    producer_thread_.reset();  // after its producer: its callbacks' opaque
     probe_.reset();
     slots_used_ = 0;
     embedded_.reset();

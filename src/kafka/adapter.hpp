@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kafka/client.hpp"
+#include "kafka/producer_thread.hpp"
 #include "mapping/kafka.hpp"
 #include "net/event_loop.hpp"
 #include "trestle/core/router.hpp"
@@ -181,10 +182,8 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     void free_slot(uint32_t i);
     void forget_route(RouteIn* route);
 
-    static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
-    static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
-    void delivery_report(const rd_kafka_message_t* m);
-    bool serve_producer();
+    void delivery_report(void* opaque, rd_kafka_resp_err_t err);
+    void serve_reports();
     void settle_failures();
     void refill_credit();
     std::string create_topics();
@@ -205,8 +204,6 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     std::string bootstrap_;
     std::unique_ptr<EmbeddedCluster> embedded_;
     Handle producer_;
-    rd_kafka_queue_t* producer_queue_ = nullptr;
-    std::unique_ptr<QueueWaker> producer_waker_;
     rd_kafka_queue_t* admin_queue_ = nullptr;  // CreateTopics results
     std::unique_ptr<QueueWaker> admin_waker_;
     core::Connection* core_ = nullptr;
@@ -231,7 +228,6 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     uint32_t topics_gen_ = 1;
     rd_kafka_topic_t* topic_handle(const std::string& name);
     void drop_topic_handles();
-    bool reported_ = false;          // a delivery report since serve_producer last looked
     uint64_t slots_used_ = 0;        // records produced, no delivery report yet
     uint64_t last_progress_ms_ = 0;  // last delivery report, or when slots_used_ left 0
     std::vector<std::unique_ptr<RouteIn>> ins_;
@@ -242,6 +238,15 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     std::vector<std::pair<uint32_t, std::string>> failed_;
     bool failures_posted_ = false;
     bool fatal_ = false;  // the idempotent producer hit a fatal error
+    // Routes' records reach librdkafka, and all delivery reports come back, through this
+    // thread; a turn's records are handed over once the turn's handlers are done (a
+    // Flushable). Made with the producer, destroyed after it.
+    struct SubmitProduced;
+    std::unique_ptr<ProducerThread> producer_thread_;
+    std::shared_ptr<net::Flushable> submit_produced_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for what the thread posts
+    void produce_off_loop(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, uint32_t slot,
+                          bool last);
     boost::asio::steady_timer ticker_;
     bool stopping_ = false;
 };

@@ -299,6 +299,35 @@ TEST_F(Kafka, Mqtt311ConnectionClosedWithoutAckWhenKafkaFails) {
     kafka->command("clear 0");
 }
 
+TEST_F(Kafka, AFatalProducerErrorFailsTheMessageAndTheProducerRestarts) {
+    // With the gap-less guarantee a permanently failed record is fatal for the idempotent
+    // producer: the router fails what is in flight and makes a new producer.
+    Instance a("A", kafka->bootstrap(), "",
+               "    properties: {\"enable.idempotence\": \"true\", "
+               "\"enable.gapless.guarantee\": \"true\"}\n");
+    Paho v5(a.mqtt_port, "fatal");
+    v5.connect();
+    ASSERT_EQ(v5.publish("telemetry/f", "before", 1), 0);
+    // Produce (API key 0) answered once with an invalid producer epoch (47).
+    kafka->command("errors 0 1 47");
+    int code = 0;
+    try {
+        code = v5.publish("telemetry/f", "lost", 1);
+    } catch (const ::mqtt::exception& e) {
+        code = e.get_reason_code();
+    }
+    EXPECT_GE(code, 0x80) << "a failed publish is not acknowledged as a success";
+    ASSERT_FALSE(a.router->process()
+                     .wait_for_line(std::regex("kafka 'kafka': producer restarted"), 20s)
+                     .empty());
+    Paho again(a.mqtt_port, "fatal2");
+    again.connect();
+    EXPECT_EQ(again.publish("telemetry/f", "after", 1), 0);
+    std::set<std::string> values;
+    for (auto& r : kcat_consume(kafka->bootstrap(), "telemetry")) values.insert(r.value);
+    EXPECT_TRUE(values.count("before") && values.count("after"));
+}
+
 TEST_F(Kafka, BrokerDownDuringAQos1StreamLosesNothingAcknowledged) {
     Instance a("A", kafka->bootstrap());
     Paho pub(a.mqtt_port, "kstream");
