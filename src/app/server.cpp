@@ -403,7 +403,7 @@ void Server::accept(const ListenerConfig& lc, asio::ip::tcp::socket s) {
 }
 
 void Server::housekeeping() {
-    router_->set_now_ms(net::monotonic_ms());
+    loop_.begin_turn();  // the core's clock and the loop's turn stamp (what it produces)
     ticker_.expires_after(std::chrono::seconds(1));
     ticker_.async_wait([this](boost::system::error_code ec) {
         if (!ec) housekeeping();

@@ -1742,6 +1742,7 @@ void Adapter::schedule_tick() {
 }
 
 void Adapter::tick() {
+    loop_.begin_turn();  // what the session state's tick publishes is stamped with this turn
     refresh_wall_offset();
     for (auto& o : outs_) o->tick();
     if (sessions_) sessions_->tick();

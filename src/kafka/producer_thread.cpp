@@ -27,10 +27,13 @@ void ProducerThread::start(rd_kafka_t* rk) {
     queue_ = rd_kafka_queue_get_main(rk);
     static const char one = 1;
     rd_kafka_queue_io_event_enable(queue_, fds_[1], &one, 1);
+    // Under the lock the thread takes first: it sees thread_id_ set.
+    std::lock_guard<std::mutex> g(mu_);
     thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "trestle:produce");
         run();
     });
+    thread_id_ = thread_.get_id();
 }
 
 void ProducerThread::stop() {
@@ -189,7 +192,6 @@ void ProducerThread::publish() {
 }
 
 void ProducerThread::run() {
-    thread_id_ = std::this_thread::get_id();
     std::vector<Batch> batches;
     for (;;) {
         {

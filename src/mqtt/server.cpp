@@ -1463,7 +1463,8 @@ void SessionManager::schedule_tick() {
 }
 
 void SessionManager::tick() {
-    uint64_t t = net::monotonic_ms();
+    loop_.begin_turn();  // wills published here are stamped with this turn
+    uint64_t t = loop_.turn_us() / 1000;
     router_.set_now_ms(t);
     for (auto& w : wills_->take_due(t)) {
         logger().info("publishing the will of client '{}' to '{}'", w.client_id, w.topic);
