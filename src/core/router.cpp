@@ -22,6 +22,17 @@ void DeliveryList::push_back(Delivery* d) {
     ++size_;
 }
 
+void DeliveryList::push_front(Delivery* d) {
+    d->prev = nullptr;
+    d->next = head_;
+    if (head_)
+        head_->prev = d;
+    else
+        tail_ = d;
+    head_ = d;
+    ++size_;
+}
+
 void DeliveryList::remove(Delivery* d) {
     if (d->prev)
         d->prev->next = d->next;
@@ -1005,6 +1016,23 @@ void Router::pump(Link* out) {
                 // its outcome, unless it reported another one (e.g. released when full).
                 d->state = {};
                 out->port_->deliver(*d);
+                if (d->deferred) {
+                    // Not now (its queue is full): it stays first in line, still unsettled, so
+                    // its producer's capacity stays used (a Kafka route pauses its partitions).
+                    d->deferred = false;
+                    d->where = Delivery::Where::undelivered;
+                    out->undelivered_.push_front(d);
+                    out->credit_ = 0;
+                    --out->counters_.delivery_count;
+                    --out->conn_->deliveries_out;
+                    if (out->link_routed_) {
+                        --counters_.deliveries_egress_route_container;
+                    } else {
+                        --counters_.deliveries_egress;
+                        if (out->addr_) --out->addr_->counters_.deliveries_egress;
+                    }
+                    break;
+                }
                 if (d->state.terminal()) outcome = d->state;
                 count_outcome(out, outcome);
             }

@@ -269,6 +269,15 @@ void Session::deliver(core::Delivery& d) {
         ++mgr_.dropped_qos0;  // QoS 0 is not kept for offline sessions
         return;
     }
+    // A QoS 1/2 record read from Kafka for a connected client whose queue is full: deferred,
+    // not dropped. The core keeps it unsettled, so the Kafka route's credit runs out and its
+    // partitions pause: Kafka holds the backlog, and nothing is lost (mosquitto's drop stays
+    // for messages from MQTT publishers, whom a slow subscriber must not hold up).
+    if (o.qos > 0 && conn_ && !d.presettled && d.message->origin_log && full_for(o)) {
+        d.deferred = true;
+        blocked_ = true;
+        return;
+    }
     size_t before = mgr_.dropped_queue_full;
     enqueue(std::move(o));
     if (mgr_.dropped_queue_full != before) d.state = core::DeliveryState::released();
@@ -366,6 +375,21 @@ bool Session::drop_for(OutQueue& q, const Outgoing& incoming) {
     return false;
 }
 
+bool Session::full_for(const Outgoing& o) {
+    const OutQueue& q = replay_ ? held_ : pending_;
+    if (q.size() < max_queue_ && mgr_.total_queued < mgr_.max_total_queued) return false;
+    if (o.qos == 0) return true;
+    for (const auto& x : q)
+        if (x.qos == 0) return false;  // drop_for makes room
+    return true;
+}
+
+void Session::unblock() {
+    if (!blocked_ || !link_) return;
+    blocked_ = false;
+    mgr_.router().credit(link_, INT32_MAX / 2, false);
+}
+
 void Session::enqueue(Outgoing o, bool live) {
     // Catching up from the logs: live messages wait behind the caught-up ones.
     OutQueue& q = replay_ && live ? held_ : pending_;
@@ -417,6 +441,10 @@ void Session::send_pending() {
             --mgr_.total_queued;
     }
     conn_->flush();
+    // Deferred deliveries come again once half the queue is free (never from inside one of
+    // this link's deliveries: while blocked the core sends it none).
+    if (blocked_ && pending_.size() <= max_queue_ / 2 && mgr_.total_queued < mgr_.max_total_queued)
+        unblock();
 }
 
 void Session::resend_inflight() {
@@ -1392,6 +1420,14 @@ void SessionManager::detached(Connection& c, bool publish_will) {
             wills_->cancel(s->client_id());  // a normal end: no will, anywhere
         }
         s->conn_ = nullptr;
+        if (s->blocked_) {
+            // Offline: what it cannot keep is dropped, as before (after this handler: the core
+            // is not re-entered from here).
+            asio::post(loop_.io(), [this, id = s->client_id()] {
+                if (auto it = sessions_.find(id); it != sessions_.end() && !it->second->conn_)
+                    it->second->unblock();
+            });
+        }
         if (s->expiry_interval_ == 0) {
             fire_will_now(s->client_id());  // the session ends: a delayed will goes now
             destroy(s);

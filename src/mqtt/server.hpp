@@ -156,6 +156,10 @@ class Session final : public core::LinkPort {
     bool ack(uint16_t packet_id, PacketType type, uint8_t code);
     uint16_t next_packet_id();
     bool drop_for(OutQueue& q, const Outgoing& incoming);
+    // Whether `o` would be dropped for a full queue (no QoS 0 message to make room).
+    bool full_for(const Outgoing& o);
+    // Takes deliveries again after one was deferred (see deliver()).
+    void unblock();
 
     SessionManager& mgr_;
     std::string client_id_;
@@ -174,6 +178,7 @@ class Session final : public core::LinkPort {
     std::vector<core::LogPosition> replay_from_;  // where the catch-up started
     std::vector<uint16_t> incoming_qos2_;         // PUBREC sent, waiting for PUBREL
     uint64_t dropped_ = 0;
+    bool blocked_ = false;  // a delivery was deferred: the core holds the rest for now
     uint32_t expiry_interval_ = 0;
     uint32_t max_queue_ = 1000;
     uint16_t last_packet_id_ = 0;

@@ -235,6 +235,57 @@ TEST_F(Kafka, ARouteIsNotThrottledToItsPrefetchLimitPerSecond) {
     EXPECT_EQ(got, n) << "records received within 15 s";
 }
 
+// Receives `n` QoS 1 PUBLISH packets, acknowledging each; their payloads in order.
+std::vector<std::string> receive_acking(RawMqtt& c, int n, Duration timeout) {
+    std::vector<std::string> got;
+    while (static_cast<int>(got.size()) < n) {
+        auto p = c.receive(timeout);
+        if (!p) break;
+        if (p->type != trestle::mqtt::PacketType::publish) continue;
+        got.push_back(p->publish.payload);
+        c.ack(trestle::mqtt::PacketType::puback, p->publish.packet_id);
+    }
+    return got;
+}
+
+TEST_F(Kafka, ASlowQos1SubscriberLosesNoRecordItsSessionQueueCannotHold) {
+    // Receive maximum 5 and a session queue of 10: a subscriber that acknowledges nothing yet
+    // holds 15 of the 200 records. The rest wait in the router, unsettled (the route's
+    // partitions pause once its capacity is used), instead of being dropped as a full queue
+    // drops messages from MQTT publishers. The other subscriber acknowledges as it reads
+    // (still slower than the router: it needs the same), and gets all of them meanwhile.
+    RouterProcess r(
+        "router {\n    id: A\n}\n"
+        "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n}\n"
+        "mqttListener {\n    name: mqtt\n    host: 127.0.0.1\n    port: 0\n"
+        "    receiveMaximum: 5\n    maxSessionQueue: 10\n}\n" +
+        kafka_section(kafka->bootstrap(), "") +
+        "kafkaRoute {\n    name: telemetry\n    pattern: telemetry/#\n"
+        "    topic: telemetry\n}\n");
+    ASSERT_FALSE(r.process()
+                     .wait_for_line(std::regex("kafkaRoute 'telemetry': assigned topic"), 20s)
+                     .empty());
+    RawMqtt slow(r.port("mqtt"), 4), fast(r.port("mqtt"), 4);
+    ASSERT_EQ(slow.connect("slow").code, 0);
+    ASSERT_EQ(fast.connect("fast").code, 0);
+    slow.subscribe(1, "telemetry/#", 1);
+    fast.subscribe(1, "telemetry/#", 1);
+    ASSERT_TRUE(slow.receive(5s).has_value());  // SUBACK
+    ASSERT_TRUE(fast.receive(5s).has_value());
+    constexpr int n = 200;
+    std::vector<std::pair<std::string, std::string>> records;
+    std::vector<std::string> want;
+    for (int i = 0; i < n; ++i) {
+        want.push_back("m" + std::to_string(i));
+        records.emplace_back("telemetry/slow", want.back());  // one key: one partition, in order
+    }
+    kcat_produce_many(kafka->bootstrap(), "telemetry", records);
+    // Once the fast one has all, the router has read every record.
+    EXPECT_EQ(receive_acking(fast, n, 10s), want);
+    EXPECT_EQ(receive_acking(slow, n, 10s), want);
+    EXPECT_EQ(r.process().output().find("queue full"), std::string::npos) << "a record was dropped";
+}
+
 TEST_F(Kafka, NoAcknowledgementBeforeKafkaAcknowledges) {
     Instance a("A", kafka->bootstrap());
     Paho pub(a.mqtt_port, "kslow");

@@ -55,11 +55,15 @@ struct Delivery {
     bool multicast = false;         // incoming: fanned out to several copies
     bool settled_upstream = false;  // incoming: the producer settled it already
     bool retained = false;          // outgoing: a stored retained message sent to a new consumer
+    // Set by a port that takes responsibility but cannot take this one yet: the core keeps
+    // it, first in line, and sends nothing more on the link until the port gives credit.
+    bool deferred = false;
 };
 
 class DeliveryList {
   public:
     void push_back(Delivery* d);
+    void push_front(Delivery* d);
     void remove(Delivery* d);
     Delivery* front() const { return head_; }
     Delivery* pop_front();
