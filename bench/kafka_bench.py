@@ -11,8 +11,11 @@ maxInFlight, kafka_plain's queue.buffering.max.messages) and the same batch.num.
 Egress: Kafka -> trestled -> MQTT QoS 1 subscriber versus kafka_plain consume, same records.
 Stall: publishers keep pushing while the only broker is down for --stall-seconds; trestled's RSS
 is sampled every 5 s and must stay flat (credit stops the publishers, not memory).
-Each throughput is the median of --runs runs (this shared machine's run-to-run spread is wide);
-CPU microseconds per message (kafka_plain's, or trestled's, all threads) are printed with it.
+Each throughput is the best of --runs runs, for the peers and for trestled alike: the noise on this
+shared machine only ever slows a run (other tenants; the plain consumer also stalls ~0.8 s mid-run
+in about half its runs on the mock cluster, not understood), so a median of three was often
+decided by which runs were hit. Every run is in the JSON. CPU microseconds per message
+(kafka_plain's, or trestled's, all threads) are the median.
 
     /usr/bin/python3 bench/kafka_bench.py --build build
 """
@@ -143,7 +146,7 @@ def main():
     ap.add_argument("--stall-seconds", type=int, default=120)
     ap.add_argument("--window", type=int, default=10000)
     ap.add_argument("--linger-ms", default="5")
-    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the median counts")
+    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the best counts")
     args = ap.parse_args()
     global WINDOW, LINGER
     WINDOW, LINGER = args.window, args.linger_ms
@@ -158,8 +161,8 @@ def main():
         mock.cmd("topic %s 4" % t)
     mock.cmd("topic egress 16")
     ne = args.egress_count
-    runs = {k: [] for k in ("plain_produce", "mqtt_ingest", "amqp_ingest", "amqp_ingest_str",
-                            "plain_consume", "mqtt_egress")}
+    runs = {k: [] for k in ("plain_produce", "plain_produce_default", "mqtt_ingest",
+                            "amqp_ingest", "amqp_ingest_str", "plain_consume", "mqtt_egress")}
     cpu = {k: [] for k in runs}  # CPU microseconds per message: kafka_plain's, or trestled's
     results = {}
     try:
@@ -173,6 +176,12 @@ def main():
                  "--key", "bench/t", "--in-flight", str(WINDOW), "--batch",
                  str(max(1, min(WINDOW // 4, 10000)))])["rate"])
             cpu["plain_produce"].append((children_cpu_s() - c0) * 1e6 / n)
+            # Shown: the same producer with librdkafka's default batch.num.messages (10 000).
+            c0 = children_cpu_s()
+            runs["plain_produce_default"].append(run_json(
+                [plain, "produce", "--bootstrap", bs, "--topic", "plain", "--count", str(n),
+                 "--key", "bench/t", "--in-flight", str(WINDOW)])["rate"])
+            cpu["plain_produce_default"].append((children_cpu_s() - c0) * 1e6 / n)
             r = Router(trestled, config(bs, route("mqtt", "bench/#", "ingest-mqtt", "in") +
                                         route("amqp", "amqpin/#", "ingest-amqp", "in")))
             c0 = cpu_s(r.proc.pid)
@@ -221,7 +230,7 @@ def main():
             cpu["mqtt_egress"].append((cpu_s(r.proc.pid) - c0) * 1e6 / ne)
             r.stop()
         for k, v in runs.items():
-            results[k] = median(v)
+            results[k] = max(v)
         results["runs"] = runs
         results["cpu_us_per_msg"] = {k: round(median(v), 2) for k, v in cpu.items()}
 
@@ -258,7 +267,7 @@ def main():
     cu = results["cpu_us_per_msg"]
     print("%d messages in (key = the address), %d records out (16 partitions), 100-byte values, "
           "at most %d unacknowledged, librdkafka mock cluster (1 broker, separate process); "
-          "median of %d runs; CPU = kafka_plain's or trestled's, all threads, per message"
+          "best of %d runs; CPU = kafka_plain's or trestled's, all threads, per message (median)"
           % (n, ne, WINDOW, args.runs))
     def line(label, key, ratio=None, target=True):
         verdict = "" if ratio is None else (
@@ -267,7 +276,10 @@ def main():
         print("%-39s%9.0f msgs/s  %-33s CPU %.2f us" % (label, results[key], verdict, cu[key]))
 
     line("plain producer (idempotent, acks=all)", "plain_produce")
+    line("  (librdkafka's default batch size)", "plain_produce_default")
     line("MQTT QoS 1 -> trestled -> Kafka", "mqtt_ingest", ratio_in_m)
+    line("  (against the default-batch producer)", "mqtt_ingest",
+         results["mqtt_ingest"] / results["plain_produce_default"], target=False)
     line("AMQP unsettled -> trestled -> Kafka", "amqp_ingest", ratio_in_a)
     line("  (non-durable string bodies, 2 headers)", "amqp_ingest_str",
          results["amqp_ingest_str"] / results["plain_produce"], target=False)

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string mode = argv[1], bootstrap, topic, key, in_flight, batch;
+    std::vector<std::string> props;  // --prop name=value, any number (applied last)
     long count = 100000, size = 100, partitions = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         std::string k = argv[i];
@@ -67,6 +69,8 @@ int main(int argc, char** argv) {
         else if (k == "--in-flight") in_flight = argv[i + 1];
         else if (k == "--batch")
             batch = argv[i + 1];
+        else if (k == "--prop")
+            props.emplace_back(argv[i + 1]);
     }
     char err[512];
     if (mode == "produce") {
@@ -114,6 +118,9 @@ int main(int argc, char** argv) {
         set(c, "group.id", group.c_str());
         set(c, "auto.offset.reset", "earliest");
         set(c, "enable.auto.commit", "true");
+        for (const auto& p : props)
+            if (auto eq = p.find('='); eq != std::string::npos)
+                set(c, p.substr(0, eq).c_str(), p.substr(eq + 1).c_str());
         rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
         if (!rk) return fprintf(stderr, "%s\n", err), 1;
         rd_kafka_poll_set_consumer(rk);
