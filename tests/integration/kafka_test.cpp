@@ -88,6 +88,15 @@ bool acked(const ::mqtt::delivery_token_ptr& t, Duration timeout) {
     }
 }
 
+// The reason code of a QoS 1 publish: the PUBACK's, or the one it failed with.
+int publish_reason(Paho& c, const std::string& topic, const std::string& payload) {
+    try {
+        return c.publish(topic, payload, 1);
+    } catch (const ::mqtt::exception& e) {
+        return e.get_reason_code();
+    }
+}
+
 std::string body_text(const proton::message& m) {
     if (m.body().type() == proton::BINARY)
         return std::string(proton::get<proton::binary>(m.body()));
@@ -325,13 +334,7 @@ TEST_F(Kafka, AProduceErrorIsARejectionAReasonCodeOrAClose) {
 
     Paho v5(a.mqtt_port, "kv5");
     v5.connect();
-    int code = 0;
-    try {
-        code = v5.publish("secret/b", "no", 1);
-    } catch (const ::mqtt::exception& e) {
-        code = e.get_reason_code();
-    }
-    EXPECT_EQ(code, 0x87) << "MQTT 5: not authorized";
+    EXPECT_EQ(publish_reason(v5, "secret/b", "no"), 0x87) << "MQTT 5: not authorized";
     kafka->command("clear 0");
 }
 
@@ -361,13 +364,8 @@ TEST_F(Kafka, AFatalProducerErrorFailsTheMessageAndTheProducerRestarts) {
     ASSERT_EQ(v5.publish("telemetry/f", "before", 1), 0);
     // Produce (API key 0) answered once with an invalid producer epoch (47).
     kafka->command("errors 0 1 47");
-    int code = 0;
-    try {
-        code = v5.publish("telemetry/f", "lost", 1);
-    } catch (const ::mqtt::exception& e) {
-        code = e.get_reason_code();
-    }
-    EXPECT_GE(code, 0x80) << "a failed publish is not acknowledged as a success";
+    EXPECT_GE(publish_reason(v5, "telemetry/f", "lost"), 0x80)
+        << "a failed publish is not acknowledged as a success";
     ASSERT_FALSE(a.router->process()
                      .wait_for_line(std::regex("kafka 'kafka': producer restarted"), 20s)
                      .empty());

@@ -242,4 +242,38 @@ TEST(TakesResponsibility, APortCanRefuseADelivery) {
     r.detach(full.link, nullptr);
 }
 
+TEST(TakesResponsibility, ADeferredDeliveryWaitsFirstInLineUnsettledUntilCredit) {
+    Router r(settings());
+    FakeConnection c(r);
+    struct Busy : FakeLink {
+        bool busy = true;
+        void deliver(Delivery& d) override {
+            if (busy) {
+                d.deferred = true;  // e.g. its queue is full of what Kafka can hold instead
+                return;
+            }
+            FakeLink::deliver(d);
+        }
+    };
+    AttachRequest req;
+    req.direction = Direction::outgoing;
+    req.subscriber = true;
+    req.takes_responsibility = true;
+    Busy busy;
+    r.attach(*c.conn, req, busy, &busy.link);
+    r.credit(busy.link, 100, false);
+    r.subscribe(busy.link, "t");
+    FakeLink* pub = mqtt_publisher(c);
+    r.transfer(pub->link, msg("a"), "t", false, nullptr);
+    r.transfer(pub->link, msg("b"), "t", false, nullptr);
+    EXPECT_TRUE(pub->settled_outcomes().empty()) << "held unsettled: the producer waits";
+    EXPECT_EQ(busy.link->undelivered_count(), 2u);
+    busy.busy = false;
+    r.credit(busy.link, 100, false);
+    EXPECT_EQ(busy.delivered_bodies, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(pub->settled_outcomes(),
+              (std::vector<Outcome>{Outcome::accepted, Outcome::accepted}));
+    r.detach(busy.link, nullptr);
+}
+
 }  // namespace
