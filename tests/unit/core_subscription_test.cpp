@@ -30,6 +30,17 @@ FakeLink* session(FakeConnection& c, uint64_t owner = 0) {
     return fl;
 }
 
+// `port` as an MQTT-style session link subscribed to `filter`, with some credit.
+void attach_session(FakeConnection& c, FakeLink& port, const std::string& filter) {
+    AttachRequest req;
+    req.direction = Direction::outgoing;
+    req.subscriber = true;
+    req.takes_responsibility = true;
+    c.router.attach(*c.conn, req, port, &port.link);
+    c.router.credit(port.link, 100, false);
+    c.router.subscribe(port.link, filter);
+}
+
 // An MQTT-style publisher: anonymous, multicast for unconfigured addresses.
 FakeLink* mqtt_publisher(FakeConnection& c, uint64_t owner = 0) {
     AttachRequest req;
@@ -228,14 +239,8 @@ TEST(TakesResponsibility, APortCanRefuseADelivery) {
             d.state = DeliveryState::released();  // e.g. its queue is full
         }
     };
-    AttachRequest req;
-    req.direction = Direction::outgoing;
-    req.subscriber = true;
-    req.takes_responsibility = true;
     Full full;
-    r.attach(*c.conn, req, full, &full.link);
-    r.credit(full.link, 100, false);
-    r.subscribe(full.link, "t");
+    attach_session(c, full, "t");
     FakeLink* pub = mqtt_publisher(c);
     r.transfer(pub->link, msg("m"), "t", false, nullptr);
     EXPECT_EQ(pub->settled_outcomes(), std::vector<Outcome>{Outcome::released});
@@ -255,14 +260,8 @@ TEST(TakesResponsibility, ADeferredDeliveryWaitsFirstInLineUnsettledUntilCredit)
             FakeLink::deliver(d);
         }
     };
-    AttachRequest req;
-    req.direction = Direction::outgoing;
-    req.subscriber = true;
-    req.takes_responsibility = true;
     Busy busy;
-    r.attach(*c.conn, req, busy, &busy.link);
-    r.credit(busy.link, 100, false);
-    r.subscribe(busy.link, "t");
+    attach_session(c, busy, "t");
     FakeLink* pub = mqtt_publisher(c);
     r.transfer(pub->link, msg("a"), "t", false, nullptr);
     r.transfer(pub->link, msg("b"), "t", false, nullptr);
