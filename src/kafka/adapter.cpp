@@ -416,10 +416,15 @@ void Adapter::delivery_report(void* opaque, rd_kafka_resp_err_t err_) {
                         true);
 }
 
+// Hands the turn's records to whichever producer thread the adapter has by then (a flush can
+// be due after a restart or a shutdown: the loop's flush list holds this, not the thread).
 struct Adapter::SubmitProduced final : net::Flushable {
-    explicit SubmitProduced(ProducerThread& t) : thread(t) {}
-    void flush() override { thread.submit(); }
-    ProducerThread& thread;
+    explicit SubmitProduced(Adapter& a) : a(a), alive(a.alive_) {}
+    void flush() override {
+        if (alive.lock() && a.producer_thread_) a.producer_thread_->submit();
+    }
+    Adapter& a;
+    std::weak_ptr<int> alive;
 };
 
 void Adapter::produce_off_loop(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, uint32_t slot,
@@ -1513,7 +1518,10 @@ std::string Adapter::make_producer() {
     }
     // A restart: everything of the old producer was reported (nothing is in flight).
     std::unique_ptr<ProducerThread> old = std::move(producer_thread_);
-    if (old) old->stop();
+    if (old) {
+        old->drain();  // anything not handed over yet fails there and is reported below
+        old->stop();
+    }
     drop_topic_handles();
     producer_.reset(rk);
     if (old)
@@ -1521,7 +1529,7 @@ std::string Adapter::make_producer() {
     old.reset();  // after its producer: its callbacks' opaque
     producer_thread_ = std::move(thread);
     producer_thread_->start(rk);
-    submit_produced_ = std::make_shared<SubmitProduced>(*producer_thread_);
+    if (!submit_produced_) submit_produced_ = std::make_shared<SubmitProduced>(*this);
     fatal_ = false;
     return {};
 }
@@ -1817,7 +1825,6 @@ void Adapter::shutdown() {
     admin_queue_ = nullptr;
     drop_topic_handles();
     producer_.reset();
-    submit_produced_.reset();
     producer_thread_.reset();  // after its producer: its callbacks' opaque
     probe_.reset();
     slots_used_ = 0;
