@@ -134,11 +134,11 @@ TEST_F(Kafka, AmqpSenderIsAcceptedOnlyOnceKafkaHasTheMessage) {
     m.body("compile");
     m.subject("job");
     m.properties().put("priority", "high");
-    // The idle pause is the behaviour under test, not a wait for something: the router's
-    // cached clock ages while nothing arrives (only its housekeeping second refreshes it), and
+    // This sleep is the behaviour under test, not a wait for something: the router's cached
+    // clock ages while nothing arrives (only its once-a-second housekeeping refreshes it), and
     // the AMQP read that follows must refresh it before the record is stamped. No event marks
-    // "the clock is stale"; only time passing makes it so.
-    std::this_thread::sleep_for(1500ms);
+    // "the clock is stale"; only idle time makes it so (1.5 s > one housekeeping period).
+    std::this_thread::sleep_for(1500ms);  // idle time: the behaviour under test (see above)
     int64_t before = wall_ms();
     auto out = c.wait_outcome(s, c.send(s, m));
     int64_t after = wall_ms();
