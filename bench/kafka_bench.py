@@ -142,7 +142,8 @@ def main():
     ap.add_argument("--count", type=int, default=1000000, help="ingest: messages per run")
     ap.add_argument("--egress-count", type=int, default=400000,
                     help="egress: records per run (the router consumes them all before the "
-                         "subscriber's rate is taken)")
+                         "subscriber's rate is taken; librdkafka's mock keeps at most 5 MB per "
+                         "partition and drops the oldest beyond: ~600 000 records fit its 16)")
     ap.add_argument("--stall-seconds", type=int, default=120)
     ap.add_argument("--window", type=int, default=10000)
     ap.add_argument("--linger-ms", default="5")
