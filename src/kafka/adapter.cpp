@@ -12,6 +12,7 @@
 
 #include "kafka/embedded.hpp"
 #include "kafka/eventhubs_nodes.hpp"
+#include "kafka/fetch_thread.hpp"
 #include "kafka/probe.hpp"
 #include "kafka/state.hpp"
 #include "mapping/direct.hpp"
@@ -109,8 +110,6 @@ std::string partition_text(const rd_kafka_topic_partition_list_t* l) {
     return s;
 }
 
-enum class RecordFate { ok, no_address, expired, unreadable };
-
 // Direct topic access for AMQP clients (listener kafkaDialect).
 enum class Dialect : uint8_t { none, strimzi, eventhubs };
 
@@ -131,6 +130,18 @@ RecordFate read_record(const rd_kafka_message_t* m, const RouteSettings& s, uint
     if (expired) return RecordFate::expired;  // past its message expiry: nobody may receive it
     if (!msg) return RecordFate::unreadable;
     return RecordFate::ok;
+}
+
+// A consumed record as it is, for a dead letter.
+mapping::KafkaRecord record_of(const rd_kafka_message_t* m) {
+    mapping::KafkaRecord r;
+    if (m->key) {
+        r.key.assign(static_cast<const char*>(m->key), m->key_len);
+        r.has_key = true;
+    }
+    if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+    for (const auto& [name, val] : record_headers(m)) r.headers.emplace_back(name, val);
+    return r;
 }
 
 }  // namespace
@@ -527,7 +538,11 @@ class Adapter::RouteOut final : public core::LinkPort {
 
     RouteOut(Adapter& a, const RouteSettings& s) : a_(a), s_(s) {}
 
-    ~RouteOut() override { release_all(); }
+    ~RouteOut() override {
+        *alive_ = false;
+        fetch_.reset();
+        release_all();
+    }
 
     std::string start() {
         // Balanced/closest addresses share one group across instances; multicast ones give
@@ -545,6 +560,7 @@ class Adapter::RouteOut final : public core::LinkPort {
         from_start_time_ = start == "latest";
         log_id_ = a_.log_id(s_.topic);
         if (std::string err = open_consumer(start); !err.empty()) return err;
+        start_fetch_thread();
         PartitionList topics(rd_kafka_topic_partition_list_new(1));
         rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
         if (rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), topics.get()))
@@ -665,6 +681,8 @@ class Adapter::RouteOut final : public core::LinkPort {
         commit(false);
         waker_.reset();
         rd_kafka_consumer_close(consumer_.get());  // revokes: on_rebalance commits again
+        *alive_ = false;
+        fetch_.reset();  // what it read and the loop did not take is not committed
         if (link) {
             core::Link* l = link;
             link = nullptr;
@@ -698,54 +716,112 @@ class Adapter::RouteOut final : public core::LinkPort {
         return n == 256;
     }
 
+    // A record from the consumer queue (direct links; a route's records come through its fetch
+    // thread).
     void take(const rd_kafka_message_t* m) {
-        auto it = parts_.find(m->partition);
-        if (it == parts_.end()) return;  // from a partition no longer ours
-        Part& p = it->second;
-        p.next_offset = m->offset + 1;
-        ++counters.consumed;
-        std::string_view address;
-        core::MessageRef msg;
-        if (direct_ != Dialect::none) {
+        Fetched f;
+        f.partition = m->partition;
+        f.offset = m->offset;
+        if (direct_ == Dialect::none) {
+            read_fetched(m, a_.router_.now_ms(), a_.wall_ms(), f);
+        } else {
             std::optional<std::string_view> key;
             if (m->key) key.emplace(static_cast<const char*>(m->key), m->key_len);
             std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
             if (direct_ == Dialect::strimzi) {
-                msg = mapping::strimzi::message(s_.topic, m->partition, m->offset, key, value);
+                f.message =
+                    mapping::strimzi::message(s_.topic, m->partition, m->offset, key, value);
             } else {
                 rd_kafka_timestamp_type_t tt;
                 int64_t ts = rd_kafka_message_timestamp(m, &tt);
-                msg = mapping::eventhubs::message(m->offset, ts > 0 ? ts : 0, key, value,
-                                                  record_headers(m));
-            }
-        } else {
-            switch (read_record(m, s_, a_.router_.now_ms(), a_.wall_ms(), address, msg)) {
-                case RecordFate::no_address:
-                    dead_letter(m,
-                                "the record names no address (no key, no trestle.address header)");
-                    return;
-                case RecordFate::expired:
-                    return;
-                case RecordFate::unreadable:
-                    dead_letter(m,
-                                "content-type application/x-amqp-body but the value is not AMQP "
-                                "body sections");
-                    return;
-                case RecordFate::ok:
-                    break;
+                f.message = mapping::eventhubs::message(m->offset, ts > 0 ? ts : 0, key, value,
+                                                        record_headers(m));
             }
         }
-        msg->origin_log = log_id_;
-        msg->origin_partition = m->partition;
-        msg->origin_offset = m->offset;
+        take(std::move(f));
+    }
+
+    // A route's record under its settings (on the fetch thread: touches nothing else).
+    void read_fetched(const rd_kafka_message_t* m, uint64_t now_ms, int64_t wall_ms,
+                      Fetched& f) const {
+        std::string_view address;
+        f.fate = read_record(m, s_, now_ms, wall_ms, address, f.message);
+        if (f.fate == RecordFate::ok)
+            f.address.assign(address);
+        else if (f.fate != RecordFate::expired)
+            f.record = std::make_unique<mapping::KafkaRecord>(record_of(m));
+    }
+
+    void take(Fetched&& f) {
+        auto it = parts_.find(f.partition);
+        if (it == parts_.end()) return;  // from a partition no longer ours
+        Part& p = it->second;
+        p.next_offset = f.offset + 1;
+        ++counters.consumed;
+        switch (f.fate) {
+            case RecordFate::no_address:
+                send_dead_letter(*f.record,
+                                 "the record names no address (no key, no trestle.address header)");
+                return;
+            case RecordFate::expired:
+                return;
+            case RecordFate::unreadable:
+                send_dead_letter(*f.record,
+                                 "content-type application/x-amqp-body but the value is not AMQP "
+                                 "body sections");
+                return;
+            case RecordFate::ok:
+                break;
+        }
+        f.message->origin_log = log_id_;
+        f.message->origin_partition = f.partition;
+        f.message->origin_offset = f.offset;
         auto* t = new Track;
-        t->partition = m->partition;
-        t->offset = m->offset;
-        t->message = std::move(msg);
-        t->address.assign(address);
+        t->partition = f.partition;
+        t->offset = f.offset;
+        t->message = std::move(f.message);
+        t->address = std::move(f.address);
         p.pending.push_back(t);
         backlog_.push_back(t);
         ++outstanding_;
+    }
+
+    // What the fetch thread read since the last call.
+    void take_fetched() {
+        if (!fetch_ || stopping_) return;
+        bool wake = false;
+        std::vector<Fetched> got = fetch_->take(wake);
+        for (auto& f : got) take(std::move(f));
+        if (wake) nudge();
+        send();
+    }
+
+    // A route's records are read on a thread of its own; the loop keeps the consumer queue
+    // (rebalances, errors).
+    void start_fetch_thread() {
+        fetch_ = std::make_unique<FetchThread>(
+            rd_kafka_queue_new(consumer_.get()), burst_,
+            [this](const rd_kafka_message_t* m, uint64_t now_ms, int64_t wall_ms, Fetched& f) {
+                read_fetched(m, now_ms, wall_ms, f);
+            },
+            [&loop = a_.loop_, this, alive = alive_] {
+                asio::post(loop.io(), [this, alive] {
+                    if (*alive) take_fetched();
+                });
+            },
+            2048);
+    }
+
+    // Before the assignment starts fetching (after it, records may reach the consumer queue
+    // first): the partitions' records go to the fetch thread's queue.
+    void forward(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
+        for (int i = 0; i < parts->cnt; ++i) {
+            rd_kafka_queue_t* q =
+                rd_kafka_queue_get_partition(rk, parts->elems[i].topic, parts->elems[i].partition);
+            if (!q) continue;  // not known yet: its records stay on the consumer queue
+            rd_kafka_queue_forward(q, fetch_->queue());
+            rd_kafka_queue_destroy(q);
+        }
     }
 
     // Hands waiting records to the core while there is credit; pauses the partitions when
@@ -790,17 +866,6 @@ class Adapter::RouteOut final : public core::LinkPort {
             rd_kafka_resume_partitions(consumer_.get(), list.get());
         paused_ = on;
         if (!on) nudge();
-    }
-
-    void dead_letter(const rd_kafka_message_t* m, const std::string& reason) {
-        mapping::KafkaRecord r;
-        if (m->key) {
-            r.key.assign(static_cast<const char*>(m->key), m->key_len);
-            r.has_key = true;
-        }
-        if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
-        for (const auto& [name, val] : record_headers(m)) r.headers.emplace_back(name, val);
-        send_dead_letter(r, reason);
     }
 
     void send_dead_letter(const mapping::KafkaRecord& r, const std::string& reason) {
@@ -896,6 +961,9 @@ class Adapter::RouteOut final : public core::LinkPort {
 
     void tick() {
         if (!consumer_ || stopping_) return;
+        // With records on the fetch thread, the consumer queue may stay empty for long: polled
+        // here too, so librdkafka sees this consumer alive (max.poll.interval.ms).
+        if (fetch_) serve();
         uint64_t now = a_.router_.now_ms();
         bool any = false;
         // Due retries go first, oldest first, ahead of newer records.
@@ -928,6 +996,7 @@ class Adapter::RouteOut final : public core::LinkPort {
             for (int i = 0; i < parts->cnt; ++i)
                 if (parts->elems[i].offset >= 0)
                     self->parts_[parts->elems[i].partition].start = parts->elems[i].offset;
+            if (self->fetch_) self->forward(rk, parts);
             if (cooperative)
                 rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
             else
@@ -938,11 +1007,18 @@ class Adapter::RouteOut final : public core::LinkPort {
             if (self->waker_) self->waker_->poke();
         } else {
             self->commit(false);
+            if (self->fetch_)
+                self->fetch_->hold([parts](int32_t id) {
+                    for (int i = 0; i < parts->cnt; ++i)
+                        if (parts->elems[i].partition == id) return true;
+                    return false;
+                });
             for (int i = 0; i < parts->cnt; ++i) self->drop_partition(parts->elems[i].partition);
             if (cooperative)
                 rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
             else
                 rd_kafka_assign(rk, nullptr);
+            if (self->fetch_) self->fetch_->release();
             logger().info("kafkaRoute '{}': revoked topic '{}' partitions [{}]", self->s_.name,
                           self->s_.topic, partition_text(parts));
         }
@@ -1033,6 +1109,8 @@ class Adapter::RouteOut final : public core::LinkPort {
     rd_kafka_queue_t* queue_ = nullptr;
     FetchBurst burst_;
     std::unique_ptr<QueueWaker> waker_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for the fetch thread's posts
+    std::unique_ptr<FetchThread> fetch_;                          // a route's (not a direct link's)
     core::Link* link = nullptr;
     int32_t credit_ = 0;
     bool paused_ = false;

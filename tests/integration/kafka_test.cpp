@@ -479,6 +479,88 @@ TEST_F(Kafka, ABalancedConsumerRestartResumesFromTheCommittedOffset) {
     EXPECT_FALSE(c.receive(r, 500ms)) << "nothing delivered twice";
 }
 
+// A balanced route's partitions move: when B joins, A (eager rebalance) gives both up and takes
+// one back; when B leaves, A takes B's back. Records are read on the route's fetch thread from a
+// queue the partitions' queues are forwarded to: none may be lost or skipped across a revocation
+// (what A fetched and did not take, what it held unsettled), and a partition assigned again must
+// reach the route again.
+TEST_F(Kafka, ABalancedRouteDeliversEveryRecordWhilePartitionsMoveBetweenInstances) {
+    const std::vector<std::string> keys{"jobs/a", "jobs/b", "jobs/c", "jobs/d"};
+    std::set<std::string> all;
+    auto produce = [&](int from, int to) {
+        std::vector<std::pair<std::string, std::string>> recs;
+        for (int i = from; i < to; ++i)
+            for (const auto& k : keys) {
+                recs.emplace_back(k, k + "-" + std::to_string(i));
+                all.insert(recs.back().second);
+            }
+        kcat_produce_many(kafka->bootstrap(), "jobs", recs);
+    };
+    produce(0, 100);
+    std::set<int> partitions;
+    for (const auto& r : kcat_consume(kafka->bootstrap(), "jobs")) partitions.insert(r.partition);
+    ASSERT_EQ(partitions.size(), 2u) << "the keys cover both partitions";
+
+    std::set<std::string> got;
+    // Takes what arrived on `links` (accepting it) until `want` has all been received.
+    auto receive_until = [&](AmqpClient& c, const std::vector<int>& links,
+                             const std::set<std::string>& want, Duration timeout) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        auto missing = [&] {
+            return std::any_of(want.begin(), want.end(),
+                               [&](const std::string& v) { return !got.count(v); });
+        };
+        while (missing() && std::chrono::steady_clock::now() < deadline)
+            for (int l : links)
+                while (auto m = c.receive(l, 20ms)) {
+                    got.insert(body_text(m->message));
+                    c.accept(l, m->id);
+                }
+        return !missing();
+    };
+
+    auto a = std::make_unique<Instance>("A", kafka->bootstrap());
+    ASSERT_TRUE(a->consuming("jobs"));
+    AmqpClient ca(a->amqp_url);
+    std::vector<int> at_a;
+    for (const auto& k : keys) at_a.push_back(ca.open_receiver(k));  // manual accept, window 10
+    // A holds records unsettled (and more in its backlog) when B joins.
+    std::vector<std::pair<int, int>> unsettled;
+    for (int l : at_a)
+        for (int i = 0; i < 5; ++i) {
+            auto m = ca.receive(l, 20s);
+            ASSERT_TRUE(m) << "record " << i << " at A";
+            got.insert(body_text(m->message));
+            unsettled.emplace_back(l, m->id);
+        }
+
+    Instance b("B", kafka->bootstrap());
+    AmqpClient cb(b.amqp_url);
+    std::vector<int> at_b;
+    for (const auto& k : keys) at_b.push_back(cb.open_receiver(k));
+    ASSERT_TRUE(b.consuming("jobs", 30s));
+    produce(100, 200);
+    std::set<std::string> first = all;
+    for (auto [l, id] : unsettled) ca.accept(l, id);  // A's are orphans now: B redelivers them
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    bool done = false;
+    while (!done && std::chrono::steady_clock::now() < deadline)
+        done = receive_until(ca, at_a, first, 100ms) || receive_until(cb, at_b, first, 100ms);
+    size_t missing = 0;
+    for (const auto& v : first) missing += got.count(v) ? 0 : 1;
+    ASSERT_EQ(missing, 0u) << got.size() << " of " << first.size()
+                           << " distinct records received at A and B";
+
+    // B leaves: A is assigned B's partition again.
+    cb.close();
+    ASSERT_EQ(b.router->terminate(), 0);
+    produce(200, 300);
+    EXPECT_TRUE(receive_until(ca, at_a, all, 60s));
+    missing = 0;
+    for (const auto& v : all) missing += got.count(v) ? 0 : 1;
+    EXPECT_EQ(missing, 0u) << "after B left: " << got.size() << " of " << all.size();
+}
+
 TEST_F(Kafka, RejectedAndAddresslessRecordsGoToTheDeadLetterTopic) {
     kafka->topic("trestle.dead-letter", 1);
     Instance a("A", kafka->bootstrap());
