@@ -1580,7 +1580,7 @@ std::string Adapter::make_producer() {
                         {"batch.num.messages", std::to_string(std::clamp<uint32_t>(
                                                    settings_.max_in_flight / 4, 1, 10000))}};
     std::string err;
-    rd_kafka_conf_t* conf = make_conf(defaults, settings_.properties, err);
+    rd_kafka_conf_t* conf = make_conf(defaults, settings_.properties, err, ClientKind::producer);
     if (!conf) return err;
     auto thread =
         std::make_unique<ProducerThread>(conf, [this, alive = std::weak_ptr<int>(alive_)] {

@@ -10,6 +10,8 @@
 #include <boost/asio/post.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -23,7 +25,7 @@ spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
 std::string make_consumer(const Properties& defaults, const Properties& props, Handle& out,
                           rd_kafka_queue_t*& queue, const std::function<void(rd_kafka_conf_t*)>& setup) {
     std::string err;
-    rd_kafka_conf_t* conf = make_conf(defaults, props, err);
+    rd_kafka_conf_t* conf = make_conf(defaults, props, err, ClientKind::consumer);
     if (!conf) return err;
     if (setup) setup(conf);
     char errstr[512];
@@ -108,7 +110,44 @@ bool is_secret(std::string_view p) {
            p == "ssl.key.pem" || p == "ssl_key" || p.find("oauthbearer.config") != std::string_view::npos;
 }
 
-rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err) {
+char property_scope(const std::string& name) {
+    // rd_kafka_conf_properties_show prints "name | C/P | range | default | ...": read once.
+    static const std::map<std::string, char, std::less<>> scopes = [] {
+        std::map<std::string, char, std::less<>> m;
+        char* buf = nullptr;
+        size_t len = 0;
+        FILE* f = open_memstream(&buf, &len);
+        if (!f) return m;
+        rd_kafka_conf_properties_show(f);
+        std::fclose(f);
+        auto trim = [](std::string_view v) {
+            while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+            while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+            return v;
+        };
+        std::string_view all(buf, len);
+        while (!all.empty()) {
+            size_t eol = all.find('\n');
+            std::string_view line = all.substr(0, eol);
+            all.remove_prefix(eol == std::string_view::npos ? all.size() : eol + 1);
+            size_t a = line.find('|');
+            if (a == std::string_view::npos) continue;
+            size_t b = line.find('|', a + 1);
+            if (b == std::string_view::npos) continue;
+            std::string_view key = trim(line.substr(0, a));
+            std::string_view scope = trim(line.substr(a + 1, b - a - 1));
+            if (key.empty() || scope.size() != 1 || !std::strchr("CP*", scope[0])) continue;
+            m.emplace(std::string(key), scope[0]);  // the first listing (global before topic)
+        }
+        std::free(buf);
+        return m;
+    }();
+    auto it = scopes.find(name);
+    return it == scopes.end() ? '*' : it->second;
+}
+
+rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err,
+                           ClientKind kind) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -125,8 +164,13 @@ rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, 
             rd_kafka_conf_destroy(conf);
             return nullptr;
         }
+    auto applies = [kind](const std::string& k) {
+        char scope = property_scope(k);
+        return scope == '*' || (scope == 'P' && kind == ClientKind::producer) ||
+               (scope == 'C' && kind == ClientKind::consumer);
+    };
     for (const auto& [k, v] : props)
-        if (!set(k, v)) {
+        if (applies(k) && !set(k, v)) {
             rd_kafka_conf_destroy(conf);
             return nullptr;
         }

@@ -32,9 +32,21 @@ struct PartitionListDeleter {
 };
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
+// Which client a configuration is for: the `kafka` entity's properties are one set for all of
+// a router's clients, and each gets only those librdkafka applies to its kind (a producer
+// property set on a consumer draws a warning; one like enable.gapless.guarantee makes a
+// producer that only reads metadata fail to start).
+enum class ClientKind { producer, consumer, metadata };
+
+// librdkafka's scope of a property, from its own table: 'P' producer, 'C' consumer, '*' both
+// (also for a name it does not list: rd_kafka_conf_set judges it).
+char property_scope(const std::string& name);
+
 // A configuration with librdkafka's logs sent to spdlog, then `defaults` unless `props` sets
-// them, then `props`. Returns null and an error naming the property on a bad one.
-rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err);
+// them, then those of `props` that apply to `kind`. Returns null and an error naming the
+// property on a bad one.
+rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, std::string& err,
+                           ClientKind kind);
 
 // A consumer from `defaults` and `props` (as make_conf); `setup` may set callbacks and the
 // opaque before it is created. Its events (records, rebalances) go to its consumer queue,

@@ -9,7 +9,8 @@ namespace trestle::kafka {
 EmbeddedCluster::EmbeddedCluster(int brokers) : brokers_(brokers) {
     std::string err;
     // No bootstrap servers: the handle only hosts the cluster (librdkafka warns, harmlessly).
-    rd_kafka_conf_t* conf = make_conf({{"client.id", "trestle-embedded-kafka"}, {"log_level", "3"}}, {}, err);
+    rd_kafka_conf_t* conf = make_conf({{"client.id", "trestle-embedded-kafka"}, {"log_level", "3"}},
+                                      {}, err, ClientKind::metadata);
     if (!conf) throw std::runtime_error(err);
     char errstr[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);

@@ -34,7 +34,7 @@ std::string Probe::start() {
     Properties defaults{{"client.id", "trestle-probe"},
                         {"reconnect.backoff.max.ms", "1000"},
                         {"socket.connection.setup.timeout.ms", "5000"}};
-    rd_kafka_conf_t* conf = make_conf(defaults, props_, err);
+    rd_kafka_conf_t* conf = make_conf(defaults, props_, err, ClientKind::metadata);
     if (!conf) return err;
     // The probe's own failures are what it reports; its logs would repeat the clients'.
     char errbuf[128];
@@ -196,7 +196,7 @@ int64_t Probe::last_record_time(const std::string& topic, int32_t partition, int
                             {"socket.connection.setup.timeout.ms", "5000"}};
         Properties props = props_;
         props.erase("group.id");
-        rd_kafka_conf_t* conf = make_conf(defaults, props, err);
+        rd_kafka_conf_t* conf = make_conf(defaults, props, err, ClientKind::consumer);
         if (!conf) return 0;
         char errstr[512];
         rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);

@@ -211,6 +211,33 @@ TEST_F(Kafka, ARecordProducedWithKcatReachesMqttAndAmqpSubscribers) {
     EXPECT_EQ(proton::get<std::string>(am->message.properties().get("site")), "north");
 }
 
+// The kafka entity's properties are one set for every client of the router; each client gets
+// those librdkafka applies to its kind. A producer-only property no longer reaches consumers
+// (a CONFWARN each) nor the metadata probe (a producer: enable.gapless.guarantee without
+// enable.idempotence made it refuse to start, idempotence being set by default only on the
+// router's real producer); a consumer-only one does not reach the producer.
+TEST_F(Kafka, EachKafkaClientGetsOnlyThePropertiesThatApplyToItsKind) {
+    Instance a("A", kafka->bootstrap(), "",
+               "    properties: {\"enable.gapless.guarantee\": \"true\", \"linger.ms\": \"2\", "
+               "\"fetch.wait.max.ms\": \"50\"}\n");
+    ASSERT_TRUE(a.consuming("telemetry"));
+    Paho sub(a.mqtt_port, "props-sub");
+    sub.connect();
+    sub.subscribe("telemetry/#", 1);
+    Paho pub(a.mqtt_port, "props-pub");
+    pub.connect();
+    ASSERT_EQ(pub.publish("telemetry/p", "produced", 1), 0);
+    auto recs = kcat_consume(kafka->bootstrap(), "telemetry");
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].value, "produced");
+    auto got = sub.receive(10s);
+    ASSERT_TRUE(got) << "the route's consumer reads the topic";
+    EXPECT_EQ(got->to_string(), "produced");
+    // librdkafka: "... is a producer property and will be ignored by this consumer instance"
+    EXPECT_FALSE(a.router->process().has_line(std::regex("will be ignored by this")))
+        << a.router->process().output();
+}
+
 // librdkafka 2.0 stops fetching for a second whenever its prefetch queue is full; a route
 // wakes the fetcher once it has drained a full queue. Here every fetch (64 KB) fills the
 // 32 KB prefetch and 8 MB of records wait: without the wake-up they take about half a
