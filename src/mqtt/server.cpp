@@ -375,9 +375,17 @@ bool Session::drop_for(OutQueue& q, const Outgoing& incoming) {
     return false;
 }
 
+OutQueue& Session::queue_for(bool live) {
+    return replay_ && live ? held_ : pending_;
+}
+
+bool Session::at_limit(const OutQueue& q) const {
+    return q.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued;
+}
+
 bool Session::full_for(const Outgoing& o) {
-    const OutQueue& q = replay_ ? held_ : pending_;
-    if (q.size() < max_queue_ && mgr_.total_queued < mgr_.max_total_queued) return false;
+    const OutQueue& q = queue_for(true);
+    if (!at_limit(q)) return false;
     if (o.qos == 0) return true;
     for (const auto& x : q)
         if (x.qos == 0) return false;  // drop_for makes room
@@ -391,8 +399,7 @@ void Session::unblock() {
 }
 
 void Session::enqueue(Outgoing o, bool live) {
-    // Catching up from the logs: live messages wait behind the caught-up ones.
-    OutQueue& q = replay_ && live ? held_ : pending_;
+    OutQueue& q = queue_for(live);
     if (&q == &pending_ && conn_ && pending_.empty() && o.qos == 0 &&
         conn_->buffered() < conn_->settings().max_buffered_bytes) {
         conn_->write_publish(o, false);  // the common fast path: straight to the socket
@@ -401,7 +408,7 @@ void Session::enqueue(Outgoing o, bool live) {
     }
     // The per-session bound is on messages waiting to be sent (as mosquitto's
     // max_queued_messages); those in flight are bounded by the client's receive maximum.
-    if (q.size() >= max_queue_ || mgr_.total_queued >= mgr_.max_total_queued) {
+    if (at_limit(q)) {
         if (!drop_for(q, o)) {
             uint64_t now = mgr_.now();
             if (now >= mgr_.log_rate_ms_) {
@@ -441,9 +448,11 @@ void Session::send_pending() {
             --mgr_.total_queued;
     }
     conn_->flush();
-    // Deferred deliveries come again once half the queue is free (never from inside one of
-    // this link's deliveries: while blocked the core sends it none).
-    if (blocked_ && pending_.size() <= max_queue_ / 2 && mgr_.total_queued < mgr_.max_total_queued)
+    // Deferred deliveries come again once half the queue they would join is free (never from
+    // inside one of this link's deliveries: while blocked the core sends it none). Catching up
+    // from the logs, that is the held queue, which empties when the catch-up ends.
+    if (blocked_ && queue_for(true).size() <= max_queue_ / 2 &&
+        mgr_.total_queued < mgr_.max_total_queued)
         unblock();
 }
 

@@ -156,6 +156,11 @@ class Session final : public core::LinkPort {
     bool ack(uint16_t packet_id, PacketType type, uint8_t code);
     uint16_t next_packet_id();
     bool drop_for(OutQueue& q, const Outgoing& incoming);
+    // Where a message waits: while catching up from the logs, live ones wait (held) behind
+    // the caught-up ones.
+    OutQueue& queue_for(bool live);
+    // The session's bound (as mosquitto's max_queued_messages) or the router's total reached.
+    bool at_limit(const OutQueue& q) const;
     // Whether `o` would be dropped for a full queue (no QoS 0 message to make room).
     bool full_for(const Outgoing& o);
     // Takes deliveries again after one was deferred (see deliver()).
