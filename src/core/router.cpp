@@ -1184,6 +1184,11 @@ void Router::reroute(Delivery* in) {
     no_route(in);
 }
 
+void Router::release_message(Delivery& d) {
+    d.message = {};
+    if (Delivery* in = d.in; in && !in->multicast && in->out == &d) in->message = {};
+}
+
 void Router::disposition(Delivery* d, const DeliveryState& state, bool settled) {
     Link* l = d->link;
     if (!l) return;

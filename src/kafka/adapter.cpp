@@ -189,6 +189,7 @@ class Adapter::RouteIn final : public core::LinkPort {
             a_.failed_.emplace_back(slot, "Kafka: the producer is being restarted");
         } else if (rd_kafka_topic_t* rkt = topic()) {
             a_.produce_off_loop(rkt, record_, slot, granted == 0);
+            if (!d.presettled) a_.router_.release_message(d);  // the record has it all
             return;
         } else if (rd_kafka_resp_err_t err =
                        produce(a_.producer_.get(), nullptr, s_.topic, record_, a_.wall_ms(),

@@ -88,6 +88,32 @@ TEST(Waypoint, ItsRejectionIsTheProducersOutcome) {
     EXPECT_EQ(s->updates[0].state.error->name, "trestle:kafka-error");
 }
 
+// A Kafka route copies the message into a record at once: it lets the message go then, not
+// with the outcome thousands of messages later. The outcome still reaches the producer as it
+// is, released included (nothing is re-routed once a copy was handed over).
+TEST(Waypoint, APortDoneWithTheMessageLetsItGoAndTheOutcomeStillReachesTheProducer) {
+    Router r(settings());
+    FakeConnection kafka(r), clients(r);
+    FakeLink* w = waypoint(kafka, "orders", 100);
+    FakeLink* s = clients.sender("orders");
+    MessageRef m1 = msg("m1");
+    r.transfer(s->link, m1, "", false, nullptr);
+    ASSERT_EQ(w->delivered.size(), 1u);
+    EXPECT_EQ(m1->refs(), 3u) << "ours, the producer's delivery and the waypoint's copy";
+    r.release_message(*w->delivered[0]);
+    EXPECT_EQ(m1->refs(), 1u) << "only ours is left";
+    r.disposition(w->delivered[0], DeliveryState::accepted(), true);
+    ASSERT_EQ(s->updates.size(), 1u);
+    EXPECT_EQ(s->updates[0].state.outcome, Outcome::accepted);
+
+    r.transfer(s->link, msg("m2"), "", false, nullptr);
+    ASSERT_EQ(w->delivered.size(), 2u);
+    r.release_message(*w->delivered[1]);
+    r.disposition(w->delivered[1], DeliveryState::released(), true);
+    ASSERT_EQ(s->updates.size(), 2u);
+    EXPECT_EQ(s->updates[1].state.outcome, Outcome::released) << "back to the producer as is";
+}
+
 TEST(Waypoint, AnonymousAndMqttStylePublishersAreBoundByTheirTopic) {
     Router r(settings());
     FakeConnection kafka(r), clients(r);

@@ -40,6 +40,7 @@ public:
     MessageFormat format() const { return format_; }
 
     void ref() { ++refs_; }
+    uint32_t refs() const { return refs_; }  // holders now (diagnostics, tests)
     void unref() {
         if (--refs_ == 0) {
             this->~Message();

@@ -345,6 +345,12 @@ class Router {
                        void* handle);
     // The peer reported a state (and maybe settled) for a delivery on one of its links.
     void disposition(Delivery* d, const DeliveryState& state, bool settled);
+    // The port holding outgoing delivery `d` took all it needs from the message (a Kafka route
+    // copied it into a record) and never sends it again: the message goes now, while still in
+    // cache, not thousands of messages later with the outcome. Its producer's delivery lets
+    // it go too when `d` is its only copy: after a copy is handed over, the core re-routes
+    // nothing (an outcome, even released, goes back to the producer as it is).
+    void release_message(Delivery& d);
     // Outgoing link: the consumer's credit is now `credit`; `drain` = it asked to drain.
     void credit(Link* link, int32_t credit, bool drain);
     // Incoming link: the producer reported its credit (e.g. after a drain).
