@@ -94,7 +94,17 @@ void FetchThread::run() {
         char buf[256];
         while (::read(fds_[0], buf, sizeof buf) > 0) {
         }
-        ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, msgs.data(), batch);
+        // One by one: librdkafka 2.0's rd_kafka_consume_batch_queue skips offsets when a
+        // partition is paused or resumed (fixed in 2.1.0, "intermittently skipping offsets");
+        // a route pauses and resumes its partitions with its consumers' credit, and lost ~200
+        // of 400 000 records in about one run in forty. rd_kafka_consume_queue takes the same
+        // path as rd_kafka_consumer_poll.
+        ssize_t n = 0;
+        while (n < static_cast<ssize_t>(batch)) {
+            rd_kafka_message_t* m = rd_kafka_consume_queue(queue_, 0);
+            if (!m) break;
+            msgs[static_cast<size_t>(n++)] = m;
+        }
         uint64_t now_ms = net::monotonic_ms();
         int64_t wall_ms = epoch_ms();
         bool wake = false;
