@@ -226,7 +226,13 @@ def main():
                           "--subscribers", "1", "--qos", "1", "--count", str(ne), "--filter",
                           "egress/#"])
             if e["received_by_all"] < ne:
-                raise RuntimeError("the MQTT subscriber got %d of %d records" % (e["received_by_all"], ne))
+                # What the router holds (route counters, partitions, links), for the report.
+                stat = [os.path.join(args.build, "trestle-stat"), "-b",
+                        "127.0.0.1:%d" % r.ports["amqp"]]
+                views = "\n".join(subprocess.run(stat + [v], capture_output=True, text=True).stdout
+                                  for v in ("--kafka", "--links"))
+                raise RuntimeError("the MQTT subscriber got %d of %d records\n%s\n%s"
+                                   % (e["received_by_all"], ne, views, r.text()[-20000:]))
             runs["mqtt_egress"].append(e["rate"])
             cpu["mqtt_egress"].append((cpu_s(r.proc.pid) - c0) * 1e6 / ne)
             r.stop()
