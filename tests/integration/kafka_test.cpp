@@ -138,7 +138,9 @@ TEST_F(Kafka, AmqpSenderIsAcceptedOnlyOnceKafkaHasTheMessage) {
     // clock ages while nothing arrives (only its once-a-second housekeeping refreshes it), and
     // the AMQP read that follows must refresh it before the record is stamped. No event marks
     // "the clock is stale"; only idle time makes it so (1.5 s > one housekeeping period).
-    std::this_thread::sleep_for(1500ms);  // idle time: the behaviour under test (see above)
+    // Not a wait: the router idling past a housekeeping period (its clock now stale) is the
+    // condition under test; no event marks it, so a condition wait cannot replace it.
+    std::this_thread::sleep_for(1500ms);
     int64_t before = wall_ms();
     auto out = c.wait_outcome(s, c.send(s, m));
     int64_t after = wall_ms();
