@@ -441,8 +441,7 @@ struct Adapter::SubmitProduced final : net::Flushable {
 
 void Adapter::produce_off_loop(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, uint32_t slot,
                                bool last) {
-    producer_thread_->add(rkt, r, wall_ms(), reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
-                          last);
+    producer_thread_->add(rkt, r, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)), last);
     if (!submit_produced_->flush_scheduled()) loop_.schedule_flush(submit_produced_);
 }
 

@@ -45,11 +45,10 @@ class ProducerThread {
     void stop();
 
     // Loop: queues a record for `rkt`'s topic, produced once submit() hands it over.
-    // `timestamp_ms` is used when the record has none of its own. `last`: no record can follow
-    // until some are acknowledged (the in-flight budget is used up), so librdkafka is told to
-    // send at once rather than linger for records that cannot come.
-    void add(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, int64_t timestamp_ms,
-             void* opaque, bool last);
+    // A record without a timestamp of its own gets the producer's clock. `last`: no record can
+    // follow until some are acknowledged (the in-flight budget is used up), so librdkafka is told
+    // to send at once rather than linger for records that cannot come.
+    void add(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, void* opaque, bool last);
     // Loop: hands what was added to the thread.
     void submit();
     // Loop: submits and waits until every record handed over reached librdkafka (before a
@@ -91,6 +90,7 @@ class ProducerThread {
     uint32_t put(std::string_view s);
     void run();
     void produce(const Batch& b);
+    void produce_one(const Batch& b, const Entry& e);
     void publish();  // the thread's reports to the loop
     void wake();
 
@@ -100,6 +100,7 @@ class ProducerThread {
     int fds_[2] = {-1, -1};              // wakes the thread: librdkafka's IO event, submit()
     Batch current_;                      // the loop's, being filled
     std::vector<Report> local_;          // the thread's, not yet published
+    std::vector<rd_kafka_message_t> run_;  // the thread's, records for rd_kafka_produce_batch
     std::thread::id thread_id_;
 
     mutable std::mutex mu_;

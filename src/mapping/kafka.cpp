@@ -34,46 +34,18 @@ bool has_header(const std::vector<HeaderView>& hs, std::string_view name) {
     return false;
 }
 
-}  // namespace
-
-bool record_from_message(const core::Message& m, std::string_view address,
-                         const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
-                         KafkaRecord& out) {
-    // Cleared, not replaced: a reused record keeps its buffers (no allocation per message).
-    out.key.clear();
-    out.has_key = false;
-    out.value.clear();
-    out.headers.clear();
-    out.timestamp_ms = 0;
-    // The MQTT view of the message: an MQTT one as it is, an AMQP one read once into the
-    // fields its MQTT form would have (no MQTT message built and decoded again).
-    AmqpAsMqtt fields;
-    mqtt::Properties decoded;
-    const mqtt::Properties* props = &decoded;
-    if (m.format() == core::MessageFormat::amqp) {
-        if (!read_amqp_as_mqtt(m, address, fields)) return false;
-        address = fields.topic;
-        out.value.assign(fields.payload);
-        props = &fields.properties;
-        out.timestamp_ms = fields.creation_time_ms;
-    } else {
-        mqtt::MessageView v;
-        if (!mqtt::view_message(m, v)) return false;
-        if (address.empty()) address = v.topic;
-        out.value.assign(v.payload);
-        std::string err;
-        if (options.headers && !v.properties.empty() &&
-            !mqtt::decode_property_bytes(v.properties, decoded, err))
-            return false;
-    }
-
+// The key (or address header) and the headers of a record whose value is set: shared by both
+// message forms. `props` are the message's MQTT properties (or those of its MQTT form).
+void finish_record(const core::Message& m, std::string_view address,
+                   const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
+                   const mqtt::Properties& props, const AmqpAsMqtt* amqp, KafkaRecord& out) {
     if (options.key_is_address) {
         out.key.assign(address);
         out.has_key = true;
     } else {
         out.headers.emplace_back(h::address, address);
     }
-    if (!options.headers) return true;
+    if (!options.headers) return;
 
     auto& hs = out.headers;
     // QoS 1 is what a record without the header means: the common record carries none (and
@@ -86,14 +58,59 @@ bool record_from_message(const core::Message& m, std::string_view address,
             m.expires_at_ms > now_ms ? static_cast<int64_t>(m.expires_at_ms - now_ms) : 0;
         hs.emplace_back(h::expires_at, std::to_string(epoch_ms + left));
     }
-    if (props->payload_format_indicator.value_or(0) == 1) hs.emplace_back(h::format, "utf-8");
-    if (props->content_type) hs.emplace_back(h::content_type, *props->content_type);
-    if (props->response_topic) hs.emplace_back(h::reply_to, *props->response_topic);
-    if (props->correlation_data) hs.emplace_back(h::correlation_id, *props->correlation_data);
-    if (!fields.message_id.empty()) hs.emplace_back(h::message_id, fields.message_id);
-    if (!fields.subject.empty()) hs.emplace_back(h::subject, fields.subject);
-    for (const auto& [k, val] : props->user_properties)
+    if (props.payload_format_indicator.value_or(0) == 1) hs.emplace_back(h::format, "utf-8");
+    if (props.content_type) hs.emplace_back(h::content_type, *props.content_type);
+    if (props.response_topic) hs.emplace_back(h::reply_to, *props.response_topic);
+    if (props.correlation_data) hs.emplace_back(h::correlation_id, *props.correlation_data);
+    if (amqp && !amqp->message_id.empty()) hs.emplace_back(h::message_id, amqp->message_id);
+    if (amqp && !amqp->subject.empty()) hs.emplace_back(h::subject, amqp->subject);
+    for (const auto& [k, val] : props.user_properties)
         if (!reserved(k)) hs.emplace_back(k, val);
+}
+
+// An AMQP message, read once into the fields its MQTT form would have (no MQTT message built
+// and decoded again).
+bool record_from_amqp(const core::Message& m, std::string_view address,
+                      const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
+                      KafkaRecord& out) {
+    AmqpAsMqtt fields;
+    if (!read_amqp_as_mqtt(m, address, fields)) return false;
+    out.value.assign(fields.payload);
+    out.timestamp_ms = fields.creation_time_ms;
+    finish_record(m, fields.topic, options, now_ms, epoch_ms, fields.properties, &fields, out);
+    return true;
+}
+
+// An MQTT property set is two dozen fields to set up and tear down: the common record (an
+// MQTT message without properties) uses this one.
+const mqtt::Properties no_properties;
+
+}  // namespace
+
+bool record_from_message(const core::Message& m, std::string_view address,
+                         const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
+                         KafkaRecord& out) {
+    // Cleared, not replaced: a reused record keeps its buffers (no allocation per message).
+    out.key.clear();
+    out.has_key = false;
+    out.value.clear();
+    out.headers.clear();
+    out.timestamp_ms = 0;
+    if (m.format() == core::MessageFormat::amqp)
+        return record_from_amqp(m, address, options, now_ms, epoch_ms, out);
+
+    mqtt::MessageView v;
+    if (!mqtt::view_message(m, v)) return false;
+    if (address.empty()) address = v.topic;
+    out.value.assign(v.payload);
+    if (!options.headers || v.properties.empty()) {
+        finish_record(m, address, options, now_ms, epoch_ms, no_properties, nullptr, out);
+        return true;
+    }
+    mqtt::Properties props;
+    std::string err;
+    if (!mqtt::decode_property_bytes(v.properties, props, err)) return false;
+    finish_record(m, address, options, now_ms, epoch_ms, props, nullptr, out);
     return true;
 }
 

@@ -366,6 +366,46 @@ TEST_F(Kafka, AProduceErrorIsARejectionAReasonCodeOrAClose) {
     EXPECT_EQ(publish_reason(v5, "secret/b", "no"), 0x87) << "MQTT 5: not authorized";
     kafka->command("clear 0");
 }
+// A record librdkafka refuses before sending it (larger than message.max.bytes) fails its
+// message alone: the ones before and after it land. The MQTT records (no headers) go through
+// rd_kafka_produce_batch, the AMQP string ones (two headers) through rd_kafka_produceva.
+TEST_F(Kafka, ARecordTooLargeForKafkaFailsAloneAndItsNeighboursLand) {
+    Instance a("A", kafka->bootstrap(), "", "    properties: {\"message.max.bytes\": \"65536\"}\n");
+    const std::string big(70000, 'b');
+    Paho v5(a.mqtt_port, "big-pub");
+    v5.connect();
+    auto send = [&](const std::string& payload) {
+        return v5.client().publish(::mqtt::make_message("telemetry/big", payload, 1, false));
+    };
+    auto first = send("before");
+    auto large = send(big);
+    auto last = send("after");
+    EXPECT_TRUE(acked(first, 20s));
+    int reason = -1;  // -1: no PUBACK
+    try {
+        if (large->wait_for(20s)) reason = large->get_reason_code();
+    } catch (const ::mqtt::exception& e) {
+        reason = e.get_reason_code();
+    }
+    EXPECT_EQ(reason, 0x80) << "a record Kafka cannot take: unspecified error";
+    EXPECT_TRUE(acked(last, 20s));
+
+    AmqpClient c(a.amqp_url);
+    int s = c.open_sender("telemetry/amqp");
+    ASSERT_TRUE(c.wait_credit(s, 3));
+    auto d1 = c.send(s, proton::message("before"));
+    auto d2 = c.send(s, proton::message(big));
+    auto d3 = c.send(s, proton::message("after"));
+    EXPECT_EQ(c.wait_outcome(s, d1, 20s).state, transfer::ACCEPTED);
+    auto refused = c.wait_outcome(s, d2, 20s);
+    EXPECT_EQ(refused.state, transfer::REJECTED);
+    EXPECT_EQ(refused.condition, "amqp:link:message-size-exceeded") << refused.description;
+    EXPECT_EQ(c.wait_outcome(s, d3, 20s).state, transfer::ACCEPTED);
+
+    std::multiset<std::string> values;
+    for (auto& r : kcat_consume(kafka->bootstrap(), "telemetry")) values.insert(r.value);
+    EXPECT_EQ(values, (std::multiset<std::string>{"after", "after", "before", "before"}));
+}
 
 TEST_F(Kafka, Mqtt311ConnectionClosedWithoutAckWhenKafkaFails) {
     Instance a("A", kafka->bootstrap(),
