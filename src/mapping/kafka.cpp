@@ -123,6 +123,12 @@ core::MessageRef message_from_record(std::string_view address, std::string_view 
                                      const std::vector<HeaderView>& headers, int64_t timestamp_ms,
                                      uint64_t now_ms, int64_t epoch_ms, bool& expired) {
     expired = false;
+    if (headers.empty()) {
+        // The plain record (the common one): a QoS 1 payload, no property set to build.
+        core::MessageRef out = mqtt::make_message(address, {}, value);
+        out->qos = 1;
+        return out;
+    }
     uint64_t expires_at = 0;
     if (std::string_view e = header(headers, h::expires_at); !e.empty()) {
         int64_t at = 0;
