@@ -78,8 +78,7 @@ void FetchThread::release() {
 }
 
 void FetchThread::run() {
-    constexpr size_t batch = 256;
-    std::vector<rd_kafka_message_t*> msgs(batch);
+    constexpr size_t batch = 256;  // records per turn at most
     std::vector<Fetched> out;
     out.reserve(batch);
     for (;;) {
@@ -90,26 +89,22 @@ void FetchThread::run() {
             busy_ = true;
         }
         // Wake-ups drained before reading: librdkafka writes one when it adds to an empty
-        // queue, so whatever arrives after the read below wakes the poll further down.
+        // queue, so whatever arrives after the reads below wakes the poll further down.
         char buf[256];
         while (::read(fds_[0], buf, sizeof buf) > 0) {
         }
+        uint64_t now_ms = net::monotonic_ms();
+        int64_t wall_ms = epoch_ms();
+        bool wake = false;
         // One by one: librdkafka 2.0's rd_kafka_consume_batch_queue skips offsets when a
         // partition is paused or resumed (fixed in 2.1.0, "intermittently skipping offsets");
         // a route pauses and resumes its partitions with its consumers' credit, and lost ~200
         // of 400 000 records in about one run in forty. rd_kafka_consume_queue takes the same
         // path as rd_kafka_consumer_poll.
-        ssize_t n = 0;
-        while (n < static_cast<ssize_t>(batch)) {
+        size_t n = 0;
+        for (; n < batch; ++n) {
             rd_kafka_message_t* m = rd_kafka_consume_queue(queue_, 0);
             if (!m) break;
-            msgs[static_cast<size_t>(n++)] = m;
-        }
-        uint64_t now_ms = net::monotonic_ms();
-        int64_t wall_ms = epoch_ms();
-        bool wake = false;
-        for (ssize_t i = 0; i < n; ++i) {
-            rd_kafka_message_t* m = msgs[static_cast<size_t>(i)];
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     logs::get(logs::Module::KAFKA)
@@ -123,7 +118,7 @@ void FetchThread::run() {
             }
             rd_kafka_message_destroy(m);
         }
-        bool more = n == static_cast<ssize_t>(batch);
+        bool more = n == batch;
         if (!more && burst_.drained()) wake = true;
         bool notify = false;
         {
