@@ -901,21 +901,30 @@ void encode_publish(const Publish& p, uint8_t level, std::string& out) {
     out += p.payload;
 }
 
+void encode_ack(PacketType type, uint16_t packet_id, uint8_t code, uint8_t level,
+                std::string& out) {
+    char b[5];
+    b[0] = static_cast<char>(uint8_t(type) << 4 | (type == PacketType::pubrel ? 0x02 : 0));
+    // MQTT 5: a success without properties may leave the reason code out (3.2.2.1).
+    bool with_code = level == v5 && code != 0;
+    b[1] = with_code ? 3 : 2;
+    b[2] = static_cast<char>(packet_id >> 8);
+    b[3] = static_cast<char>(packet_id & 0xff);
+    b[4] = static_cast<char>(code);
+    out.append(b, with_code ? 5 : 4);
+}
+
 void encode_ack(const Ack& a, uint8_t level, std::string& out) {
-    uint8_t first =
-        static_cast<uint8_t>(uint8_t(a.type) << 4) | (a.type == PacketType::pubrel ? 0x02 : 0);
+    std::string props;
+    if (level == v5) encode_properties(a.properties, props);
+    if (props.size() <= 1) return encode_ack(a.type, a.packet_id, a.code, level, out);
     std::string body;
     put_u16(a.packet_id, body);
-    if (level == v5) {
-        std::string props;
-        encode_properties(a.properties, props);
-        bool no_props = props.size() == 1;
-        if (a.code != 0 || !no_props) {
-            body += char(a.code);
-            if (!no_props) body += props;
-        }
-    }
-    put_fixed_header(first, body.size(), out);
+    body += char(a.code);
+    body += props;
+    put_fixed_header(
+        static_cast<uint8_t>(uint8_t(a.type) << 4) | (a.type == PacketType::pubrel ? 0x02 : 0),
+        body.size(), out);
     out += body;
 }
 

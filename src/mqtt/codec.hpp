@@ -289,6 +289,8 @@ void encode(const Packet& p, uint8_t level, std::string& out);
 void encode_connack(const Connack& c, uint8_t level, std::string& out);
 void encode_publish(const Publish& p, uint8_t level, std::string& out);
 void encode_ack(const Ack& a, uint8_t level, std::string& out);
+// An acknowledgement without properties (the common one): no Ack to build.
+void encode_ack(PacketType type, uint16_t packet_id, uint8_t code, uint8_t level, std::string& out);
 void encode_suback(const Suback& s, uint8_t level, std::string& out);
 void encode_unsuback(const Unsuback& u, uint8_t level, std::string& out);
 void encode_disconnect(const Disconnect& d, uint8_t level, std::string& out);

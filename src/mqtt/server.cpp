@@ -1065,11 +1065,7 @@ bool Connection::write_publish(const Session::Outgoing& o, bool dup) {
 }
 
 void Connection::write_ack(PacketType type, uint16_t id, uint8_t code) {
-    Ack a;
-    a.type = type;
-    a.packet_id = id;
-    a.code = code;
-    encode_ack(a, level_, out_);
+    encode_ack(type, id, code, level_, out_);
 }
 
 void Connection::flush() {
