@@ -776,7 +776,7 @@ class Adapter::RouteOut final : public core::LinkPort {
         f.message->origin_log = log_id_;
         f.message->origin_partition = f.partition;
         f.message->origin_offset = f.offset;
-        auto* t = new Track;
+        Track* t = new_track();
         t->partition = f.partition;
         t->offset = f.offset;
         t->message = std::move(f.message);
@@ -884,7 +884,7 @@ class Adapter::RouteOut final : public core::LinkPort {
         t->in_core = false;
         if (t->orphan) {
             orphans_.erase(std::remove(orphans_.begin(), orphans_.end(), t), orphans_.end());
-            delete t;
+            free_track(t);
             return;
         }
         switch (state.outcome) {
@@ -939,7 +939,7 @@ class Adapter::RouteOut final : public core::LinkPort {
         if (it == parts_.end()) return;
         auto& q = it->second.pending;
         while (!q.empty() && q.front()->done) {
-            delete q.front();
+            free_track(q.front());
             q.pop_front();
         }
     }
@@ -1084,10 +1084,32 @@ class Adapter::RouteOut final : public core::LinkPort {
                 t->orphan = true;
                 orphans_.push_back(t);
             } else {
-                delete t;
+                free_track(t);
             }
         }
         parts_.erase(it);
+    }
+
+    // Tracks come and go by the thousand per second: a few are kept for reuse (allocating one
+    // per record and freeing it turns later, past malloc's per-thread cache, was a tenth of
+    // the loop in egress).
+    Track* new_track() {
+        if (spare_tracks_.empty()) return new Track;
+        Track* t = spare_tracks_.back();
+        spare_tracks_.pop_back();
+        return t;
+    }
+
+    void free_track(Track* t) {
+        if (spare_tracks_.size() >= 1024) {
+            delete t;
+            return;
+        }
+        t->done = t->in_core = t->orphan = false;
+        t->retry_at = 0;
+        t->message = {};
+        t->address.clear();
+        spare_tracks_.push_back(t);
     }
 
     void release_all() {
@@ -1096,6 +1118,8 @@ class Adapter::RouteOut final : public core::LinkPort {
         parts_.clear();
         for (Track* t : orphans_) delete t;
         orphans_.clear();
+        for (Track* t : spare_tracks_) delete t;
+        spare_tracks_.clear();
         backlog_.clear();
         retry_.clear();
         outstanding_ = 0;
@@ -1123,6 +1147,7 @@ class Adapter::RouteOut final : public core::LinkPort {
     std::deque<Track*> backlog_;
     std::deque<Track*> retry_;
     std::vector<Track*> orphans_;
+    std::vector<Track*> spare_tracks_;  // freed, kept for reuse
     size_t outstanding_ = 0;
     uint64_t next_commit_ = 0;
     RouteCounters counters;
