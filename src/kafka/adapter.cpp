@@ -1090,9 +1090,9 @@ class Adapter::RouteOut final : public core::LinkPort {
         parts_.erase(it);
     }
 
-    // Tracks come and go by the thousand per second: a few are kept for reuse (allocating one
-    // per record and freeing it turns later, past malloc's per-thread cache, was a tenth of
-    // the loop in egress).
+    // Tracks come and go by the thousand per second: some are kept for reuse (allocating one
+    // per record and freeing it turns later, past malloc's per-thread cache, was ~8 % of the
+    // loop in egress).
     Track* new_track() {
         if (spare_tracks_.empty()) return new Track;
         Track* t = spare_tracks_.back();
