@@ -54,6 +54,14 @@ bool parse_shared(std::string_view s, SharedFilter& out) {
     return true;
 }
 
+std::string_view filter_of(std::string_view s) {
+    constexpr std::string_view prefix = "$share/";
+    if (s.substr(0, prefix.size()) != prefix) return s;
+    std::string_view rest = s.substr(prefix.size());
+    size_t slash = rest.find('/');
+    return slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+}
+
 bool topic_matches(std::string_view filter, std::string_view topic) {
     if (!topic.empty() && topic[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#'))
         return false;

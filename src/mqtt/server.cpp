@@ -308,9 +308,7 @@ bool Session::prepare(core::Message* m, std::string_view address, bool presettle
     uint8_t max_qos = 0;
     bool any = false, keep_retain = false;
     for (const auto& [filter, s] : subs_) {
-        core::SharedFilter sf;
-        core::parse_shared(filter, sf);
-        if (!core::topic_matches(sf.filter, v.topic)) continue;
+        if (!core::topic_matches(core::filter_of(filter), v.topic)) continue;
         any = true;
         max_qos = std::max(max_qos, s.qos);
         keep_retain |= s.retain_as_published;

@@ -73,6 +73,9 @@ TEST(TopicFilter, Syntax) {
     EXPECT_FALSE(parse_shared("$share/g1", sf));
     EXPECT_FALSE(parse_shared("$share//a", sf));
     EXPECT_FALSE(parse_shared("$share/g+/a", sf));
+    EXPECT_EQ(filter_of("$share/g1/a/+"), "a/+");
+    EXPECT_EQ(filter_of("a/+"), "a/+");
+    EXPECT_EQ(filter_of("$shared/a"), "$shared/a");
 }
 
 TEST(TopicFilter, Matching) {

@@ -21,6 +21,9 @@ struct SharedFilter {
 };
 // Splits "$share/<group>/<filter>". Returns false for a malformed "$share/..." string.
 bool parse_shared(std::string_view s, SharedFilter& out);
+// The part of a valid (possibly shared) subscription filter that topics are matched against,
+// without copying: per message, where parse_shared's two strings would cost.
+std::string_view filter_of(std::string_view s);
 
 bool topic_matches(std::string_view filter, std::string_view topic);
 
