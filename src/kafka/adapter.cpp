@@ -63,10 +63,10 @@ rd_kafka_headers_t* to_headers(const mapping::KafkaRecord& r) {
 }
 
 // By topic handle (a route's own topic) or, without one, by name (a client's direct topic, a
-// dead letter). A record without a timestamp of its own gets `wall_ms`, the loop's cached wall
-// clock, rather than a clock read inside librdkafka.
+// dead letter). A record without a timestamp of its own gets librdkafka's clock, as on the
+// producer thread: one rule for every record.
 rd_kafka_resp_err_t produce(rd_kafka_t* rk, rd_kafka_topic_t* rkt, const std::string& topic,
-                            const mapping::KafkaRecord& r, int64_t wall_ms, void* opaque,
+                            const mapping::KafkaRecord& r, void* opaque,
                             int32_t partition = RD_KAFKA_PARTITION_UA) {
     rd_kafka_headers_t* h = to_headers(r);
     rd_kafka_vu_t vu[8];
@@ -87,7 +87,7 @@ rd_kafka_resp_err_t produce(rd_kafka_t* rk, rd_kafka_topic_t* rkt, const std::st
     vu[4].vtype = RD_KAFKA_VTYPE_VALUE;
     vu[4].u.mem = {const_cast<char*>(r.value.data()), r.value.size()};
     vu[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
-    vu[5].u.i64 = r.timestamp_ms ? r.timestamp_ms : wall_ms;
+    vu[5].u.i64 = r.timestamp_ms;  // 0: librdkafka's clock
     vu[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vu[6].u.ptr = opaque;
     size_t n = 7;
@@ -192,7 +192,7 @@ class Adapter::RouteIn final : public core::LinkPort {
             if (!d.presettled) a_.router_.release_message(d);  // the record has it all
             return;
         } else if (rd_kafka_resp_err_t err =
-                       produce(a_.producer_.get(), nullptr, s_.topic, record_, a_.wall_ms(),
+                       produce(a_.producer_.get(), nullptr, s_.topic, record_,
                                reinterpret_cast<void*>(static_cast<uintptr_t>(slot)))) {
             // No handle (a topic name librdkafka refuses): by name, for its error.
             a_.failed_.emplace_back(slot, std::to_string(static_cast<int>(err)));
@@ -241,7 +241,7 @@ class Adapter::RouteIn final : public core::LinkPort {
         } else {
             if (rd_kafka_resp_err_t e =
                     produce(a_.producer_.get(), p.topic.empty() ? topic() : nullptr,
-                            p.topic.empty() ? s_.topic : p.topic, record_, a_.wall_ms(),
+                            p.topic.empty() ? s_.topic : p.topic, record_,
                             reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
                             p.partition.value_or(RD_KAFKA_PARTITION_UA)))
                 a_.failed_.emplace_back(slot, kafka_error() + "|Kafka: " + error_text(e));
@@ -274,7 +274,7 @@ class Adapter::RouteIn final : public core::LinkPort {
             if (a_.fatal_)
                 cut = RD_KAFKA_RESP_ERR__FATAL;
             else if (rd_kafka_resp_err_t e =
-                         produce(a_.producer_.get(), topic(), s_.topic, batch_[i], a_.wall_ms(),
+                         produce(a_.producer_.get(), topic(), s_.topic, batch_[i],
                                  reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
                                  partition.value_or(RD_KAFKA_PARTITION_UA)))
                 cut = e;
@@ -505,7 +505,7 @@ bool Adapter::produce_dead_letter(const std::string& topic, const mapping::Kafka
                                   const std::string& reason) {
     mapping::KafkaRecord r = record;
     r.headers.emplace_back(mapping::kafka_header::dead_letter_reason, reason);
-    rd_kafka_resp_err_t err = produce(producer_.get(), nullptr, topic, r, wall_ms(), nullptr);
+    rd_kafka_resp_err_t err = produce(producer_.get(), nullptr, topic, r, nullptr);
     if (err) {
         logger().error("kafka '{}': cannot dead-letter a record to '{}': {}", settings_.name, topic,
                        rd_kafka_err2str(err));
