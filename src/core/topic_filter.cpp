@@ -34,14 +34,24 @@ bool has_wildcards(std::string_view s) {
     return false;
 }
 
+namespace {
+constexpr std::string_view share_prefix = "$share/";
+}
+
+std::string_view filter_of(std::string_view s) {
+    if (s.substr(0, share_prefix.size()) != share_prefix) return s;
+    std::string_view rest = s.substr(share_prefix.size());
+    size_t slash = rest.find('/');
+    return slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+}
+
 bool parse_shared(std::string_view s, SharedFilter& out) {
     out = {};
-    constexpr std::string_view prefix = "$share/";
-    if (s.substr(0, prefix.size()) != prefix) {
+    if (s.substr(0, share_prefix.size()) != share_prefix) {
         out.filter = std::string(s);
         return true;
     }
-    std::string_view rest = s.substr(prefix.size());
+    std::string_view rest = s.substr(share_prefix.size());
     size_t slash = rest.find('/');
     if (slash == std::string_view::npos || slash == 0) return false;
     std::string_view group = rest.substr(0, slash);
@@ -52,14 +62,6 @@ bool parse_shared(std::string_view s, SharedFilter& out) {
     out.group = std::string(group);
     out.filter = std::string(filter);
     return true;
-}
-
-std::string_view filter_of(std::string_view s) {
-    constexpr std::string_view prefix = "$share/";
-    if (s.substr(0, prefix.size()) != prefix) return s;
-    std::string_view rest = s.substr(prefix.size());
-    size_t slash = rest.find('/');
-    return slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
 }
 
 bool topic_matches(std::string_view filter, std::string_view topic) {

@@ -1105,10 +1105,7 @@ class Adapter::RouteOut final : public core::LinkPort {
             delete t;
             return;
         }
-        t->done = t->in_core = t->orphan = false;
-        t->retry_at = 0;
-        t->message = {};
-        t->address.clear();
+        *t = Track{};  // the message goes now
         spare_tracks_.push_back(t);
     }
 
