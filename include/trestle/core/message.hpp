@@ -10,6 +10,8 @@
 #include <string_view>
 #include <utility>
 
+#include "trestle/core/message_pool.hpp"
+
 namespace trestle::core {
 
 // The encoding of a message's bytes. AMQP→AMQP forwarding hands these bytes on untouched; a
@@ -19,13 +21,25 @@ enum class MessageFormat : uint8_t { amqp = 0, mqtt = 1 };
 class MessageRef;
 
 // Reference counting is deliberately non-atomic: a message is owned by one event loop (the core
-// is single-writer). Crossing loops must copy or hand over ownership explicitly.
+// is single-writer). Crossing loops must copy or hand over ownership explicitly; a message made
+// on another thread (a route's fetch thread) is handed over and its block goes back to that
+// thread's pool when freed.
 class Message {
 public:
-    static Message* create(size_t size, MessageFormat format = MessageFormat::amqp) {
-        void* mem = std::malloc(sizeof(Message) + size);
-        if (!mem) throw std::bad_alloc();
-        return new (mem) Message(size, format);
+  // From the calling thread's MessagePool when it has one.
+  static Message* create(size_t size, MessageFormat format = MessageFormat::amqp) {
+      MessagePool* pool = MessagePool::local();
+      uint8_t cls = 0;
+      void* mem = pool ? pool->take(sizeof(Message) + size, cls) : nullptr;
+      if (!mem) {
+          pool = nullptr;
+          mem = std::malloc(sizeof(Message) + size);
+          if (!mem) throw std::bad_alloc();
+      }
+      Message* m = new (mem) Message(size, format);
+      m->pool_ = pool;
+      m->pool_class_ = cls;
+      return m;
     }
     static Message* copy_of(std::string_view bytes, MessageFormat format = MessageFormat::amqp) {
         Message* m = create(bytes.size(), format);
@@ -43,8 +57,13 @@ public:
     uint32_t refs() const { return refs_; }  // holders now (diagnostics, tests)
     void unref() {
         if (--refs_ == 0) {
+            MessagePool* pool = pool_;
+            uint8_t cls = pool_class_;
             this->~Message();
-            std::free(this);
+            if (pool)
+                pool->give_back(this, cls);
+            else
+                std::free(this);
         }
     }
 
@@ -79,7 +98,9 @@ private:
     uint32_t refs_ = 1;
     size_t size_;
     MessageFormat format_;
+    uint8_t pool_class_ = 0;
     Message* converted_ = nullptr;
+    MessagePool* pool_ = nullptr;  // where the block goes back to (nullptr: malloc'd)
 };
 
 // Owning handle to a Message.
