@@ -8,6 +8,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "kafka/embedded.hpp"
@@ -987,25 +988,14 @@ class Adapter::RouteOut final : public core::LinkPort {
     static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t* parts, void* opaque) {
         auto* self = static_cast<RouteOut*>(opaque);
-        bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-            for (int i = 0; i < parts->cnt; ++i) self->parts_[parts->elems[i].partition] = Part{};
-            if (self->from_start_time_) self->start_at_start_time(rk, parts);
-            // Where consumption starts, when known here (committed or start time): lag before
-            // the first record is fetched.
-            for (int i = 0; i < parts->cnt; ++i)
-                if (parts->elems[i].offset >= 0)
-                    self->parts_[parts->elems[i].partition].start = parts->elems[i].offset;
-            if (self->fetch_) self->forward(rk, parts);
-            if (cooperative)
-                rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+            if (self->from_start_time_)
+                self->look_up_start(parts);
             else
-                rd_kafka_assign(rk, parts);
-            self->paused_ = false;
-            logger().info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", self->s_.name,
-                          self->s_.topic, partition_text(parts));
-            if (self->waker_) self->waker_->poke();
+                self->assign_now(rk, parts);
         } else {
+            // Not yet assigned, and now not to be.
+            for (int i = 0; i < parts->cnt; ++i) self->starting_.erase(parts->elems[i].partition);
             self->commit(false);
             if (self->fetch_)
                 self->fetch_->hold([parts](int32_t id) {
@@ -1014,7 +1004,7 @@ class Adapter::RouteOut final : public core::LinkPort {
                     return false;
                 });
             for (int i = 0; i < parts->cnt; ++i) self->drop_partition(parts->elems[i].partition);
-            if (cooperative)
+            if (cooperative(rk))
                 rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
             else
                 rd_kafka_assign(rk, nullptr);
@@ -1024,51 +1014,59 @@ class Adapter::RouteOut final : public core::LinkPort {
         }
     }
 
-    // "latest" means the records produced since this router started (not since the group
-    // join completed, seconds later): a new group starts at the start time's offsets.
-    void start_at_start_time(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
-        // These lookups block the loop (librdkafka wants the assignment from this callback):
-        // one 5 s budget for all of them, each given what is left of it (it was 5 s each, one
-        // per partition). A lookup cut short leaves its partition to start at the end.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        auto left_ms = [&deadline] {
-            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-            return static_cast<int>(std::max<int64_t>(ms, 0));
-        };
-        if (rd_kafka_committed(rk, parts, left_ms()) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-        PartitionList q(rd_kafka_topic_partition_list_new(parts->cnt));
-        for (int i = 0; i < parts->cnt; ++i)
-            if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
-                rd_kafka_topic_partition_list_add(q.get(), parts->elems[i].topic,
-                                                  parts->elems[i].partition)
-                    ->offset = a_.started_ms_;
-        if (q->cnt == 0) return;
-        // The end as of now, before the time lookup: a partition with nothing since the start
-        // time begins exactly there (OFFSET_END would be resolved later, skipping what arrives
-        // in between).
-        std::vector<int64_t> ends(static_cast<size_t>(q->cnt), RD_KAFKA_OFFSET_END);
-        for (int i = 0; i < q->cnt && left_ms() > 0; ++i) {
-            int64_t lo = 0, hi = 0;
-            if (!rd_kafka_query_watermark_offsets(rk, q->elems[i].topic, q->elems[i].partition, &lo,
-                                                  &hi, left_ms()))
-                ends[static_cast<size_t>(i)] = hi;
+    static bool cooperative(rd_kafka_t* rk) {
+        return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    }
+
+    void assign_now(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+        for (int i = 0; i < parts->cnt; ++i) {
+            Part& p = parts_[parts->elems[i].partition] = Part{};
+            // Where consumption starts, when known here (committed or start time): lag before
+            // the first record is fetched.
+            if (parts->elems[i].offset >= 0) p.start = parts->elems[i].offset;
         }
-        bool found = left_ms() > 0 && rd_kafka_offsets_for_times(rk, q.get(), left_ms()) ==
-                                          RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (!found)
+        if (fetch_) forward(rk, parts);
+        if (cooperative(rk))
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        paused_ = false;
+        logger().info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", s_.name, s_.topic,
+                      partition_text(parts));
+        if (waker_) waker_->poke();
+    }
+
+    // "latest" means the records produced since this router started (not since the group
+    // join completed, seconds later): a new group starts at the start time's offsets. The
+    // lookups are network round trips (seconds when Kafka is slow): on the probe's thread,
+    // the partitions assigned when they are done (librdkafka waits for the assign call).
+    void look_up_start(rd_kafka_topic_partition_list_t* parts) {
+        std::vector<int32_t> ids;
+        for (int i = 0; i < parts->cnt; ++i) {
+            ids.push_back(parts->elems[i].partition);
+            starting_.insert(parts->elems[i].partition);
+        }
+        a_.probe_->start_offsets(consumer_, s_.topic, std::move(ids), a_.started_ms_,
+                                 [&loop = a_.loop_, this, alive = alive_](Probe::StartOffsets r) {
+                                     asio::post(loop.io(), [this, alive, r = std::move(r)] {
+                                         if (*alive) start_looked_up(r);
+                                     });
+                                 });
+    }
+
+    void start_looked_up(const Probe::StartOffsets& r) {
+        if (stopping_ || !consumer_) return;
+        if (r.committed_read && !r.by_time)
             logger().warn(
                 "kafkaRoute '{}': no offsets for the start time within 5 s: partitions without "
                 "a committed offset start at their end",
                 s_.name);
-        for (int i = 0; i < q->cnt; ++i) {
-            auto* e =
-                rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
-            if (!e) continue;
-            e->offset = found && q->elems[i].offset >= 0 ? q->elems[i].offset
-                                                         : ends[static_cast<size_t>(i)];
-        }
+        PartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(r.offsets.size())));
+        for (const auto& [id, offset] : r.offsets)
+            if (starting_.erase(id))  // revoked meanwhile: not ours to assign
+                rd_kafka_topic_partition_list_add(parts.get(), s_.topic.c_str(), id)->offset =
+                    offset;
+        if (parts->cnt > 0) assign_now(consumer_.get(), parts.get());
     }
 
     // Another member owns the partition now (it redelivers from the committed offset).
@@ -1137,6 +1135,7 @@ class Adapter::RouteOut final : public core::LinkPort {
     bool paused_ = false;
     bool stopping_ = false;
     bool from_start_time_ = false;
+    std::set<int32_t> starting_;      // assigned by the group, start offsets being looked up
     Dialect direct_ = Dialect::none;  // a client's link, not a route's waypoint
     bool commit_ = true;
     uint32_t log_id_ = 0;

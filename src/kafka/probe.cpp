@@ -85,6 +85,59 @@ void Probe::offset_for_time(std::string topic, int32_t partition, int64_t time_m
     });
 }
 
+void Probe::start_offsets(std::shared_ptr<rd_kafka_t> consumer, std::string topic,
+                          std::vector<int32_t> partitions, int64_t time_ms,
+                          std::function<void(StartOffsets)> done) {
+    enqueue([consumer = std::move(consumer), topic = std::move(topic),
+             partitions = std::move(partitions), time_ms, done = std::move(done)] {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        auto left_ms = [&deadline] {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+            return static_cast<int>(std::max<int64_t>(ms, 0));
+        };
+        StartOffsets r;
+        PartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+        for (int32_t p : partitions)
+            rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p);
+        r.committed_read = rd_kafka_committed(consumer.get(), parts.get(), left_ms()) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!r.committed_read) {
+            for (int32_t p : partitions) r.offsets.emplace_back(p, RD_KAFKA_OFFSET_INVALID);
+            done(std::move(r));
+            return;
+        }
+        PartitionList q(rd_kafka_topic_partition_list_new(parts->cnt));
+        for (int i = 0; i < parts->cnt; ++i)
+            if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
+                rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), parts->elems[i].partition)
+                    ->offset = time_ms;
+        // The end as of now, before the time lookup: a partition with nothing since the start
+        // time begins exactly there (OFFSET_END would be resolved later, skipping what arrives
+        // in between).
+        std::vector<int64_t> ends(static_cast<size_t>(q->cnt), RD_KAFKA_OFFSET_END);
+        for (int i = 0; i < q->cnt && left_ms() > 0; ++i) {
+            int64_t lo = 0, hi = 0;
+            if (!rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(),
+                                                  q->elems[i].partition, &lo, &hi, left_ms()))
+                ends[static_cast<size_t>(i)] = hi;
+        }
+        r.by_time = q->cnt == 0 || (left_ms() > 0 && rd_kafka_offsets_for_times(
+                                                         consumer.get(), q.get(), left_ms()) ==
+                                                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        for (int i = 0; i < q->cnt; ++i) {
+            auto* e = rd_kafka_topic_partition_list_find(parts.get(), topic.c_str(),
+                                                         q->elems[i].partition);
+            e->offset = r.by_time && q->elems[i].offset >= 0 ? q->elems[i].offset
+                                                             : ends[static_cast<size_t>(i)];
+        }
+        for (int i = 0; i < parts->cnt; ++i)
+            r.offsets.emplace_back(parts->elems[i].partition, parts->elems[i].offset);
+        done(std::move(r));
+    });
+}
+
 void Probe::nudge(std::shared_ptr<rd_kafka_t> consumer,
                   std::vector<std::pair<std::string, int32_t>> partitions,
                   std::shared_ptr<std::atomic<bool>> busy) {

@@ -47,6 +47,18 @@ class Probe {
     // The first offset of the partition at or after `time_ms` (-1: none, or no answer).
     void offset_for_time(std::string topic, int32_t partition, int64_t time_ms,
                          std::function<void(int64_t offset)> done);
+    // Where a consumer group's newly assigned partitions of `topic` start when "latest" means
+    // the records since `time_ms` (the router's start, not the group join seconds later):
+    // the committed offset, else the first offset at or after the time, else the partition's
+    // end as of the lookup. One 5 s budget for all of it, through the group's `consumer`.
+    struct StartOffsets {
+        bool committed_read = false;  // false: every offset INVALID (librdkafka resets)
+        bool by_time = false;         // the time lookup answered
+        std::vector<std::pair<int32_t, int64_t>> offsets;  // (partition, offset) as asked
+    };
+    void start_offsets(std::shared_ptr<rd_kafka_t> consumer, std::string topic,
+                       std::vector<int32_t> partitions, int64_t time_ms,
+                       std::function<void(StartOffsets)> done);
     // What a description failed on: `error` empty = it succeeded.
     struct Failure {
         std::string error;

@@ -1403,6 +1403,53 @@ std::string manage(const std::string& url, std::vector<std::string> args) {
     return std::to_string(st) + " " + out;
 }
 
+// A multicast route starts at the router's start time: the offsets are looked up when the
+// group assigns the partitions, a round trip per lookup. With Kafka slow to answer, clients of
+// the router must not wait for them (they ran on the event loop: seconds of silence).
+TEST_F(Kafka, AMulticastRoutesStartLookupsDoNotHoldUpClients) {
+    kafka->topic("alerts", 4);
+    Instance a("A", kafka->bootstrap());
+    ASSERT_TRUE(a.consuming("telemetry"));
+    ASSERT_TRUE(a.consuming("jobs"));
+    RawMqtt pinger(a.mqtt_port, 4);
+    ASSERT_EQ(pinger.connect("pinger").code, 0);
+    RawMqtt sub(a.mqtt_port, 4);
+    ASSERT_EQ(sub.connect("alert-sub").code, 0);
+    sub.subscribe(1, "alerts/#", 0);
+    ASSERT_TRUE(sub.receive());  // SUBACK
+
+    kafka->command("rtt 1 500");  // every answer from the broker half a second late
+    std::string created = manage(a.amqp_url, {"create", "--type=kafkaRoute", "--name=alerts",
+                                              "prefix=alerts", "topic=alerts"});
+    ASSERT_EQ(created.rfind("0 ", 0), 0u) << created;
+    const std::regex assigned("kafkaRoute 'alerts': assigned topic");
+    auto worst = std::chrono::milliseconds(0);
+    int pings = 0;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    // A ping every 50 ms until the route has its partitions.
+    while (a.router->process().wait_for_line(assigned, 50ms).empty() &&
+           std::chrono::steady_clock::now() < deadline) {
+        auto t0 = std::chrono::steady_clock::now();
+        pinger.send_bytes(std::string("\xC0\x00", 2));
+        auto resp = pinger.receive(10s);
+        ASSERT_TRUE(resp && resp->type == trestle::mqtt::PacketType::pingresp);
+        worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - t0));
+        ++pings;
+    }
+    ASSERT_TRUE(a.router->process().has_line(assigned)) << "the route never got its partitions";
+    EXPECT_GT(pings, 5) << "the group join and the lookups take seconds at this round-trip time";
+    EXPECT_LT(worst.count(), 400) << "a PINGREQ waited " << worst.count() << " ms for the loop";
+
+    // And the route works from where the lookups put it.
+    kafka->command("rtt 1 0");
+    kcat_produce(kafka->bootstrap(), "alerts", "alerts/fire", "hot");
+    auto got = sub.receive(20s);
+    ASSERT_TRUE(got && got->type == trestle::mqtt::PacketType::publish);
+    EXPECT_EQ(got->publish.topic, "alerts/fire");
+    EXPECT_EQ(got->publish.payload, "hot");
+}
+
 TEST_F(Kafka, AKafkaRouteCreatedAtRuntimeBindsAtOnceAndItsDeletionUnbindsIt) {
     kafka->topic("orders", 1);
     Instance a("A", kafka->bootstrap());
