@@ -3,14 +3,30 @@
 #include <cstdlib>
 #include <new>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace trestle::core {
 
-thread_local MessagePool* MessagePool::local_ = nullptr;
 std::atomic<size_t> MessagePool::alive_{0};
 
 namespace {
 constexpr size_t block_size(size_t cls) {
     return MessagePool::smallest << cls;
+}
+// Where a free block keeps the next one.
+void*& link(void* block, size_t cls) {
+    return *reinterpret_cast<void**>(static_cast<char*>(block) + block_size(cls) - sizeof(void*));
+}
+void release(void* block, size_t cls) {
+    UNPOISON(block, block_size(cls));
+    std::free(block);
 }
 }  // namespace
 
@@ -28,11 +44,11 @@ void* MessagePool::take(size_t bytes, uint8_t& cls) {
     while (c < classes && block_size(c) < bytes) ++c;
     if (c == classes) return nullptr;
     if (!free_[c]) collect(c);
-    void* block;
-    if (Node* n = free_[c]) {
-        free_[c] = n->next;
+    void* block = free_[c];
+    if (block) {
+        free_[c] = link(block, c);
         --free_count_[c];
-        block = n;
+        UNPOISON(block, block_size(c));
     } else {
         block = std::malloc(block_size(c));
         if (!block) throw std::bad_alloc();
@@ -43,11 +59,12 @@ void* MessagePool::take(size_t bytes, uint8_t& cls) {
 }
 
 void MessagePool::give_back(void* block, uint8_t cls) noexcept {
-    Node* n = static_cast<Node*>(block);
+    POISON(block, block_size(cls) - sizeof(void*));
     auto& head = shared_.returned[cls];
-    n->next = head.load(std::memory_order_relaxed);
+    void*& next = link(block, cls);
+    next = head.load(std::memory_order_relaxed);
     // Only pushes race here: the owner takes the whole list at once (collect), so no ABA.
-    while (!head.compare_exchange_weak(n->next, n, std::memory_order_release,
+    while (!head.compare_exchange_weak(next, block, std::memory_order_release,
                                        std::memory_order_relaxed)) {
     }
     if (shared_.balance.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -56,27 +73,27 @@ void MessagePool::give_back(void* block, uint8_t cls) noexcept {
 // Owner: the blocks given back since the last call become free ones, those beyond what the
 // owner keeps freed.
 void MessagePool::collect(size_t cls) {
-    Node* n = shared_.returned[cls].exchange(nullptr, std::memory_order_acquire);
+    void* b = shared_.returned[cls].exchange(nullptr, std::memory_order_acquire);
     size_t keep = keep_bytes / block_size(cls);
-    while (n) {
-        Node* next = n->next;
+    while (b) {
+        void* next = link(b, cls);
         if (free_count_[cls] < keep) {
-            n->next = free_[cls];
-            free_[cls] = n;
+            link(b, cls) = free_[cls];
+            free_[cls] = b;
             ++free_count_[cls];
         } else {
-            std::free(n);
+            release(b, cls);
         }
-        n = next;
+        b = next;
     }
 }
 
 void MessagePool::retire() {
     for (size_t c = 0; c < classes; ++c) {
         collect(c);
-        while (Node* n = free_[c]) {
-            free_[c] = n->next;
-            std::free(n);
+        while (void* b = free_[c]) {
+            free_[c] = link(b, c);
+            release(b, c);
         }
         free_count_[c] = 0;
     }
@@ -92,12 +109,12 @@ size_t MessagePool::kept_bytes() const {
 
 MessagePool::~MessagePool() {
     alive_.fetch_sub(1, std::memory_order_relaxed);
-    for (auto& head : shared_.returned) {
-        Node* n = head.load(std::memory_order_acquire);
-        while (n) {
-            Node* next = n->next;
-            std::free(n);
-            n = next;
+    for (size_t c = 0; c < classes; ++c) {
+        void* b = shared_.returned[c].load(std::memory_order_acquire);
+        while (b) {
+            void* next = link(b, c);
+            release(b, c);
+            b = next;
         }
     }
 }

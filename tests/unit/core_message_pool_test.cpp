@@ -128,3 +128,20 @@ TEST(MessagePool, ConcurrentMakingAndFreeingKeepsEveryMessageIntact) {
 }
 
 }  // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+namespace {
+// A pooled block is poisoned while free: a use after the last unref is still caught.
+TEST(MessagePoolDeathTest, AMessageUsedAfterItsLastUnrefIsReported) {
+    EXPECT_DEATH(
+        {
+            MessagePool::Scope scope;
+            Message* m = Message::copy_of("gone");
+            m->unref();
+            volatile size_t n = m->size();
+            (void)n;
+        },
+        "use-after-poison");
+}
+}  // namespace
+#endif

@@ -25,21 +25,21 @@ class MessageRef;
 // on another thread (a route's fetch thread) is handed over and its block goes back to that
 // thread's pool when freed.
 class Message {
-public:
-  // From the calling thread's MessagePool when it has one.
-  static Message* create(size_t size, MessageFormat format = MessageFormat::amqp) {
-      MessagePool* pool = MessagePool::local();
-      uint8_t cls = 0;
-      void* mem = pool ? pool->take(sizeof(Message) + size, cls) : nullptr;
-      if (!mem) {
-          pool = nullptr;
-          mem = std::malloc(sizeof(Message) + size);
-          if (!mem) throw std::bad_alloc();
-      }
-      Message* m = new (mem) Message(size, format);
-      m->pool_ = pool;
-      m->pool_class_ = cls;
-      return m;
+  public:
+    // From the calling thread's MessagePool when it has one.
+    static Message* create(size_t size, MessageFormat format = MessageFormat::amqp) {
+        MessagePool* pool = MessagePool::local();
+        uint8_t cls = 0;
+        void* mem = pool ? pool->take(sizeof(Message) + size, cls) : nullptr;
+        if (!mem) {
+            pool = nullptr;
+            mem = std::malloc(sizeof(Message) + size);
+            if (!mem) throw std::bad_alloc();
+        }
+        Message* m = new (mem) Message(size, format);
+        m->pool_ = pool;
+        m->pool_class_ = cls;
+        return m;
     }
     static Message* copy_of(std::string_view bytes, MessageFormat format = MessageFormat::amqp) {
         Message* m = create(bytes.size(), format);
@@ -68,10 +68,10 @@ public:
     }
 
     // What the core's own rules need, set by the adapter that created the message.
-    bool retain = false;          // publish as a retained message (MQTT retain, x-opt-retain-message)
-    bool empty_payload = false;   // a retained message with it deletes the topic's retained one
-    uint8_t qos = 0;              // MQTT QoS (x-opt-mqtt-qos, durable) as published
-    uint64_t expires_at_ms = 0;   // core clock time after which it is not delivered (0 = never)
+    bool retain = false;  // publish as a retained message (MQTT retain, x-opt-retain-message)
+    bool empty_payload = false;  // a retained message with it deletes the topic's retained one
+    uint8_t qos = 0;             // MQTT QoS (x-opt-mqtt-qos, durable) as published
+    uint64_t expires_at_ms = 0;  // core clock time after which it is not delivered (0 = never)
     // Where in a durable log (a Kafka partition) the message was read, so a persistent session
     // can record how far it got and catch up elsewhere. origin_log 0: not from a log.
     uint32_t origin_log = 0;
@@ -90,7 +90,7 @@ public:
         if (n < size_) size_ = n;
     }
 
-private:
+  private:
     Message(size_t size, MessageFormat format) : size_(size), format_(format) {}
     ~Message() {
         if (converted_) converted_->unref();
@@ -105,7 +105,7 @@ private:
 
 // Owning handle to a Message.
 class MessageRef {
-public:
+  public:
     MessageRef() = default;
     // Adopts one reference (the one create() returned).
     static MessageRef adopt(Message* m) {
@@ -135,7 +135,7 @@ public:
     explicit operator bool() const { return m_ != nullptr; }
     void reset() { *this = MessageRef(); }
 
-private:
+  private:
     Message* m_ = nullptr;
 };
 

@@ -49,9 +49,11 @@ class MessagePool {
     static constexpr size_t keep_bytes = 512 * 1024;
 
   private:
-    struct Node {
-        Node* next;
-    };
+    // A free block's link to the next one is its last pointer-sized bytes; under
+    // AddressSanitizer the rest is poisoned, so a message used after its last unref is
+    // reported as it would be with malloc (a header or leading bytes are what such use
+    // touches).
+    using Block = void*;
     MessagePool() { alive_.fetch_add(1, std::memory_order_relaxed); }
     ~MessagePool();
     void retire();
@@ -60,15 +62,17 @@ class MessagePool {
     // Written by other threads: the returned blocks per class, and how many blocks came back
     // minus (once retired) how many the owner gave out; retired, it reaches 0 with the last.
     struct alignas(64) Shared {
-        std::atomic<Node*> returned[classes] = {};
+        std::atomic<Block> returned[classes] = {};
         std::atomic<int64_t> balance{0};
     } shared_;
     // Owner thread only.
-    Node* free_[classes] = {};
+    Block free_[classes] = {};
     size_t free_count_[classes] = {};
     int64_t handed_ = 0;
 
-    static thread_local MessagePool* local_;
+    // Inline, constant-initialized: read directly (an out-of-line definition is reached
+    // through a TLS wrapper call, which UBSan reports as a null load).
+    static inline thread_local MessagePool* local_ = nullptr;
     static std::atomic<size_t> alive_;
 };
 
