@@ -8,7 +8,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
-#include <set>
+#include <map>
 #include <string>
 
 #include "kafka/embedded.hpp"
@@ -1041,20 +1041,21 @@ class Adapter::RouteOut final : public core::LinkPort {
     // lookups are network round trips (seconds when Kafka is slow): on the probe's thread,
     // the partitions assigned when they are done (librdkafka waits for the assign call).
     void look_up_start(rd_kafka_topic_partition_list_t* parts) {
+        uint64_t lookup = ++lookups_;
         std::vector<int32_t> ids;
         for (int i = 0; i < parts->cnt; ++i) {
             ids.push_back(parts->elems[i].partition);
-            starting_.insert(parts->elems[i].partition);
+            starting_[parts->elems[i].partition] = lookup;
         }
-        a_.probe_->start_offsets(consumer_, s_.topic, std::move(ids), a_.started_ms_,
-                                 [&loop = a_.loop_, this, alive = alive_](Probe::StartOffsets r) {
-                                     asio::post(loop.io(), [this, alive, r = std::move(r)] {
-                                         if (*alive) start_looked_up(r);
-                                     });
-                                 });
+        auto done = [&loop = a_.loop_, this, alive = alive_, lookup](Probe::StartOffsets r) {
+            asio::post(loop.io(), [this, alive, lookup, r = std::move(r)] {
+                if (*alive) start_looked_up(lookup, r);
+            });
+        };
+        a_.probe_->start_offsets(consumer_, s_.topic, std::move(ids), a_.started_ms_, done);
     }
 
-    void start_looked_up(const Probe::StartOffsets& r) {
+    void start_looked_up(uint64_t lookup, const Probe::StartOffsets& r) {
         if (stopping_ || !consumer_) return;
         if (r.committed_read && !r.by_time)
             logger().warn(
@@ -1062,10 +1063,14 @@ class Adapter::RouteOut final : public core::LinkPort {
                 "a committed offset start at their end",
                 s_.name);
         PartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(r.offsets.size())));
-        for (const auto& [id, offset] : r.offsets)
-            if (starting_.erase(id))  // revoked meanwhile: not ours to assign
-                rd_kafka_topic_partition_list_add(parts.get(), s_.topic.c_str(), id)->offset =
-                    offset;
+        for (const auto& [id, offset] : r.offsets) {
+            // Only what this lookup is still for: not revoked since, nor assigned again (a
+            // later lookup has it).
+            auto it = starting_.find(id);
+            if (it == starting_.end() || it->second != lookup) continue;
+            starting_.erase(it);
+            rd_kafka_topic_partition_list_add(parts.get(), s_.topic.c_str(), id)->offset = offset;
+        }
         if (parts->cnt > 0) assign_now(consumer_.get(), parts.get());
     }
 
@@ -1135,7 +1140,9 @@ class Adapter::RouteOut final : public core::LinkPort {
     bool paused_ = false;
     bool stopping_ = false;
     bool from_start_time_ = false;
-    std::set<int32_t> starting_;      // assigned by the group, start offsets being looked up
+    // Assigned by the group, start offsets being looked up: partition -> lookup.
+    std::map<int32_t, uint64_t> starting_;
+    uint64_t lookups_ = 0;
     Dialect direct_ = Dialect::none;  // a client's link, not a route's waypoint
     bool commit_ = true;
     uint32_t log_id_ = 0;
