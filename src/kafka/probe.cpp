@@ -113,24 +113,28 @@ void Probe::start_offsets(std::shared_ptr<rd_kafka_t> consumer, std::string topi
             if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
                 rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), parts->elems[i].partition)
                     ->offset = time_ms;
-        // The end as of now, before the time lookup: a partition with nothing since the start
+        // The ends as of now, before the time lookup: a partition with nothing since the start
         // time begins exactly there (OFFSET_END would be resolved later, skipping what arrives
-        // in between).
-        std::vector<int64_t> ends(static_cast<size_t>(q->cnt), RD_KAFKA_OFFSET_END);
-        for (int i = 0; i < q->cnt && left_ms() > 0; ++i) {
-            int64_t lo = 0, hi = 0;
-            if (!rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(),
-                                                  q->elems[i].partition, &lo, &hi, left_ms()))
-                ends[static_cast<size_t>(i)] = hi;
-        }
+        // in between). One request for all partitions: the timestamp -1 asks for the end.
+        PartitionList ends(rd_kafka_topic_partition_list_copy(q.get()));
+        for (int i = 0; i < ends->cnt; ++i) ends->elems[i].offset = RD_KAFKA_OFFSET_END;
+        bool ends_read = q->cnt > 0 && left_ms() > 0 &&
+                         rd_kafka_offsets_for_times(consumer.get(), ends.get(), left_ms()) ==
+                             RD_KAFKA_RESP_ERR_NO_ERROR;
         r.by_time = q->cnt == 0 || (left_ms() > 0 && rd_kafka_offsets_for_times(
                                                          consumer.get(), q.get(), left_ms()) ==
                                                          RD_KAFKA_RESP_ERR_NO_ERROR);
         for (int i = 0; i < q->cnt; ++i) {
-            auto* e = rd_kafka_topic_partition_list_find(parts.get(), topic.c_str(),
-                                                         q->elems[i].partition);
-            e->offset = r.by_time && q->elems[i].offset >= 0 ? q->elems[i].offset
-                                                             : ends[static_cast<size_t>(i)];
+            const auto& t = q->elems[i];
+            const auto* end =
+                rd_kafka_topic_partition_list_find(ends.get(), topic.c_str(), t.partition);
+            auto* e = rd_kafka_topic_partition_list_find(parts.get(), topic.c_str(), t.partition);
+            if (r.by_time && !t.err && t.offset >= 0)
+                e->offset = t.offset;
+            else if (ends_read && end && !end->err && end->offset >= 0)
+                e->offset = end->offset;
+            else
+                e->offset = RD_KAFKA_OFFSET_END;
         }
         for (int i = 0; i < parts->cnt; ++i)
             r.offsets.emplace_back(parts->elems[i].partition, parts->elems[i].offset);
