@@ -46,7 +46,7 @@ class MessagePool {
 
     // Free blocks the owner keeps per class at most, beyond which it frees them (a burst of
     // messages held long does not keep its memory).
-    static constexpr size_t keep_bytes = 512 * 1024;
+    static constexpr size_t keep_bytes = 128 * 1024;
 
   private:
     // A free block's link to the next one is its last pointer-sized bytes; under
