@@ -1026,11 +1026,16 @@ class Adapter::RouteOut final : public core::LinkPort {
             if (parts->elems[i].offset >= 0) p.start = parts->elems[i].offset;
         }
         if (fetch_) forward(rk, parts);
-        if (cooperative(rk))
-            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
-        else
+        if (!cooperative(rk)) {
             rd_kafka_assign(rk, parts);
-        paused_ = false;
+            paused_ = false;  // all of it is new, none paused
+        } else {
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+            // Added to partitions already paused: paused with them, so that the resume that
+            // comes with credit covers all (one resumed unpaused could be refetched from an old
+            // position: librdkafka #4637).
+            if (paused_) rd_kafka_pause_partitions(rk, parts);
+        }
         logger().info("kafkaRoute '{}': assigned topic '{}' partitions [{}]", s_.name, s_.topic,
                       partition_text(parts));
         if (waker_) waker_->poke();

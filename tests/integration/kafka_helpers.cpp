@@ -46,7 +46,8 @@ void kcat_produce(const std::string& bootstrap, const std::string& topic, const 
 }
 
 void kcat_produce_many(const std::string& bootstrap, const std::string& topic,
-                       const std::vector<std::pair<std::string, std::string>>& records) {
+                       const std::vector<std::pair<std::string, std::string>>& records,
+                       int partition) {
     char path[] = "/tmp/trestle-kcat-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) throw std::runtime_error("mkstemp failed");
@@ -58,9 +59,11 @@ void kcat_produce_many(const std::string& bootstrap, const std::string& topic,
     std::string out;
     // Batches of 16 records: a consumer's fetch size limits then hold (a broker returns at
     // least one whole batch, however large).
-    int rc = run_command({"kcat", "-P", "-b", bootstrap, "-t", topic, "-X", "acks=all", "-X",
-                          "batch.num.messages=16", "-K", "\t", "-l", path},
-                         &out);
+    std::vector<std::string> args{"kcat", "-P", "-b",       bootstrap, "-t",
+                                  topic,  "-X", "acks=all", "-X",      "batch.num.messages=16",
+                                  "-K",   "\t", "-l",       path};
+    if (partition >= 0) args.insert(args.end() - 2, {"-p", std::to_string(partition)});
+    int rc = run_command(args, &out);
     unlink(path);
     if (rc != 0) throw std::runtime_error("kcat -P -l failed: " + out);
 }

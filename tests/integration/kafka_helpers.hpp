@@ -43,9 +43,10 @@ void kcat_produce(const std::string& bootstrap, const std::string& topic, const 
                   const std::vector<std::pair<std::string, std::string>>& headers = {});
 // Everything in the topic now, in partition/offset order (kcat -C -e).
 // Records from (key, value) pairs (neither with a tab or newline), in one kcat run, in
-// batches of 16 records.
+// batches of 16 records; to `partition` if it is not -1.
 void kcat_produce_many(const std::string& bootstrap, const std::string& topic,
-                       const std::vector<std::pair<std::string, std::string>>& records);
+                       const std::vector<std::pair<std::string, std::string>>& records,
+                       int partition = -1);
 std::vector<Record> kcat_consume(const std::string& bootstrap, const std::string& topic);
 // Waits until the topic holds at least `n` records; returns them.
 std::vector<Record> kcat_wait(const std::string& bootstrap, const std::string& topic, size_t n,
