@@ -8,6 +8,9 @@ the address, no headers: MQTT QoS 1, AMQP durable with a data body) and the same
 records not yet acknowledged (--window: MQTT receive maximum, AMQP credit, trestled's
 maxInFlight, kafka_plain's queue.buffering.max.messages) and the same batch.num.messages
 (trestled's default: a quarter of maxInFlight).
+Shown next to AMQP ingest: the same sender straight to a bare Qpid Proton receiver that accepts
+each message on arrival (amqp_arrow receive; no router, no Kafka, the same credit window): the
+most any Proton-based receiver does on this machine, so what trestled's own work costs on top.
 Egress: Kafka -> trestled -> MQTT QoS 1 subscriber versus kafka_plain consume, same records.
 Stall: publishers keep pushing while the only broker is down for --stall-seconds; trestled's RSS
 is sampled every 5 s and must stay flat (credit stops the publishers, not memory).
@@ -163,7 +166,8 @@ def main():
     mock.cmd("topic egress 16")
     ne = args.egress_count
     runs = {k: [] for k in ("plain_produce", "plain_produce_default", "mqtt_ingest",
-                            "amqp_ingest", "amqp_ingest_str", "plain_consume", "mqtt_egress")}
+                            "amqp_ingest", "amqp_ingest_str", "amqp_direct", "plain_consume",
+                            "mqtt_egress")}
     cpu = {k: [] for k in runs}  # CPU microseconds per message: kafka_plain's, or trestled's
     results = {}
     try:
@@ -205,6 +209,18 @@ def main():
             runs["amqp_ingest_str"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
             cpu["amqp_ingest_str"].append((cpu_s(r.proc.pid) - c2) * 1e6 / n)
             r.stop()
+            # The same sender and messages to a bare Proton receiver, no router in between.
+            c0 = children_cpu_s()
+            rec = subprocess.Popen([arrow, "receive", "--listen", "127.0.0.1:0", "--address",
+                                    "direct", "--count", str(n), "--credit", str(WINDOW)],
+                                   stdout=subprocess.PIPE, text=True)
+            port = json.loads(rec.stdout.readline())["listening"]
+            a = run_json([arrow, "send", "--connect", "127.0.0.1:%s" % port, "--address",
+                          "direct", "--count", str(n), "--durable-data"])
+            rec.communicate(timeout=60)
+            runs["amqp_direct"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
+            # CPU of both ends (the receiver's alone is not separable from getrusage).
+            cpu["amqp_direct"].append((children_cpu_s() - c0) * 1e6 / n)
 
         # --- egress ------------------------------------------------------------------------
         run_json([plain, "produce", "--bootstrap", bs, "--topic", "egress", "--count", str(ne),
@@ -274,7 +290,8 @@ def main():
     cu = results["cpu_us_per_msg"]
     print("%d messages in (key = the address), %d records out (16 partitions), 100-byte values, "
           "at most %d unacknowledged, librdkafka mock cluster (1 broker, separate process); "
-          "best of %d runs; CPU = kafka_plain's or trestled's, all threads, per message (median)"
+          "best of %d runs; CPU = kafka_plain's, trestled's or (bare Proton receiver) both "
+          "AMQP ends', all threads, per message (median)"
           % (n, ne, WINDOW, args.runs))
     def line(label, key, ratio=None, target=True):
         verdict = "" if ratio is None else (
@@ -290,6 +307,10 @@ def main():
     line("AMQP unsettled -> trestled -> Kafka", "amqp_ingest", ratio_in_a)
     line("  (non-durable string bodies, 2 headers)", "amqp_ingest_str",
          results["amqp_ingest_str"] / results["plain_produce"], target=False)
+    # The AMQP line's ceiling: a Proton receiver that does nothing but accept.
+    line("AMQP unsettled -> bare Proton receiver", "amqp_direct")
+    line("  (trestled -> Kafka against it)", "amqp_ingest",
+         results["amqp_ingest"] / results["amqp_direct"], target=False)
     line("plain consumer", "plain_consume")
     line("Kafka -> trestled -> MQTT QoS 1 sub", "mqtt_egress", ratio_out)
     print("stalled broker %d s, 10 publishers pushing: RSS before %.1f MB, during %s MB; growth after "
