@@ -74,8 +74,10 @@ bool record_from_amqp(const core::Message& m, std::string_view address,
                       const KafkaRecordOptions& options, uint64_t now_ms, int64_t epoch_ms,
                       KafkaRecord& out) {
     AmqpAsMqtt fields;
-    if (!read_amqp_as_mqtt(m, address, fields)) return false;
-    out.value.assign(fields.payload);
+    fields.payload.swap(out.value);  // the body is read into the record's reused buffer
+    bool ok = read_amqp_as_mqtt(m, address, fields);
+    out.value.swap(fields.payload);
+    if (!ok) return false;
     out.timestamp_ms = fields.creation_time_ms;
     finish_record(m, fields.topic, options, now_ms, epoch_ms, fields.properties, &fields, out);
     return true;
