@@ -313,6 +313,15 @@ def main():
          results["amqp_ingest"] / results["amqp_direct"], target=False)
     line("plain consumer", "plain_consume")
     line("Kafka -> trestled -> MQTT QoS 1 sub", "mqtt_egress", ratio_out)
+    # The VM's speed drifts between phases that last minutes: each round's ratio compares runs
+    # made one after another, so their median is less at the mercy of which runs a slow phase
+    # hit than the ratio of the best runs (the verdicts above stay on the best runs).
+    def paired(a, b):
+        return median([x / y for x, y in zip(results["runs"][a], results["runs"][b])])
+    print("paired, the median of each round's ratio: MQTT in %.2f, AMQP in %.2f (to the bare "
+          "Proton receiver %.2f), MQTT out %.2f"
+          % (paired("mqtt_ingest", "plain_produce"), paired("amqp_ingest", "plain_produce"),
+             paired("amqp_ingest", "amqp_direct"), paired("mqtt_egress", "plain_consume")))
     print("stalled broker %d s, 10 publishers pushing: RSS before %.1f MB, during %s MB; growth after "
           "10 s %.1f MB %s" % (args.stall_seconds, results["rss_before_stall_mb"], s, growth,
                                "PASS (flat)" if growth < 5 else "FAIL"))
