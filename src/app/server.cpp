@@ -32,8 +32,12 @@ amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id) 
         static_cast<uint32_t>(e.integer("initialHandshakeTimeoutSeconds", 0) * 1000);
     s.sasl_mechanisms = e.str("saslMechanisms", "ANONYMOUS");
     if (std::string d = e.str("kafkaDialect", "none"); d != "none") s.kafka_dialect = d;
-    s.max_message_size = static_cast<uint64_t>(
-        e.integer("maxMessageSize", s.kafka_dialect == "eventhubs" ? 1048576 : 0));
+    // A message is held whole while it arrives, so a listener's default is a bound, not
+    // "unlimited" (qdrouterd's 0 is safe there only because it streams). Connectors (to
+    // brokers) have no such attribute and no limit.
+    bool listener = e.type && e.type->short_name == "listener";
+    uint64_t fallback = !listener ? 0 : s.kafka_dialect == "eventhubs" ? 1048576 : 16777216;
+    s.max_message_size = static_cast<uint64_t>(e.integer("maxMessageSize", fallback));
     if (s.sasl_mechanisms != "ANONYMOUS")
         throw ConfigError(e.file, e.line_of("saslMechanisms"),
                           "only the ANONYMOUS SASL mechanism is available in this version");

@@ -258,9 +258,9 @@ Schema::Schema() {
             "maxMessageSize",
             "Largest message, in bytes, a client may send on this listener: advertised as its "
             "links' max-message-size; a larger one detaches its link with "
-            "amqp:link:message-size-exceeded. 0 = no limit, except on a kafkaDialect eventhubs "
-            "listener: 1048576 there (Event Hubs' own limit; Azure SDKs size their batches by "
-            "it).",
+            "amqp:link:message-size-exceeded. Default 16777216 (16 MiB: a message is held "
+            "whole in memory while it arrives), or 1048576 on a kafkaDialect eventhubs listener "
+            "(Event Hubs' own limit; Azure SDKs size their batches by it). 0 = no limit.",
             0, 0, 2147483647)));
         amqp_connection_attributes(t.attributes);
         t.attributes.push_back(integer("initialHandshakeTimeoutSeconds",

@@ -121,6 +121,29 @@ TEST_F(Connection, LargeMessagesSpanFrames) {
     EXPECT_EQ(c.wait_outcome(s, i).state, transfer::ACCEPTED);
 }
 
+// A message is held whole while it arrives: a listener bounds it at 16 MiB unless configured
+// otherwise, and a larger one detaches its link before it is buffered.
+TEST_F(Connection, ByDefaultAMessageOver16MiBDetachesItsLinkAndTheConnectionGoesOn) {
+    AmqpClient c(router->url("amqp"));
+    ASSERT_TRUE(c.wait_open()) << c.error();
+    int r = c.open_receiver("huge");
+    ASSERT_TRUE(c.wait_link_open(r));
+    int s = c.open_sender("huge");
+    ASSERT_TRUE(c.wait_credit(s, 1));
+    c.send(s, msg(std::string(16 * 1024 * 1024 + 1, 'x')));
+    ASSERT_TRUE(c.wait_link_closed(s));
+    EXPECT_EQ(c.link_error(s), "amqp:link:message-size-exceeded");
+    // 4 MiB is fine, on a new link of the same connection.
+    int s2 = c.open_sender("huge");
+    ASSERT_TRUE(c.wait_credit(s2, 1));
+    int i = c.send(s2, msg(std::string(4 * 1024 * 1024, 'y')));
+    auto got = c.receive(r);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(proton::get<std::string>(got->message.body()).size(), 4u * 1024 * 1024);
+    c.accept(r, got->id);
+    EXPECT_EQ(c.wait_outcome(s2, i).state, transfer::ACCEPTED);
+}
+
 TEST_F(Connection, SilentPeerIsDroppedAfterIdleTimeout) {
     RawSocket sock(router->port("tight"));  // idleTimeoutSeconds: 1
     auto start = std::chrono::steady_clock::now();
