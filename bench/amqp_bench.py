@@ -132,15 +132,22 @@ def run_routed(args, address, receivers, presettled):
             "peak_rss_mb": peak, "idle_rss_mb": idle_rss}
 
 
-def run_direct(args, presettled):
-    r = start_arrow(args.arrow, "receive", "--listen", "127.0.0.1:0", "--address", "direct",
-                    "--count", str(args.count), "--credit", "1000")
+def direct_pair(arrow, count, credit, *sender_args):
+    """amqp_arrow sending straight to amqp_arrow receiving (no router): both ends' results.
+    kafka_bench.py uses it too, as the ceiling of a Proton-based receiver."""
+    r = start_arrow(arrow, "receive", "--listen", "127.0.0.1:0", "--address", "direct",
+                    "--count", str(count), "--credit", str(credit))
     port = json.loads(r.stdout.readline())["listening"]
-    s = start_arrow(args.arrow, "send", "--connect", "127.0.0.1:%s" % port, "--address", "direct",
-                    "--count", str(args.count), *(["--presettled"] if presettled else []))
+    s = start_arrow(arrow, "send", "--connect", "127.0.0.1:%s" % port, "--address", "direct",
+                    "--count", str(count), *sender_args)
     sender = result_of(s)
     out, _ = r.communicate(timeout=300)
-    rec = [json.loads(l) for l in out.splitlines() if '"role"' in l][-1]
+    return sender, [json.loads(l) for l in out.splitlines() if '"role"' in l][-1]
+
+
+def run_direct(args, presettled):
+    sender, rec = direct_pair(args.arrow, args.count, 1000,
+                              *(["--presettled"] if presettled else []))
     elapsed = (rec["last_ns"] - sender["first_ns"]) / 1e9
     return {"rate": rec["count"] / elapsed, "received": rec["count"], "sent": sender["count"]}
 

@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from amqp_bench import direct_pair
+
 
 def rss_mb(pid):
     with open("/proc/%d/status" % pid) as f:
@@ -134,6 +136,11 @@ def children_cpu_s():
     return r.ru_utime + r.ru_stime
 
 
+def sender_rate(a):
+    """An amqp_arrow sender's messages per second, first sent to last settled."""
+    return a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9)
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -199,26 +206,20 @@ def main():
             # Durable messages with a data body: the same records as the plain producer's.
             a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
                           "--address", "amqpin/x", "--count", str(n), "--durable-data"])
-            runs["amqp_ingest"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
+            runs["amqp_ingest"].append(sender_rate(a))
             c2 = cpu_s(r.proc.pid)
             cpu["amqp_ingest"].append((c2 - c1) * 1e6 / n)
             # Non-durable, amqp-value string body: records with two headers (trestle.qos 0,
             # trestle.format utf-8). Shown, not a target: the plain producer writes none.
             a = run_json([arrow, "send", "--connect", "127.0.0.1:%d" % r.ports["amqp"],
                           "--address", "amqpin/y", "--count", str(n)])
-            runs["amqp_ingest_str"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
+            runs["amqp_ingest_str"].append(sender_rate(a))
             cpu["amqp_ingest_str"].append((cpu_s(r.proc.pid) - c2) * 1e6 / n)
             r.stop()
             # The same sender and messages to a bare Proton receiver, no router in between.
             c0 = children_cpu_s()
-            rec = subprocess.Popen([arrow, "receive", "--listen", "127.0.0.1:0", "--address",
-                                    "direct", "--count", str(n), "--credit", str(WINDOW)],
-                                   stdout=subprocess.PIPE, text=True)
-            port = json.loads(rec.stdout.readline())["listening"]
-            a = run_json([arrow, "send", "--connect", "127.0.0.1:%s" % port, "--address",
-                          "direct", "--count", str(n), "--durable-data"])
-            rec.communicate(timeout=60)
-            runs["amqp_direct"].append(a["count"] / ((a["last_ns"] - a["first_ns"]) / 1e9))
+            a, _ = direct_pair(arrow, n, WINDOW, "--durable-data")
+            runs["amqp_direct"].append(sender_rate(a))
             # CPU of both ends (the receiver's alone is not separable from getrusage).
             cpu["amqp_direct"].append((children_cpu_s() - c0) * 1e6 / n)
 

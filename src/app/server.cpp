@@ -16,7 +16,8 @@ using management::Entity;
 
 namespace {
 
-amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id) {
+// `listener`: the entity is a listener (else a connector, which has no maxMessageSize).
+amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id, bool listener) {
     amqp::AmqpSettings s;
     s.container_id = router_id;
     s.role = e.str("role", "normal");
@@ -34,8 +35,7 @@ amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id) 
     if (std::string d = e.str("kafkaDialect", "none"); d != "none") s.kafka_dialect = d;
     // A message is held whole while it arrives, so a listener's default is a bound, not
     // "unlimited" (qdrouterd's 0 is safe there only because it streams). Connectors (to
-    // brokers) have no such attribute and no limit.
-    bool listener = e.type && e.type->short_name == "listener";
+    // brokers): no limit.
     uint64_t fallback = !listener ? 0 : s.kafka_dialect == "eventhubs" ? 1048576 : 16777216;
     s.max_message_size = static_cast<uint64_t>(e.integer("maxMessageSize", fallback));
     if (s.sasl_mechanisms != "ANONYMOUS")
@@ -61,7 +61,7 @@ std::unique_ptr<Server::ListenerConfig> Server::make_listener(const Entity& e) {
     lc->host = e.str("host");
     lc->port = static_cast<uint16_t>(e.integer("port"));
     lc->name = e.str("name", lc->host + ":" + std::to_string(lc->port));
-    lc->settings = amqp_settings(e, router_->settings().id);
+    lc->settings = amqp_settings(e, router_->settings().id, true);
     lc->settings.name = lc->name;
     lc->entity = e;
     lc->entity.attributes["name"] = json::Value(lc->name);
@@ -115,7 +115,7 @@ std::unique_ptr<Server::ConnectorConfig> Server::make_connector(const Entity& e)
     cc->port = static_cast<uint16_t>(e.integer("port"));
     if (cc->port == 0) throw ConfigError(e.file, e.line_of("port"), "a connector needs a port");
     cc->max_delay_ms = static_cast<uint32_t>(e.integer("maxReconnectDelaySeconds", 10) * 1000);
-    cc->settings = amqp_settings(e, router_->settings().id);
+    cc->settings = amqp_settings(e, router_->settings().id, false);
     cc->settings.name = e.str("name", cc->host + ":" + std::to_string(cc->port));
     cc->entity = e;
     cc->entity.attributes["name"] = json::Value(cc->settings.name);
