@@ -6,6 +6,15 @@
 #include <cassert>
 #include <random>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TRESTLE_HAS_ASAN 1
+#endif
+#endif
+#ifndef TRESTLE_HAS_ASAN
+#define TRESTLE_HAS_ASAN 0
+#endif
+
 namespace trestle::core {
 
 // ---------------------------------------------------------------------------------------------
@@ -215,9 +224,24 @@ Address* Router::address_for(std::string_view name) {
     return raw;
 }
 
+// An address lives while anything refers to it: a link whose address it is, or a delivery
+// routed to it. Whoever drops a reference asks here; nobody else erases addresses.
+void Router::hold(Address* a) {
+    ++a->refs_;
+}
+
+void Router::let_go(Address* a) {
+    assert(a->refs_ > 0);
+    if (--a->refs_ == 0) erase_address(a);
+}
+
 void Router::maybe_delete_address(Address* a) {
-    if (a && a->consumers_.empty() && a->producers_.empty() && a->refs_ == 0)
-        addresses_.erase(a->name_);
+    if (a && a->refs_ == 0) erase_address(a);
+}
+
+void Router::erase_address(Address* a) {
+    // By iterator: the key is the address's own name, which the erase frees.
+    addresses_.erase(addresses_.find(std::string_view(a->name_)));
 }
 
 void Router::add_consumer(Address* a, Link* l) {
@@ -371,6 +395,7 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
             }
             l = new_link(conn, req, &port);
             l->addr_ = a;
+            hold(a);
             a->producers_.push_back(l);
             // Initially blocked without a drain: the sender never had credit.
             l->blocked_ = !a->has_destinations();
@@ -442,6 +467,7 @@ AttachResult Router::attach(Connection& conn, const AttachRequest& req, LinkPort
     }
     Link* l = new_link(conn, req, &port);
     l->addr_ = a;
+    hold(a);
     if (t.dynamic) l->terminus_address_ = a->name_;
     add_consumer(a, l);
     // New receivers on a multicast address get its retained message first.
@@ -536,9 +562,12 @@ void Router::destroy_link(Link* l) {
         cleanup_outgoing(l);
     else
         cleanup_incoming(l);
-    Address* a = l->addr_;
-    l->addr_ = nullptr;
-    if (a) maybe_delete_address(a);
+    // The link's own reference kept its address alive through the cleanup above (which frees
+    // deliveries that may have held the only other references): dropped last.
+    if (Address* a = l->addr_) {
+        l->addr_ = nullptr;
+        let_go(a);
+    }
     auto& cl = l->conn_->links_;
     cl.erase(std::find(cl.begin(), cl.end(), l));
     links_.erase(l->id_);
@@ -613,11 +642,9 @@ Delivery* Router::new_delivery() {
 
 void Router::free_delivery(Delivery* d) {
     if (d == transfer_current_) transfer_current_freed_ = true;
-    if (d->address) {
-        Address* a = d->address;
-        --a->refs_;
+    if (Address* a = d->address) {
         d->address = nullptr;
-        maybe_delete_address(a);
+        let_go(a);
     }
     *d = Delivery{};
     --live_deliveries_;
@@ -625,7 +652,13 @@ void Router::free_delivery(Delivery* d) {
     // stream holds two per message) allocates nothing; once nothing is in flight the pool
     // shrinks back to a small reserve.
     constexpr size_t reserve = 4096;
+#if defined(__SANITIZE_ADDRESS__) || TRESTLE_HAS_ASAN
+    // Under ASan a freed delivery is freed for real, so that a pointer kept past its settlement
+    // (by the core or an adapter) is reported where it is used, not silently reused.
+    if (false)
+#else
     if (delivery_pool_.size() < std::max(reserve, peak_deliveries_))
+#endif
         delivery_pool_.push_back(d);
     else
         delete d;
@@ -712,7 +745,7 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
             if (a) {
                 ++a->counters_.deliveries_ingress;
                 d->address = a;
-                ++a->refs_;
+                hold(a);
             }
             forward_to(d, w);
         } else if (a && a->filter_matches_ == 0) {
@@ -722,7 +755,7 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
             } else {
                 ++a->counters_.deliveries_ingress;
                 d->address = a;
-                ++a->refs_;
+                hold(a);
                 route_to(d, dist, a->consumers_, a->next_);
             }
         } else if (!collect(a, topic, l->owner_, scratch_)) {
@@ -731,7 +764,7 @@ Delivery* Router::transfer(Link* l, MessageRef message, std::string_view to, boo
             if (a) {
                 ++a->counters_.deliveries_ingress;
                 d->address = a;
-                ++a->refs_;
+                hold(a);
             }
             route_to(d, dist, scratch_, a ? a->next_ : transient_next_);
         }
@@ -776,7 +809,7 @@ void Router::route_to(Delivery* in, Distribution dist, const Candidates& cs, siz
                 Link* c = targets[i];
                 Delivery* copy = new_delivery();
                 copy->message = in->message;
-                if ((copy->address = in->address)) ++copy->address->refs_;
+                if ((copy->address = in->address)) hold(copy->address);
                 copy->presettled = settled || c->presettled_only_;
                 if (!settled) {
                     copy->in = in;
@@ -957,7 +990,7 @@ size_t Router::send_retained(Link* l, std::string_view filter) {
 void Router::forward_to(Delivery* in, Link* out) {
     Delivery* copy = new_delivery();
     copy->message = in->message;
-    if ((copy->address = in->address)) ++copy->address->refs_;
+    if ((copy->address = in->address)) hold(copy->address);
     copy->presettled = in->presettled || out->presettled_only_;
     // Even a presettled delivery stays held until its copy leaves the router: anycast
     // producers are paced by their consumer instead of losing messages to a full queue.

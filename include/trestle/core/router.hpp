@@ -235,7 +235,8 @@ class Address {
     std::vector<Link*> consumers_;
     std::vector<Link*> producers_;
     size_t next_ = 0;    // round-robin position (closest, balanced tie-break)
-    uint32_t refs_ = 0;  // in-flight deliveries routed to it (keeps it alive for re-routing)
+    // Links whose address it is and deliveries routed to it: it lives while this is above 0.
+    uint32_t refs_ = 0;
     AddressCounters counters_;
 };
 
@@ -380,7 +381,11 @@ class Router {
     };
 
     Address* address_for(std::string_view name);
+    void hold(Address* a);
+    void let_go(Address* a);
+    // Erases an address nothing refers to (one just made by address_for() and not kept).
     void maybe_delete_address(Address* a);
+    void erase_address(Address* a);
     void add_consumer(Address* a, Link* l);
     void remove_consumer(Address* a, Link* l);
     void destinations_changed(Address* a, bool had);
@@ -471,6 +476,11 @@ class Router {
 
   public:
     size_t live_deliveries() const { return live_deliveries_; }
+    // Walks every structure and describes each broken ownership or count (empty: none): links
+    // and connections list each other, every live delivery sits in exactly one link list or is
+    // an orphan its copies point at, copy counts match, credit is never negative, and an
+    // address exists exactly while a link or delivery refers to it. Slow: for tests and fuzzing.
+    std::string check_invariants() const;
     // Deliveries held unsettled for longer than `older_than_ms` now (qdrouterd's "stuck").
     size_t stuck_deliveries(uint64_t older_than_ms = 10000) const;
 };
