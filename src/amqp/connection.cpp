@@ -393,8 +393,14 @@ void AmqpConnection::handle(pn_event_t* e) {
             on_link_remote_close(pn_event_link(e));
             break;
         case PN_LINK_FINAL: {
-            auto* al = static_cast<AmqpLink*>(pn_link_get_context(pn_event_link(e)));
+            // FINAL can come more than once for one pn_link_t: Proton keeps ("preserves") a link
+            // object its session still refers to, and its endpoint count can reach zero again
+            // (seen under the chaos clients: the second FINAL deleted this AmqpLink twice). The
+            // context goes with the first, so later events find no AmqpLink.
+            pn_link_t* l = pn_event_link(e);
+            auto* al = static_cast<AmqpLink*>(pn_link_get_context(l));
             if (al) {
+                pn_link_set_context(l, nullptr);
                 links_.erase(al);
                 delete al;
             }
