@@ -429,7 +429,6 @@ class MqttClient:
         self.v5, self.acked, self.who = v5, acked, who
         self.buf = b""
         self.closed = False
-        self.next_pid = 1
         self.pending_kafka = {}  # packet id -> message id of a QoS 1/2 publish to Kafka
         self.received = []       # (topic, payload)
         self.connack = None
@@ -456,10 +455,16 @@ class MqttClient:
         except OSError:
             self.closed = True
 
+    # Packet ids from one counter for every client: a session outlives its connections (and
+    # client ids are shared), and a QoS 2 id still unreleased in the session marks a duplicate
+    # (MQTT-4.3.3), which the router must acknowledge without delivering it again.
+    _pid_lock = threading.Lock()
+    _next_pid = 0
+
     def pid(self):
-        p = self.next_pid
-        self.next_pid = p % 65535 + 1
-        return p
+        with MqttClient._pid_lock:
+            MqttClient._next_pid = MqttClient._next_pid % 65535 + 1
+            return MqttClient._next_pid
 
     def props(self):
         return b"\x00" if self.v5 else b""
