@@ -6,16 +6,19 @@
 #include <cassert>
 #include <random>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TRESTLE_HAS_ASAN 1
-#endif
-#endif
-#ifndef TRESTLE_HAS_ASAN
-#define TRESTLE_HAS_ASAN 0
-#endif
-
 namespace trestle::core {
+
+namespace {
+// Under ASan a freed delivery is freed for real, not pooled, so that a pointer kept past its
+// settlement (by the core or an adapter) is reported where it is used, not silently reused.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool pool_deliveries = false;
+#elif defined(__has_feature)
+constexpr bool pool_deliveries = !__has_feature(address_sanitizer);
+#else
+constexpr bool pool_deliveries = true;
+#endif
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // DeliveryList
@@ -652,13 +655,7 @@ void Router::free_delivery(Delivery* d) {
     // stream holds two per message) allocates nothing; once nothing is in flight the pool
     // shrinks back to a small reserve.
     constexpr size_t reserve = 4096;
-#if defined(__SANITIZE_ADDRESS__) || TRESTLE_HAS_ASAN
-    // Under ASan a freed delivery is freed for real, so that a pointer kept past its settlement
-    // (by the core or an adapter) is reported where it is used, not silently reused.
-    if (false)
-#else
-    if (delivery_pool_.size() < std::max(reserve, peak_deliveries_))
-#endif
+    if (pool_deliveries && delivery_pool_.size() < std::max(reserve, peak_deliveries_))
         delivery_pool_.push_back(d);
     else
         delete d;
