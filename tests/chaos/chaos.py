@@ -44,11 +44,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from trestled import Trestled, wait_for  # noqa: E402
 
 KAFKA_TOPIC = "telemetry"
+# chaos/... and rq/... are governed by an address rule and a link route that the management
+# loop creates and deletes while the clients use them.
 AMQP_ADDRESSES = ["closest/c1", "balanced/b1", "multicast/m1", "multicast/m2", "q1",
-                  "queue/lr1", "telemetry/a1", "telemetry/a2", "sensors/s1", "exclusive.x"]
+                  "queue/lr1", "telemetry/a1", "telemetry/a2", "sensors/s1", "exclusive.x",
+                  "chaos/x1", "rq/r1"]
 AMQP_FILTERS = ["multicast/#", "sensors/+", "telemetry/#", "$share/ga/sensors/#"]
 MQTT_TOPICS = ["sensors/s1", "sensors/s2", "multicast/m1", "telemetry/t1", "telemetry/t2",
-               "closest/c1", "q1"]
+               "closest/c1", "q1", "chaos/x1"]
 MQTT_FILTERS = ["sensors/#", "sensors/+", "multicast/#", "telemetry/#", "#", "$share/g1/sensors/#",
                 "$share/g2/telemetry/+", "closest/c1", "q1", "+/+"]
 
@@ -844,6 +847,7 @@ def main():
     ap.add_argument("--kafka-mock", required=True)
     ap.add_argument("--broker", required=True)
     ap.add_argument("--trestle-stat", required=True)
+    ap.add_argument("--trestle-manage", required=True)
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--clients", type=int, default=6, help="AMQP clients; as many MQTT ones")
@@ -890,7 +894,25 @@ def main():
         rng = random.Random(args.seed)
         next_outage = time.time() + rng.uniform(5, 15)
         broker_down_until = 0
+        manage = [args.trestle_manage, "-b", "127.0.0.1:%d" % ctx.ports["amqp"]]
+        runtime = {"address": False, "linkRoute": False}  # created at runtime, now
+        changes = [0, 0]  # runtime changes made, refused
         while time.time() < ctx.deadline:
+            if rng.random() < 0.15:
+                kind = rng.choice(sorted(runtime))
+                if runtime[kind]:
+                    cmd = ["delete", "--type=" + kind, "--name=chaos-" + kind]
+                elif kind == "address":
+                    cmd = ["create", "--type=address", "--name=chaos-address", "prefix=chaos",
+                           "distribution=" + rng.choice(["closest", "balanced", "multicast"])]
+                else:
+                    cmd = ["create", "--type=linkRoute", "--name=chaos-linkRoute", "prefix=rq",
+                           "direction=" + rng.choice(["in", "out"]), "connection=broker"]
+                r = subprocess.run(manage + cmd, capture_output=True, text=True, timeout=30)
+                if r.returncode == 0:
+                    runtime[kind] = not runtime[kind]
+                changes[r.returncode != 0] += 1
+                ctx.journal.add("mgmt", "trestle-manage %s -> %d" % (" ".join(cmd), r.returncode))
             view = rng.choice(views)
             r = subprocess.run(stat + view, capture_output=True, text=True, timeout=30)
             ctx.journal.add("mgmt", "trestle-stat %s -> %d" % (" ".join(view), r.returncode))
@@ -916,7 +938,8 @@ def main():
                 failures.append("%s did not finish" % t.who)
             elif t.error:
                 failures.append("client error " + t.error)
-        print("chaos: clients done; %d messages acknowledged to Kafka" % len(ctx.acked.ids))
+        print("chaos: clients done; %d messages acknowledged to Kafka; %d runtime address / "
+              "link route changes (%d refused)" % (len(ctx.acked.ids), changes[0], changes[1]))
         sys.stdout.flush()
 
         if not router.alive():
