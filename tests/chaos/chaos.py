@@ -253,12 +253,12 @@ class AmqpClient:
         self.closed = True
 
 
-class AmqpChaos(threading.Thread):
-    def __init__(self, index, ctx):
+class ChaosClient(threading.Thread):
+    """One client's thread: sessions of random actions until the deadline."""
+
+    def __init__(self, who, seed, ctx):
         super().__init__(daemon=True)
-        self.who = "amqp%d" % index
-        self.rng = random.Random(ctx.seed * 1000 + index)
-        self.ctx = ctx
+        self.who, self.rng, self.ctx = who, random.Random(seed), ctx
         self.sent = 0
         self.error = None
 
@@ -272,17 +272,28 @@ class AmqpChaos(threading.Thread):
         except Exception as e:  # a client bug is reported, not hidden
             self.error = "%s: %r" % (self.who, e)
 
-    def session(self):
-        rng, ctx = self.rng, self.ctx
+    def connect(self, make):
+        """make() connected, or None: refused ends the run (the router is gone)."""
         try:
-            c = AmqpClient(ctx.ports["amqp"], "%s-%d" % (self.who, rng.randrange(1000)), ctx.acked)
+            return make()
         except ConnectionRefusedError:
             self.log("connection refused: the router is gone")
             self.ctx.deadline = 0
-            return
         except OSError as e:
             self.log("connect failed: %s" % e)
             time.sleep(0.1)  # the listener is busy: try again a little later (bounded by deadline)
+        return None
+
+
+class AmqpChaos(ChaosClient):
+    def __init__(self, index, ctx):
+        super().__init__("amqp%d" % index, ctx.seed * 1000 + index, ctx)
+
+    def session(self):
+        rng, ctx = self.rng, self.ctx
+        name = "%s-%d" % (self.who, rng.randrange(1000))
+        c = self.connect(lambda: AmqpClient(ctx.ports["amqp"], name, ctx.acked))
+        if not c:
             return
         self.log("connect")
         lifetime = time.time() + rng.uniform(0.2, 4)
@@ -577,25 +588,9 @@ class MqttClient:
             self.closed = True
 
 
-class MqttChaos(threading.Thread):
+class MqttChaos(ChaosClient):
     def __init__(self, index, ctx):
-        super().__init__(daemon=True)
-        self.who = "mqtt%d" % index
-        self.index = index
-        self.rng = random.Random(ctx.seed * 1000 + 500 + index)
-        self.ctx = ctx
-        self.sent = 0
-        self.error = None
-
-    def log(self, what):
-        self.ctx.journal.add(self.who, what)
-
-    def run(self):
-        try:
-            while time.time() < self.ctx.deadline:
-                self.session()
-        except Exception as e:
-            self.error = "%s: %r" % (self.who, e)
+        super().__init__("mqtt%d" % index, ctx.seed * 1000 + 500 + index, ctx)
 
     def session(self):
         rng, ctx = self.rng, self.ctx
@@ -609,16 +604,10 @@ class MqttChaos(threading.Thread):
         if rng.random() < 0.4:
             will = (rng.choice(["sensors/will", "multicast/wills", "telemetry/will"]),
                     "will of " + cid, rng.randrange(3), rng.random() < 0.3, rng.randrange(3))
-        try:
-            c = MqttClient(ctx.ports["mqtt"], cid, v5, clean, keepalive, will,
-                           session_expiry=rng.choice([0, 1, 5]), acked=ctx.acked, who=self.who)
-        except ConnectionRefusedError:
-            self.log("connection refused: the router is gone")
-            self.ctx.deadline = 0
-            return
-        except OSError as e:
-            self.log("connect failed: %s" % e)
-            time.sleep(0.1)  # the listener is busy: try again a little later (bounded by deadline)
+        expiry = rng.choice([0, 1, 5])
+        c = self.connect(lambda: MqttClient(ctx.ports["mqtt"], cid, v5, clean, keepalive, will,
+                                            session_expiry=expiry, acked=ctx.acked, who=self.who))
+        if not c:
             return
         c.answer = rng.random() < 0.85
         c.journal = ctx.journal
