@@ -29,6 +29,7 @@ import collections
 import os
 import random
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -156,9 +157,12 @@ class AmqpClient:
                     self.transport.close_tail()
                     self.closed = True
             except BlockingIOError:
-                if time.time() >= end:
+                remaining = end - time.time()
+                if remaining <= 0:
                     break
-                time.sleep(0.002)  # an idle socket: the loop's pacing, not a wait for a result
+                # Wait for the socket: readable, or writable while output waits.
+                writing = [self.sock] if self.transport.pending() > 0 else []
+                select.select([self.sock], writing, [], min(remaining, 0.05))
             except OSError:
                 self.closed = True
         self._events()
@@ -281,7 +285,7 @@ class ChaosClient(threading.Thread):
             self.ctx.deadline = 0
         except OSError as e:
             self.log("connect failed: %s" % e)
-            time.sleep(0.1)  # the listener is busy: try again a little later (bounded by deadline)
+            time.sleep(0.1)  # backoff before connecting again (the listener is busy)
         return None
 
 
