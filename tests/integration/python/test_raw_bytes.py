@@ -8,16 +8,15 @@ hand the receiver different bytes.
 Run: /usr/bin/python3 test_raw_bytes.py /path/to/trestled
 """
 import os
-import re
 import struct
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 from proton import Delivery
 from proton.reactor import Container
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trestled import Trestled  # noqa: E402
 
 TRESTLED = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLED", "trestled")
 
@@ -100,30 +99,14 @@ class Raw:
 
 class RawBytes(unittest.TestCase):
     def setUp(self):
-        self.conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-        self.conf.write("router {\n    id: Rpy\n}\nlistener {\n    name: amqp\n"
-                        "    host: 127.0.0.1\n    port: 0\n}\n")
-        self.conf.close()
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        self.router = subprocess.Popen([TRESTLED, "--config", self.conf.name],
-                                       stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        self.port = None
-        while time.time() < deadline and self.port is None and self.router.poll() is None:
-            with open(self.log.name) as f:
-                m = re.search(r"listening on [^ ]*:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-            else:
-                time.sleep(0.02)  # polling the log file for the port line, bounded by deadline
-        self.assertIsNotNone(self.port, "router did not report its port")
+        self.router = Trestled(TRESTLED, "router {\n    id: Rpy\n}\nlistener {\n    name: amqp\n"
+                                         "    host: 127.0.0.1\n    port: 0\n}\n")
+        self.port = self.router.start(["amqp"])["amqp"]
 
     def tearDown(self):
-        self.router.terminate()
-        self.assertEqual(self.router.wait(10), 0)
-        self.log.close()
-        os.unlink(self.log.name)
-        os.unlink(self.conf.name)
+        code = self.router.stop()
+        self.router.cleanup()
+        self.assertEqual(code, 0)
 
     def run_raw(self, send_address, to):
         payload = message(to)
