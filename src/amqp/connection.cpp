@@ -716,13 +716,11 @@ void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
         al.will_topic.assign(layout.to);
         al.will = std::move(msg);  // a new will replaces the previous one
         logger().debug("[C{}] will of '{}' set for '{}'", log_id_, pn_link_name(l), al.will_topic);
-        if (core::WillStore* shared = router_.shared_wills()) {
-            core::WillRecord w;  // published by another instance if this one dies
-            w.client_id = pn_link_name(l);
-            w.topic = al.will_topic;
-            w.message = al.will;
-            shared->hold(w);
-        }
+        core::WillRecord w;  // published by another instance if this one dies
+        w.client_id = pn_link_name(l);
+        w.topic = al.will_topic;
+        w.message = al.will;
+        router_.wills().hold(w);
         if (!pn_delivery_settled(pd)) apply_state(pd, core::DeliveryState::accepted());
     }
     pn_delivery_settle(pd);
@@ -734,14 +732,18 @@ void AmqpConnection::end_will(AmqpLink& al, bool publish, const std::string& why
     core::MessageRef will = std::move(al.will);
     al.will.reset();
     const char* name = pn_link_name(al.pn);
-    // Either way it is no longer held for this client anywhere.
-    if (core::WillStore* shared = router_.shared_wills()) shared->cancel(name);
     if (!publish) {
+        router_.wills().cancel(name);  // no longer held for this client anywhere
         logger().debug("[C{}] will of '{}' discarded ({})", log_id_, name, why);
         return;
     }
+    // The same rule as MQTT's, with no will delay: published now.
     logger().info("[C{}] publishing the will of '{}' to '{}' ({})", log_id_, name, al.will_topic, why);
-    router_.publish(al.will_topic, std::move(will));
+    core::WillRecord w;
+    w.client_id = name;
+    w.topic = al.will_topic;
+    w.message = std::move(will);
+    router_.wills().arm(std::move(w));
 }
 
 // Whether an incoming message is read for the core's fields (retain, QoS, expiry): when the

@@ -1891,7 +1891,7 @@ void Adapter::shutdown() {
     if (replayer_) replayer_->close();
     // Leaves the instances (held wills deleted) while the producer can still write it.
     if (sessions_) sessions_->detach();
-    router_.set_shared_wills(nullptr);
+    router_.wills().use_store(nullptr);
     for (auto& o : outs_) o->shutdown();
     if (producer_) {
         // Delivery reports for what is in flight (outcomes reach their producers), bounded.

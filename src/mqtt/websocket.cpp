@@ -10,7 +10,8 @@
 
 #include <sys/socket.h>
 
-#include "mqtt/server.hpp"
+#include "mqtt/listener.hpp"
+#include "net/epoll_transport.hpp"
 #include "util/log.hpp"
 
 namespace trestle::mqtt {
@@ -185,7 +186,7 @@ void accept_mqtt_or_websocket(net::Poller& poller, tcp::socket s, const Listener
         if (first == 'G') {
             std::make_shared<Upgrade>(std::move(*sock), st, ready)->start();
         } else {
-            ready(tcp_transport(poller, std::move(*sock)));
+            ready(net::epoll_transport(poller, std::move(*sock)));
         }
     });
 }

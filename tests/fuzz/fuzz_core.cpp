@@ -5,7 +5,8 @@
 // unavailable addresses; anonymous; dynamic; MQTT-style subscribers with shared filters;
 // waypoints and what comes out of them); transfers settled or not; every outcome, settled or
 // not, from either end; credit and drain; route containers answering or refusing; address
-// rules and link routes added and removed at runtime; in-process publishes; the clock.
+// rules and link routes added and removed at runtime; in-process publishes; wills held, armed,
+// cancelled and published; the clock.
 //
 // The ports model an adapter: each keeps the deliveries the core handed it (sent unsettled,
 // or taken in unsettled) until the core settles them or the link or connection ends, exactly
@@ -189,6 +190,7 @@ enum Op : uint8_t {
     release_message,
     defer_next,
     advance_clock,
+    will,
     op_count
 };
 
@@ -449,7 +451,34 @@ void step(World& w, Input& in) {
         }
         case advance_clock:
             r.set_now_ms(r.now_ms() + 100u * in.next());
+            r.wills().check(r.now_ms());  // as the MQTT tick does
             break;
+        case will: {  // the will rule MQTT and AMQP `$lwt` share, on a few client ids
+            WillRecord wr;
+            wr.client_id = "client-" + std::to_string(in.pick(3));
+            wr.topic = kAddresses[in.pick(std::size(kAddresses))];
+            wr.message = trestle::test::msg("will");
+            wr.message->qos = in.pick(3);
+            switch (in.pick(5)) {
+                case 0:
+                    r.wills().hold(wr);
+                    break;
+                case 1:
+                    wr.due_ms = 100u * in.pick(4);  // 0: published at once
+                    r.wills().arm(std::move(wr));
+                    break;
+                case 2:
+                    r.wills().cancel(wr.client_id);
+                    break;
+                case 3:
+                    r.wills().reconnected(wr.client_id, in.flag());
+                    break;
+                default:
+                    r.wills().fire_now(wr.client_id);
+                    break;
+            }
+            break;
+        }
         case op_count:
             break;
     }

@@ -18,6 +18,7 @@
 #include "trestle/core/stores.hpp"
 #include "trestle/core/topic_filter.hpp"
 #include "trestle/core/types.hpp"
+#include "trestle/core/wills.hpp"
 
 namespace trestle::core {
 
@@ -315,11 +316,9 @@ class Router {
     void publish(std::string_view address, MessageRef message);
     // nullptr: back to the router's own in-memory store.
     void set_retained_store(RetainedStore* store) { retained_ = store ? store : &memory_retained_; }
-    // Wills shared with other instances (Kafka), for adapters that keep their wills themselves
-    // (AMQP `$lwt`): held there while the client is connected, so another instance publishes
-    // them if this one dies. nullptr: none.
-    void set_shared_wills(WillStore* store) { shared_wills_ = store; }
-    WillStore* shared_wills() const { return shared_wills_; }
+    // The will rule every adapter uses (MQTT wills, AMQP `$lwt`); its store is the router's
+    // memory until a shared one (Kafka) is set with wills().use_store().
+    Wills& wills() { return wills_; }
     RetainedStore& retained() { return *retained_; }
     // Queues the retained messages the filter matches to `link`, marked `retained`.
     size_t send_retained(Link* link, std::string_view filter);
@@ -458,7 +457,8 @@ class Router {
     size_t transient_next_ = 0;  // round-robin position for topics without an address object
     MemoryRetainedStore memory_retained_;
     RetainedStore* retained_ = &memory_retained_;
-    WillStore* shared_wills_ = nullptr;
+    MemoryWillStore memory_wills_;
+    Wills wills_{*this, memory_wills_};
     std::unique_ptr<Connection> internal_conn_;  // owns the in-process publisher
     Link* publisher_ = nullptr;
     Candidates scratch_;  // collect() output on the per-message path (no allocation)

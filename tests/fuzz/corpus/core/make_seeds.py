@@ -3,6 +3,8 @@
 byte per argument). Run from this folder after changing the encoding."""
 
 OPEN, CLOSE, ATTACH, DETACH, TRANSFER, CONSUMER_DISPOSITION, PRODUCER_SETTLES, CREDIT = range(8)
+ADVANCE_CLOCK, WILL = 16, 17
+WILL_HOLD, WILL_ARM, WILL_CANCEL, WILL_RECONNECTED, WILL_FIRE_NOW = range(5)
 RECEIVER, SENDER = 1, 0            # attach kind: an ordinary receiver / sender
 MULTICAST_C, BALANCED_B = 2, 1     # indexes into kAddresses
 UNSETTLED = 0                      # transfer flags
@@ -39,6 +41,16 @@ seeds = {
         TRANSFER, 0, UNSETTLED, 0,
         CONSUMER_DISPOSITION, 1, 0, ACCEPTED, 1] * 6 + [
         CLOSE, 0, CLOSE, 0],
+    # Wills: held, armed with a delay, the clock passes it; another armed, then its session ends.
+    "wills_delay_and_session_end": open_connection() + [
+        ATTACH, 0, RECEIVER, MULTICAST_C,
+        CREDIT, 0, 6, 1,
+        WILL, 0, MULTICAST_C, 1, WILL_HOLD,
+        WILL, 0, MULTICAST_C, 1, WILL_ARM, 2,
+        ADVANCE_CLOCK, 3,
+        WILL, 1, MULTICAST_C, 0, WILL_ARM, 3,
+        WILL, 1, MULTICAST_C, 0, WILL_FIRE_NOW,
+        CLOSE, 0],
 }
 
 for name, ops in seeds.items():
