@@ -1,6 +1,7 @@
-#include "app/server.hpp"
+#include "app/daemon.hpp"
 
 #include "kafka/state.hpp"
+#include "net/epoll_transport.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -53,7 +54,7 @@ void one_of_prefix_pattern(const Entity& e) {
 
 }  // namespace
 
-std::unique_ptr<Server::ListenerConfig> Server::make_listener(const Entity& e) {
+std::unique_ptr<Daemon::ListenerConfig> Daemon::make_listener(const Entity& e) {
     if (e.boolean("authenticatePeer"))
         throw ConfigError(e.file, e.line_of("authenticatePeer"),
                           "authenticatePeer needs SASL PLAIN/EXTERNAL, not available yet");
@@ -68,7 +69,7 @@ std::unique_ptr<Server::ListenerConfig> Server::make_listener(const Entity& e) {
     return lc;
 }
 
-std::unique_ptr<Server::MqttListenerConfig> Server::make_mqtt_listener(const Entity& e) {
+std::unique_ptr<Daemon::MqttListenerConfig> Daemon::make_mqtt_listener(const Entity& e) {
     auto mc = std::make_unique<MqttListenerConfig>();
     mc->host = e.str("host");
     mc->port = static_cast<uint16_t>(e.integer("port"));
@@ -109,7 +110,7 @@ std::unique_ptr<Server::MqttListenerConfig> Server::make_mqtt_listener(const Ent
     return mc;
 }
 
-std::unique_ptr<Server::ConnectorConfig> Server::make_connector(const Entity& e) {
+std::unique_ptr<Daemon::ConnectorConfig> Daemon::make_connector(const Entity& e) {
     auto cc = std::make_unique<ConnectorConfig>();
     cc->host = e.str("host");
     cc->port = static_cast<uint16_t>(e.integer("port"));
@@ -122,7 +123,7 @@ std::unique_ptr<Server::ConnectorConfig> Server::make_connector(const Entity& e)
     return cc;
 }
 
-std::unique_ptr<Server::HttpListenerConfig> Server::make_http_listener(const Entity& e) {
+std::unique_ptr<Daemon::HttpListenerConfig> Daemon::make_http_listener(const Entity& e) {
     auto hc = std::make_unique<HttpListenerConfig>();
     hc->host = e.str("host");
     hc->port = static_cast<uint16_t>(e.integer("port"));
@@ -135,7 +136,7 @@ std::unique_ptr<Server::HttpListenerConfig> Server::make_http_listener(const Ent
     return hc;
 }
 
-kafka::RouteSettings Server::kafka_route(const Entity& e) {
+kafka::RouteSettings Daemon::kafka_route(const Entity& e) {
     one_of_prefix_pattern(e);
     kafka::RouteSettings r;
     r.prefix = e.str("prefix");
@@ -154,7 +155,7 @@ kafka::RouteSettings Server::kafka_route(const Entity& e) {
     return r;
 }
 
-void Server::add_address(const Entity& e) {
+void Daemon::add_address(const Entity& e) {
     one_of_prefix_pattern(e);
     core::AddressRule r;
     r.prefix = e.str("prefix");
@@ -169,7 +170,7 @@ void Server::add_address(const Entity& e) {
     address_entities_.push_back(std::move(stored));
 }
 
-void Server::add_link_route(const Entity& e) {
+void Daemon::add_link_route(const Entity& e) {
     one_of_prefix_pattern(e);
     if (e.has("connection") == e.has("containerId"))
         throw ConfigError(e.file, e.line, "linkRoute needs exactly one of 'connection' or 'containerId'");
@@ -197,7 +198,7 @@ void Server::add_link_route(const Entity& e) {
     link_route_entities_.push_back(std::move(stored));
 }
 
-Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
+Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     : log_(std::move(log)),
       signals_(loop_.io()),
       ticker_(loop_.io()),
@@ -288,17 +289,17 @@ Server::Server(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     }
     loop_.on_turn([this] { router_->set_now_ms(loop_.turn_us() / 1000); });
     router_->set_now_ms(net::monotonic_ms());
-    mqtt_ = std::make_unique<mqtt::SessionManager>(*router_, loop_, session_store_, will_store_);
+    mqtt_ = std::make_unique<mqtt::SessionManager>(*router_, loop_, session_store_);
     for (const auto& e : config)
         if (e.type->short_name == "router")
             mqtt_->max_total_queued = static_cast<uint64_t>(e.integer("mqttMaxQueuedMessages", 100000));
 }
 
-Server::~Server() {
+Daemon::~Daemon() {
     mqtt_.reset();  // its sessions use the Kafka adapter's stores and logs
 }
 
-std::string Server::start_listener(ListenerConfig& lc) {
+std::string Daemon::start_listener(ListenerConfig& lc) {
     auto listener = std::make_shared<net::TcpListener>(
         loop_, [this, &lc](asio::ip::tcp::socket s) { accept(lc, std::move(s)); });
     std::string err = listener->listen(lc.host, lc.port);
@@ -313,11 +314,11 @@ std::string Server::start_listener(ListenerConfig& lc) {
     return {};
 }
 
-std::string Server::start_mqtt_listener(MqttListenerConfig& mc) {
+std::string Daemon::start_mqtt_listener(MqttListenerConfig& mc) {
     auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
         if (stopping_) return;
         if (mc.settings.websocket_path.empty()) {
-            mqtt_->accept(mc.settings, mqtt::tcp_transport(mqtt_->poller(), std::move(s)));
+            mqtt_->accept(mc.settings, net::epoll_transport(mqtt_->poller(), std::move(s)));
             return;
         }
         mqtt::accept_mqtt_or_websocket(mqtt_->poller(), std::move(s), mc.settings,
@@ -338,11 +339,11 @@ std::string Server::start_mqtt_listener(MqttListenerConfig& mc) {
     return {};
 }
 
-std::string Server::start_http_listener(HttpListenerConfig& hc) {
-    hc.server = std::make_unique<http::Server>(
+std::string Daemon::start_http_listener(HttpListenerConfig& hc) {
+    hc.endpoint = std::make_unique<http::Endpoint>(
         hc.settings, [this, &hc](const http::Request& r) { return http_request(r, hc); });
     auto listener = std::make_shared<net::TcpListener>(loop_, [this, &hc](asio::ip::tcp::socket s) {
-        if (!stopping_) hc.server->accept(std::move(s));
+        if (!stopping_) hc.endpoint->accept(std::move(s));
     });
     std::string err = listener->listen(hc.host, hc.port);
     if (!err.empty()) {
@@ -357,7 +358,7 @@ std::string Server::start_http_listener(HttpListenerConfig& hc) {
     return {};
 }
 
-void Server::start_connector(ConnectorConfig& cc) {
+void Daemon::start_connector(ConnectorConfig& cc) {
     cc.connector = std::make_shared<amqp::AmqpConnector>(loop_, *router_, cc.settings, cc.host,
                                                          cc.port, cc.max_delay_ms);
     cc.connector->start();
@@ -365,7 +366,7 @@ void Server::start_connector(ConnectorConfig& cc) {
                  cc.host, cc.port);
 }
 
-std::string Server::start() {
+std::string Daemon::start() {
     started_ms_ = net::monotonic_ms();
     // Kafka first: its bindings (and, later, state) are in place before clients arrive.
     if (kafka_settings_) {
@@ -373,9 +374,8 @@ std::string Server::start() {
         if (std::string err = kafka_->start(); !err.empty())
             return "kafka '" + kafka_settings_->name + "': " + err;
         if (auto* state = kafka_->session_state()) {
-            mqtt_->use_state(*state, state->wills(), kafka_.get(),
-                             kafka_settings_->instance_timeout_ms);
-            router_->set_shared_wills(&state->wills());
+            mqtt_->use_state(*state, kafka_.get(), kafka_settings_->instance_timeout_ms);
+            router_->wills().use_store(&state->wills());
         }
     }
     register_management();
@@ -390,7 +390,7 @@ std::string Server::start() {
     return {};
 }
 
-void Server::accept(const ListenerConfig& lc, asio::ip::tcp::socket s) {
+void Daemon::accept(const ListenerConfig& lc, asio::ip::tcp::socket s) {
     if (stopping_) return;
     auto conn = std::make_shared<amqp::AmqpConnection>(loop_, *router_, std::move(s), lc.settings,
                                                        amqp::AmqpConnection::Side::server);
@@ -406,7 +406,7 @@ void Server::accept(const ListenerConfig& lc, asio::ip::tcp::socket s) {
     });
 }
 
-void Server::housekeeping() {
+void Daemon::housekeeping() {
     loop_.begin_turn();  // the core's clock and the loop's turn stamp (what it produces)
     ticker_.expires_after(std::chrono::seconds(1));
     ticker_.async_wait([this](boost::system::error_code ec) {
@@ -414,7 +414,7 @@ void Server::housekeeping() {
     });
 }
 
-int Server::run() {
+int Daemon::run() {
     std::signal(SIGPIPE, SIG_IGN);
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
@@ -431,7 +431,7 @@ int Server::run() {
 
 // Graceful: stop accepting, close every connection (links detached first), then exit once
 // they are gone or after a short deadline.
-void Server::stop() {
+void Daemon::stop() {
     if (stopping_) return;
     stopping_ = true;
     for (auto& l : listener_configs_)
@@ -442,7 +442,7 @@ void Server::stop() {
         if (c->connector) c->connector->stop();
     for (auto& h : http_configs_) {
         if (h->listener) h->listener->close();
-        if (h->server) h->server->close_all();
+        if (h->endpoint) h->endpoint->close_all();
     }
     if (agent_endpoint_) agent_endpoint_->stop();
     // Kafka's delivery reports first, so producers get their outcomes before their
@@ -460,7 +460,7 @@ void Server::stop() {
     });
 }
 
-void Server::finish_shutdown() {
+void Daemon::finish_shutdown() {
     ticker_.cancel();
     shutdown_deadline_.cancel();
     signals_.cancel();

@@ -13,23 +13,23 @@
 
 #include "amqp/connection.hpp"
 #include "app/log_ring.hpp"
-#include "http/server.hpp"
+#include "http/endpoint.hpp"
 #include "management/agent.hpp"
 #include "kafka/adapter.hpp"
 #include "management/config.hpp"
-#include "mqtt/server.hpp"
+#include "mqtt/session_manager.hpp"
 #include "net/event_loop.hpp"
 #include "trestle/core/router.hpp"
 
 namespace trestle::app {
 
-class Server {
+class Daemon {
 public:
     // Validates the configuration beyond the schema; throws management::ConfigError.
     // `log` (optional): the log ring GET-LOG reads.
-    explicit Server(const std::vector<management::Entity>& config,
+    explicit Daemon(const std::vector<management::Entity>& config,
                     std::shared_ptr<LogRing> log = nullptr);
-    ~Server();
+    ~Daemon();
 
     // Binds listeners and starts connectors; returns an error description or empty.
     std::string start();
@@ -64,7 +64,7 @@ private:
         size_t metrics_max_addresses = 1000;
         management::Entity entity;
         std::shared_ptr<net::TcpListener> listener;
-        std::unique_ptr<http::Server> server;
+        std::unique_ptr<http::Endpoint> endpoint;
         std::string error;
     };
     struct ConnectorConfig {
@@ -122,7 +122,6 @@ private:
     uint64_t started_ms_ = 0;
     bool started_ = false;
     core::MemorySessionStore session_store_;
-    core::MemoryWillStore will_store_;
     std::unique_ptr<mqtt::SessionManager> mqtt_;
     std::optional<kafka::Settings> kafka_settings_;
     std::unique_ptr<kafka::Adapter> kafka_;

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "app/process_stats.hpp"
-#include "app/server.hpp"
+#include "app/daemon.hpp"
 #include "trestle/version.hpp"
 
 namespace trestle::app {
@@ -74,7 +74,7 @@ double d(uint64_t v) { return static_cast<double>(v); }
 
 }  // namespace
 
-std::vector<std::string> Server::not_ready() {
+std::vector<std::string> Daemon::not_ready() {
     std::vector<std::string> why;
     if (!started_) why.push_back("starting");
     if (stopping_) why.push_back("shutting down");
@@ -92,7 +92,7 @@ std::vector<std::string> Server::not_ready() {
     return why;
 }
 
-http::Response Server::http_request(const http::Request& req, const HttpListenerConfig& hc) {
+http::Response Daemon::http_request(const http::Request& req, const HttpListenerConfig& hc) {
     http::Response r;
     if (req.path == "/healthz" || req.path == "/livez") {
         r.body = "ok\n";
@@ -117,7 +117,7 @@ http::Response Server::http_request(const http::Request& req, const HttpListener
     return r;
 }
 
-std::string Server::metrics(size_t max_addresses) {
+std::string Daemon::metrics(size_t max_addresses) {
     Exposition x;
     const std::string& id = router_->settings().id;
     x.family("trestle_info", "gauge", "The router: id and version.");
@@ -203,7 +203,7 @@ std::string Server::metrics(size_t max_addresses) {
                  d(mqtt_->connections_on(m->settings.name)));
     for (const auto& h : http_configs_)
         x.sample("trestle_listener_connections", {{"listener", h->settings.name}, {"protocol", "http"}},
-                 d(h->server ? h->server->connections() : 0));
+                 d(h->endpoint ? h->endpoint->connections() : 0));
 
     // Addresses: the busiest first, at most max_addresses of them.
     std::vector<const core::Address*> addrs;

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "app/log_ring.hpp"
-#include "app/server.hpp"
+#include "app/daemon.hpp"
 #include "management/config.hpp"
 #include "trestle/version.hpp"
 #include "util/log.hpp"
@@ -100,19 +100,19 @@ int main(int argc, char** argv) {
                                 trestle::app::default_config_text,
                                 "<built-in router-config/standalone.conf>", false)
                           : trestle::management::load_config_file(config_path);
-        trestle::app::Server server(config, ring);
+        trestle::app::Daemon daemon(config, ring);
         if (check_only) {
             std::printf("configuration OK\n");
             return 0;
         }
         spdlog::info("{} {} starting (router id '{}')", trestle::product, trestle::version,
-                     server.router().settings().id);
-        std::string err = server.start();
+                     daemon.router().settings().id);
+        std::string err = daemon.start();
         if (!err.empty()) {
             spdlog::critical("{}", err);
             return 1;
         }
-        return server.run();
+        return daemon.run();
     } catch (const trestle::management::ConfigError& e) {
         spdlog::critical("configuration error: {}", e.what());
         return 1;

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "app/process_stats.hpp"
-#include "app/server.hpp"
+#include "app/daemon.hpp"
 #include "trestle/version.hpp"
 #include "util/log.hpp"
 
@@ -79,25 +79,25 @@ Status bad(const ConfigError& e) {
 
 }  // namespace
 
-size_t Server::amqp_connection_count() const {
+size_t Daemon::amqp_connection_count() const {
     size_t n = 0;
     for (const auto& [id, c] : router_->connections()) n += c->info().protocol == "amqp";
     return n;
 }
 
-size_t Server::blocked_links() const {
+size_t Daemon::blocked_links() const {
     size_t n = 0;
     for (const auto& [id, l] : router_->links()) n += l->blocked();
     return n;
 }
 
-size_t Server::connections_on(const ListenerConfig& lc) const {
+size_t Daemon::connections_on(const ListenerConfig& lc) const {
     size_t n = 0;
     for (const auto& [p, c] : connections_) n += c->settings().name == lc.name;
     return n;
 }
 
-void Server::add_listener_state(json::Object& r, const net::TcpListener* l, const std::string& error,
+void Daemon::add_listener_state(json::Object& r, const net::TcpListener* l, const std::string& error,
                                 size_t connections) {
     r.emplace_back("operStatus", l ? "up" : "down");
     r.emplace_back("lastError", error.empty() ? json::Value() : json::Value(error));
@@ -105,7 +105,7 @@ void Server::add_listener_state(json::Object& r, const net::TcpListener* l, cons
     r.emplace_back("connectionCount", static_cast<int64_t>(connections));
 }
 
-void Server::register_management() {
+void Daemon::register_management() {
     auto& agent = agent_;
     if (log_) agent.log_records = [log = log_](size_t limit) { return log->records(limit); };
 
@@ -400,7 +400,7 @@ void Server::register_management() {
         std::vector<json::Object> rows;
         for (const auto& hc : http_configs_) {
             json::Object r = entity_row(hc->entity);
-            add_listener_state(r, hc->listener.get(), hc->error, hc->server ? hc->server->connections() : 0);
+            add_listener_state(r, hc->listener.get(), hc->error, hc->endpoint ? hc->endpoint->connections() : 0);
             rows.push_back(std::move(r));
         }
         return rows;

@@ -1,4 +1,4 @@
-#include "http/server.hpp"
+#include "http/endpoint.hpp"
 #include "util/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -80,7 +80,7 @@ Reply parse_error_reply(const beast::error_code& ec) {
 
 }  // namespace
 
-struct Server::Shared {
+struct Endpoint::Shared {
     Settings settings;
     Handler handler;
     std::unordered_set<beast::tcp_stream*> streams;
@@ -90,7 +90,7 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
   public:
-    Session(asio::ip::tcp::socket s, std::shared_ptr<Server::Shared> shared)
+    Session(asio::ip::tcp::socket s, std::shared_ptr<Endpoint::Shared> shared)
         : stream_(std::move(s)), shared_(std::move(shared)), buffer_(max_header_bytes) {
         shared_->streams.insert(&stream_);
     }
@@ -140,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     beast::tcp_stream stream_;
-    std::shared_ptr<Server::Shared> shared_;
+    std::shared_ptr<Endpoint::Shared> shared_;
     beast::flat_buffer buffer_;
     std::optional<Parser> parser_;
     Reply reply_;
@@ -148,16 +148,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-Server::Server(Settings settings, Handler handler) : shared_(std::make_shared<Shared>()) {
+Endpoint::Endpoint(Settings settings, Handler handler) : shared_(std::make_shared<Shared>()) {
     shared_->settings = std::move(settings);
     shared_->handler = std::move(handler);
 }
 
-Server::~Server() {
+Endpoint::~Endpoint() {
     close_all();
 }
 
-void Server::accept(asio::ip::tcp::socket s) {
+void Endpoint::accept(asio::ip::tcp::socket s) {
     if (shared_->streams.size() >= shared_->settings.max_connections) {
         logger().warn("http '{}': {} connections open, the limit: closing a new one",
                       shared_->settings.name, shared_->streams.size());
@@ -168,15 +168,15 @@ void Server::accept(asio::ip::tcp::socket s) {
     std::make_shared<Session>(std::move(s), shared_)->read();
 }
 
-size_t Server::connections() const {
+size_t Endpoint::connections() const {
     return shared_->streams.size();
 }
 
-const Settings& Server::settings() const {
+const Settings& Endpoint::settings() const {
     return shared_->settings;
 }
 
-void Server::close_all() {
+void Endpoint::close_all() {
     // Cancels their operations; each session ends in its completion handler.
     for (auto* s : shared_->streams) s->cancel();
     for (auto* s : shared_->streams) {

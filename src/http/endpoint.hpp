@@ -36,13 +36,13 @@ struct Settings {
 // Largest request header accepted (431 beyond); requests have no body (400 if they do).
 constexpr size_t max_header_bytes = 8192;
 
-class Server {
+class Endpoint {
   public:
     // Connections run on the executor of the sockets they are accepted on.
-    Server(Settings settings, Handler handler);
-    ~Server();
-    Server(const Server&) = delete;
-    Server& operator=(const Server&) = delete;
+    Endpoint(Settings settings, Handler handler);
+    ~Endpoint();
+    Endpoint(const Endpoint&) = delete;
+    Endpoint& operator=(const Endpoint&) = delete;
 
     // Takes an accepted connection.
     void accept(boost::asio::ip::tcp::socket s);

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "http/server.hpp"
+#include "http/endpoint.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view bytes(reinterpret_cast<const char*>(data), size);
