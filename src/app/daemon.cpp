@@ -1,6 +1,8 @@
 #include "app/daemon.hpp"
 
-#include "kafka/state.hpp"
+#include "app/entities/entities.hpp"
+
+#include "kafka/compacted_stores.hpp"
 #include "net/epoll_transport.hpp"
 
 #include <spdlog/spdlog.h>
@@ -270,7 +272,7 @@ Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
             kafka_settings_->routes.push_back(std::move(r));
             Entity stored = e;
             stored.attributes["name"] = json::Value(kafka_settings_->routes.back().name);
-            kafka_entities_.push_back(std::move(stored));
+            kafka_route_entities_.push_back(std::move(stored));
         }
     }
     bool has_kafka = false;
@@ -465,6 +467,14 @@ void Daemon::finish_shutdown() {
     shutdown_deadline_.cancel();
     signals_.cancel();
     loop_.stop();
+}
+
+void Daemon::register_management() {
+    if (log_) agent_.log_records = [log = log_](size_t limit) { return log->records(limit); };
+    entities::register_entities(agent_, *this, *this);
+    agent_endpoint_ = std::make_unique<management::AgentEndpoint>(
+        *router_, agent_, [this](std::function<void()> fn) { asio::post(loop_.io(), std::move(fn)); });
+    agent_endpoint_->start();
 }
 
 }  // namespace trestle::app

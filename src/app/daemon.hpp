@@ -13,6 +13,8 @@
 
 #include "amqp/connection.hpp"
 #include "app/log_ring.hpp"
+#include "app/operations.hpp"
+#include "app/view.hpp"
 #include "http/endpoint.hpp"
 #include "management/agent.hpp"
 #include "kafka/adapter.hpp"
@@ -23,7 +25,9 @@
 
 namespace trestle::app {
 
-class Daemon {
+// Implements the read-only View that management and /metrics read, and the Operations that
+// management may apply (daemon_view.cpp, operations.cpp).
+class Daemon final : private View, private Operations {
 public:
     // Validates the configuration beyond the schema; throws management::ConfigError.
     // `log` (optional): the log ring GET-LOG reads.
@@ -84,16 +88,24 @@ private:
     std::string start_http_listener(HttpListenerConfig& hc);
     // What the HTTP endpoints answer (http_views.cpp).
     http::Response http_request(const http::Request& req, const HttpListenerConfig& hc);
-    // Why the router is not ready (empty: ready).
-    std::vector<std::string> not_ready();
-    std::string metrics(size_t max_addresses);
-    // Counts management and /metrics both report (management_views.cpp).
-    size_t amqp_connection_count() const;
-    size_t blocked_links() const;
     size_t connections_on(const ListenerConfig& lc) const;
-    // A listener's operStatus, lastError, boundPort and connectionCount.
-    static void add_listener_state(json::Object& row, const net::TcpListener* l,
-                                   const std::string& error, size_t connections);
+
+    // View (daemon_view.cpp)
+    const core::Router& router() const override { return *router_; }
+    const mqtt::SessionManager& mqtt() const override { return *mqtt_; }
+    const kafka::Adapter* kafka() const override { return kafka_.get(); }
+    uint64_t uptime_seconds() const override;
+    const management::Entity& router_entity() const override { return router_entities_.front(); }
+    const std::vector<management::Entity>& entities(std::string_view type) const override;
+    std::vector<ListenerState> listeners(std::string_view type) const override;
+    std::vector<ConnectorState> connectors() const override;
+    std::vector<std::string> not_ready() const override;
+
+    // Operations (operations.cpp)
+    Status create(std::string_view type, const management::Entity& e, json::Object& row) override;
+    Status remove(std::string_view type, const std::string& name) override;
+    Status close_connection(const std::string& identity) override;
+    Status end_mqtt_session(const std::string& client_id) override;
     void add_address(const management::Entity& e);
     static kafka::RouteSettings kafka_route(const management::Entity& e);
     void add_link_route(const management::Entity& e);
@@ -115,7 +127,7 @@ private:
     // Deleted MQTT listeners: their settings stay referenced by the connections they accepted.
     std::vector<std::unique_ptr<MqttListenerConfig>> retired_mqtt_;
     std::vector<management::Entity> router_entities_, address_entities_, link_route_entities_,
-        kafka_entities_;
+        kafka_entities_, kafka_route_entities_;
     std::shared_ptr<LogRing> log_;
     management::Agent agent_;
     std::unique_ptr<management::AgentEndpoint> agent_endpoint_;

@@ -7,7 +7,8 @@
 #include <charconv>
 
 #include "kafka/probe.hpp"
-#include "mapping/direct.hpp"
+#include "mapping/eventhubs.hpp"
+#include "mapping/strimzi.hpp"
 #include "util/log.hpp"
 
 namespace trestle::kafka {

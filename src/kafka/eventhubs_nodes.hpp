@@ -1,6 +1,6 @@
 // Event Hubs' request-response nodes on an `eventhubs` listener: `$cbs` (claims-based
 // security) and `$management` (hub and partition properties), which every Azure SDK client
-// talks to before it attaches to a hub. The messages' layout is mapping/direct.hpp's.
+// talks to before it attaches to a hub. The messages' layout is mapping/eventhubs.hpp's.
 #pragma once
 
 #include <cstdint>

@@ -58,6 +58,9 @@ class SessionManager {
     bool end_session(const std::string& client_id);
     // Management: every open connection.
     void visit_connections(const std::function<void(Connection&)>& fn) { for_each_connection(fn); }
+    void visit_connections(const std::function<void(const Connection&)>& fn) const {
+        for (const Connection* c = first_; c; c = c->next_) fn(*c);
+    }
 
     // Counters (management, metrics).
     uint64_t dropped_qos0 = 0;        // QoS 0 not delivered: output buffer full or offline

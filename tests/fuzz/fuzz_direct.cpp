@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "amqp/codec.hpp"
-#include "mapping/direct.hpp"
+#include "mapping/eventhubs.hpp"
+#include "mapping/strimzi.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace trestle;

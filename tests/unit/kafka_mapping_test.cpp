@@ -9,7 +9,8 @@
 #include <string>
 
 #include "amqp/codec.hpp"
-#include "mapping/direct.hpp"
+#include "mapping/eventhubs.hpp"
+#include "mapping/strimzi.hpp"
 #include "mapping/kafka.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/message.hpp"

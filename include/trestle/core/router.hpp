@@ -320,6 +320,7 @@ class Router {
     // memory until a shared one (Kafka) is set with wills().use_store().
     Wills& wills() { return wills_; }
     RetainedStore& retained() { return *retained_; }
+    const RetainedStore& retained() const { return *retained_; }
     // Queues the retained messages the filter matches to `link`, marked `retained`.
     size_t send_retained(Link* link, std::string_view filter);
 

@@ -1,4 +1,4 @@
-#include "kafka/state.hpp"
+#include "kafka/compacted_stores.hpp"
 
 #include <spdlog/spdlog.h>
 
