@@ -2,357 +2,12 @@
 
 #include <cstring>
 
+#include "mqtt/wire.hpp"
+
 namespace trestle::mqtt {
 
-namespace {
+using namespace wire;
 
-// Which properties each packet may carry (MQTT 5.0 section 2.2.2.2), as a bitmask by id.
-struct PropSet {
-    uint64_t bits = 0;
-    constexpr PropSet(std::initializer_list<uint8_t> ids) {
-        for (uint8_t id : ids) bits |= uint64_t(1) << id;
-    }
-    bool has(uint8_t id) const { return id < 64 && (bits >> id) & 1; }
-};
-
-const PropSet connect_props{prop::session_expiry_interval,
-                            prop::receive_maximum,
-                            prop::maximum_packet_size,
-                            prop::topic_alias_maximum,
-                            prop::request_response_information,
-                            prop::request_problem_information,
-                            prop::user_property,
-                            prop::authentication_method,
-                            prop::authentication_data};
-const PropSet will_props{
-    prop::will_delay_interval, prop::payload_format_indicator, prop::message_expiry_interval,
-    prop::content_type,        prop::response_topic,           prop::correlation_data,
-    prop::user_property};
-const PropSet connack_props{prop::session_expiry_interval,
-                            prop::receive_maximum,
-                            prop::maximum_qos,
-                            prop::retain_available,
-                            prop::maximum_packet_size,
-                            prop::assigned_client_identifier,
-                            prop::topic_alias_maximum,
-                            prop::reason_string,
-                            prop::user_property,
-                            prop::wildcard_subscription_available,
-                            prop::subscription_identifier_available,
-                            prop::shared_subscription_available,
-                            prop::server_keep_alive,
-                            prop::response_information,
-                            prop::server_reference,
-                            prop::authentication_method,
-                            prop::authentication_data};
-const PropSet publish_props{prop::payload_format_indicator,
-                            prop::message_expiry_interval,
-                            prop::topic_alias,
-                            prop::response_topic,
-                            prop::correlation_data,
-                            prop::user_property,
-                            prop::subscription_identifier,
-                            prop::content_type};
-const PropSet ack_props{prop::reason_string, prop::user_property};
-const PropSet subscribe_props{prop::subscription_identifier, prop::user_property};
-const PropSet unsubscribe_props{prop::user_property};
-const PropSet disconnect_props{prop::session_expiry_interval, prop::reason_string,
-                               prop::user_property, prop::server_reference};
-const PropSet auth_props{prop::authentication_method, prop::authentication_data,
-                         prop::reason_string, prop::user_property};
-// Everything: for stored message properties (decode_properties).
-const PropSet any_props{prop::payload_format_indicator,
-                        prop::message_expiry_interval,
-                        prop::content_type,
-                        prop::response_topic,
-                        prop::correlation_data,
-                        prop::subscription_identifier,
-                        prop::session_expiry_interval,
-                        prop::assigned_client_identifier,
-                        prop::server_keep_alive,
-                        prop::authentication_method,
-                        prop::authentication_data,
-                        prop::request_problem_information,
-                        prop::will_delay_interval,
-                        prop::request_response_information,
-                        prop::response_information,
-                        prop::server_reference,
-                        prop::reason_string,
-                        prop::receive_maximum,
-                        prop::topic_alias_maximum,
-                        prop::topic_alias,
-                        prop::maximum_qos,
-                        prop::retain_available,
-                        prop::user_property,
-                        prop::maximum_packet_size,
-                        prop::wildcard_subscription_available,
-                        prop::subscription_identifier_available,
-                        prop::shared_subscription_available};
-
-class In {
-  public:
-    explicit In(std::string_view b) : p_(b.data()), end_(b.data() + b.size()) {}
-    size_t left() const { return static_cast<size_t>(end_ - p_); }
-    bool ok() const { return ok_; }
-    const char* pos() const { return p_; }
-
-    bool fail(uint8_t reason, const char* msg) {
-        if (ok_) {
-            ok_ = false;
-            err_reason = reason;
-            err = msg;
-        }
-        return false;
-    }
-    bool u8(uint8_t& v) {
-        if (left() < 1) return fail(reason::malformed_packet, "packet too short");
-        v = static_cast<uint8_t>(*p_++);
-        return true;
-    }
-    bool u16(uint16_t& v) {
-        if (left() < 2) return fail(reason::malformed_packet, "packet too short");
-        v = static_cast<uint16_t>((uint8_t(p_[0]) << 8) | uint8_t(p_[1]));
-        p_ += 2;
-        return true;
-    }
-    bool u32(uint32_t& v) {
-        if (left() < 4) return fail(reason::malformed_packet, "packet too short");
-        v = (uint32_t(uint8_t(p_[0])) << 24) | (uint32_t(uint8_t(p_[1])) << 16) |
-            (uint32_t(uint8_t(p_[2])) << 8) | uint8_t(p_[3]);
-        p_ += 4;
-        return true;
-    }
-    bool varint(uint32_t& v) {
-        v = 0;
-        for (int i = 0; i < 4; ++i) {
-            uint8_t b;
-            if (!u8(b)) return false;
-            v |= uint32_t(b & 0x7f) << (7 * i);
-            if (!(b & 0x80)) {
-                // The minimal encoding is required only for the remaining length; accept here.
-                return true;
-            }
-        }
-        return fail(reason::malformed_packet, "variable byte integer longer than 4 bytes");
-    }
-    bool binary(std::string_view& v) {
-        uint16_t n;
-        if (!u16(n)) return false;
-        if (left() < n) return fail(reason::malformed_packet, "length beyond the packet");
-        v = std::string_view(p_, n);
-        p_ += n;
-        return true;
-    }
-    bool utf8(std::string_view& v) {
-        if (!binary(v)) return false;
-        if (!valid_utf8(v)) return fail(reason::malformed_packet, "invalid UTF-8 string");
-        return true;
-    }
-    bool utf8(std::string& v) {
-        std::string_view s;
-        if (!utf8(s)) return false;
-        v.assign(s);
-        return true;
-    }
-    std::string_view rest() {
-        std::string_view r(p_, left());
-        p_ = end_;
-        return r;
-    }
-    void skip(size_t n) { p_ += n < left() ? n : left(); }
-
-    uint8_t err_reason = reason::malformed_packet;
-    std::string err;
-
-  private:
-    const char* p_;
-    const char* end_;
-    bool ok_ = true;
-};
-
-bool read_properties(In& in, const PropSet& allowed, Properties& out) {
-    uint32_t len;
-    if (!in.varint(len)) return false;
-    if (in.left() < len) return in.fail(reason::malformed_packet, "properties beyond the packet");
-    In p(std::string_view(in.pos(), len));
-    in.skip(len);
-    uint64_t seen = 0;
-    while (p.left() > 0) {
-        uint32_t id32;
-        if (!p.varint(id32)) break;
-        if (id32 >= 64 || !allowed.has(static_cast<uint8_t>(id32)))
-            return in.fail(reason::protocol_error, "property not allowed in this packet");
-        uint8_t id = static_cast<uint8_t>(id32);
-        bool repeatable = id == prop::user_property || id == prop::subscription_identifier;
-        if (!repeatable && (seen >> id) & 1)
-            return in.fail(reason::protocol_error, "property appears twice");
-        seen |= uint64_t(1) << id;
-        switch (id) {
-            case prop::payload_format_indicator: {
-                uint8_t v;
-                if (!p.u8(v)) break;
-                if (v > 1) return in.fail(reason::protocol_error, "bad payload format indicator");
-                out.payload_format_indicator = v;
-                break;
-            }
-            case prop::message_expiry_interval: {
-                uint32_t v;
-                if (p.u32(v)) out.message_expiry_interval = v;
-                break;
-            }
-            case prop::content_type: {
-                std::string v;
-                if (p.utf8(v)) out.content_type = std::move(v);
-                break;
-            }
-            case prop::response_topic: {
-                std::string v;
-                if (p.utf8(v)) out.response_topic = std::move(v);
-                break;
-            }
-            case prop::correlation_data: {
-                std::string_view v;
-                if (p.binary(v)) out.correlation_data = std::string(v);
-                break;
-            }
-            case prop::subscription_identifier: {
-                uint32_t v;
-                if (!p.varint(v)) break;
-                if (v == 0) return in.fail(reason::protocol_error, "subscription identifier 0");
-                out.subscription_identifiers.push_back(v);
-                break;
-            }
-            case prop::session_expiry_interval: {
-                uint32_t v;
-                if (p.u32(v)) out.session_expiry_interval = v;
-                break;
-            }
-            case prop::assigned_client_identifier: {
-                std::string v;
-                if (p.utf8(v)) out.assigned_client_identifier = std::move(v);
-                break;
-            }
-            case prop::server_keep_alive: {
-                uint16_t v;
-                if (p.u16(v)) out.server_keep_alive = v;
-                break;
-            }
-            case prop::authentication_method: {
-                std::string v;
-                if (p.utf8(v)) out.authentication_method = std::move(v);
-                break;
-            }
-            case prop::authentication_data: {
-                std::string_view v;
-                if (p.binary(v)) out.authentication_data = std::string(v);
-                break;
-            }
-            case prop::request_problem_information:
-            case prop::request_response_information:
-            case prop::maximum_qos:
-            case prop::retain_available:
-            case prop::wildcard_subscription_available:
-            case prop::subscription_identifier_available:
-            case prop::shared_subscription_available: {
-                uint8_t v;
-                if (!p.u8(v)) break;
-                if (v > 1 && id != prop::maximum_qos)
-                    return in.fail(reason::protocol_error, "property value must be 0 or 1");
-                if (id == prop::maximum_qos && v > 1)
-                    return in.fail(reason::protocol_error, "maximum QoS must be 0 or 1");
-                if (id == prop::request_problem_information) out.request_problem_information = v;
-                if (id == prop::request_response_information) out.request_response_information = v;
-                if (id == prop::maximum_qos) out.maximum_qos = v;
-                if (id == prop::retain_available) out.retain_available = v;
-                if (id == prop::wildcard_subscription_available)
-                    out.wildcard_subscription_available = v;
-                if (id == prop::subscription_identifier_available)
-                    out.subscription_identifier_available = v;
-                if (id == prop::shared_subscription_available)
-                    out.shared_subscription_available = v;
-                break;
-            }
-            case prop::will_delay_interval: {
-                uint32_t v;
-                if (p.u32(v)) out.will_delay_interval = v;
-                break;
-            }
-            case prop::response_information: {
-                std::string v;
-                if (p.utf8(v)) out.response_information = std::move(v);
-                break;
-            }
-            case prop::server_reference: {
-                std::string v;
-                if (p.utf8(v)) out.server_reference = std::move(v);
-                break;
-            }
-            case prop::reason_string: {
-                std::string v;
-                if (p.utf8(v)) out.reason_string = std::move(v);
-                break;
-            }
-            case prop::receive_maximum: {
-                uint16_t v;
-                if (!p.u16(v)) break;
-                if (v == 0) return in.fail(reason::protocol_error, "receive maximum 0");
-                out.receive_maximum = v;
-                break;
-            }
-            case prop::topic_alias_maximum: {
-                uint16_t v;
-                if (p.u16(v)) out.topic_alias_maximum = v;
-                break;
-            }
-            case prop::topic_alias: {
-                uint16_t v;
-                if (p.u16(v)) out.topic_alias = v;
-                break;
-            }
-            case prop::user_property: {
-                std::string k, v;
-                if (p.utf8(k) && p.utf8(v))
-                    out.user_properties.emplace_back(std::move(k), std::move(v));
-                break;
-            }
-            case prop::maximum_packet_size: {
-                uint32_t v;
-                if (!p.u32(v)) break;
-                if (v == 0) return in.fail(reason::protocol_error, "maximum packet size 0");
-                out.maximum_packet_size = v;
-                break;
-            }
-            default:
-                return in.fail(reason::protocol_error, "unknown property");
-        }
-        if (!p.ok()) return in.fail(p.err_reason, p.err.c_str());
-    }
-    return true;
-}
-
-// --- writers ------------------------------------------------------------------------------
-
-void put_u16(uint16_t v, std::string& o) {
-    o += static_cast<char>(v >> 8);
-    o += static_cast<char>(v & 0xff);
-}
-void put_u32(uint32_t v, std::string& o) {
-    o += static_cast<char>(v >> 24);
-    o += static_cast<char>((v >> 16) & 0xff);
-    o += static_cast<char>((v >> 8) & 0xff);
-    o += static_cast<char>(v & 0xff);
-}
-void put_str(std::string_view s, std::string& o) {
-    put_u16(static_cast<uint16_t>(s.size()), o);
-    o.append(s);
-}
-
-void put_fixed_header(uint8_t first, size_t remaining, std::string& o) {
-    o += static_cast<char>(first);
-    put_varint(static_cast<uint32_t>(remaining), o);
-}
-
-}  // namespace
 
 void put_varint(uint32_t v, std::string& out) {
     do {
@@ -502,13 +157,13 @@ bool decode_connect(In& in, Connect& c, DecodeError& err) {
         err = {reason::malformed_packet, "password without user name"};
         return false;
     }
-    if (c.level == v5 && !read_properties(in, connect_props, c.properties)) return finish(in, err);
+    if (c.level == v5 && !read_properties(in, PropertiesOf::connect, c.properties)) return finish(in, err);
     if (!in.utf8(c.client_id)) return finish(in, err);
     if (will) {
         Will w;
         w.qos = will_qos;
         w.retain = will_retain;
-        if (c.level == v5 && !read_properties(in, will_props, w.properties)) return finish(in, err);
+        if (c.level == v5 && !read_properties(in, PropertiesOf::will, w.properties)) return finish(in, err);
         std::string_view payload;
         if (!in.utf8(w.topic) || !in.binary(payload)) return finish(in, err);
         w.payload.assign(payload);
@@ -547,7 +202,7 @@ bool decode_publish(In& in, uint8_t flags, uint8_t level, Publish& p, DecodeErro
             return false;
         }
     }
-    if (level == v5 && !read_properties(in, publish_props, p.properties)) return finish(in, err);
+    if (level == v5 && !read_properties(in, PropertiesOf::publish, p.properties)) return finish(in, err);
     p.payload.assign(in.rest());
     return finish(in, err);
 }
@@ -561,7 +216,7 @@ bool decode_ack(In& in, PacketType type, uint8_t level, Ack& a, DecodeError& err
     }
     if (level == v5 && in.left() > 0) {
         if (!in.u8(a.code)) return finish(in, err);
-        if (in.left() > 0 && !read_properties(in, ack_props, a.properties)) return finish(in, err);
+        if (in.left() > 0 && !read_properties(in, PropertiesOf::ack, a.properties)) return finish(in, err);
     }
     return finish(in, err);
 }
@@ -572,7 +227,7 @@ bool decode_subscribe(In& in, uint8_t level, Subscribe& s, DecodeError& err) {
         err = {reason::protocol_error, "packet identifier 0"};
         return false;
     }
-    if (level == v5 && !read_properties(in, subscribe_props, s.properties)) return finish(in, err);
+    if (level == v5 && !read_properties(in, PropertiesOf::subscribe, s.properties)) return finish(in, err);
     if (s.properties.subscription_identifiers.size() > 1) {
         err = {reason::protocol_error, "more than one subscription identifier"};
         return false;
@@ -615,7 +270,7 @@ bool decode_unsubscribe(In& in, uint8_t level, Unsubscribe& u, DecodeError& err)
         err = {reason::protocol_error, "packet identifier 0"};
         return false;
     }
-    if (level == v5 && !read_properties(in, unsubscribe_props, u.properties))
+    if (level == v5 && !read_properties(in, PropertiesOf::unsubscribe, u.properties))
         return finish(in, err);
     while (in.ok() && in.left() > 0) {
         std::string f;
@@ -689,7 +344,7 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
                     return std::nullopt;
                 }
                 p.connack.session_present = ack_flags & 1;
-                if (level == v5) read_properties(in, connack_props, p.connack.properties);
+                if (level == v5) read_properties(in, PropertiesOf::connack, p.connack.properties);
             }
             ok = finish(in, err);
             break;
@@ -708,7 +363,7 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
             break;
         case PacketType::suback:
             if (in.u16(p.suback.packet_id)) {
-                if (level == v5) read_properties(in, ack_props, p.suback.properties);
+                if (level == v5) read_properties(in, PropertiesOf::ack, p.suback.properties);
                 for (std::string_view rest = in.rest(); char c : rest)
                     p.suback.codes.push_back(static_cast<uint8_t>(c));
             }
@@ -719,7 +374,7 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
             break;
         case PacketType::unsuback:
             if (in.u16(p.unsuback.packet_id) && level == v5) {
-                read_properties(in, ack_props, p.unsuback.properties);
+                read_properties(in, PropertiesOf::ack, p.unsuback.properties);
                 for (std::string_view rest = in.rest(); char c : rest)
                     p.unsuback.codes.push_back(static_cast<uint8_t>(c));
             }
@@ -732,14 +387,14 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
         case PacketType::disconnect:
             if (level == v5 && in.left() > 0) {
                 in.u8(p.disconnect.code);
-                if (in.left() > 0) read_properties(in, disconnect_props, p.disconnect.properties);
+                if (in.left() > 0) read_properties(in, PropertiesOf::disconnect, p.disconnect.properties);
             }
             ok = finish(in, err);
             break;
         case PacketType::auth:
             if (in.left() > 0) {
                 in.u8(p.auth.code);
-                if (in.left() > 0) read_properties(in, auth_props, p.auth.properties);
+                if (in.left() > 0) read_properties(in, PropertiesOf::auth, p.auth.properties);
             }
             ok = finish(in, err);
             break;
@@ -748,138 +403,6 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
     return p;
 }
 
-// --- encoding -------------------------------------------------------------------------------
-
-void encode_properties(const Properties& p, std::string& out) {
-    std::string b;
-    encode_property_bytes(p, b);
-    put_varint(static_cast<uint32_t>(b.size()), out);
-    out += b;
-}
-
-void encode_property_bytes(const Properties& p, std::string& b) {
-    if (p.payload_format_indicator) {
-        b += char(prop::payload_format_indicator);
-        b += char(*p.payload_format_indicator);
-    }
-    if (p.message_expiry_interval) {
-        b += char(prop::message_expiry_interval);
-        put_u32(*p.message_expiry_interval, b);
-    }
-    if (p.content_type) {
-        b += char(prop::content_type);
-        put_str(*p.content_type, b);
-    }
-    if (p.response_topic) {
-        b += char(prop::response_topic);
-        put_str(*p.response_topic, b);
-    }
-    if (p.correlation_data) {
-        b += char(prop::correlation_data);
-        put_str(*p.correlation_data, b);
-    }
-    for (uint32_t id : p.subscription_identifiers) {
-        b += char(prop::subscription_identifier);
-        put_varint(id, b);
-    }
-    if (p.session_expiry_interval) {
-        b += char(prop::session_expiry_interval);
-        put_u32(*p.session_expiry_interval, b);
-    }
-    if (p.assigned_client_identifier) {
-        b += char(prop::assigned_client_identifier);
-        put_str(*p.assigned_client_identifier, b);
-    }
-    if (p.server_keep_alive) {
-        b += char(prop::server_keep_alive);
-        put_u16(*p.server_keep_alive, b);
-    }
-    if (p.authentication_method) {
-        b += char(prop::authentication_method);
-        put_str(*p.authentication_method, b);
-    }
-    if (p.authentication_data) {
-        b += char(prop::authentication_data);
-        put_str(*p.authentication_data, b);
-    }
-    if (p.request_problem_information) {
-        b += char(prop::request_problem_information);
-        b += char(*p.request_problem_information);
-    }
-    if (p.will_delay_interval) {
-        b += char(prop::will_delay_interval);
-        put_u32(*p.will_delay_interval, b);
-    }
-    if (p.request_response_information) {
-        b += char(prop::request_response_information);
-        b += char(*p.request_response_information);
-    }
-    if (p.response_information) {
-        b += char(prop::response_information);
-        put_str(*p.response_information, b);
-    }
-    if (p.server_reference) {
-        b += char(prop::server_reference);
-        put_str(*p.server_reference, b);
-    }
-    if (p.reason_string) {
-        b += char(prop::reason_string);
-        put_str(*p.reason_string, b);
-    }
-    if (p.receive_maximum) {
-        b += char(prop::receive_maximum);
-        put_u16(*p.receive_maximum, b);
-    }
-    if (p.topic_alias_maximum) {
-        b += char(prop::topic_alias_maximum);
-        put_u16(*p.topic_alias_maximum, b);
-    }
-    if (p.topic_alias) {
-        b += char(prop::topic_alias);
-        put_u16(*p.topic_alias, b);
-    }
-    if (p.maximum_qos) {
-        b += char(prop::maximum_qos);
-        b += char(*p.maximum_qos);
-    }
-    if (p.retain_available) {
-        b += char(prop::retain_available);
-        b += char(*p.retain_available);
-    }
-    for (const auto& [k, v] : p.user_properties) {
-        b += char(prop::user_property);
-        put_str(k, b);
-        put_str(v, b);
-    }
-    if (p.maximum_packet_size) {
-        b += char(prop::maximum_packet_size);
-        put_u32(*p.maximum_packet_size, b);
-    }
-    if (p.wildcard_subscription_available) {
-        b += char(prop::wildcard_subscription_available);
-        b += char(*p.wildcard_subscription_available);
-    }
-    if (p.subscription_identifier_available) {
-        b += char(prop::subscription_identifier_available);
-        b += char(*p.subscription_identifier_available);
-    }
-    if (p.shared_subscription_available) {
-        b += char(prop::shared_subscription_available);
-        b += char(*p.shared_subscription_available);
-    }
-}
-
-bool decode_property_bytes(std::string_view bytes, Properties& out, std::string& err) {
-    std::string framed;
-    put_varint(static_cast<uint32_t>(bytes.size()), framed);
-    framed.append(bytes);
-    In in(framed);
-    if (!read_properties(in, any_props, out) || in.left() != 0) {
-        err = in.err.empty() ? "trailing bytes after properties" : in.err;
-        return false;
-    }
-    return true;
-}
 
 void encode_connack(const Connack& c, uint8_t level, std::string& out) {
     std::string body;
