@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """AMQP routing benchmark: trestled versus the same clients connected directly (no router).
 
-Method as research/amqp-anchor.md (qdrouterd 1.19 measured on this machine): N messages with a
+Method as for the qdrouterd 1.19 reference numbers (measured on this machine, bench/RESULTS.md): N messages with a
 100-byte body, receivers with 1000 credits, link capacity 250, median of --runs runs, the router
 restarted fresh for each scenario. End-to-end msgs/s = messages received / (last receive - first
 send). Router CPU from /proc/<pid>/stat over the run, peak RSS = VmHWM, idle RSS = VmRSS after
@@ -21,7 +21,7 @@ import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# qdrouterd 1.19 on this machine (research/amqp-anchor.md), for context in the printout.
+# qdrouterd 1.19 on this machine (bench/RESULTS.md, "AMQP routing"), for context in the printout.
 QDROUTERD = {"routed_unsettled": 78192, "routed_presettled": 93438, "multicast_1to4": 31710,
              "direct_unsettled": 332778, "direct_presettled": 379794, "idle_rss_mb": 24.6}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The README's configuration reference is generated from the one schema
-(`trestled --schema-reference`). Without --write: exit 1 if README.md differs from it (a test).
-With --write: put the generated text between the README's markers."""
+"""docs/configuration-reference.md is generated from the one schema (`trestled
+--schema-reference`). Without --write: exit 1 if the document differs from it (a test).
+With --write: put the generated text between the document's markers."""
 import subprocess
 import sys
 
@@ -12,7 +12,7 @@ END = "<!-- schema-reference:end -->\n"
 def main():
     args = [a for a in sys.argv[1:] if a != "--write"]
     if len(args) != 2:
-        sys.exit("usage: schema_reference.py [--write] TRESTLED README.md")
+        sys.exit("usage: schema_reference.py [--write] TRESTLED docs/configuration-reference.md")
     trestled, readme = args
     generated = subprocess.run([trestled, "--schema-reference"], check=True,
                                capture_output=True, text=True).stdout
@@ -28,7 +28,7 @@ def main():
     if current != generated:
         sys.exit(f"{readme}: the configuration reference differs from the schema; run "
                  f"scripts/schema_reference.py --write {trestled} {readme}")
-    print("README configuration reference matches the schema")
+    print(f"{readme}: the configuration reference matches the schema")
 
 
 if __name__ == "__main__":

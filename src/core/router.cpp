@@ -1,5 +1,5 @@
-// The routing core: construction, address rules, addresses and connections. The rules follow
-// qdrouterd (research/anchors.md b1) and DESIGN.md "Addresses and routing"; each has its own file
+// The routing core: construction, address rules, addresses and connections. The rules are
+// qdrouterd's (docs/routing.md); each has its own file
 // beside this one (docs/architecture.md, "The core"): attach.cpp, link_routes.cpp,
 // forwarder.cpp, settlement.cpp, credit.cpp, subscriptions.cpp. Deviations from qdrouterd are
 // commented where they are made.

@@ -5,8 +5,8 @@
 //
 // - Retained messages (retainedTopic): key = the topic/address, value and headers as any
 //   record, an empty value deletes.
-// - MQTT sessions, wills and instance liveness (sessionsTopic), Zilla's key layout (anchors.md
-//   b4): `<clientId>` the session (JSON: owner instance, generation, subscriptions, expiry,
+// - MQTT sessions, wills and instance liveness (sessionsTopic), Zilla's key layout (docs/kafka.md,
+//   "Sessions and wills in Kafka"): `<clientId>` the session (JSON: owner instance, generation, subscriptions, expiry,
 //   positions in the message logs), `<clientId>#will` the will (the message as a record plus
 //   trestle.will.* headers), `<routerId>#instance` a heartbeat (every instanceTimeout / 4,
 //   at most 2 s). The header

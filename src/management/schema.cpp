@@ -285,7 +285,7 @@ std::string reference_markdown() {
            "UPDATE changes it at runtime. What the router reports (state, counters) is read "
            "through management; a config file may not set it.\n";
     for (int pass = 0; pass < 2; ++pass) {
-        out += pass == 0 ? "\n#### Configuration\n" : "\n#### Reported only (management)\n";
+        out += pass == 0 ? "\n## Configuration\n" : "\n## Reported only (management)\n";
         for (const auto& t : types) {
             if (t.configurable != (pass == 0)) continue;
             out += "\n**`" + t.short_name + "`** (`" + t.long_name + "`";

@@ -16,7 +16,8 @@
 namespace trestle::mapping {
 
 // clang-format off
-// Azure Event Hubs (research/anchors.md b5), the hub being the Kafka topic:
+// Azure Event Hubs (docs/kafka.md, "Direct topic access, Azure Event Hubs dialect"), the hub
+// being the Kafka topic:
 //
 //   AMQP                                             Kafka
 //   sender target <hub> or <hub>/Partitions/<n>      topic, partition

@@ -1,4 +1,5 @@
-// The Strimzi AMQP bridge's dialect (research/anchors.md b3) for direct Kafka topic access:
+// The Strimzi AMQP bridge's dialect for direct Kafka topic access (docs/kafka.md, "Direct topic
+// access, Strimzi AMQP bridge dialect"):
 // what a sender's messages say about their record, the record as a receiver gets it, and what
 // a receiver's address and filters ask for. Pure functions: no I/O.
 //

@@ -1,4 +1,4 @@
-"""Chaos clients (DESIGN.md, "Testing that finds what users find"): many concurrent AMQP and
+"""Chaos clients (docs/development.md, "Testing"): many concurrent AMQP and
 MQTT clients do random things over real sockets to a real trestled, bounded in time, while the
 Kafka broker under it goes down and comes back. Then the router must be alive with no sanitizer
 report, its connections, links and addresses back at the configured baseline, its RSS near its

@@ -1,7 +1,7 @@
-"""Runs README.md's examples, exactly as written, against a real trestled (DESIGN.md: executable
-documentation; the router once passed 227 tests and still crashed on the README's first example).
+"""Runs the documentation's examples, exactly as written, against a real trestled: README.md
+first, then the other documents given, in order (docs/development.md, "Testing").
 
-- Blocks fenced as ```sh test or ```python test run in README order, in one session against one
+- Blocks fenced as ```sh test or ```python test run in order, in one session against one
   trestled started on its built-in default configuration (router-config/standalone.conf) with
   its well-known ports made ephemeral. The examples' text is rewritten only for those ports:
   127.0.0.1:5672 (AMQP), -p 1883 (MQTT), 127.0.0.1:8672 (HTTP), 127.0.0.1:PORT (the embedded
@@ -13,7 +13,7 @@ documentation; the router once passed 227 tests and still crashed on the README'
   shows that subscription (what a person typing the next line does without noticing).
 - Blocks fenced as ```conf test are configurations: `trestled --check` must accept each.
 
-Run: /usr/bin/python3 readme_examples.py README.md TRESTLED TRESTLE_STAT TRESTLE_MANAGE
+Run: /usr/bin/python3 readme_examples.py TRESTLED TRESTLE_STAT TRESTLE_MANAGE README.md [DOC.md...]
 """
 import os
 import re
@@ -28,8 +28,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "integration", "python"))
 from trestled import Trestled, wait_for  # noqa: E402
 
-README, TRESTLED, TRESTLE_STAT, TRESTLE_MANAGE = sys.argv[1:5]
-ROOT = os.path.dirname(os.path.abspath(README))
+TRESTLED, TRESTLE_STAT, TRESTLE_MANAGE = sys.argv[1:4]
+DOCS = sys.argv[4:]
+ROOT = os.path.dirname(os.path.abspath(DOCS[0]))  # README.md is at the repository's root
 BLOCK = re.compile(r"^```(sh|python|conf) test\n(.*?)^```", re.M | re.S)
 
 
@@ -38,11 +39,13 @@ def fold(s):
 
 
 def blocks():
-    with open(README) as f:
-        text = f.read()
-    for m in BLOCK.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        yield m.group(1), m.group(2), line
+    for doc in DOCS:
+        with open(doc) as f:
+            text = f.read()
+        where = os.path.relpath(os.path.abspath(doc), ROOT)
+        for m in BLOCK.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            yield m.group(1), m.group(2), "%s:%d" % (where, line)
 
 
 def default_config():
@@ -122,7 +125,7 @@ class Session:
         if not self.router.alive():
             problems.append("trestled died")
         if problems:
-            return "README.md:%d: %s\n--- output:\n%s" % (line, "; ".join(problems), output())
+            return "%s: %s\n--- output:\n%s" % (line, "; ".join(problems), output())
         return None
 
 
@@ -133,7 +136,7 @@ def check_config(body, line):
                        timeout=30)
     os.unlink(f.name)
     if r.returncode != 0:
-        return "README.md:%d: trestled --check refused the configuration:\n%s" % (
+        return "%s: trestled --check refused the configuration:\n%s" % (
             line, r.stdout + r.stderr)
     return None
 
@@ -150,7 +153,7 @@ def main():
                 problem = session.run_shell(body, line)
             else:
                 problem = session.run(["/usr/bin/python3", "-c", session.rewrite(body)], body, line)
-            print("README.md:%d %s block: %s" % (line, kind, "FAILED" if problem else "ok"))
+            print("%s %s block: %s" % (line, kind, "FAILED" if problem else "ok"))
             if problem:
                 failures.append(problem)
     finally:
@@ -165,10 +168,10 @@ def main():
     if report:
         failures.append("sanitizer report:\n" + report)
     if ran < 5:
-        failures.append("only %d README blocks are marked runnable" % ran)
+        failures.append("only %d blocks are marked runnable" % ran)
     for f in failures:
         print(f)
-    print("README examples: %d blocks run, %d problems" % (ran, len(failures)))
+    print("documentation examples: %d blocks run, %d problems" % (ran, len(failures)))
     return 1 if failures else 0
 
 

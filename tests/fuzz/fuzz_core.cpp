@@ -1,4 +1,4 @@
-// State-machine fuzzing of the routing core (DESIGN.md, "Testing that finds what users find").
+// State-machine fuzzing of the routing core (docs/development.md, "Testing").
 // The input is a sequence of operations, one byte for the operation and one per argument (0
 // once the input is used up): connections open and close; links of every kind attach and
 // detach (senders and receivers on closest, balanced, multicast, link-routed, waypoint and

@@ -1,5 +1,5 @@
 // Message routing through a real trestled with real Proton C++ clients: one test per rule of
-// DESIGN.md "Addresses and routing" / qdrouterd (research/anchors.md b1).
+// docs/routing.md (qdrouterd's rules).
 #include <gtest/gtest.h>
 
 #include <proton/message.hpp>

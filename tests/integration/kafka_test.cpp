@@ -981,7 +981,7 @@ TEST_F(Kafka, AnOrderlyShutdownOfAPublishesNoWillOfItsConnectedClients) {
     EXPECT_FALSE(b.router->process().has_line(std::regex("claiming")));
 }
 
-// --- Direct topic access in the Strimzi AMQP bridge's dialect (anchors.md b3) ---------------
+// --- Direct topic access in the Strimzi AMQP bridge's dialect (docs/kafka.md) ---------------
 
 const std::string strimzi_listener =
     "listener {\n    name: strimzi\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: "
@@ -1091,7 +1091,7 @@ TEST_F(Kafka, StrimziReceiverReadsOnePartitionFromAnOffsetAndBadRequestsGetStrim
     EXPECT_EQ(c.link_error(neg), "io.strimzi:wrong-partition-filter");
 }
 
-// --- Direct topic access in Azure Event Hubs' dialect (anchors.md b5) ----------------------
+// --- Direct topic access in Azure Event Hubs' dialect (docs/kafka.md) ----------------------
 
 const std::string eventhubs_listener =
     "listener {\n    name: eventhubs\n    host: 127.0.0.1\n    port: 0\n    kafkaDialect: "

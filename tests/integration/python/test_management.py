@@ -1,4 +1,4 @@
-"""$management as stock qdstat/qdmanage drive it (research/amqp-anchor.md section 4), with
+"""$management as stock qdstat/qdmanage drive it (docs/operations.md), with
 Python Proton (Debian's python3-qpid-proton): every request, malformed ones included, gets a
 response carrying a status code, and the router keeps serving.
 

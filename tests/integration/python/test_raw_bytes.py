@@ -1,4 +1,4 @@
-"""AMQP->AMQP forwarding must not decode and re-encode messages (DESIGN.md "Runtime").
+"""AMQP->AMQP forwarding must not decode and re-encode messages (docs/architecture.md).
 
 Python Proton's low-level API sends and receives raw delivery bytes, which Proton C++ cannot.
 The message below uses valid but non-canonical encodings (str32/map32/list32 where a canonical
