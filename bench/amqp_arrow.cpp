@@ -108,7 +108,8 @@ struct Arrow {
                 ++settled;
             }
         }
-        if (o.presettled && sent == o.count && !done) finish(pn_session_connection(pn_link_session(l)));
+        if (o.presettled && sent == o.count && !done)
+            finish(pn_session_connection(pn_link_session(l)));
     }
 
     void finish(pn_connection_t* c) {
@@ -200,7 +201,8 @@ struct Arrow {
                 break;
             case PN_PROACTOR_TIMEOUT:
                 // Presettled messages may be dropped on the way: stop once nothing arrives.
-                if (!o.sender && received > 0 && now_ns() - last_activity > o.idle_exit_ms * 1000000LL)
+                if (!o.sender && received > 0 &&
+                    now_ns() - last_activity > o.idle_exit_ms * 1000000LL)
                     return false;
                 pn_proactor_set_timeout(proactor, 200);
                 break;

@@ -60,13 +60,20 @@ int main(int argc, char** argv) {
     long count = 100000, size = 100, partitions = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         std::string k = argv[i];
-        if (k == "--bootstrap") bootstrap = argv[i + 1];
-        else if (k == "--topic") topic = argv[i + 1];
-        else if (k == "--count") count = std::atol(argv[i + 1]);
-        else if (k == "--size") size = std::atol(argv[i + 1]);
-        else if (k == "--key") key = argv[i + 1];
-        else if (k == "--partitions") partitions = std::atol(argv[i + 1]);
-        else if (k == "--in-flight") in_flight = argv[i + 1];
+        if (k == "--bootstrap")
+            bootstrap = argv[i + 1];
+        else if (k == "--topic")
+            topic = argv[i + 1];
+        else if (k == "--count")
+            count = std::atol(argv[i + 1]);
+        else if (k == "--size")
+            size = std::atol(argv[i + 1]);
+        else if (k == "--key")
+            key = argv[i + 1];
+        else if (k == "--partitions")
+            partitions = std::atol(argv[i + 1]);
+        else if (k == "--in-flight")
+            in_flight = argv[i + 1];
         else if (k == "--batch")
             batch = argv[i + 1];
         else if (k == "--prop")
@@ -140,7 +147,8 @@ int main(int argc, char** argv) {
             }
             rd_kafka_message_destroy(m);
         }
-        printf("{\"count\": %ld, \"rate\": %.0f}\n", got, got > 1 ? got / ((last - first) / 1e9) : 0.0);
+        printf("{\"count\": %ld, \"rate\": %.0f}\n", got,
+               got > 1 ? got / ((last - first) / 1e9) : 0.0);
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
         return got < count ? 1 : 0;

@@ -83,7 +83,7 @@ struct Conn {
     std::string in;
     std::string out;
     uint16_t next_id = 1;
-    uint64_t unacked = 0;     // publisher QoS 1: PUBACKs outstanding
+    uint64_t unacked = 0;  // publisher QoS 1: PUBACKs outstanding
     uint64_t sent = 0;
     uint64_t received = 0;
 };
@@ -172,8 +172,9 @@ struct Load {
         for (auto& c : conns) {
             if (c.subscriber || !c.connected) continue;
             uint64_t per_pub_window = std::max<uint64_t>(1, window / std::max(1, publishers));
-            uint64_t share = count / std::max(1, publishers) +
-                             (static_cast<uint64_t>(&c - conns.data()) < count % std::max(1, publishers));
+            uint64_t share =
+                count / std::max(1, publishers) +
+                (static_cast<uint64_t>(&c - conns.data()) < count % std::max(1, publishers));
             // Publish until the window is full or the socket pushes back (not just one 64 KiB
             // chunk per wake-up: a broker that acknowledges late would otherwise be starved).
             while (c.sent < share && published - done < window &&
@@ -273,9 +274,7 @@ struct Load {
         if (!c.out.empty()) flush(c);
     }
 
-    void add(Conn c) {
-        conns.push_back(std::move(c));
-    }
+    void add(Conn c) { conns.push_back(std::move(c)); }
 
     void run_flow() {
         ep = epoll_create1(0);
@@ -325,12 +324,16 @@ struct Load {
         double secs = (last_receive - first_send) / 1e9;
         std::sort(latencies.begin(), latencies.end());
         auto pct = [&](double p) {
-            return latencies.empty() ? 0.0 : latencies[static_cast<size_t>(p * (latencies.size() - 1))] / 1e3;
+            return latencies.empty()
+                       ? 0.0
+                       : latencies[static_cast<size_t>(p * (latencies.size() - 1))] / 1e3;
         };
-        printf("{\"published\": %llu, \"received_by_all\": %llu, \"rate\": %.0f, \"deliveries_per_s\": %.0f, "
-               "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
-               static_cast<unsigned long long>(published), static_cast<unsigned long long>(got),
-               got / secs, got * subscribers / secs, pct(0.50), pct(0.99));
+        printf(
+            "{\"published\": %llu, \"received_by_all\": %llu, \"rate\": %.0f, "
+            "\"deliveries_per_s\": %.0f, "
+            "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+            static_cast<unsigned long long>(published), static_cast<unsigned long long>(got),
+            got / secs, got * subscribers / secs, pct(0.50), pct(0.99));
     }
 
     void run_idle(int n, int hold_ms) {
@@ -377,24 +380,38 @@ int main(int argc, char** argv) {
     for (int i = 2; i + 1 < argc; i += 2) {
         std::string k = argv[i];
         long v = std::atol(argv[i + 1]);
-        if (k == "--port") l.port = static_cast<int>(v);
-        else if (k == "--publishers") l.publishers = static_cast<int>(v);
-        else if (k == "--subscribers") l.subscribers = static_cast<int>(v);
-        else if (k == "--qos") l.qos = static_cast<int>(v);
-        else if (k == "--count") l.count = static_cast<uint64_t>(v);
-        else if (k == "--payload") l.payload = static_cast<size_t>(v);
-        else if (k == "--window") l.window = static_cast<uint64_t>(v);
-        else if (k == "--connections") connections = static_cast<int>(v);
-        else if (k == "--hold-ms") hold_ms = static_cast<int>(v);
-        else if (k == "--topic") l.topic = argv[i + 1];
-        else if (k == "--filter") l.filter = argv[i + 1];
-        else if (k == "--deadline-s") l.deadline_s = static_cast<int>(v);
+        if (k == "--port")
+            l.port = static_cast<int>(v);
+        else if (k == "--publishers")
+            l.publishers = static_cast<int>(v);
+        else if (k == "--subscribers")
+            l.subscribers = static_cast<int>(v);
+        else if (k == "--qos")
+            l.qos = static_cast<int>(v);
+        else if (k == "--count")
+            l.count = static_cast<uint64_t>(v);
+        else if (k == "--payload")
+            l.payload = static_cast<size_t>(v);
+        else if (k == "--window")
+            l.window = static_cast<uint64_t>(v);
+        else if (k == "--connections")
+            connections = static_cast<int>(v);
+        else if (k == "--hold-ms")
+            hold_ms = static_cast<int>(v);
+        else if (k == "--topic")
+            l.topic = argv[i + 1];
+        else if (k == "--filter")
+            l.filter = argv[i + 1];
+        else if (k == "--deadline-s")
+            l.deadline_s = static_cast<int>(v);
         else {
             fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
         }
     }
-    if (mode == "flow") l.run_flow();
-    else l.run_idle(connections, hold_ms);
+    if (mode == "flow")
+        l.run_flow();
+    else
+        l.run_idle(connections, hold_ms);
     return 0;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Trestle needs, idempotently (apt-get skips what is installed).
-# Usage: scripts/deps.sh [build] [test] [fuzz] [bench]   (default: build)
+# Usage: scripts/deps.sh [build] [test] [fuzz] [bench] [format]   (default: build)
 set -euo pipefail
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(build)
@@ -18,6 +18,7 @@ for g in "${groups[@]}"; do
            command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm) ;;
     fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
     bench) pkgs+=(libqpid-proton11-dev-examples python3 mosquitto) ;;
+    format) pkgs+=(clang-format-14) ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
   esac
 done

@@ -38,21 +38,36 @@ namespace {
 json::Value to_json(const proton::value& v) {
     using proton::type_id;
     switch (v.type()) {
-        case proton::NULL_TYPE: return nullptr;
-        case proton::BOOLEAN: return proton::get<bool>(v);
-        case proton::UBYTE: case proton::USHORT: case proton::UINT: case proton::ULONG:
-        case proton::BYTE: case proton::SHORT: case proton::INT: case proton::LONG:
+        case proton::NULL_TYPE:
+            return nullptr;
+        case proton::BOOLEAN:
+            return proton::get<bool>(v);
+        case proton::UBYTE:
+        case proton::USHORT:
+        case proton::UINT:
+        case proton::ULONG:
+        case proton::BYTE:
+        case proton::SHORT:
+        case proton::INT:
+        case proton::LONG:
             return json::Value(proton::coerce<int64_t>(v));
-        case proton::FLOAT: case proton::DOUBLE: return proton::coerce<double>(v);
-        case proton::TIMESTAMP: return json::Value(proton::get<proton::timestamp>(v).milliseconds());
-        case proton::STRING: return proton::get<std::string>(v);
-        case proton::SYMBOL: return std::string(proton::get<proton::symbol>(v));
+        case proton::FLOAT:
+        case proton::DOUBLE:
+            return proton::coerce<double>(v);
+        case proton::TIMESTAMP:
+            return json::Value(proton::get<proton::timestamp>(v).milliseconds());
+        case proton::STRING:
+            return proton::get<std::string>(v);
+        case proton::SYMBOL:
+            return std::string(proton::get<proton::symbol>(v));
         case proton::BINARY: {
             proton::binary b = proton::get<proton::binary>(v);
             return std::string(b.begin(), b.end());
         }
-        case proton::UUID: return proton::get<proton::uuid>(v).str();
-        case proton::LIST: case proton::ARRAY: {
+        case proton::UUID:
+            return proton::get<proton::uuid>(v).str();
+        case proton::LIST:
+        case proton::ARRAY: {
             std::vector<proton::value> items;
             proton::get(v, items);
             json::Array a;
@@ -69,7 +84,8 @@ json::Value to_json(const proton::value& v) {
             }
             return o;
         }
-        default: return proton::to_string(v);
+        default:
+            return proton::to_string(v);
     }
 }
 
@@ -99,7 +115,7 @@ proton::scalar to_scalar(const json::Value& v) {
 }
 
 class Client : public proton::messaging_handler {
-public:
+  public:
     Client(const MgmtOptions& o, const std::vector<MgmtRequest>& reqs) : o_(o), reqs_(reqs) {}
 
     std::vector<MgmtResponse> responses;
@@ -116,7 +132,8 @@ public:
             if (!o_.password.empty()) co.password(o_.password);
         }
         if (o_.tls) {
-            auto verify = o_.ssl_verify_peer_name ? proton::ssl::VERIFY_PEER_NAME : proton::ssl::VERIFY_PEER;
+            auto verify =
+                o_.ssl_verify_peer_name ? proton::ssl::VERIFY_PEER_NAME : proton::ssl::VERIFY_PEER;
             if (!o_.ssl_certificate.empty())
                 co.ssl_client_options(proton::ssl_client_options(
                     proton::ssl_certificate(o_.ssl_certificate, o_.ssl_key, o_.ssl_password),
@@ -131,8 +148,9 @@ public:
         conn_ = c.connect(url, co);
     }
     void on_connection_open(proton::connection& c) override {
-        receiver_ = c.open_receiver("", proton::receiver_options().source(
-                                            proton::source_options().dynamic(true)).credit_window(1));
+        receiver_ = c.open_receiver("", proton::receiver_options()
+                                            .source(proton::source_options().dynamic(true))
+                                            .credit_window(1));
         sender_ = c.open_sender("$management");
     }
     void on_receiver_open(proton::receiver& r) override {
@@ -143,8 +161,10 @@ public:
     void on_message(proton::delivery&, proton::message& m) override {
         MgmtResponse resp;
         auto props = m.properties();
-        if (props.exists("statusCode")) resp.status = static_cast<int>(proton::coerce<int64_t>(props.get("statusCode")));
-        if (props.exists("statusDescription")) resp.description = proton::coerce<std::string>(props.get("statusDescription"));
+        if (props.exists("statusCode"))
+            resp.status = static_cast<int>(proton::coerce<int64_t>(props.get("statusCode")));
+        if (props.exists("statusDescription"))
+            resp.description = proton::coerce<std::string>(props.get("statusDescription"));
         resp.body = to_json(m.body());
         responses.push_back(std::move(resp));
         if (responses.size() == reqs_.size()) {
@@ -167,7 +187,7 @@ public:
         conn_.close();
     }
 
-private:
+  private:
     void send_next() {
         if (reply_to_.empty() || in_flight_ || next_ >= reqs_.size() || !sender_ ||
             sender_.credit() <= 0)
@@ -195,7 +215,8 @@ private:
 
 }  // namespace
 
-std::vector<MgmtResponse> management_call(const MgmtOptions& o, const std::vector<MgmtRequest>& reqs) {
+std::vector<MgmtResponse> management_call(const MgmtOptions& o,
+                                          const std::vector<MgmtRequest>& reqs) {
     Client client(o, reqs);
     proton::container c(client);
     c.auto_stop(true);
@@ -206,7 +227,8 @@ std::vector<MgmtResponse> management_call(const MgmtOptions& o, const std::vecto
     bool finished = false, timed_out = false;
     std::thread watchdog([&] {
         std::unique_lock<std::mutex> lock(m);
-        if (!cv.wait_for(lock, std::chrono::duration<double>(o.timeout_s), [&] { return finished; })) {
+        if (!cv.wait_for(lock, std::chrono::duration<double>(o.timeout_s),
+                         [&] { return finished; })) {
             timed_out = true;
             c.stop();
         }
@@ -222,7 +244,8 @@ std::vector<MgmtResponse> management_call(const MgmtOptions& o, const std::vecto
         throw std::runtime_error("Timeout: no response from " + o.url + " within " +
                                  std::to_string(static_cast<int>(o.timeout_s)) + " s");
     if (!client.error.empty()) throw std::runtime_error(client.error);
-    if (client.responses.size() < reqs.size()) throw std::runtime_error("Connection closed before all responses arrived");
+    if (client.responses.size() < reqs.size())
+        throw std::runtime_error("Connection closed before all responses arrived");
     return client.responses;
 }
 
@@ -238,13 +261,16 @@ MgmtResponse management_query(const MgmtOptions& o, const std::string& type,
     const int64_t page = limit > 0 && limit < 500 ? limit : 500;
     for (;;) {
         MgmtRequest r;
-        r.properties = {{"operation", "QUERY"}, {"entityType", type}, {"type", "org.amqp.management"},
-                        {"name", "self"}, {"offset", offset}, {"count", page}};
+        r.properties = {
+            {"operation", "QUERY"}, {"entityType", type}, {"type", "org.amqp.management"},
+            {"name", "self"},       {"offset", offset},   {"count", page}};
         r.body = json::Object{{"attributeNames", names}};
         MgmtResponse resp = management_call(o, {r}).front();
         if (resp.status != 200) return resp;
         const json::Value* res = resp.body.is_object() ? resp.body.find("results") : nullptr;
-        if (const json::Value* an = resp.body.is_object() ? resp.body.find("attributeNames") : nullptr) attribute_names = *an;
+        if (const json::Value* an =
+                resp.body.is_object() ? resp.body.find("attributeNames") : nullptr)
+            attribute_names = *an;
         size_t got = res && res->is_array() ? res->as_array().size() : 0;
         for (size_t i = 0; i < got; ++i) rows.push_back(res->as_array()[i]);
         offset += static_cast<int64_t>(got);
@@ -284,20 +310,34 @@ const char* const connection_options_usage =
 
 bool connection_option(const std::string& arg, const std::string& key,
                        const std::function<std::string()>& value, MgmtOptions& o) {
-    if (arg == "--ssl") o.tls = true;
-    else if (arg == "--ssl-disable-peer-name-verify") o.ssl_verify_peer_name = false;
-    else if (key == "-b" || key == "--bus" || key == "-r") o.url = value();
-    else if (key == "-t" || key == "--timeout") o.timeout_s = std::atof(value().c_str());
-    else if (key == "--ssl-trustfile") o.ssl_trustfile = value();
-    else if (key == "--ssl-certificate") o.ssl_certificate = value();
-    else if (key == "--ssl-key") o.ssl_key = value();
-    else if (key == "--ssl-password") o.ssl_password = value();
-    else if (key == "--ssl-password-file") o.ssl_password = read_secret(value());
-    else if (key == "--sasl-mechanisms") o.sasl_mechanisms = value();
-    else if (key == "--sasl-username") o.user = value();
-    else if (key == "--sasl-password") o.password = value();
-    else if (key == "--sasl-password-file") o.password = read_secret(value());
-    else return false;
+    if (arg == "--ssl")
+        o.tls = true;
+    else if (arg == "--ssl-disable-peer-name-verify")
+        o.ssl_verify_peer_name = false;
+    else if (key == "-b" || key == "--bus" || key == "-r")
+        o.url = value();
+    else if (key == "-t" || key == "--timeout")
+        o.timeout_s = std::atof(value().c_str());
+    else if (key == "--ssl-trustfile")
+        o.ssl_trustfile = value();
+    else if (key == "--ssl-certificate")
+        o.ssl_certificate = value();
+    else if (key == "--ssl-key")
+        o.ssl_key = value();
+    else if (key == "--ssl-password")
+        o.ssl_password = value();
+    else if (key == "--ssl-password-file")
+        o.ssl_password = read_secret(value());
+    else if (key == "--sasl-mechanisms")
+        o.sasl_mechanisms = value();
+    else if (key == "--sasl-username")
+        o.user = value();
+    else if (key == "--sasl-password")
+        o.password = value();
+    else if (key == "--sasl-password-file")
+        o.password = read_secret(value());
+    else
+        return false;
     return true;
 }
 
@@ -307,7 +347,8 @@ void finish_connection_options(MgmtOptions& o) {
         o.url = o.url.substr(8);
         o.tls = true;
     }
-    if (!o.ssl_trustfile.empty() || !o.ssl_certificate.empty() || !o.ssl_verify_peer_name) o.tls = true;
+    if (!o.ssl_trustfile.empty() || !o.ssl_certificate.empty() || !o.ssl_verify_peer_name)
+        o.tls = true;
 }
 
 }  // namespace trestle::tools

@@ -47,7 +47,8 @@ extern const char* const connection_options_usage;
 
 // Sends every request and returns the responses in order. Throws std::runtime_error on
 // connection failure or timeout (message says which).
-std::vector<MgmtResponse> management_call(const MgmtOptions& o, const std::vector<MgmtRequest>& reqs);
+std::vector<MgmtResponse> management_call(const MgmtOptions& o,
+                                          const std::vector<MgmtRequest>& reqs);
 
 // QUERY with paging (offset/count) until a short page: {attributeNames, results}.
 MgmtResponse management_query(const MgmtOptions& o, const std::string& type,

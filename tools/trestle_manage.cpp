@@ -95,16 +95,22 @@ int main(int argc, char** argv) {
         } else if (a == "--version") {
             std::printf("trestle-manage %s\n", trestle::version);
             return 0;
-        } else if (key == "--type") type = value();
-        else if (key == "--name") name = value();
-        else if (key == "--identity") identity = value();
-        else if (tools::connection_option(a, key, value, o)) {}
-        else if (a.rfind("-", 0) == 0) {
+        } else if (key == "--type")
+            type = value();
+        else if (key == "--name")
+            name = value();
+        else if (key == "--identity")
+            identity = value();
+        else if (tools::connection_option(a, key, value, o)) {
+        } else if (a.rfind("-", 0) == 0) {
             std::fprintf(stderr, "trestle-manage: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
-        } else if (op.empty()) op = a;
-        else if (a.find('=') != std::string::npos) assigns.emplace_back(a.substr(0, a.find('=')), a.substr(a.find('=') + 1));
-        else attrs.push_back(a);
+        } else if (op.empty())
+            op = a;
+        else if (a.find('=') != std::string::npos)
+            assigns.emplace_back(a.substr(0, a.find('=')), a.substr(a.find('=') + 1));
+        else
+            attrs.push_back(a);
     }
     tools::finish_connection_options(o);
     if (op.empty()) {
@@ -112,7 +118,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string OP = op;
-    for (auto& c : OP) c = c == '_' ? '-' : static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    for (auto& c : OP)
+        c = c == '_' ? '-' : static_cast<char>(toupper(static_cast<unsigned char>(c)));
     type = long_type(type);
     tools::MgmtRequest r;
     r.properties["operation"] = OP;
@@ -137,8 +144,10 @@ int main(int argc, char** argv) {
             return 2;
         }
         if (!type.empty()) r.properties["type"] = type;
-        if (!identity.empty()) r.properties["identity"] = identity;
-        else if (!name.empty()) r.properties["name"] = name;
+        if (!identity.empty())
+            r.properties["identity"] = identity;
+        else if (!name.empty())
+            r.properties["name"] = name;
         if (OP == "CREATE" && !name.empty()) body.emplace_back("name", name);
         r.body = OP == "CREATE" || OP == "UPDATE" ? json::Value(body) : json::Value(json::Object{});
     }
@@ -156,7 +165,8 @@ int main(int argc, char** argv) {
             if (names && results)
                 for (const auto& row : results->as_array()) {
                     json::Object m;
-                    for (size_t k = 0; k < names->as_array().size() && k < row.as_array().size(); ++k)
+                    for (size_t k = 0; k < names->as_array().size() && k < row.as_array().size();
+                         ++k)
                         if (!row.as_array()[k].is_null())
                             m.emplace_back(names->as_array()[k].as_string(), row.as_array()[k]);
                     out.emplace_back(std::move(m));

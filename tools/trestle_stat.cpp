@@ -1,11 +1,11 @@
 // trestle-stat: qdstat's views of a live router (same flags and table layout), plus MQTT
 // sessions, retained messages and Kafka routes. Talks AMQP Management to $management.
+#include <sys/time.h>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <iostream>
 #include <string>
-#include <sys/time.h>
 #include <vector>
 
 #include "mgmt_client.hpp"
@@ -125,7 +125,8 @@ Rows query(const MgmtOptions& o, const std::string& type, const std::vector<std:
     if (resp.status != 200)
         throw std::runtime_error("Status " + std::to_string(resp.status) + ": " + resp.description);
     Rows out;
-    for (const auto& n : resp.body.find("attributeNames")->as_array()) out.names.push_back(n.as_string());
+    for (const auto& n : resp.body.find("attributeNames")->as_array())
+        out.names.push_back(n.as_string());
     for (const auto& r : resp.body.find("results")->as_array()) out.rows.push_back(r.as_array());
     return out;
 }
@@ -181,21 +182,33 @@ int main(int argc, char** argv) {
         } else if (a == "--version") {
             std::printf("trestle-stat %s\n", trestle::version);
             return 0;
-        } else if (a == "-g" || a == "--general") view = "g";
-        else if (a == "-c" || a == "--connections") view = "c";
-        else if (a == "-l" || a == "--links") view = "l";
-        else if (a == "-a" || a == "--address") view = "a";
-        else if (a == "-m" || a == "--memory") view = "m";
-        else if (a == "--linkroutes") view = "linkroutes";
-        else if (a == "--log") view = "log";
-        else if (a == "--mqtt") view = "mqtt";
-        else if (a == "--retained") view = "retained";
-        else if (a == "--kafka") view = "kafka";
-        else if (a == "--csv") csv = true;
-        else if (a == "-v" || a == "--verbose") {}
-        else if (key == "--limit") limit = std::atoll(value().c_str());
-        else if (tools::connection_option(a, key, value, o)) {}
-        else {
+        } else if (a == "-g" || a == "--general")
+            view = "g";
+        else if (a == "-c" || a == "--connections")
+            view = "c";
+        else if (a == "-l" || a == "--links")
+            view = "l";
+        else if (a == "-a" || a == "--address")
+            view = "a";
+        else if (a == "-m" || a == "--memory")
+            view = "m";
+        else if (a == "--linkroutes")
+            view = "linkroutes";
+        else if (a == "--log")
+            view = "log";
+        else if (a == "--mqtt")
+            view = "mqtt";
+        else if (a == "--retained")
+            view = "retained";
+        else if (a == "--kafka")
+            view = "kafka";
+        else if (a == "--csv")
+            csv = true;
+        else if (a == "-v" || a == "--verbose") {
+        } else if (key == "--limit")
+            limit = std::atoll(value().c_str());
+        else if (tools::connection_option(a, key, value, o)) {
+        } else {
             std::fprintf(stderr, "trestle-stat: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
@@ -208,17 +221,20 @@ int main(int argc, char** argv) {
     try {
         if (view == "log") {
             tools::MgmtRequest r;
-            r.properties = {{"operation", "GET-LOG"}, {"type", "org.amqp.management"}, {"name", "self"}};
+            r.properties = {
+                {"operation", "GET-LOG"}, {"type", "org.amqp.management"}, {"name", "self"}};
             if (limit > 0) r.properties["limit"] = json::Value(limit);
             tools::MgmtResponse resp = tools::management_call(o, {r}).front();
             if (resp.status != 200) throw std::runtime_error(resp.description);
             for (const auto& e : resp.body.as_array()) {
                 const auto& f = e.as_array();
                 if (f.size() < 6) continue;
-                time_t t = static_cast<time_t>(f[5].is_double() ? f[5].as_double() : (f[5].is_int() ? f[5].as_int() : 0));
+                time_t t = static_cast<time_t>(
+                    f[5].is_double() ? f[5].as_double() : (f[5].is_int() ? f[5].as_int() : 0));
                 char b[64];
                 std::strftime(b, sizeof b, "%a %b %d %H:%M:%S %Y", std::localtime(&t));
-                std::printf("%s %s (%s) %s\n", b, cell(f[0]).c_str(), cell(f[1]).c_str(), cell(f[2]).c_str());
+                std::printf("%s %s (%s) %s\n", b, cell(f[0]).c_str(), cell(f[1]).c_str(),
+                            cell(f[2]).c_str());
             }
             return 0;
         }
@@ -229,7 +245,9 @@ int main(int argc, char** argv) {
             const json::Array& row = r.rows.at(0);
             t.title = "Router Statistics";
             t.heads = {"attr", "value"};
-            auto add = [&](const char* label, const std::string& v) { t.rows.push_back({label, v}); };
+            auto add = [&](const char* label, const std::string& v) {
+                t.rows.push_back({label, v});
+            };
             auto g = [&](const char* n) { return cell(r.get(row, n)); };
             add("Version", g("version"));
             add("Mode", g("mode"));
@@ -264,33 +282,55 @@ int main(int argc, char** argv) {
         } else if (view == "c") {
             Rows r = query(o, "org.apache.qpid.dispatch.connection", {}, limit);
             t.title = "Connections";
-            t.heads = {"id", "host", "container", "role", "proto", "dir", "security",
-                       "authentication", "tenant", "last dlv", "uptime"};
+            t.heads = {"id",       "host",           "container", "role",     "proto", "dir",
+                       "security", "authentication", "tenant",    "last dlv", "uptime"};
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
-                bool enc = r.get(row, "isEncrypted").is_bool() && r.get(row, "isEncrypted").as_bool();
-                bool auth = r.get(row, "isAuthenticated").is_bool() && r.get(row, "isAuthenticated").as_bool();
+                bool enc =
+                    r.get(row, "isEncrypted").is_bool() && r.get(row, "isEncrypted").as_bool();
+                bool auth = r.get(row, "isAuthenticated").is_bool() &&
+                            r.get(row, "isAuthenticated").as_bool();
                 std::string sasl = g("sasl");
-                std::string authn = auth ? g("user") : (sasl == "ANONYMOUS" ? "anonymous-user" : "no-auth");
-                t.rows.push_back({g("identity"), g("host"), g("container"), g("role"), g("protocol"),
-                                  g("dir"), enc ? g("sslProto") : "no-security", authn, g("tenant"),
-                                  duration(r.get(row, "lastDlvSeconds")),
+                std::string authn =
+                    auth ? g("user") : (sasl == "ANONYMOUS" ? "anonymous-user" : "no-auth");
+                t.rows.push_back({g("identity"), g("host"), g("container"), g("role"),
+                                  g("protocol"), g("dir"), enc ? g("sslProto") : "no-security",
+                                  authn, g("tenant"), duration(r.get(row, "lastDlvSeconds")),
                                   duration(r.get(row, "uptimeSeconds"))});
             }
         } else if (view == "l") {
             Rows r = query(o, "org.apache.qpid.dispatch.router.link",
-                           {"linkType", "linkDir", "connectionId", "identity", "peer", "owningAddr",
-                            "capacity", "undeliveredCount", "unsettledCount", "deliveryCount",
-                            "presettledCount", "droppedPresettledCount", "acceptedCount",
-                            "rejectedCount", "releasedCount", "modifiedCount",
-                            "deliveriesDelayed1Sec", "deliveriesDelayed10Sec", "deliveriesStuck",
-                            "creditAvailable", "zeroCreditSeconds", "adminStatus", "operStatus",
-                            "linkName", "priority", "settleRate"},
+                           {"linkType",
+                            "linkDir",
+                            "connectionId",
+                            "identity",
+                            "peer",
+                            "owningAddr",
+                            "capacity",
+                            "undeliveredCount",
+                            "unsettledCount",
+                            "deliveryCount",
+                            "presettledCount",
+                            "droppedPresettledCount",
+                            "acceptedCount",
+                            "rejectedCount",
+                            "releasedCount",
+                            "modifiedCount",
+                            "deliveriesDelayed1Sec",
+                            "deliveriesDelayed10Sec",
+                            "deliveriesStuck",
+                            "creditAvailable",
+                            "zeroCreditSeconds",
+                            "adminStatus",
+                            "operStatus",
+                            "linkName",
+                            "priority",
+                            "settleRate"},
                            limit);
             t.title = "Router Links";
-            t.heads = {"type", "dir", "conn id", "id", "peer", "class", "addr", "phs", "cap", "pri",
-                       "undel", "unsett", "deliv", "presett", "psdrop", "acc", "rej", "rel", "mod",
-                       "delay", "rate", "stuck", "cred", "blkd"};
+            t.heads = {"type", "dir", "conn id", "id",     "peer",  "class",   "addr",   "phs",
+                       "cap",  "pri", "undel",   "unsett", "deliv", "presett", "psdrop", "acc",
+                       "rej",  "rel", "mod",     "delay",  "rate",  "stuck",   "cred",   "blkd"};
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 std::string addr, phase;
@@ -299,13 +339,29 @@ int main(int argc, char** argv) {
                 for (const char* n : {"deliveriesDelayed1Sec", "deliveriesDelayed10Sec"})
                     if (r.get(row, n).is_int()) delayed += r.get(row, n).as_int();
                 const json::Value& zc = r.get(row, "zeroCreditSeconds");
-                t.rows.push_back({g("linkType"), g("linkDir"), g("connectionId"), g("identity"),
-                                  g("peer"), cls, addr, phase, g("capacity"), g("priority"),
-                                  g("undeliveredCount"), g("unsettledCount"), g("deliveryCount"),
-                                  g("presettledCount"), g("droppedPresettledCount"),
-                                  g("acceptedCount"), g("rejectedCount"), g("releasedCount"),
-                                  g("modifiedCount"), std::to_string(delayed), g("settleRate"),
-                                  g("deliveriesStuck"), g("creditAvailable"),
+                t.rows.push_back({g("linkType"),
+                                  g("linkDir"),
+                                  g("connectionId"),
+                                  g("identity"),
+                                  g("peer"),
+                                  cls,
+                                  addr,
+                                  phase,
+                                  g("capacity"),
+                                  g("priority"),
+                                  g("undeliveredCount"),
+                                  g("unsettledCount"),
+                                  g("deliveryCount"),
+                                  g("presettledCount"),
+                                  g("droppedPresettledCount"),
+                                  g("acceptedCount"),
+                                  g("rejectedCount"),
+                                  g("releasedCount"),
+                                  g("modifiedCount"),
+                                  std::to_string(delayed),
+                                  g("settleRate"),
+                                  g("deliveriesStuck"),
+                                  g("creditAvailable"),
                                   zc.is_int() && zc.as_int() > 0 ? duration(zc) : "-"});
             }
         } else if (view == "a") {
@@ -316,7 +372,8 @@ int main(int argc, char** argv) {
                             "deliveriesToContainer", "deliveriesFromContainer", "name", "priority"},
                            limit);
             t.title = "Router Addresses";
-            t.heads = {"class", "addr", "phs", "distrib", "pri", "local", "remote", "in", "out", "thru", "fallback"};
+            t.heads = {"class",  "addr", "phs", "distrib", "pri",     "local",
+                       "remote", "in",   "out", "thru",    "fallback"};
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 std::string addr, phase;
@@ -335,7 +392,8 @@ int main(int argc, char** argv) {
                             "batchesRebalancedToGlobal"},
                            limit);
             t.title = "Memory Pools";
-            t.heads = {"type", "size", "batch", "thread-max", "total", "in-threads", "rebal-in", "rebal-out"};
+            t.heads = {"type",  "size",       "batch",    "thread-max",
+                       "total", "in-threads", "rebal-in", "rebal-out"};
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 std::string id = g("identity");
@@ -359,7 +417,8 @@ int main(int argc, char** argv) {
         } else if (view == "mqtt") {
             Rows r = query(o, "io.trestle.mqttSession", {}, limit);
             t.title = "MQTT Sessions";
-            t.heads = {"client id", "connected", "proto", "host", "expiry", "subscriptions", "queued", "inflight", "dropped"};
+            t.heads = {"client id",     "connected", "proto",    "host",   "expiry",
+                       "subscriptions", "queued",    "inflight", "dropped"};
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 std::string subs;
@@ -382,19 +441,24 @@ int main(int argc, char** argv) {
             for (const auto& row : r.rows) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 t.rows.push_back({g("topic"), g("qos"), g("size"), g("format"),
-                                  r.get(row, "expiresInSeconds").is_int() ? duration(r.get(row, "expiresInSeconds")) : "-"});
+                                  r.get(row, "expiresInSeconds").is_int()
+                                      ? duration(r.get(row, "expiresInSeconds"))
+                                      : "-"});
             }
         } else if (view == "kafka") {
-            Rows k = query(o, "io.trestle.kafka", {"name", "bootstrap", "operStatus", "lastError"}, 0);
+            Rows k =
+                query(o, "io.trestle.kafka", {"name", "bootstrap", "operStatus", "lastError"}, 0);
             for (const auto& row : k.rows) {
                 std::string status = cell(k.get(row, "operStatus"));
-                if (!cell(k.get(row, "lastError")).empty()) status += ": " + cell(k.get(row, "lastError"));
+                if (!cell(k.get(row, "lastError")).empty())
+                    status += ": " + cell(k.get(row, "lastError"));
                 std::printf("Kafka %s: %s (%s)\n\n", cell(k.get(row, "name")).c_str(),
                             cell(k.get(row, "bootstrap")).c_str(), status.c_str());
             }
             Rows r = query(o, "io.trestle.kafkaRoute", {}, limit);
             t.title = "Kafka Routes";
-            t.heads = {"name", "address", "topic", "dir", "produced", "failed", "in-flight", "consumed", "dead-letter", "redelivered", "lag"};
+            t.heads = {"name",      "address",  "topic",       "dir",         "produced", "failed",
+                       "in-flight", "consumed", "dead-letter", "redelivered", "lag"};
             Table parts;
             parts.title = "Consumer Partitions";
             parts.heads = {"route", "topic", "partition", "committed", "position", "end", "lag"};
@@ -403,13 +467,16 @@ int main(int argc, char** argv) {
                 std::string address = g("prefix").empty() ? g("pattern") : g("prefix");
                 t.rows.push_back({g("name"), address, g("topic"), g("direction"), g("produced"),
                                   g("produceFailed"), g("inFlight"), g("consumed"),
-                                  g("deadLettered"), g("redelivered"), g("lag").empty() ? "-" : g("lag")});
+                                  g("deadLettered"), g("redelivered"),
+                                  g("lag").empty() ? "-" : g("lag")});
                 const json::Value& ps = r.get(row, "partitions");
                 if (!ps.is_array()) continue;
                 for (const auto& p : ps.as_array()) {
                     if (!p.is_array() || p.as_array().size() < 5) continue;
                     const auto& v = p.as_array();
-                    auto c = [&](size_t i) { return v[i].is_null() ? std::string("-") : cell(v[i]); };
+                    auto c = [&](size_t i) {
+                        return v[i].is_null() ? std::string("-") : cell(v[i]);
+                    };
                     parts.rows.push_back({g("name"), g("topic"), c(0), c(1), c(2), c(3), c(4)});
                 }
             }
@@ -417,7 +484,8 @@ int main(int argc, char** argv) {
             std::printf("\n");
             t = std::move(parts);
         }
-        if (limit > 0 && static_cast<int64_t>(t.rows.size()) > limit) t.rows.resize(static_cast<size_t>(limit));
+        if (limit > 0 && static_cast<int64_t>(t.rows.size()) > limit)
+            t.rows.resize(static_cast<size_t>(limit));
         print(t, csv);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());

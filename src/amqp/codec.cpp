@@ -9,18 +9,27 @@ namespace {
 uint32_t be32(const uint8_t* p) {
     return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
 }
-uint64_t be64(const uint8_t* p) { return (uint64_t(be32(p)) << 32) | be32(p + 4); }
+uint64_t be64(const uint8_t* p) {
+    return (uint64_t(be32(p)) << 32) | be32(p + 4);
+}
 
 // Fixed payload width of a format code, or -1 for variable/compound codes.
 int fixed_width(uint8_t code) {
     switch (code >> 4) {
-        case 0x4: return 0;
-        case 0x5: return 1;
-        case 0x6: return 2;
-        case 0x7: return 4;
-        case 0x8: return 8;
-        case 0x9: return 16;
-        default: return -1;
+        case 0x4:
+            return 0;
+        case 0x5:
+            return 1;
+        case 0x6:
+            return 2;
+        case 0x7:
+            return 4;
+        case 0x8:
+            return 8;
+        case 0x9:
+            return 16;
+        default:
+            return -1;
     }
 }
 
@@ -64,13 +73,21 @@ bool Reader::skip_value(int depth) {
     }
     size_t size;
     switch (code) {
-        case 0xa0: case 0xa1: case 0xa3:
-        case 0xc0: case 0xc1: case 0xe0:
+        case 0xa0:
+        case 0xa1:
+        case 0xa3:
+        case 0xc0:
+        case 0xc1:
+        case 0xe0:
             if (!need(1)) return false;
             size = *p_++;
             break;
-        case 0xb0: case 0xb1: case 0xb3:
-        case 0xd0: case 0xd1: case 0xf0:
+        case 0xb0:
+        case 0xb1:
+        case 0xb3:
+        case 0xd0:
+        case 0xd1:
+        case 0xf0:
             if (!need(4)) return false;
             size = be32(p_);
             p_ += 4;
@@ -166,11 +183,15 @@ std::optional<std::string_view> Reader::read_bytes_like(bool* is_null) {
         case 0x40:
             if (is_null) *is_null = true;
             return std::string_view{};
-        case 0xa0: case 0xa1: case 0xa3:
+        case 0xa0:
+        case 0xa1:
+        case 0xa3:
             if (!need(1)) return std::nullopt;
             size = *p_++;
             break;
-        case 0xb0: case 0xb1: case 0xb3:
+        case 0xb0:
+        case 0xb1:
+        case 0xb3:
             if (!need(4)) return std::nullopt;
             size = be32(p_);
             p_ += 4;
@@ -190,8 +211,12 @@ std::optional<uint64_t> Reader::read_unsigned() {
     if (!need(1)) return std::nullopt;
     uint8_t code = *p_++;
     switch (code) {
-        case 0x43: case 0x44: return 0;
-        case 0x50: case 0x52: case 0x53:
+        case 0x43:
+        case 0x44:
+            return 0;
+        case 0x50:
+        case 0x52:
+        case 0x53:
             if (!need(1)) return std::nullopt;
             return *p_++;
         case 0x60:
@@ -254,9 +279,15 @@ std::string scan_message(std::string_view bytes, MessageLayout& out) {
         size_t end = r.offset();
         Span span{start, end - start};
         switch (*code) {
-            case 0x70: out.header = span; break;
-            case 0x71: out.delivery_annotations = span; break;
-            case 0x72: out.message_annotations = span; break;
+            case 0x70:
+                out.header = span;
+                break;
+            case 0x71:
+                out.delivery_annotations = span;
+                break;
+            case 0x72:
+                out.message_annotations = span;
+                break;
             case 0x73: {
                 out.properties = span;
                 Reader pr(bytes.substr(0, end));
@@ -264,8 +295,12 @@ std::string scan_message(std::string_view bytes, MessageLayout& out) {
                 read_properties(pr, end, out);
                 break;
             }
-            case 0x74: out.application_properties = span; break;
-            case 0x78: out.footer = span; break;
+            case 0x74:
+                out.application_properties = span;
+                break;
+            case 0x78:
+                out.footer = span;
+                break;
             default:
                 if (!out.body.present())
                     out.body = span;
@@ -285,9 +320,15 @@ namespace trestle::amqp {
 
 std::optional<int64_t> Value::as_integer() const {
     switch (type) {
-        case Type::ubyte: case Type::ushort: case Type::uint: case Type::ulong:
+        case Type::ubyte:
+        case Type::ushort:
+        case Type::uint:
+        case Type::ulong:
             return static_cast<int64_t>(u);
-        case Type::byte: case Type::short_: case Type::int_: case Type::long_:
+        case Type::byte:
+        case Type::short_:
+        case Type::int_:
+        case Type::long_:
             return i;
         default:
             return std::nullopt;
@@ -296,14 +337,23 @@ std::optional<int64_t> Value::as_integer() const {
 
 std::string Value::to_text() const {
     switch (type) {
-        case Type::null: return "";
-        case Type::boolean: return b ? "true" : "false";
-        case Type::ubyte: case Type::ushort: case Type::uint: case Type::ulong:
+        case Type::null:
+            return "";
+        case Type::boolean:
+            return b ? "true" : "false";
+        case Type::ubyte:
+        case Type::ushort:
+        case Type::uint:
+        case Type::ulong:
             return std::to_string(u);
-        case Type::byte: case Type::short_: case Type::int_: case Type::long_:
+        case Type::byte:
+        case Type::short_:
+        case Type::int_:
+        case Type::long_:
         case Type::timestamp:
             return std::to_string(i);
-        case Type::float_: case Type::double_: {
+        case Type::float_:
+        case Type::double_: {
             char buf[32];
             snprintf(buf, sizeof buf, "%.17g", d);
             return buf;
@@ -353,24 +403,77 @@ bool read_value(Reader& r, Value& out, int depth) {
     size_t len = end - start;
     auto fixed = [&](int n) -> const uint8_t* { return len >= size_t(1 + n) ? base + 1 : nullptr; };
     switch (c) {
-        case 0x40: out.type = Value::Type::null; break;
-        case 0x41: out.type = Value::Type::boolean; out.b = true; break;
-        case 0x42: out.type = Value::Type::boolean; out.b = false; break;
-        case 0x56: out.type = Value::Type::boolean; out.b = base[1] != 0; break;
-        case 0x50: out.type = Value::Type::ubyte; out.u = base[1]; break;
-        case 0x60: out.type = Value::Type::ushort; out.u = be_n(fixed(2), 2); break;
-        case 0x70: out.type = Value::Type::uint; out.u = be_n(fixed(4), 4); break;
-        case 0x52: out.type = Value::Type::uint; out.u = base[1]; break;
-        case 0x43: out.type = Value::Type::uint; out.u = 0; break;
-        case 0x80: out.type = Value::Type::ulong; out.u = be_n(fixed(8), 8); break;
-        case 0x53: out.type = Value::Type::ulong; out.u = base[1]; break;
-        case 0x44: out.type = Value::Type::ulong; out.u = 0; break;
-        case 0x51: out.type = Value::Type::byte; out.i = int8_t(base[1]); break;
-        case 0x61: out.type = Value::Type::short_; out.i = int16_t(be_n(fixed(2), 2)); break;
-        case 0x71: out.type = Value::Type::int_; out.i = int32_t(be_n(fixed(4), 4)); break;
-        case 0x54: out.type = Value::Type::int_; out.i = int8_t(base[1]); break;
-        case 0x81: out.type = Value::Type::long_; out.i = int64_t(be_n(fixed(8), 8)); break;
-        case 0x55: out.type = Value::Type::long_; out.i = int8_t(base[1]); break;
+        case 0x40:
+            out.type = Value::Type::null;
+            break;
+        case 0x41:
+            out.type = Value::Type::boolean;
+            out.b = true;
+            break;
+        case 0x42:
+            out.type = Value::Type::boolean;
+            out.b = false;
+            break;
+        case 0x56:
+            out.type = Value::Type::boolean;
+            out.b = base[1] != 0;
+            break;
+        case 0x50:
+            out.type = Value::Type::ubyte;
+            out.u = base[1];
+            break;
+        case 0x60:
+            out.type = Value::Type::ushort;
+            out.u = be_n(fixed(2), 2);
+            break;
+        case 0x70:
+            out.type = Value::Type::uint;
+            out.u = be_n(fixed(4), 4);
+            break;
+        case 0x52:
+            out.type = Value::Type::uint;
+            out.u = base[1];
+            break;
+        case 0x43:
+            out.type = Value::Type::uint;
+            out.u = 0;
+            break;
+        case 0x80:
+            out.type = Value::Type::ulong;
+            out.u = be_n(fixed(8), 8);
+            break;
+        case 0x53:
+            out.type = Value::Type::ulong;
+            out.u = base[1];
+            break;
+        case 0x44:
+            out.type = Value::Type::ulong;
+            out.u = 0;
+            break;
+        case 0x51:
+            out.type = Value::Type::byte;
+            out.i = int8_t(base[1]);
+            break;
+        case 0x61:
+            out.type = Value::Type::short_;
+            out.i = int16_t(be_n(fixed(2), 2));
+            break;
+        case 0x71:
+            out.type = Value::Type::int_;
+            out.i = int32_t(be_n(fixed(4), 4));
+            break;
+        case 0x54:
+            out.type = Value::Type::int_;
+            out.i = int8_t(base[1]);
+            break;
+        case 0x81:
+            out.type = Value::Type::long_;
+            out.i = int64_t(be_n(fixed(8), 8));
+            break;
+        case 0x55:
+            out.type = Value::Type::long_;
+            out.i = int8_t(base[1]);
+            break;
         case 0x72: {
             out.type = Value::Type::float_;
             uint32_t bits = uint32_t(be_n(fixed(4), 4));
@@ -385,22 +488,33 @@ bool read_value(Reader& r, Value& out, int depth) {
             std::memcpy(&out.d, &bits, 8);
             break;
         }
-        case 0x83: out.type = Value::Type::timestamp; out.i = int64_t(be_n(fixed(8), 8)); break;
+        case 0x83:
+            out.type = Value::Type::timestamp;
+            out.i = int64_t(be_n(fixed(8), 8));
+            break;
         case 0x98:
             out.type = Value::Type::uuid;
             out.bytes.assign(reinterpret_cast<const char*>(base + 1), 16);
             break;
-        case 0xa0: case 0xa1: case 0xa3: case 0xb0: case 0xb1: case 0xb3: {
+        case 0xa0:
+        case 0xa1:
+        case 0xa3:
+        case 0xb0:
+        case 0xb1:
+        case 0xb3: {
             auto v = r.read_bytes_like();
             if (!v) return false;
-            out.type = (c == 0xa0 || c == 0xb0) ? Value::Type::binary
+            out.type = (c == 0xa0 || c == 0xb0)   ? Value::Type::binary
                        : (c == 0xa1 || c == 0xb1) ? Value::Type::string
                                                   : Value::Type::symbol;
             out.bytes.assign(*v);
             return true;
         }
-        case 0x45: out.type = Value::Type::list; break;
-        case 0xc0: case 0xd0: {
+        case 0x45:
+            out.type = Value::Type::list;
+            break;
+        case 0xc0:
+        case 0xd0: {
             size_t list_end;
             auto n = r.enter_list(list_end);
             if (!n) return false;
@@ -413,7 +527,8 @@ bool read_value(Reader& r, Value& out, int depth) {
             if (r.offset() != list_end) return false;
             return true;
         }
-        case 0xc1: case 0xd1: {
+        case 0xc1:
+        case 0xd1: {
             // Same layout as a list: size, count, then count values (keys and values).
             bool small = c == 0xc1;
             size_t hdr = small ? 2 : 8;
@@ -435,7 +550,8 @@ bool read_value(Reader& r, Value& out, int depth) {
         case 0x00: {
             r.set_offset(start + 1);
             Value descriptor, value;
-            if (!read_value(r, descriptor, depth + 1) || !read_value(r, value, depth + 1)) return false;
+            if (!read_value(r, descriptor, depth + 1) || !read_value(r, value, depth + 1))
+                return false;
             out.type = Value::Type::described;
             out.items.push_back(std::move(descriptor));
             out.items.push_back(std::move(value));
@@ -515,9 +631,15 @@ void variable(std::string& o, char small, char big, std::string_view s) {
     o.append(s);
 }
 }  // namespace
-void Writer::string(std::string_view s) { variable(out_, '\xa1', '\xb1', s); }
-void Writer::symbol(std::string_view s) { variable(out_, '\xa3', '\xb3', s); }
-void Writer::binary(std::string_view s) { variable(out_, '\xa0', '\xb0', s); }
+void Writer::string(std::string_view s) {
+    variable(out_, '\xa1', '\xb1', s);
+}
+void Writer::symbol(std::string_view s) {
+    variable(out_, '\xa3', '\xb3', s);
+}
+void Writer::binary(std::string_view s) {
+    variable(out_, '\xa0', '\xb0', s);
+}
 void Writer::string_array(const std::vector<std::string>& items) {
     uint32_t size = 4 + 1;  // count, element constructor
     for (const auto& s : items) size += 4 + static_cast<uint32_t>(s.size());
@@ -555,7 +677,8 @@ void Writer::end_list(size_t m, uint32_t count) {
     }
     uint32_t size = static_cast<uint32_t>(body + 4);
     for (int k = 0; k < 4; ++k) out_[m + 1 + k] = static_cast<char>((size >> (8 * (3 - k))) & 0xff);
-    for (int k = 0; k < 4; ++k) out_[m + 5 + k] = static_cast<char>((count >> (8 * (3 - k))) & 0xff);
+    for (int k = 0; k < 4; ++k)
+        out_[m + 5 + k] = static_cast<char>((count >> (8 * (3 - k))) & 0xff);
 }
 size_t Writer::begin_map() {
     size_t m = out_.size();
@@ -575,7 +698,8 @@ void Writer::end_map(size_t m, uint32_t count) {
     }
     uint32_t size = static_cast<uint32_t>(body + 4);
     for (int k = 0; k < 4; ++k) out_[m + 1 + k] = static_cast<char>((size >> (8 * (3 - k))) & 0xff);
-    for (int k = 0; k < 4; ++k) out_[m + 5 + k] = static_cast<char>((count >> (8 * (3 - k))) & 0xff);
+    for (int k = 0; k < 4; ++k)
+        out_[m + 5 + k] = static_cast<char>((count >> (8 * (3 - k))) & 0xff);
 }
 void Writer::descriptor(uint8_t code) {
     out_ += '\x00';
@@ -602,15 +726,25 @@ void Writer::response_properties(std::string_view to, std::string_view correlati
 
 void Writer::value(const Value& v) {
     switch (v.type) {
-        case Value::Type::null: null(); break;
-        case Value::Type::boolean: boolean(v.b); break;
-        case Value::Type::ubyte: ubyte(static_cast<uint8_t>(v.u)); break;
+        case Value::Type::null:
+            null();
+            break;
+        case Value::Type::boolean:
+            boolean(v.b);
+            break;
+        case Value::Type::ubyte:
+            ubyte(static_cast<uint8_t>(v.u));
+            break;
         case Value::Type::ushort:
             out_ += '\x60';
             be(v.u, 2);
             break;
-        case Value::Type::uint: uint(static_cast<uint32_t>(v.u)); break;
-        case Value::Type::ulong: ulong(v.u); break;
+        case Value::Type::uint:
+            uint(static_cast<uint32_t>(v.u));
+            break;
+        case Value::Type::ulong:
+            ulong(v.u);
+            break;
         case Value::Type::byte:
             out_ += '\x51';
             out_ += static_cast<char>(static_cast<int8_t>(v.i));
@@ -619,8 +753,12 @@ void Writer::value(const Value& v) {
             out_ += '\x61';
             be(static_cast<uint16_t>(v.i), 2);
             break;
-        case Value::Type::int_: int32(static_cast<int32_t>(v.i)); break;
-        case Value::Type::long_: int64(v.i); break;
+        case Value::Type::int_:
+            int32(static_cast<int32_t>(v.i));
+            break;
+        case Value::Type::long_:
+            int64(v.i);
+            break;
         case Value::Type::float_: {
             float f = static_cast<float>(v.d);
             uint32_t bits;
@@ -636,14 +774,22 @@ void Writer::value(const Value& v) {
             be(bits, 8);
             break;
         }
-        case Value::Type::timestamp: timestamp(v.i); break;
+        case Value::Type::timestamp:
+            timestamp(v.i);
+            break;
         case Value::Type::uuid:
             out_ += '\x98';
             out_ += v.bytes;
             break;
-        case Value::Type::binary: binary(v.bytes); break;
-        case Value::Type::string: string(v.bytes); break;
-        case Value::Type::symbol: symbol(v.bytes); break;
+        case Value::Type::binary:
+            binary(v.bytes);
+            break;
+        case Value::Type::string:
+            string(v.bytes);
+            break;
+        case Value::Type::symbol:
+            symbol(v.bytes);
+            break;
         case Value::Type::list: {
             size_t m = begin_list();
             for (const auto& it : v.items) value(it);

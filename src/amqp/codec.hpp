@@ -46,7 +46,7 @@ std::string scan_message(std::string_view bytes, MessageLayout& out);
 
 // Low-level reader, exposed for tests and other decoders.
 class Reader {
-public:
+  public:
     explicit Reader(std::string_view b)
         : p_(reinterpret_cast<const uint8_t*>(b.data())), end_(p_ + b.size()), begin_(p_) {}
 
@@ -73,7 +73,7 @@ public:
     void set_offset(size_t off) { p_ = begin_ + off; }
     const char* raw_begin() const { return reinterpret_cast<const char*>(begin_); }
 
-private:
+  private:
     bool need(size_t n);
     bool fail(std::string msg) {
         if (error_.empty()) error_ = std::move(msg);
@@ -88,18 +88,38 @@ private:
 // A decoded AMQP value, for the few places that need one (cross-protocol mapping, management).
 struct Value {
     enum class Type : uint8_t {
-        null, boolean, ubyte, ushort, uint, ulong, byte, short_, int_, long_, float_, double_,
-        timestamp, uuid, binary, string, symbol, list, map, array, described, other
+        null,
+        boolean,
+        ubyte,
+        ushort,
+        uint,
+        ulong,
+        byte,
+        short_,
+        int_,
+        long_,
+        float_,
+        double_,
+        timestamp,
+        uuid,
+        binary,
+        string,
+        symbol,
+        list,
+        map,
+        array,
+        described,
+        other
     };
     Type type = Type::null;
     bool b = false;
-    uint64_t u = 0;      // unsigned kinds, timestamp (as int64 bits)
-    int64_t i = 0;       // signed kinds
+    uint64_t u = 0;  // unsigned kinds, timestamp (as int64 bits)
+    int64_t i = 0;   // signed kinds
     double d = 0;
-    std::string bytes;   // binary, string, symbol, uuid (16 bytes), other (raw encoding)
-    std::vector<Value> items;                     // list, array, described (descriptor, value)
+    std::string bytes;         // binary, string, symbol, uuid (16 bytes), other (raw encoding)
+    std::vector<Value> items;  // list, array, described (descriptor, value)
     struct Entry;
-    std::vector<Entry> entries;                   // map
+    std::vector<Entry> entries;  // map
 
     static Value str(std::string s);
     static Value sym(std::string s);
@@ -126,21 +146,61 @@ struct Value::Entry {
     Value value;
 };
 
-inline Value Value::str(std::string s) { Value v; v.type = Type::string; v.bytes = std::move(s); return v; }
-inline Value Value::sym(std::string s) { Value v; v.type = Type::symbol; v.bytes = std::move(s); return v; }
-inline Value Value::bin(std::string s) { Value v; v.type = Type::binary; v.bytes = std::move(s); return v; }
-inline Value Value::boolean(bool x) { Value v; v.type = Type::boolean; v.b = x; return v; }
-inline Value Value::int32(int32_t x) { Value v; v.type = Type::int_; v.i = x; return v; }
-inline Value Value::uint32(uint32_t x) { Value v; v.type = Type::uint; v.u = x; return v; }
-inline Value Value::ulong(uint64_t x) { Value v; v.type = Type::ulong; v.u = x; return v; }
-inline Value Value::timestamp(int64_t ms) { Value v; v.type = Type::timestamp; v.i = ms; return v; }
+inline Value Value::str(std::string s) {
+    Value v;
+    v.type = Type::string;
+    v.bytes = std::move(s);
+    return v;
+}
+inline Value Value::sym(std::string s) {
+    Value v;
+    v.type = Type::symbol;
+    v.bytes = std::move(s);
+    return v;
+}
+inline Value Value::bin(std::string s) {
+    Value v;
+    v.type = Type::binary;
+    v.bytes = std::move(s);
+    return v;
+}
+inline Value Value::boolean(bool x) {
+    Value v;
+    v.type = Type::boolean;
+    v.b = x;
+    return v;
+}
+inline Value Value::int32(int32_t x) {
+    Value v;
+    v.type = Type::int_;
+    v.i = x;
+    return v;
+}
+inline Value Value::uint32(uint32_t x) {
+    Value v;
+    v.type = Type::uint;
+    v.u = x;
+    return v;
+}
+inline Value Value::ulong(uint64_t x) {
+    Value v;
+    v.type = Type::ulong;
+    v.u = x;
+    return v;
+}
+inline Value Value::timestamp(int64_t ms) {
+    Value v;
+    v.type = Type::timestamp;
+    v.i = ms;
+    return v;
+}
 
 // Decodes one value (bounded depth). Returns false on malformed input.
 bool read_value(Reader& r, Value& out, int depth = 0);
 
 // Encodes values and message sections (canonical, compact forms).
 class Writer {
-public:
+  public:
     std::string& out() { return out_; }
     void null() { out_ += '\x40'; }
     void boolean(bool v) { out_ += v ? '\x41' : '\x42'; }
@@ -166,7 +226,7 @@ public:
     // not empty, a correlation-id given as its encoding (type and all, as the request had it).
     void response_properties(std::string_view to, std::string_view correlation_id);
 
-private:
+  private:
     void be(uint64_t v, int bytes);
     std::string out_;
 };

@@ -26,7 +26,9 @@ namespace trestle::amqp {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::AMQP); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::AMQP);
+}
 }  // namespace
 
 namespace asio = boost::asio;
@@ -52,7 +54,9 @@ void set_condition(pn_condition_t* c, const core::ErrorCondition& e) {
     if (!e.description.empty()) pn_condition_set_description(c, e.description.c_str());
 }
 
-pn_bytes_t bytes_of(const char* s) { return pn_bytes(std::strlen(s), s); }
+pn_bytes_t bytes_of(const char* s) {
+    return pn_bytes(std::strlen(s), s);
+}
 
 std::string describe(const core::ErrorCondition& e) {
     if (e.empty()) return "normal close";
@@ -65,7 +69,7 @@ std::string describe(const core::ErrorCondition& e) {
 // One Proton link bound to one core link.
 
 class AmqpLink final : public core::LinkPort {
-public:
+  public:
     AmqpLink(AmqpConnection& c, pn_link_t* l) : conn(c), pn(l) { pn_link_set_context(l, this); }
 
     AmqpConnection& conn;
@@ -73,7 +77,7 @@ public:
     core::Link* core = nullptr;
     pn_link_t* attach_after = nullptr;  // open once this same-named link's detach is echoed
     bool anonymous = false;             // incoming link routed by each message's `to`
-    std::string partial;      // bytes of a multi-frame message received so far
+    std::string partial;                // bytes of a multi-frame message received so far
     uint64_t next_tag = 0;
     // A sender link to `$lwt` (EnMasse's MQTT-over-AMQP wills): named by the client id, its
     // last message is the client's will, published if the link or connection ends abnormally.
@@ -116,7 +120,8 @@ public:
         int have = pn_link_credit(pn);
         int want = static_cast<int>(credit);
         if (drain) {
-            if (!pn_link_get_drain(pn) || want > have) pn_link_drain(pn, want > have ? want - have : 0);
+            if (!pn_link_get_drain(pn) || want > have)
+                pn_link_drain(pn, want > have ? want - have : 0);
         } else {
             if (pn_link_get_drain(pn)) pn_link_set_drain(pn, false);
             if (want > have) pn_link_flow(pn, want - have);
@@ -178,7 +183,8 @@ AmqpConnection::AmqpConnection(net::EventLoop& loop, core::Router& router, tcp::
     pn_connection_t* c = pn_connection();
     pn_connection_driver_init(&driver_, c, t);
     pn_connection_set_container(c, settings_.container_id.c_str());
-    if (!settings_.virtual_host.empty()) pn_connection_set_hostname(c, settings_.virtual_host.c_str());
+    if (!settings_.virtual_host.empty())
+        pn_connection_set_hostname(c, settings_.virtual_host.c_str());
     pn_data_t* props = pn_connection_properties(c);
     pn_data_put_map(props);
     pn_data_enter(props);
@@ -204,8 +210,8 @@ void AmqpConnection::start(FinishedFn on_finished) {
     started_ms_ = net::monotonic_ms();
     if (side_ == Side::client) pn_connection_open(driver_.connection);
     logger().debug("[C{}] {} connection {} {}", log_id_,
-                  side_ == Side::server ? "accepted" : "opened",
-                  side_ == Side::server ? "from" : "to", remote_);
+                   side_ == Side::server ? "accepted" : "opened",
+                   side_ == Side::server ? "from" : "to", remote_);
     pump();
 }
 
@@ -233,37 +239,37 @@ void AmqpConnection::start_read() {
     pn_rwbytes_t buf = pn_connection_driver_read_buffer(&driver_);
     if (buf.size == 0) return;
     reading_ = true;
-    socket_.async_read_some(asio::buffer(buf.start, buf.size),
-                            [self = shared_from_this(), start = buf.start](boost::system::error_code ec, size_t n) {
-                                self->reading_ = false;
-                                if (self->finished_) return;
-                                self->loop_.begin_turn();
-                                // A TLS ClientHello (record type 22) on a listener without TLS:
-                                // Proton would wait for an SSL configuration that never comes.
-                                if (!ec && n > 0 && self->bytes_read_ == 0 &&
-                                    self->side_ == Side::server && start[0] == 0x16) {
-                                    self->bytes_read_ = n;
-                                    self->read_closed_ = true;
-                                    pn_connection_driver_errorf(&self->driver_, "amqp:connection:framing-error",
-                                                                "TLS handshake received, but this listener "
-                                                                "has no TLS");
-                                    pn_connection_driver_close(&self->driver_);
-                                    self->pump();
-                                    return;
-                                }
-                                self->bytes_read_ += n;
-                                if (ec) {
-                                    self->read_closed_ = true;
-                                    if (ec != asio::error::eof)
-                                        pn_connection_driver_errorf(&self->driver_,
-                                                                    "amqp:connection:framing-error",
-                                                                    "%s", ec.message().c_str());
-                                    pn_connection_driver_read_close(&self->driver_);
-                                } else {
-                                    pn_connection_driver_read_done(&self->driver_, n);
-                                }
-                                self->pump();
-                            });
+    socket_.async_read_some(
+        asio::buffer(buf.start, buf.size),
+        [self = shared_from_this(), start = buf.start](boost::system::error_code ec, size_t n) {
+            self->reading_ = false;
+            if (self->finished_) return;
+            self->loop_.begin_turn();
+            // A TLS ClientHello (record type 22) on a listener without TLS:
+            // Proton would wait for an SSL configuration that never comes.
+            if (!ec && n > 0 && self->bytes_read_ == 0 && self->side_ == Side::server &&
+                start[0] == 0x16) {
+                self->bytes_read_ = n;
+                self->read_closed_ = true;
+                pn_connection_driver_errorf(&self->driver_, "amqp:connection:framing-error",
+                                            "TLS handshake received, but this listener "
+                                            "has no TLS");
+                pn_connection_driver_close(&self->driver_);
+                self->pump();
+                return;
+            }
+            self->bytes_read_ += n;
+            if (ec) {
+                self->read_closed_ = true;
+                if (ec != asio::error::eof)
+                    pn_connection_driver_errorf(&self->driver_, "amqp:connection:framing-error",
+                                                "%s", ec.message().c_str());
+                pn_connection_driver_read_close(&self->driver_);
+            } else {
+                pn_connection_driver_read_done(&self->driver_, n);
+            }
+            self->pump();
+        });
 }
 
 void AmqpConnection::start_write() {
@@ -451,9 +457,9 @@ void AmqpConnection::on_remote_open() {
     was_opened_ = true;
     if (pn_connection_state(c) & PN_LOCAL_UNINIT) pn_connection_open(c);
     logger().info("[C{}] {} connection {} {} opened (container '{}', sasl {})", log_id_,
-                 side_ == Side::server ? "incoming" : "outgoing",
-                 side_ == Side::server ? "from" : "to", remote_, container ? container : "",
-                 mech ? mech : "none");
+                  side_ == Side::server ? "incoming" : "outgoing",
+                  side_ == Side::server ? "from" : "to", remote_, container ? container : "",
+                  mech ? mech : "none");
 }
 
 void AmqpConnection::on_link_remote_open(pn_link_t* l) {
@@ -525,16 +531,16 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
             if (!res.dynamic_address.empty())
                 pn_terminus_set_address(pn_link_source(l), res.dynamic_address.c_str());
             pn_link_open(l);
-            logger().debug("[C{}] link '{}' attached ({} '{}')", log_id_, req.name,
-                          req.direction == core::Direction::incoming ? "to" : "from",
-                          res.dynamic_address.empty() ? req.routed_terminus().address
-                                                      : res.dynamic_address);
+            logger().debug(
+                "[C{}] link '{}' attached ({} '{}')", log_id_, req.name,
+                req.direction == core::Direction::incoming ? "to" : "from",
+                res.dynamic_address.empty() ? req.routed_terminus().address : res.dynamic_address);
             break;
         case core::AttachResult::Kind::pending:
             break;  // answered when the route container attaches
         case core::AttachResult::Kind::refused:
             logger().info("[C{}] link '{}' to '{}' refused: {}", log_id_, req.name,
-                         req.routed_terminus().address, describe(res.error));
+                          req.routed_terminus().address, describe(res.error));
             pn_link_open(l);
             set_condition(pn_link_condition(l), res.error);
             pn_link_close(l);
@@ -559,8 +565,8 @@ void AmqpConnection::on_link_remote_close(pn_link_t* l) {
     if (al && al->lwt) {
         // detach-forced = the client went away brutally: publish; any other end discards it.
         core::ErrorCondition err = condition_of(pn_link_remote_condition(l));
-        end_will(*al, err.name == core::condition::detach_forced, "link detached with " +
-                                                                   (err.empty() ? "no error" : err.name));
+        end_will(*al, err.name == core::condition::detach_forced,
+                 "link detached with " + (err.empty() ? "no error" : err.name));
     }
     if (al && al->core) {
         core::ErrorCondition err = condition_of(pn_link_remote_condition(l));
@@ -593,17 +599,18 @@ void AmqpConnection::on_transport_closed() {
     bool abnormal = !err.empty() || remote_close_error_ || !remote_closed_;
     for (AmqpLink* l : links_)
         if (l->lwt && l->will)
-            end_will(*l, abnormal && !shutting_down_, abnormal ? "connection ended abnormally" : "connection closed");
+            end_will(*l, abnormal && !shutting_down_,
+                     abnormal ? "connection ended abnormally" : "connection closed");
     if (core_) {
         for (AmqpLink* l : links_) l->core = nullptr;
         router_.connection_closed(core_, err.empty() ? nullptr : &err);
         core_ = nullptr;
         if (!close_logged_)
             logger().info("[C{}] connection {} {} closed: {}", log_id_,
-                         side_ == Side::server ? "from" : "to", remote_, describe(err));
+                          side_ == Side::server ? "from" : "to", remote_, describe(err));
     } else {
         logger().info("[C{}] connection {} {} failed before open: {}", log_id_,
-                     side_ == Side::server ? "from" : "to", remote_, describe(err));
+                      side_ == Side::server ? "from" : "to", remote_, describe(err));
     }
     close_logged_ = true;
 }
@@ -738,7 +745,8 @@ void AmqpConnection::end_will(AmqpLink& al, bool publish, const std::string& why
         return;
     }
     // The same rule as MQTT's, with no will delay: published now.
-    logger().info("[C{}] publishing the will of '{}' to '{}' ({})", log_id_, name, al.will_topic, why);
+    logger().info("[C{}] publishing the will of '{}' to '{}' ({})", log_id_, name, al.will_topic,
+                  why);
     core::WillRecord w;
     w.client_id = name;
     w.topic = al.will_topic;
@@ -871,7 +879,9 @@ AmqpConnector::AmqpConnector(net::EventLoop& loop, core::Router& router, AmqpSet
     if (settings_.virtual_host.empty()) settings_.virtual_host = host_;
 }
 
-void AmqpConnector::start() { connect(); }
+void AmqpConnector::start() {
+    connect();
+}
 
 void AmqpConnector::stop() {
     stopped_ = true;
@@ -894,29 +904,29 @@ void AmqpConnector::connect() {
             if (self->stopped_) return;
             if (ec) return self->retry_later("cannot resolve " + self->host_ + ": " + ec.message());
             self->socket_ = std::make_unique<tcp::socket>(self->loop_.io());
-            asio::async_connect(
-                *self->socket_, results,
-                [self](boost::system::error_code ec2, const tcp::endpoint&) {
-                    if (self->stopped_) return;
-                    if (ec2) return self->retry_later(ec2.message());
-                    boost::system::error_code ignore;
-                    self->socket_->set_option(tcp::no_delay(true), ignore);
-                    auto conn = std::make_shared<AmqpConnection>(
-                        self->loop_, self->router_, std::move(*self->socket_), self->settings_,
-                        AmqpConnection::Side::client);
-                    self->socket_.reset();
-                    self->conn_ = conn;
-                    self->status_ = "SUCCESS";
-                    self->message_ = "Connection Opened";
-                    std::weak_ptr<AmqpConnector> weak = self;
-                    conn->start([weak](AmqpConnection& c) {
-                        auto me = weak.lock();
-                        if (!me || me->stopped_) return;
-                        // A connection that got as far as open earns a fresh backoff.
-                        if (c.was_opened()) me->delay_ms_ = 100;
-                        me->retry_later("connection closed");
-                    });
-                });
+            asio::async_connect(*self->socket_, results,
+                                [self](boost::system::error_code ec2, const tcp::endpoint&) {
+                                    if (self->stopped_) return;
+                                    if (ec2) return self->retry_later(ec2.message());
+                                    boost::system::error_code ignore;
+                                    self->socket_->set_option(tcp::no_delay(true), ignore);
+                                    auto conn = std::make_shared<AmqpConnection>(
+                                        self->loop_, self->router_, std::move(*self->socket_),
+                                        self->settings_, AmqpConnection::Side::client);
+                                    self->socket_.reset();
+                                    self->conn_ = conn;
+                                    self->status_ = "SUCCESS";
+                                    self->message_ = "Connection Opened";
+                                    std::weak_ptr<AmqpConnector> weak = self;
+                                    conn->start([weak](AmqpConnection& c) {
+                                        auto me = weak.lock();
+                                        if (!me || me->stopped_) return;
+                                        // A connection that got as far as open earns a fresh
+                                        // backoff.
+                                        if (c.was_opened()) me->delay_ms_ = 100;
+                                        me->retry_later("connection closed");
+                                    });
+                                });
         });
 }
 
@@ -924,8 +934,8 @@ void AmqpConnector::retry_later(const std::string& why) {
     if (stopped_) return;
     status_ = "FAILED";
     message_ = why;
-    logger().info("connector '{}' to {}:{}: {}; retrying in {} ms", settings_.name, host_, port_, why,
-                 delay_ms_);
+    logger().info("connector '{}' to {}:{}: {}; retrying in {} ms", settings_.name, host_, port_,
+                  why, delay_ms_);
     timer_.expires_after(std::chrono::milliseconds(delay_ms_));
     delay_ms_ = std::min(delay_ms_ * 2, max_delay_ms_);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {

@@ -29,7 +29,7 @@ struct AmqpSettings {
     uint32_t link_capacity = 250;          // linkCapacity
     uint32_t handshake_timeout_ms = 0;     // initialHandshakeTimeoutSeconds * 1000
     std::string sasl_mechanisms = "ANONYMOUS";
-    std::string virtual_host;              // connector: hostname sent in open
+    std::string virtual_host;  // connector: hostname sent in open
     // Listener: every link is direct Kafka topic access in this dialect ("strimzi"): its
     // address goes to the Kafka adapter under the dialect's prefix ("$strimzi/").
     std::string kafka_dialect;
@@ -38,14 +38,16 @@ struct AmqpSettings {
 };
 
 // The address prefix under which the Kafka adapter receives a dialect's links.
-inline std::string dialect_prefix(std::string_view dialect) { return "$" + std::string(dialect) + "/"; }
+inline std::string dialect_prefix(std::string_view dialect) {
+    return "$" + std::string(dialect) + "/";
+}
 
 class AmqpLink;
 
 class AmqpConnection final : public net::Flushable,
                              public core::ConnectionPort,
                              public std::enable_shared_from_this<AmqpConnection> {
-public:
+  public:
     enum class Side { server, client };
     // Called once when the connection is completely finished (socket closed).
     using FinishedFn = std::function<void(AmqpConnection&)>;
@@ -72,7 +74,7 @@ public:
                               core::ErrorCondition& refusal) override;
     void close(const core::ErrorCondition& error) override;
 
-private:
+  private:
     friend class AmqpLink;
     void wake();
     void pump();
@@ -123,7 +125,7 @@ private:
 
 // Outgoing AMQP connection with reconnect and exponential backoff (qdrouterd's connector).
 class AmqpConnector : public std::enable_shared_from_this<AmqpConnector> {
-public:
+  public:
     AmqpConnector(net::EventLoop& loop, core::Router& router, AmqpSettings settings,
                   std::string host, uint16_t port, uint32_t max_delay_ms);
     void start();
@@ -133,7 +135,7 @@ public:
     const std::string& message() const { return message_; }
     const std::string& name() const { return settings_.name; }
 
-private:
+  private:
     void connect();
     void retry_later(const std::string& why);
 

@@ -78,13 +78,15 @@ void to_pn(const core::Terminus& from, pn_terminus_t* to, pn_terminus_type_t typ
     pn_terminus_set_durability(to, static_cast<pn_durability_t>(from.durability));
     pn_terminus_set_expiry_policy(to, static_cast<pn_expiry_policy_t>(from.expiry_policy));
     pn_terminus_set_timeout(to, from.timeout);
-    pn_terminus_set_distribution_mode(to, static_cast<pn_distribution_mode_t>(from.distribution_mode));
+    pn_terminus_set_distribution_mode(to,
+                                      static_cast<pn_distribution_mode_t>(from.distribution_mode));
     pn_data_t* caps = pn_terminus_capabilities(to);
     pn_data_clear(caps);
     if (!from.capabilities.empty()) {
         pn_data_put_array(caps, false, PN_SYMBOL);
         pn_data_enter(caps);
-        for (const auto& c : from.capabilities) pn_data_put_symbol(caps, pn_bytes(c.size(), c.data()));
+        for (const auto& c : from.capabilities)
+            pn_data_put_symbol(caps, pn_bytes(c.size(), c.data()));
         pn_data_exit(caps);
     }
     decode(from.filter, pn_terminus_filter(to));
@@ -128,7 +130,9 @@ void apply_state(pn_delivery_t* d, const core::DeliveryState& s) {
     pn_disposition_t* disp = pn_delivery_local(d);
     uint64_t type = 0;
     switch (s.outcome) {
-        case core::Outcome::accepted: type = PN_ACCEPTED; break;
+        case core::Outcome::accepted:
+            type = PN_ACCEPTED;
+            break;
         case core::Outcome::rejected:
             type = PN_REJECTED;
             if (s.error) {
@@ -137,13 +141,16 @@ void apply_state(pn_delivery_t* d, const core::DeliveryState& s) {
                 pn_condition_set_description(c, s.error->description.c_str());
             }
             break;
-        case core::Outcome::released: type = PN_RELEASED; break;
+        case core::Outcome::released:
+            type = PN_RELEASED;
+            break;
         case core::Outcome::modified:
             type = PN_MODIFIED;
             pn_disposition_set_failed(disp, s.delivery_failed);
             pn_disposition_set_undeliverable(disp, s.undeliverable_here);
             break;
-        case core::Outcome::none: return;
+        case core::Outcome::none:
+            return;
     }
     pn_delivery_update(d, type);
 }

@@ -82,7 +82,8 @@ std::unique_ptr<Daemon::MqttListenerConfig> Daemon::make_mqtt_listener(const Ent
     size_t start = 0;
     while (start <= versions.size()) {
         size_t comma = versions.find(',', start);
-        std::string v = versions.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::string v =
+            versions.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         v.erase(0, v.find_first_not_of(' '));
         v.erase(v.find_last_not_of(' ') + 1);
         if (v == "3.1.1" || v == "4")
@@ -175,7 +176,8 @@ void Daemon::add_address(const Entity& e) {
 void Daemon::add_link_route(const Entity& e) {
     one_of_prefix_pattern(e);
     if (e.has("connection") == e.has("containerId"))
-        throw ConfigError(e.file, e.line, "linkRoute needs exactly one of 'connection' or 'containerId'");
+        throw ConfigError(e.file, e.line,
+                          "linkRoute needs exactly one of 'connection' or 'containerId'");
     if (e.has("connection")) {
         bool found = false;
         for (const auto& c : connector_configs_) found |= c->settings.name == e.str("connection");
@@ -187,7 +189,8 @@ void Daemon::add_link_route(const Entity& e) {
     core::LinkRouteRule r;
     r.prefix = e.str("prefix");
     r.pattern = e.str("pattern");
-    r.direction = e.str("direction") == "in" ? core::Direction::incoming : core::Direction::outgoing;
+    r.direction =
+        e.str("direction") == "in" ? core::Direction::incoming : core::Direction::outgoing;
     r.name = e.str("name", (r.prefix.empty() ? r.pattern : r.prefix) + "-" + e.str("direction"));
     r.connection = e.str("connection");
     r.container_id = e.str("containerId");
@@ -268,7 +271,8 @@ Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
             if (!kafka_settings_) kafka_settings_.emplace();
             for (const auto& o : kafka_settings_->routes)
                 if (o.name == r.name)
-                    throw ConfigError(e.file, e.line, "kafkaRoute '" + r.name + "' is defined twice");
+                    throw ConfigError(e.file, e.line,
+                                      "kafkaRoute '" + r.name + "' is defined twice");
             kafka_settings_->routes.push_back(std::move(r));
             Entity stored = e;
             stored.attributes["name"] = json::Value(kafka_settings_->routes.back().name);
@@ -278,7 +282,8 @@ Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     bool has_kafka = false;
     for (const auto& e : config) has_kafka |= e.type->short_name == "kafka";
     for (const auto& e : config)
-        if (e.type->short_name == "listener" && e.str("kafkaDialect", "none") != "none" && !has_kafka)
+        if (e.type->short_name == "listener" && e.str("kafkaDialect", "none") != "none" &&
+            !has_kafka)
             throw ConfigError(e.file, e.line_of("kafkaDialect"),
                               "kafkaDialect needs a kafka entity (bootstrapServers: embedded for "
                               "the in-process one)");
@@ -294,7 +299,8 @@ Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     mqtt_ = std::make_unique<mqtt::SessionManager>(*router_, loop_, session_store_);
     for (const auto& e : config)
         if (e.type->short_name == "router")
-            mqtt_->max_total_queued = static_cast<uint64_t>(e.integer("mqttMaxQueuedMessages", 100000));
+            mqtt_->max_total_queued =
+                static_cast<uint64_t>(e.integer("mqttMaxQueuedMessages", 100000));
 }
 
 Daemon::~Daemon() {
@@ -334,8 +340,10 @@ std::string Daemon::start_mqtt_listener(MqttListenerConfig& mc) {
         return "mqttListener '" + mc.settings.name + "': " + err;
     }
     listener->start();
-    spdlog::info("listener '{}' (mqtt) listening on {}{}", mc.settings.name, listener->local_address(),
-                 mc.settings.websocket_path.empty() ? "" : " (WebSocket at " + mc.settings.websocket_path + ")");
+    spdlog::info(
+        "listener '{}' (mqtt) listening on {}{}", mc.settings.name, listener->local_address(),
+        mc.settings.websocket_path.empty() ? ""
+                                           : " (WebSocket at " + mc.settings.websocket_path + ")");
     mc.listener = std::move(listener);
     mc.error.clear();
     return {};
@@ -353,8 +361,8 @@ std::string Daemon::start_http_listener(HttpListenerConfig& hc) {
         return "httpListener '" + hc.settings.name + "': " + err;
     }
     listener->start();
-    spdlog::info("listener '{}' (http) listening on {} (/healthz /readyz /metrics)", hc.settings.name,
-                 listener->local_address());
+    spdlog::info("listener '{}' (http) listening on {} (/healthz /readyz /metrics)",
+                 hc.settings.name, listener->local_address());
     hc.listener = std::move(listener);
     hc.error.clear();
     return {};
@@ -372,7 +380,8 @@ std::string Daemon::start() {
     started_ms_ = net::monotonic_ms();
     // Kafka first: its bindings (and, later, state) are in place before clients arrive.
     if (kafka_settings_) {
-        kafka_ = std::make_unique<kafka::Adapter>(*router_, loop_, *kafka_settings_, router_->settings().id);
+        kafka_ = std::make_unique<kafka::Adapter>(*router_, loop_, *kafka_settings_,
+                                                  router_->settings().id);
         if (std::string err = kafka_->start(); !err.empty())
             return "kafka '" + kafka_settings_->name + "': " + err;
         if (auto* state = kafka_->session_state()) {
@@ -473,7 +482,8 @@ void Daemon::register_management() {
     if (log_) agent_.log_records = [log = log_](size_t limit) { return log->records(limit); };
     entities::register_entities(agent_, *this, *this);
     agent_endpoint_ = std::make_unique<management::AgentEndpoint>(
-        *router_, agent_, [this](std::function<void()> fn) { asio::post(loop_.io(), std::move(fn)); });
+        *router_, agent_,
+        [this](std::function<void()> fn) { asio::post(loop_.io(), std::move(fn)); });
     agent_endpoint_->start();
 }
 

@@ -16,8 +16,8 @@
 #include "app/operations.hpp"
 #include "app/view.hpp"
 #include "http/endpoint.hpp"
-#include "management/agent.hpp"
 #include "kafka/adapter.hpp"
+#include "management/agent.hpp"
 #include "management/config.hpp"
 #include "mqtt/session_manager.hpp"
 #include "net/event_loop.hpp"
@@ -28,7 +28,7 @@ namespace trestle::app {
 // Implements the read-only View that management and /metrics read, and the Operations that
 // management may apply (daemon_view.cpp, operations.cpp).
 class Daemon final : private View, private Operations {
-public:
+  public:
     // Validates the configuration beyond the schema; throws management::ConfigError.
     // `log` (optional): the log ring GET-LOG reads.
     explicit Daemon(const std::vector<management::Entity>& config,
@@ -44,7 +44,7 @@ public:
     core::Router& router() { return *router_; }
     kafka::Adapter* kafka() { return kafka_.get(); }
 
-private:
+  private:
     struct ListenerConfig {
         std::string name, host;
         uint16_t port;

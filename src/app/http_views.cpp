@@ -3,13 +3,12 @@
 #include <cmath>
 #include <cstdio>
 
-#include "app/process_stats.hpp"
 #include "app/daemon.hpp"
 #include "app/metrics.hpp"
+#include "app/process_stats.hpp"
 #include "trestle/version.hpp"
 
 namespace trestle::app {
-
 
 http::Response Daemon::http_request(const http::Request& req, const HttpListenerConfig& hc) {
     http::Response r;
@@ -24,7 +23,9 @@ http::Response Daemon::http_request(const http::Request& req, const HttpListener
             r.status = 503;
             json::Array reasons;
             for (auto& w : why) reasons.emplace_back(std::move(w));
-            r.body = json::dump(json::Object{{"status", "not ready"}, {"reasons", std::move(reasons)}}) + "\n";
+            r.body =
+                json::dump(json::Object{{"status", "not ready"}, {"reasons", std::move(reasons)}}) +
+                "\n";
         }
     } else if (req.path == "/metrics") {
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -20,8 +20,8 @@ json::Array LogRing::records(size_t limit) {
     for (size_t i = start; i < records_.size(); ++i) {
         const Record& r = records_[i];
         auto lv = spdlog::level::to_string_view(r.level);
-        out.emplace_back(json::Array{r.module, std::string(lv.data(), lv.size()), r.text,
-                                     nullptr, nullptr, r.time});
+        out.emplace_back(json::Array{r.module, std::string(lv.data(), lv.size()), r.text, nullptr,
+                                     nullptr, r.time});
     }
     return out;
 }

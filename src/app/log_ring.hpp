@@ -13,16 +13,16 @@
 namespace trestle::app {
 
 class LogRing final : public spdlog::sinks::base_sink<std::mutex> {
-public:
+  public:
     explicit LogRing(size_t capacity = 1000) : capacity_(capacity) {}
     // [module, level, text, file, line, timestamp seconds], oldest first, at most `limit`.
     json::Array records(size_t limit);
 
-protected:
+  protected:
     void sink_it_(const spdlog::details::log_msg& msg) override;
     void flush_() override {}
 
-private:
+  private:
     struct Record {
         std::string module, text;
         spdlog::level::level_enum level;

@@ -7,8 +7,8 @@
 #include <iostream>
 #include <string>
 
-#include "app/log_ring.hpp"
 #include "app/daemon.hpp"
+#include "app/log_ring.hpp"
 #include "management/config.hpp"
 #include "trestle/version.hpp"
 #include "util/log.hpp"
@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
     // Console, plus the in-memory ring management GET-LOG reads.
     auto ring = std::make_shared<trestle::app::LogRing>(1000);
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    auto logger = std::make_shared<spdlog::logger>("DEFAULT", spdlog::sinks_init_list{console, ring});
+    auto logger =
+        std::make_shared<spdlog::logger>("DEFAULT", spdlog::sinks_init_list{console, ring});
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n %v");  // %n: the module
     spdlog::set_level(lvl);
@@ -95,11 +96,10 @@ int main(int argc, char** argv) {
     trestle::logs::init();
 
     try {
-        auto config = config_path.empty()
-                          ? trestle::management::parse_config(
-                                trestle::app::default_config_text,
-                                "<built-in router-config/standalone.conf>", false)
-                          : trestle::management::load_config_file(config_path);
+        auto config = config_path.empty() ? trestle::management::parse_config(
+                                                trestle::app::default_config_text,
+                                                "<built-in router-config/standalone.conf>", false)
+                                          : trestle::management::load_config_file(config_path);
         trestle::app::Daemon daemon(config, ring);
         if (check_only) {
             std::printf("configuration OK\n");

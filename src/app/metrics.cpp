@@ -14,7 +14,7 @@ namespace {
 
 // Prometheus text exposition: a family header once, then its samples.
 class Exposition {
-public:
+  public:
     void family(std::string_view name, std::string_view type, std::string_view help) {
         out_ += "# HELP ";
         out_ += name;
@@ -58,19 +58,25 @@ public:
     }
     std::string take() { return std::move(out_); }
 
-private:
+  private:
     void escape(std::string_view v) {
         for (char c : v) {
-            if (c == '\\') out_ += "\\\\";
-            else if (c == '"') out_ += "\\\"";
-            else if (c == '\n') out_ += "\\n";
-            else out_ += c;
+            if (c == '\\')
+                out_ += "\\\\";
+            else if (c == '"')
+                out_ += "\\\"";
+            else if (c == '\n')
+                out_ += "\\n";
+            else
+                out_ += c;
         }
     }
     std::string out_;
 };
 
-double d(uint64_t v) { return static_cast<double>(v); }
+double d(uint64_t v) {
+    return static_cast<double>(v);
+}
 
 }  // namespace
 
@@ -83,7 +89,8 @@ std::string metrics(const View& view, size_t max_addresses) {
           d(view.uptime_seconds()));
     x.one("trestle_resident_memory_bytes", "gauge", "Resident set size.",
           static_cast<double>(resident_bytes()));
-    x.one("trestle_ready", "gauge", "1 when /readyz answers 200.", view.not_ready().empty() ? 1 : 0);
+    x.one("trestle_ready", "gauge", "1 when /readyz answers 200.",
+          view.not_ready().empty() ? 1 : 0);
 
     size_t amqp = view.amqp_connection_count();
     x.family("trestle_connections", "gauge", "Open client connections.");
@@ -94,8 +101,10 @@ std::string metrics(const View& view, size_t max_addresses) {
     x.one("trestle_addresses", "gauge", "Addresses in use.", d(view.router().addresses().size()));
 
     const auto& c = view.router().counters();
-    x.one("trestle_deliveries_ingress_total", "counter", "Messages from producers.", d(c.deliveries_ingress));
-    x.one("trestle_deliveries_egress_total", "counter", "Messages to consumers.", d(c.deliveries_egress));
+    x.one("trestle_deliveries_ingress_total", "counter", "Messages from producers.",
+          d(c.deliveries_ingress));
+    x.one("trestle_deliveries_egress_total", "counter", "Messages to consumers.",
+          d(c.deliveries_egress));
     x.family("trestle_deliveries_settled_total", "counter",
              "Deliveries settled, by outcome (presettled: sent settled; dropped: presettled with "
              "no consumer).");
@@ -134,8 +143,10 @@ std::string metrics(const View& view, size_t max_addresses) {
         qdr("qdr_deliveries_ingress_total", "counter", d(c.deliveries_ingress));
         qdr("qdr_deliveries_egress_total", "counter", d(c.deliveries_egress));
         qdr("qdr_deliveries_transit_total", "counter", 0);
-        qdr("qdr_deliveries_ingress_route_container_total", "counter", d(c.deliveries_ingress_route_container));
-        qdr("qdr_deliveries_egress_route_container_total", "counter", d(c.deliveries_egress_route_container));
+        qdr("qdr_deliveries_ingress_route_container_total", "counter",
+            d(c.deliveries_ingress_route_container));
+        qdr("qdr_deliveries_egress_route_container_total", "counter",
+            d(c.deliveries_egress_route_container));
         qdr("qdr_deliveries_delayed_1sec_total", "counter", d(c.delayed_1sec));
         qdr("qdr_deliveries_delayed_10sec_total", "counter", d(c.delayed_10sec));
         qdr("qdr_deliveries_stuck_total", "gauge", d(view.router().stuck_deliveries()));
@@ -149,7 +160,8 @@ std::string metrics(const View& view, size_t max_addresses) {
         for (auto& l : view.listeners(type)) listeners.push_back(std::move(l));
     x.family("trestle_listener_up", "gauge", "1 while the listener accepts connections.");
     for (const auto& l : listeners)
-        x.sample("trestle_listener_up", {{"listener", l.name}, {"protocol", l.protocol}}, l.up ? 1 : 0);
+        x.sample("trestle_listener_up", {{"listener", l.name}, {"protocol", l.protocol}},
+                 l.up ? 1 : 0);
     x.family("trestle_listener_connections", "gauge", "Open connections per listener.");
     for (const auto& l : listeners)
         x.sample("trestle_listener_connections", {{"listener", l.name}, {"protocol", l.protocol}},
@@ -165,21 +177,27 @@ std::string metrics(const View& view, size_t max_addresses) {
         return ta != tb ? ta > tb : a->name() < b->name();
     };
     size_t shown = std::min(addrs.size(), max_addresses);
-    std::partial_sort(addrs.begin(), addrs.begin() + static_cast<std::ptrdiff_t>(shown), addrs.end(), busier);
+    std::partial_sort(addrs.begin(), addrs.begin() + static_cast<std::ptrdiff_t>(shown),
+                      addrs.end(), busier);
     addrs.resize(shown);
     x.one("trestle_address_series_omitted", "gauge",
           "Addresses left out of the per-address series (httpListener metricsMaxAddresses).",
           d(view.router().addresses().size() - shown));
-    x.family("trestle_address_deliveries_ingress_total", "counter", "Messages from producers, per address.");
+    x.family("trestle_address_deliveries_ingress_total", "counter",
+             "Messages from producers, per address.");
     for (const auto* a : addrs)
-        x.sample("trestle_address_deliveries_ingress_total", {{"address", a->name()}}, d(a->counters().deliveries_ingress));
-    x.family("trestle_address_deliveries_egress_total", "counter", "Messages to consumers, per address.");
+        x.sample("trestle_address_deliveries_ingress_total", {{"address", a->name()}},
+                 d(a->counters().deliveries_ingress));
+    x.family("trestle_address_deliveries_egress_total", "counter",
+             "Messages to consumers, per address.");
     for (const auto* a : addrs)
-        x.sample("trestle_address_deliveries_egress_total", {{"address", a->name()}}, d(a->counters().deliveries_egress));
+        x.sample("trestle_address_deliveries_egress_total", {{"address", a->name()}},
+                 d(a->counters().deliveries_egress));
     x.family("trestle_address_dropped_presettled_total", "counter",
              "Presettled messages with no consumer, per address.");
     for (const auto* a : addrs)
-        x.sample("trestle_address_dropped_presettled_total", {{"address", a->name()}}, d(a->counters().dropped_presettled));
+        x.sample("trestle_address_dropped_presettled_total", {{"address", a->name()}},
+                 d(a->counters().dropped_presettled));
     x.family("trestle_address_consumers", "gauge", "Consumer links, per address.");
     for (const auto* a : addrs)
         x.sample("trestle_address_consumers", {{"address", a->name()}}, d(a->consumers().size()));
@@ -190,21 +208,30 @@ std::string metrics(const View& view, size_t max_addresses) {
     // MQTT
     size_t connected = 0;
     for (const auto& [cid, s] : view.mqtt().sessions()) connected += s->connection() != nullptr;
-    x.family("trestle_mqtt_sessions", "gauge", "MQTT sessions, connected or kept for offline clients.");
+    x.family("trestle_mqtt_sessions", "gauge",
+             "MQTT sessions, connected or kept for offline clients.");
     x.sample("trestle_mqtt_sessions", {{"state", "connected"}}, d(connected));
-    x.sample("trestle_mqtt_sessions", {{"state", "offline"}}, d(view.mqtt().sessions().size() - connected));
+    x.sample("trestle_mqtt_sessions", {{"state", "offline"}},
+             d(view.mqtt().sessions().size() - connected));
     x.one("trestle_mqtt_queued_messages", "gauge", "Messages queued or in flight in MQTT sessions.",
           d(view.mqtt().total_queued));
-    x.family("trestle_mqtt_dropped_messages_total", "counter", "MQTT messages not delivered, by reason.");
-    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "qos0-not-sent"}}, d(view.mqtt().dropped_qos0));
-    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "queue-full"}}, d(view.mqtt().dropped_queue_full));
-    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "expired"}}, d(view.mqtt().expired));
-    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "too-large"}}, d(view.mqtt().oversized));
-    x.one("trestle_retained_messages", "gauge", "Retained messages held.", d(view.router().retained().size()));
+    x.family("trestle_mqtt_dropped_messages_total", "counter",
+             "MQTT messages not delivered, by reason.");
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "qos0-not-sent"}},
+             d(view.mqtt().dropped_qos0));
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "queue-full"}},
+             d(view.mqtt().dropped_queue_full));
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "expired"}},
+             d(view.mqtt().expired));
+    x.sample("trestle_mqtt_dropped_messages_total", {{"reason", "too-large"}},
+             d(view.mqtt().oversized));
+    x.one("trestle_retained_messages", "gauge", "Retained messages held.",
+          d(view.router().retained().size()));
 
     // Kafka
     if (const kafka::Adapter* k = view.kafka()) {
-        x.one("trestle_kafka_up", "gauge", "1 while brokers answer and acknowledge.", k->health().up ? 1 : 0);
+        x.one("trestle_kafka_up", "gauge", "1 while brokers answer and acknowledge.",
+              k->health().up ? 1 : 0);
         x.one("trestle_kafka_in_flight", "gauge", "Records produced, not yet acknowledged.",
               d(k->in_flight()));
         struct Family {
@@ -213,11 +240,18 @@ std::string metrics(const View& view, size_t max_addresses) {
             uint64_t kafka::RouteCounters::*field;
         };
         static const Family families[] = {
-            {"trestle_kafka_produced_total", "Records Kafka acknowledged, per kafkaRoute.", &kafka::RouteCounters::produced},
-            {"trestle_kafka_produce_failed_total", "Records Kafka refused, per kafkaRoute.", &kafka::RouteCounters::produce_failed},
-            {"trestle_kafka_consumed_total", "Records routed to consumers, per kafkaRoute.", &kafka::RouteCounters::consumed},
-            {"trestle_kafka_dead_lettered_total", "Records sent to the dead-letter topic, per kafkaRoute.", &kafka::RouteCounters::dead_lettered},
-            {"trestle_kafka_redelivered_total", "Records sent again after a release, per kafkaRoute.", &kafka::RouteCounters::redelivered},
+            {"trestle_kafka_produced_total", "Records Kafka acknowledged, per kafkaRoute.",
+             &kafka::RouteCounters::produced},
+            {"trestle_kafka_produce_failed_total", "Records Kafka refused, per kafkaRoute.",
+             &kafka::RouteCounters::produce_failed},
+            {"trestle_kafka_consumed_total", "Records routed to consumers, per kafkaRoute.",
+             &kafka::RouteCounters::consumed},
+            {"trestle_kafka_dead_lettered_total",
+             "Records sent to the dead-letter topic, per kafkaRoute.",
+             &kafka::RouteCounters::dead_lettered},
+            {"trestle_kafka_redelivered_total",
+             "Records sent again after a release, per kafkaRoute.",
+             &kafka::RouteCounters::redelivered},
         };
         std::vector<std::pair<const kafka::RouteSettings*, kafka::RouteCounters>> routes;
         for (const auto& r : k->settings().routes) routes.emplace_back(&r, k->counters(r.name));
@@ -244,7 +278,8 @@ std::string metrics(const View& view, size_t max_addresses) {
         for (const auto& l : k->lag()) {
             if (l.lag < 0) continue;
             std::string part = std::to_string(l.partition);
-            x.sample("trestle_kafka_consumer_lag", {{"route", l.route}, {"topic", l.topic}, {"partition", part}},
+            x.sample("trestle_kafka_consumer_lag",
+                     {{"route", l.route}, {"topic", l.topic}, {"partition", part}},
                      static_cast<double>(l.lag));
         }
     }

@@ -12,7 +12,9 @@ namespace trestle::app {
 
 namespace {
 
-spdlog::logger& logger() { return logs::get(logs::Module::MANAGEMENT); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::MANAGEMENT);
+}
 
 namespace status = management::status;
 using management::ConfigError;
@@ -107,9 +109,9 @@ Status Daemon::remove(std::string_view type, const std::string& name) {
             if ((*it)->settings.name == name) {
                 for (const auto& lr : router_->link_routes())
                     if (lr.connection == (*it)->settings.name)
-                        return Status::error(status::bad_request,
-                                             "linkRoute '" + lr.name +
-                                                 "' uses this connector: delete it first");
+                        return Status::error(
+                            status::bad_request,
+                            "linkRoute '" + lr.name + "' uses this connector: delete it first");
                 if ((*it)->connector) (*it)->connector->stop();
                 connector_configs_.erase(it);
                 return {};
@@ -124,8 +126,7 @@ Status Daemon::remove(std::string_view type, const std::string& name) {
     }
     if (type == "router.config.linkRoute") {
         router_->remove_link_route(name);
-        std::erase_if(link_route_entities_,
-                      [&](const Entity& e) { return e.str("name") == name; });
+        std::erase_if(link_route_entities_, [&](const Entity& e) { return e.str("name") == name; });
         return {};
     }
     if (type == "kafkaRoute") {

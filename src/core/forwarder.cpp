@@ -9,7 +9,6 @@
 
 namespace trestle::core {
 
-
 namespace {
 // Under ASan a freed delivery is freed for real, not pooled, so that a pointer kept past its
 // settlement (by the core or an adapter) is reported where it is used, not silently reused.
@@ -280,7 +279,6 @@ Link* Router::pick_balanced(const Candidates& cs, size_t& next) {
     }
     return best_eligible ? best_eligible : best_any;
 }
-
 
 void Router::forward_to(Delivery* in, Link* out) {
     Delivery* copy = new_delivery();

@@ -41,7 +41,6 @@ bool Router::remove_link_route(const std::string& name) {
     return true;
 }
 
-
 const LinkRouteRule* Router::find_link_route(std::string_view address, Direction dir) const {
     const auto& table = dir == Direction::incoming ? link_route_in_ : link_route_out_;
     if (table.size() == 0) return nullptr;
@@ -60,7 +59,6 @@ Connection* Router::route_container_for(const LinkRouteRule& r) const {
     }
     return best;
 }
-
 
 static std::string rewrite_external(std::string_view address, const LinkRouteRule& r) {
     std::string_view a = address;

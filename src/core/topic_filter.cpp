@@ -65,17 +65,20 @@ bool parse_shared(std::string_view s, SharedFilter& out) {
 }
 
 bool topic_matches(std::string_view filter, std::string_view topic) {
-    if (!topic.empty() && topic[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#'))
+    if (!topic.empty() && topic[0] == '$' && !filter.empty() &&
+        (filter[0] == '+' || filter[0] == '#'))
         return false;
     size_t fi = 0, ti = 0;
     while (true) {
         size_t fe = filter.find('/', fi);
-        std::string_view fl = filter.substr(fi, fe == std::string_view::npos ? std::string_view::npos : fe - fi);
+        std::string_view fl =
+            filter.substr(fi, fe == std::string_view::npos ? std::string_view::npos : fe - fi);
         if (fl == "#") return true;
         size_t te = topic.find('/', ti);
         bool topic_done = ti > topic.size();
         if (topic_done) return false;
-        std::string_view tl = topic.substr(ti, te == std::string_view::npos ? std::string_view::npos : te - ti);
+        std::string_view tl =
+            topic.substr(ti, te == std::string_view::npos ? std::string_view::npos : te - ti);
         if (fl != "+" && fl != tl) return false;
         bool f_last = fe == std::string_view::npos;
         bool t_last = te == std::string_view::npos;

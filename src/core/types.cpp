@@ -4,10 +4,14 @@ namespace trestle::core {
 
 std::string_view to_string(Distribution d) {
     switch (d) {
-        case Distribution::closest: return "closest";
-        case Distribution::balanced: return "balanced";
-        case Distribution::multicast: return "multicast";
-        case Distribution::unavailable: return "unavailable";
+        case Distribution::closest:
+            return "closest";
+        case Distribution::balanced:
+            return "balanced";
+        case Distribution::multicast:
+            return "multicast";
+        case Distribution::unavailable:
+            return "unavailable";
     }
     return "balanced";
 }
@@ -22,22 +26,32 @@ std::optional<Distribution> parse_distribution(std::string_view s) {
 
 std::string_view to_string(Outcome o) {
     switch (o) {
-        case Outcome::none: return "none";
-        case Outcome::accepted: return "accepted";
-        case Outcome::rejected: return "rejected";
-        case Outcome::released: return "released";
-        case Outcome::modified: return "modified";
+        case Outcome::none:
+            return "none";
+        case Outcome::accepted:
+            return "accepted";
+        case Outcome::rejected:
+            return "rejected";
+        case Outcome::released:
+            return "released";
+        case Outcome::modified:
+            return "modified";
     }
     return "none";
 }
 
 int aggregation_rank(Outcome o) {
     switch (o) {
-        case Outcome::rejected: return 3;
-        case Outcome::accepted: return 2;
-        case Outcome::modified: return 1;
-        case Outcome::released: return 0;
-        case Outcome::none: return -1;
+        case Outcome::rejected:
+            return 3;
+        case Outcome::accepted:
+            return 2;
+        case Outcome::modified:
+            return 1;
+        case Outcome::released:
+            return 0;
+        case Outcome::none:
+            return -1;
     }
     return -1;
 }

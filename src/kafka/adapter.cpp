@@ -10,13 +10,13 @@
 #include <string>
 
 #include "kafka/adapter.hpp"
-#include "kafka/records.hpp"
 #include "kafka/commit_tracker.hpp"
 #include "kafka/compacted_stores.hpp"
 #include "kafka/direct_links.hpp"
 #include "kafka/embedded.hpp"
 #include "kafka/eventhubs_nodes.hpp"
 #include "kafka/probe.hpp"
+#include "kafka/records.hpp"
 #include "kafka/route_in.hpp"
 #include "kafka/route_out.hpp"
 #include "kafka/session_replay.hpp"
@@ -340,7 +340,6 @@ RouteCounters Adapter::counters(const std::string& route) const {
         }
     return c;
 }
-
 
 Health Adapter::health() const {
     if (stopping_) return {false, "kafka '" + settings_.name + "': shutting down"};

@@ -212,8 +212,8 @@ class Adapter final : public core::ConnectionPort, public core::MessageLogs {
     std::unique_ptr<Replayer> replayer_;
     std::unique_ptr<DirectPort> direct_port_;
     std::unique_ptr<EventHubsNodes> eventhubs_nodes_;  // made when a client first needs them
-    core::Connection* direct_core_ = nullptr;  // route container of direct topic access
-    std::vector<std::string> log_names_;       // Message::origin_log - 1
+    core::Connection* direct_core_ = nullptr;          // route container of direct topic access
+    std::vector<std::string> log_names_;               // Message::origin_log - 1
     std::unique_ptr<Probe> probe_;
     LatencyHistogram latency_;
     // The wall clock as the loop's cached monotonic clock plus an offset refreshed every tick:

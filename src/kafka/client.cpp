@@ -19,11 +19,14 @@ namespace trestle::kafka {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::KAFKA);
+}
 }  // namespace
 
 std::string make_consumer(const Properties& defaults, const Properties& props, Handle& out,
-                          rd_kafka_queue_t*& queue, const std::function<void(rd_kafka_conf_t*)>& setup) {
+                          rd_kafka_queue_t*& queue,
+                          const std::function<void(rd_kafka_conf_t*)>& setup) {
     std::string err;
     rd_kafka_conf_t* conf = make_conf(defaults, props, err, ClientKind::consumer);
     if (!conf) return err;
@@ -47,7 +50,8 @@ void FetchBurst::configure(rd_kafka_conf_t* conf) {
         at_ = static_cast<size_t>(std::strtoull(buf, nullptr, 10)) * 1024 / 2;
 }
 
-std::vector<std::pair<std::string_view, std::string_view>> record_headers(const rd_kafka_message_t* m) {
+std::vector<std::pair<std::string_view, std::string_view>> record_headers(
+    const rd_kafka_message_t* m) {
     std::vector<std::pair<std::string_view, std::string_view>> headers;
     rd_kafka_headers_t* hs = nullptr;
     if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR && hs) {
@@ -55,7 +59,8 @@ std::vector<std::pair<std::string_view, std::string_view>> record_headers(const 
         const void* val;
         size_t size;
         for (size_t i = 0; rd_kafka_header_get_all(hs, i, &name, &val, &size) == 0; ++i)
-            headers.emplace_back(name, std::string_view(static_cast<const char*>(val), val ? size : 0));
+            headers.emplace_back(name,
+                                 std::string_view(static_cast<const char*>(val), val ? size : 0));
     }
     return headers;
 }
@@ -88,7 +93,9 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
 
 void log_error(rd_kafka_t* rk, int err, const char* reason) {
     static std::mutex mu;
-    static std::map<std::pair<const rd_kafka_t*, std::string>, std::chrono::steady_clock::time_point> seen;
+    static std::map<std::pair<const rd_kafka_t*, std::string>,
+                    std::chrono::steady_clock::time_point>
+        seen;
     auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard<std::mutex> g(mu);
@@ -97,17 +104,20 @@ void log_error(rd_kafka_t* rk, int err, const char* reason) {
         t = now;
         if (seen.size() > 1000) seen.clear();
     }
-    logger().warn("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
-                 reason);
+    logger().warn("kafka {}: {}: {}", rd_kafka_name(rk),
+                  rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
 }
 
 namespace {
-void error_cb(rd_kafka_t* rk, int err, const char* reason, void*) { log_error(rk, err, reason); }
+void error_cb(rd_kafka_t* rk, int err, const char* reason, void*) {
+    log_error(rk, err, reason);
+}
 }  // namespace
 
 bool is_secret(std::string_view p) {
-    return p.find("password") != std::string_view::npos || p.find("secret") != std::string_view::npos ||
-           p == "ssl.key.pem" || p == "ssl_key" || p.find("oauthbearer.config") != std::string_view::npos;
+    return p.find("password") != std::string_view::npos ||
+           p.find("secret") != std::string_view::npos || p == "ssl.key.pem" || p == "ssl_key" ||
+           p.find("oauthbearer.config") != std::string_view::npos;
 }
 
 char property_scope(const std::string& name) {
@@ -153,7 +163,8 @@ rd_kafka_conf_t* make_conf(const Properties& defaults, const Properties& props, 
     rd_kafka_conf_set_error_cb(conf, error_cb);
     char errstr[512];
     auto set = [&](const std::string& k, const std::string& v) {
-        if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK) {
             err = "Kafka property '" + k + "': " + errstr;
             return false;
         }

@@ -93,7 +93,8 @@ class FetchBurst {
 };
 
 // A consumed record's headers, as views into it.
-std::vector<std::pair<std::string_view, std::string_view>> record_headers(const rd_kafka_message_t* m);
+std::vector<std::pair<std::string_view, std::string_view>> record_headers(
+    const rd_kafka_message_t* m);
 
 // The wall clock in ms (record timestamps, will due times).
 int64_t epoch_ms();
@@ -109,7 +110,7 @@ bool is_secret(std::string_view property);
 // when the queue stops being empty). `serve` handles a bounded batch and returns true if it
 // should be called again soon (more was waiting).
 class QueueWaker {
-public:
+  public:
     QueueWaker(net::EventLoop& loop, rd_kafka_queue_t* queue, std::function<bool()> serve);
     ~QueueWaker();
     QueueWaker(const QueueWaker&) = delete;
@@ -117,7 +118,7 @@ public:
     // Serve soon even without a wake-up (e.g. after credit came back).
     void poke();
 
-private:
+  private:
     void wait();
     void run();
     net::EventLoop& loop_;
@@ -130,6 +131,8 @@ private:
 };
 
 // The error text of a librdkafka error code.
-inline std::string error_text(rd_kafka_resp_err_t err) { return rd_kafka_err2str(err); }
+inline std::string error_text(rd_kafka_resp_err_t err) {
+    return rd_kafka_err2str(err);
+}
 
 }  // namespace trestle::kafka

@@ -17,7 +17,9 @@ namespace trestle::kafka {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::KAFKA); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::KAFKA);
+}
 
 std::string_view header(const std::vector<mapping::HeaderView>& hs, std::string_view name) {
     for (const auto& [k, v] : hs)
@@ -34,7 +36,8 @@ int64_t to_int(std::string_view s, int64_t fallback = 0) {
 rd_kafka_headers_t* make_headers(const std::vector<std::pair<std::string, std::string>>& hs) {
     rd_kafka_headers_t* h = rd_kafka_headers_new(hs.size());
     for (const auto& [k, v] : hs)
-        rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+        rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                            static_cast<ssize_t>(v.size()));
     return h;
 }
 
@@ -44,9 +47,9 @@ constexpr std::string_view kind = "trestle.state";  // session | will | instance
 constexpr std::string_view owner = "trestle.owner";
 constexpr std::string_view generation = "trestle.generation";
 constexpr std::string_view will_topic = "trestle.will.topic";
-constexpr std::string_view will_armed = "trestle.will.armed";   // "true": due at will.due
-constexpr std::string_view will_due = "trestle.will.due";       // epoch ms
-constexpr std::string_view will_delay = "trestle.will.delay";   // seconds, while held
+constexpr std::string_view will_armed = "trestle.will.armed";  // "true": due at will.due
+constexpr std::string_view will_due = "trestle.will.due";      // epoch ms
+constexpr std::string_view will_delay = "trestle.will.delay";  // seconds, while held
 constexpr std::string_view claimed_from = "trestle.will.claimed-from";
 }  // namespace state_header
 
@@ -73,7 +76,9 @@ TopicView::TopicView(net::EventLoop& loop, rd_kafka_t* producer, Properties cons
       what_(std::move(what)),
       apply_(std::move(apply)) {}
 
-TopicView::~TopicView() { detach(); }
+TopicView::~TopicView() {
+    detach();
+}
 
 std::string TopicView::load(int timeout_ms) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -83,29 +88,30 @@ std::string TopicView::load(int timeout_ms) {
     rd_kafka_resp_err_t err = rd_kafka_metadata(producer_, 0, rkt, &md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     int partitions = 0;
-    if (!err && md && md->topic_cnt == 1 && !md->topics[0].err) partitions = md->topics[0].partition_cnt;
+    if (!err && md && md->topic_cnt == 1 && !md->topics[0].err)
+        partitions = md->topics[0].partition_cnt;
     std::string why = err ? rd_kafka_err2str(err)
-                      : md && md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
-                                                                      : "";
+                      : md && md->topic_cnt == 1 && md->topics[0].err
+                          ? rd_kafka_err2str(md->topics[0].err)
+                          : "";
     if (md) rd_kafka_metadata_destroy(md);
     if (partitions == 0) return what_ + " topic '" + topic_ + "' unavailable: " + why;
 
     // A group id only enables librdkafka's consumer queue: partitions are assigned, never
     // subscribed, and nothing is committed.
-    Properties defaults{{"group.id", "trestle.state-view"},
-                        {"enable.auto.commit", "false"},
-                        {"enable.partition.eof", "false"},
-                        {"client.id", "trestle-state"},
-                        {"fetch.wait.max.ms", "100"},
-                        {"reconnect.backoff.max.ms", "1000"}};
-    if (std::string e = make_consumer(defaults, consumer_props_, consumer_, queue_); !e.empty()) return e;
+    Properties defaults{{"group.id", "trestle.state-view"}, {"enable.auto.commit", "false"},
+                        {"enable.partition.eof", "false"},  {"client.id", "trestle-state"},
+                        {"fetch.wait.max.ms", "100"},       {"reconnect.backoff.max.ms", "1000"}};
+    if (std::string e = make_consumer(defaults, consumer_props_, consumer_, queue_); !e.empty())
+        return e;
     rd_kafka_t* rk = consumer_.get();
 
     // Where each partition ends now: loading is done when every one is read up to there.
     std::map<int32_t, int64_t> end;
     PartitionList all(rd_kafka_topic_partition_list_new(partitions));
     for (int32_t p = 0; p < partitions; ++p) {
-        rd_kafka_topic_partition_list_add(all.get(), topic_.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(all.get(), topic_.c_str(), p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
         int64_t lo = 0, hi = 0;
         if (rd_kafka_query_watermark_offsets(rk, topic_.c_str(), p, &lo, &hi, timeout_ms))
             return what_ + " topic '" + topic_ + "': no offsets for partition " + std::to_string(p);
@@ -114,9 +120,11 @@ std::string TopicView::load(int timeout_ms) {
     rd_kafka_assign(rk, all.get());
     size_t n = 0;
     while (!end.empty()) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) break;
-        rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+        rd_kafka_message_t* m =
+            rd_kafka_consumer_poll(rk, static_cast<int>(std::min<int64_t>(left.count(), 100)));
         if (!m) continue;
         if (!m->err) {
             apply_(m);
@@ -155,19 +163,20 @@ bool TopicView::serve() {
     return n == 256;
 }
 
-void TopicView::produce(std::string_view key, const std::string* value, rd_kafka_headers_t* headers) {
+void TopicView::produce(std::string_view key, const std::string* value,
+                        rd_kafka_headers_t* headers) {
     if (!producer_) {
         if (headers) rd_kafka_headers_destroy(headers);
         return;
     }
     rd_kafka_resp_err_t err;
     if (headers)
-        err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(topic_.c_str()),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_KEY(key.data(), key.size()),
-                                RD_KAFKA_V_VALUE(value ? const_cast<char*>(value->data()) : nullptr,
-                                                 value ? value->size() : 0),
-                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            producer_, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(value ? const_cast<char*>(value->data()) : nullptr,
+                             value ? value->size() : 0),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
     else
         err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(topic_.c_str()),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -177,7 +186,8 @@ void TopicView::produce(std::string_view key, const std::string* value, rd_kafka
                                 RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
     if (err) {
         if (headers) rd_kafka_headers_destroy(headers);
-        logger().error("{}: record for '{}' not written to Kafka: {}", what_, key, rd_kafka_err2str(err));
+        logger().error("{}: record for '{}' not written to Kafka: {}", what_, key,
+                       rd_kafka_err2str(err));
     }
 }
 
@@ -248,7 +258,9 @@ KafkaSessionState::KafkaSessionState(net::EventLoop& loop, rd_kafka_t* producer,
       topic_(loop, producer, std::move(consumer_props), std::move(topic), "MQTT sessions and wills",
              [this](const rd_kafka_message_t* m) { apply(m); }) {}
 
-KafkaSessionState::~KafkaSessionState() { topic_.detach(); }
+KafkaSessionState::~KafkaSessionState() {
+    topic_.detach();
+}
 
 std::string KafkaSessionState::load(int timeout_ms) {
     started_ms_ = now_ms_();
@@ -300,7 +312,8 @@ uint64_t KafkaSessionState::to_core(int64_t epoch) const {
 bool KafkaSessionState::gone(const std::string& instance) const {
     if (instance == router_id_) return false;
     uint64_t now = now_ms_();
-    if (!own_seen_ms_ || now - own_seen_ms_ > gap_ms() || now - flowing_since_ms_ < instance_timeout_ms_)
+    if (!own_seen_ms_ || now - own_seen_ms_ > gap_ms() ||
+        now - flowing_since_ms_ < instance_timeout_ms_)
         return false;
     auto it = instances_.find(instance);
     uint64_t seen = it == instances_.end() ? started_ms_ : it->second.seen_ms;
@@ -324,7 +337,9 @@ void KafkaSessionState::tick() {
         if (w.owner == router_id_ || !gone(w.owner) || claimed_.count({id, w.owner})) continue;
         claimed_.insert({id, w.owner});
         auto inst = instances_.find(w.owner);
-        int64_t ended = inst != instances_.end() && inst->second.last_epoch ? inst->second.last_epoch : epoch_ms();
+        int64_t ended = inst != instances_.end() && inst->second.last_epoch
+                            ? inst->second.last_epoch
+                            : epoch_ms();
         int64_t due = w.armed ? w.due_epoch : ended + int64_t(w.delay_s) * 1000;
         logger().info("will of client '{}': instance '{}' is gone, claiming it", id, w.owner);
         core::WillRecord rec;
@@ -358,10 +373,11 @@ void KafkaSessionState::sweep() {
         std::string owner = it->second.record.owner;
         sessions_.erase(it);
         logger().info("MQTT session '{}' (instance '{}') expired", id, owner);
-        topic_.produce(id, nullptr,
-                       make_headers({{std::string(state_header::kind), "session"},
-                                     {std::string(state_header::owner), owner},
-                                     {std::string(state_header::generation), std::to_string(generation)}}));
+        topic_.produce(
+            id, nullptr,
+            make_headers({{std::string(state_header::kind), "session"},
+                          {std::string(state_header::owner), owner},
+                          {std::string(state_header::generation), std::to_string(generation)}}));
     }
 }
 
@@ -401,7 +417,8 @@ void KafkaSessionState::apply(const rd_kafka_message_t* m) {
         return;
     }
     if (kind == "session") {
-        apply_session(key, m, static_cast<uint64_t>(to_int(header(hs, state_header::generation))), owner);
+        apply_session(key, m, static_cast<uint64_t>(to_int(header(hs, state_header::generation))),
+                      owner);
         return;
     }
 }
@@ -457,12 +474,13 @@ void KafkaSessionState::apply_session(const std::string& id, const rd_kafka_mess
             const json::Value* p = x.find("partition");
             const json::Value* o = x.find("offset");
             if (!t || !t->is_string() || !p || !p->is_int() || !o || !o->is_int()) continue;
-            s.record.positions.push_back({t->as_string(), static_cast<int32_t>(p->as_int()), o->as_int()});
+            s.record.positions.push_back(
+                {t->as_string(), static_cast<int32_t>(p->as_int()), o->as_int()});
         }
-    bool taken = owner != router_id_ && it != sessions_.end() && it->second.record.owner == router_id_ &&
-                 generation > it->second.generation;
-    logger().debug("MQTT sessions: '{}' at instance '{}' (generation {}, {})", id, owner, generation,
-                   s.disconnected_epoch ? "offline" : "connected");
+    bool taken = owner != router_id_ && it != sessions_.end() &&
+                 it->second.record.owner == router_id_ && generation > it->second.generation;
+    logger().debug("MQTT sessions: '{}' at instance '{}' (generation {}, {})", id, owner,
+                   generation, s.disconnected_epoch ? "offline" : "connected");
     s.previous_run = loading_ && owner == router_id_;
     sessions_[id] = std::move(s);
     if (taken && !loading_ && taken_elsewhere) {
@@ -472,7 +490,8 @@ void KafkaSessionState::apply_session(const std::string& id, const rd_kafka_mess
 }
 
 void KafkaSessionState::apply_will(const std::string& id, const rd_kafka_message_t* m,
-                                   const std::vector<mapping::HeaderView>& hs, const std::string& owner) {
+                                   const std::vector<mapping::HeaderView>& hs,
+                                   const std::string& owner) {
     std::string_view from = header(hs, state_header::claimed_from);
     auto it = wills_.find(id);
     if (!from.empty()) {
@@ -497,9 +516,9 @@ void KafkaSessionState::apply_will(const std::string& id, const rd_kafka_message
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     bool expired = false;
-    w.message = mapping::message_from_record(w.topic, std::string_view(static_cast<const char*>(m->payload), m->len),
-                                             message_headers, ts > 0 ? ts : 0,
-                                             now_ms_(), epoch_ms(), expired);
+    w.message = mapping::message_from_record(
+        w.topic, std::string_view(static_cast<const char*>(m->payload), m->len), message_headers,
+        ts > 0 ? ts : 0, now_ms_(), epoch_ms(), expired);
     if (!w.message && !expired) {
         logger().warn("MQTT wills: will of '{}' unreadable", id);
         return;
@@ -520,7 +539,8 @@ void KafkaSessionState::apply_will(const std::string& id, const rd_kafka_message
         wills_.erase(id);
         return;
     }
-    logger().debug("MQTT wills: will of '{}' at instance '{}' ({})", id, owner, w.armed ? "armed" : "held");
+    logger().debug("MQTT wills: will of '{}' at instance '{}' ({})", id, owner,
+                   w.armed ? "armed" : "held");
     wills_[id] = std::move(w);
 }
 
@@ -537,27 +557,30 @@ void KafkaSessionState::save(const core::SessionRecord& r) {
     s.disconnected_epoch = r.disconnected_at_ms ? to_epoch(r.disconnected_at_ms) : 0;
     json::Array subs;
     for (const auto& sub : r.subscriptions)
-        subs.push_back(json::Object{{"filter", json::Value(sub.filter)},
-                                    {"qos", json::Value(int(sub.qos))},
-                                    {"noLocal", json::Value(int(sub.no_local))},
-                                    {"retainAsPublished", json::Value(int(sub.retain_as_published))},
-                                    {"retainHandling", json::Value(int(sub.retain_handling))},
-                                    {"id", json::Value(int64_t(sub.subscription_id))}});
+        subs.push_back(
+            json::Object{{"filter", json::Value(sub.filter)},
+                         {"qos", json::Value(int(sub.qos))},
+                         {"noLocal", json::Value(int(sub.no_local))},
+                         {"retainAsPublished", json::Value(int(sub.retain_as_published))},
+                         {"retainHandling", json::Value(int(sub.retain_handling))},
+                         {"id", json::Value(int64_t(sub.subscription_id))}});
     json::Array positions;
     for (const auto& p : r.positions)
         positions.push_back(json::Object{{"topic", json::Value(p.log)},
                                          {"partition", json::Value(int(p.partition))},
                                          {"offset", json::Value(p.offset)}});
-    std::string value = json::dump(json::Object{{"level", json::Value(int(r.protocol_level))},
-                                                {"expiry", json::Value(int64_t(r.expiry_interval))},
-                                                {"disconnectedAt", json::Value(s.disconnected_epoch)},
-                                                {"subscriptions", json::Value(std::move(subs))},
-                                                {"positions", json::Value(std::move(positions))}});
+    std::string value =
+        json::dump(json::Object{{"level", json::Value(int(r.protocol_level))},
+                                {"expiry", json::Value(int64_t(r.expiry_interval))},
+                                {"disconnectedAt", json::Value(s.disconnected_epoch)},
+                                {"subscriptions", json::Value(std::move(subs))},
+                                {"positions", json::Value(std::move(positions))}});
     sessions_[r.client_id] = std::move(s);
-    topic_.produce(r.client_id, &value,
-                   make_headers({{std::string(state_header::kind), "session"},
-                                 {std::string(state_header::owner), router_id_},
-                                 {std::string(state_header::generation), std::to_string(generation)}}));
+    topic_.produce(
+        r.client_id, &value,
+        make_headers({{std::string(state_header::kind), "session"},
+                      {std::string(state_header::owner), router_id_},
+                      {std::string(state_header::generation), std::to_string(generation)}}));
 }
 
 std::optional<core::SessionRecord> KafkaSessionState::load(std::string_view client_id) const {
@@ -568,7 +591,8 @@ std::optional<core::SessionRecord> KafkaSessionState::load(std::string_view clie
     if (!since && r.owner != router_id_ && gone(r.owner)) {
         // Connected at an instance that died: disconnected when it was last heard of.
         auto inst = instances_.find(r.owner);
-        since = inst != instances_.end() && inst->second.last_epoch ? inst->second.last_epoch : epoch_ms();
+        since = inst != instances_.end() && inst->second.last_epoch ? inst->second.last_epoch
+                                                                    : epoch_ms();
     }
     r.disconnected_at_ms = since ? to_core(since) : 0;
     return r;
@@ -581,18 +605,22 @@ void KafkaSessionState::erase(std::string_view client_id) {
     if (it->second.record.owner != router_id_) return;
     uint64_t generation = it->second.generation;
     sessions_.erase(it);
-    topic_.produce(client_id, nullptr,
-                   make_headers({{std::string(state_header::kind), "session"},
-                                 {std::string(state_header::owner), router_id_},
-                                 {std::string(state_header::generation), std::to_string(generation)}}));
+    topic_.produce(
+        client_id, nullptr,
+        make_headers({{std::string(state_header::kind), "session"},
+                      {std::string(state_header::owner), router_id_},
+                      {std::string(state_header::generation), std::to_string(generation)}}));
 }
 
 // --- wills -----------------------------------------------------------------------------------
 
 void KafkaSessionState::write_will(const std::string& id, const core::WillRecord& w, bool armed,
-                                   int64_t due_epoch, uint32_t delay_s, const std::string& claimed_from) {
+                                   int64_t due_epoch, uint32_t delay_s,
+                                   const std::string& claimed_from) {
     mapping::KafkaRecord r;
-    if (!w.message || !mapping::record_from_message(*w.message, w.topic, {}, now_ms_(), epoch_ms(), r)) return;
+    if (!w.message ||
+        !mapping::record_from_message(*w.message, w.topic, {}, now_ms_(), epoch_ms(), r))
+        return;
     r.headers.emplace_back(state_header::kind, "will");
     r.headers.emplace_back(state_header::owner, router_id_);
     r.headers.emplace_back(state_header::will_topic, w.topic);

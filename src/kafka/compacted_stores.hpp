@@ -6,12 +6,12 @@
 // - Retained messages (retainedTopic): key = the topic/address, value and headers as any
 //   record, an empty value deletes.
 // - MQTT sessions, wills and instance liveness (sessionsTopic), Zilla's key layout (docs/kafka.md,
-//   "Sessions and wills in Kafka"): `<clientId>` the session (JSON: owner instance, generation, subscriptions, expiry,
-//   positions in the message logs), `<clientId>#will` the will (the message as a record plus
-//   trestle.will.* headers), `<routerId>#instance` a heartbeat (every instanceTimeout / 4,
-//   at most 2 s). The header
-//   trestle.state names the kind. A will whose owner stops heartbeating is claimed by the
-//   first live instance whose claim Kafka orders first, and published there after its delay.
+//   "Sessions and wills in Kafka"): `<clientId>` the session (JSON: owner instance, generation,
+//   subscriptions, expiry, positions in the message logs), `<clientId>#will` the will (the message
+//   as a record plus trestle.will.* headers), `<routerId>#instance` a heartbeat (every
+//   instanceTimeout / 4, at most 2 s). The header trestle.state names the kind. A will whose owner
+//   stops heartbeating is claimed by the first live instance whose claim Kafka orders first, and
+//   published there after its delay.
 #pragma once
 
 #include <functional>
@@ -28,9 +28,10 @@ namespace trestle::kafka {
 
 // One state topic read to its end, then tailed; records handed to `apply` on the loop.
 class TopicView {
-public:
-    TopicView(net::EventLoop& loop, rd_kafka_t* producer, Properties consumer_props, std::string topic,
-              std::string what, std::function<void(const rd_kafka_message_t*)> apply);
+  public:
+    TopicView(net::EventLoop& loop, rd_kafka_t* producer, Properties consumer_props,
+              std::string topic, std::string what,
+              std::function<void(const rd_kafka_message_t*)> apply);
     ~TopicView();
     // Reads the topic up to its end (bounded by `timeout_ms`), then keeps tailing it. Returns
     // an error description (the view then starts empty and tails once Kafka answers).
@@ -43,7 +44,7 @@ public:
     // Writes a record; a null `value` is a tombstone. Takes `headers` (may be null).
     void produce(std::string_view key, const std::string* value, rd_kafka_headers_t* headers);
 
-private:
+  private:
     bool serve();
 
     net::EventLoop& loop_;
@@ -58,7 +59,7 @@ private:
 };
 
 class KafkaRetainedStore final : public core::RetainedStore {
-public:
+  public:
     // `producer` is the adapter's (it outlives this store's writes: detach() before it goes).
     KafkaRetainedStore(net::EventLoop& loop, rd_kafka_t* producer, Properties consumer_props,
                        std::string topic, std::function<uint64_t()> now_ms);
@@ -69,13 +70,14 @@ public:
 
     void put(std::string_view topic, core::MessageRef m) override;
     void erase(std::string_view topic) override;
-    void match(std::string_view filter,
-               const std::function<void(std::string_view, const core::MessageRef&)>& fn) const override {
+    void match(
+        std::string_view filter,
+        const std::function<void(std::string_view, const core::MessageRef&)>& fn) const override {
         view_.match(filter, fn);
     }
     size_t size() const override { return view_.size(); }
 
-private:
+  private:
     void apply(const rd_kafka_message_t* m);
 
     std::function<uint64_t()> now_ms_;
@@ -85,7 +87,7 @@ private:
 
 // MQTT sessions and wills shared by every instance on one Kafka.
 class KafkaSessionState final : public core::SessionStore {
-public:
+  public:
     KafkaSessionState(net::EventLoop& loop, rd_kafka_t* producer, Properties consumer_props,
                       std::string topic, std::string router_id, uint32_t instance_timeout_ms,
                       std::function<uint64_t()> now_ms);
@@ -107,9 +109,9 @@ public:
     // The wills, behind the core's port.
     core::WillStore& wills() { return will_port_; }
 
-private:
+  private:
     class WillPort final : public core::WillStore {
-    public:
+      public:
         explicit WillPort(KafkaSessionState& s) : s_(s) {}
         void hold(const core::WillRecord& w) override;
         void arm(core::WillRecord w) override;
@@ -118,7 +120,7 @@ private:
         std::vector<core::WillRecord> take_due(uint64_t now_ms) override;
         size_t size() const override { return s_.wills_.size(); }
 
-    private:
+      private:
         KafkaSessionState& s_;
     };
 
@@ -126,19 +128,19 @@ private:
         core::SessionRecord record;  // owner always set
         uint64_t generation = 0;     // +1 whenever another instance takes the session
         int64_t disconnected_epoch = 0;
-        bool previous_run = false;   // this instance's, from before it restarted
+        bool previous_run = false;  // this instance's, from before it restarted
     };
     struct Will {
         std::string owner;
         std::string topic;
         core::MessageRef message;
         bool armed = false;
-        int64_t due_epoch = 0;   // armed: when it is published
-        uint32_t delay_s = 0;    // held: the will delay
+        int64_t due_epoch = 0;  // armed: when it is published
+        uint32_t delay_s = 0;   // held: the will delay
     };
     struct Instance {
-        uint64_t seen_ms = 0;      // core clock when its last heartbeat was read here
-        int64_t last_epoch = 0;    // its clock in that heartbeat
+        uint64_t seen_ms = 0;    // core clock when its last heartbeat was read here
+        int64_t last_epoch = 0;  // its clock in that heartbeat
     };
 
     void apply(const rd_kafka_message_t* m);

@@ -59,13 +59,12 @@ class DirectAccess {
     virtual bool read_target(std::string_view address, DirectTarget& out,
                              core::ErrorCondition& error) const = 0;
     // A receiver's source address and encoded filter-set.
-    virtual bool read_source(std::string_view address, std::string_view filter,
-                             DirectConsume& out, core::ErrorCondition& error) const = 0;
+    virtual bool read_source(std::string_view address, std::string_view filter, DirectConsume& out,
+                             core::ErrorCondition& error) const = 0;
     // A sender's message as records, written into `records` (grown as needed, reused by the
     // caller). False with `error` when a message (or any event of a batch) cannot be read.
     virtual bool read_produce(const core::Message& m, DirectProduce& out,
-                              std::vector<mapping::KafkaRecord>& records,
-                              std::string& error) = 0;
+                              std::vector<mapping::KafkaRecord>& records, std::string& error) = 0;
     // A consumed record as the client receives it.
     virtual core::MessageRef message(const std::string& topic,
                                      const rd_kafka_message_t* m) const = 0;

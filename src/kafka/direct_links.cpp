@@ -10,10 +10,10 @@
 #include <string>
 
 #include "kafka/adapter.hpp"
-#include "kafka/records.hpp"
 #include "kafka/direct_access.hpp"
 #include "kafka/direct_links.hpp"
 #include "kafka/eventhubs_nodes.hpp"
+#include "kafka/records.hpp"
 #include "kafka/route_in.hpp"
 #include "kafka/route_out.hpp"
 

@@ -11,7 +11,7 @@ struct rd_kafka_mock_cluster_s;
 namespace trestle::kafka {
 
 class EmbeddedCluster {
-public:
+  public:
     // Throws std::runtime_error when the cluster cannot start.
     explicit EmbeddedCluster(int brokers);
     ~EmbeddedCluster();
@@ -22,7 +22,7 @@ public:
     // Creates a topic (the mock has no CreateTopics API); an existing one is left as it is.
     bool create_topic(const std::string& name, int partitions, std::string& err);
 
-private:
+  private:
     Handle owner_;  // the handle the mock cluster lives in
     rd_kafka_mock_cluster_s* cluster_ = nullptr;
     std::string bootstraps_;

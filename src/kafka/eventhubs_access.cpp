@@ -54,8 +54,8 @@ class EventHubsAccess final : public DirectAccess {
         if (records.size() < events_.size()) records.resize(events_.size());
         mapping::Produce p;
         for (size_t i = 0; i < events_.size(); ++i)
-            if (!mapping::read_direct_produce(events_[i], {}, "x-opt-partition-key", p,
-                                              records[i], error, true)) {
+            if (!mapping::read_direct_produce(events_[i], {}, "x-opt-partition-key", p, records[i],
+                                              error, true)) {
                 if (events_.size() > 1)
                     error = "event " + std::to_string(i + 1) + " of the batch: " + error;
                 return false;

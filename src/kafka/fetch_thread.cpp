@@ -78,7 +78,7 @@ void FetchThread::release() {
 }
 
 void FetchThread::run() {
-    constexpr size_t batch = 256;  // records per turn at most
+    constexpr size_t batch = 256;   // records per turn at most
     core::MessagePool::Scope pool;  // the loop frees the messages made here
     std::vector<Fetched> out;
     out.reserve(batch);

@@ -96,10 +96,10 @@ class ProducerThread {
 
     std::function<void()> notify_;
     rd_kafka_t* rk_ = nullptr;
-    rd_kafka_queue_t* queue_ = nullptr;  // the producer's main queue (delivery reports, errors)
-    int fds_[2] = {-1, -1};              // wakes the thread: librdkafka's IO event, submit()
-    Batch current_;                      // the loop's, being filled
-    std::vector<Report> local_;          // the thread's, not yet published
+    rd_kafka_queue_t* queue_ = nullptr;    // the producer's main queue (delivery reports, errors)
+    int fds_[2] = {-1, -1};                // wakes the thread: librdkafka's IO event, submit()
+    Batch current_;                        // the loop's, being filled
+    std::vector<Report> local_;            // the thread's, not yet published
     std::vector<rd_kafka_message_t> run_;  // the thread's, records for rd_kafka_produce_batch
     std::thread::id thread_id_;
 

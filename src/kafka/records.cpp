@@ -21,8 +21,7 @@ rd_kafka_headers_t* to_headers(const mapping::KafkaRecord& r) {
 // dead letter). A record without a timestamp of its own gets librdkafka's clock, as on the
 // producer thread: one rule for every record.
 rd_kafka_resp_err_t produce(rd_kafka_t* rk, rd_kafka_topic_t* rkt, const std::string& topic,
-                            const mapping::KafkaRecord& r, void* opaque,
-                            int32_t partition) {
+                            const mapping::KafkaRecord& r, void* opaque, int32_t partition) {
     rd_kafka_headers_t* h = to_headers(r);
     rd_kafka_vu_t vu[8];
     if (rkt) {

@@ -18,7 +18,6 @@ namespace trestle::kafka {
 
 namespace asio = boost::asio;
 
-
 std::string Adapter::RouteIn::attach() {
     core::AttachRequest req;
     req.direction = core::Direction::outgoing;
@@ -29,11 +28,9 @@ std::string Adapter::RouteIn::attach() {
     return {};
 }
 
-
 void Adapter::RouteIn::deliver(core::Delivery& d) {
     if (granted > 0) --granted;
-    std::string_view address =
-        d.address ? std::string_view(d.address->name()) : std::string_view();
+    std::string_view address = d.address ? std::string_view(d.address->name()) : std::string_view();
     uint32_t slot = a_.take_slot(this, d.presettled ? nullptr : &d);
     if (!d.presettled) d.handle = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
     ++counters.in_flight;
@@ -62,14 +59,12 @@ void Adapter::RouteIn::deliver(core::Delivery& d) {
     post_failures();
 }
 
-
 void Adapter::RouteIn::post_failures() {
     if (!a_.failures_posted_) {
         a_.failures_posted_ = true;
         asio::post(a_.loop_.io(), [&a = a_] { a.settle_failures(); });
     }
 }
-
 
 void Adapter::RouteIn::produce_direct(core::Delivery& d, uint32_t slot) {
     DirectProduce p;
@@ -117,14 +112,12 @@ void Adapter::RouteIn::produce_direct(core::Delivery& d, uint32_t slot) {
                        direct->title(), s_.name, produced, p.count, error_text(cut));
 }
 
-
 void Adapter::RouteIn::update(core::Delivery& d, const core::DeliveryState&, bool settle) {
     // The producer settled first (e.g. it went away): forget the delivery, keep the record.
     if (!settle || !d.handle) return;
     a_.slots_[reinterpret_cast<uintptr_t>(d.handle) - 1].delivery = nullptr;
     d.handle = nullptr;
 }
-
 
 rd_kafka_topic_t* Adapter::RouteIn::topic() {
     if (topic_gen_ != a_.topics_gen_) {
@@ -133,7 +126,6 @@ rd_kafka_topic_t* Adapter::RouteIn::topic() {
     }
     return topic_;
 }
-
 
 rd_kafka_topic_t* Adapter::topic_handle(const std::string& name) {
     for (auto& [n, t] : topics_)
@@ -217,12 +209,10 @@ void Adapter::delivery_report(void* opaque, rd_kafka_resp_err_t err_) {
     if (!d || !r->link) return;
     d->handle = nullptr;
     core::ErrorCondition c;
-    if (err)
-        c = r->direct ? r->direct->produce_failed(err) : condition_for(err);
+    if (err) c = r->direct ? r->direct->produce_failed(err) : condition_for(err);
     router_.disposition(d, err ? core::DeliveryState::rejected(c) : core::DeliveryState::accepted(),
                         true);
 }
-
 
 void Adapter::produce_off_loop(rd_kafka_topic_t* rkt, const mapping::KafkaRecord& r, uint32_t slot,
                                bool last) {

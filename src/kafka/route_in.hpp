@@ -20,8 +20,8 @@
 #include "kafka/direct_access.hpp"
 #include "kafka/fetch_thread.hpp"
 #include "kafka/probe.hpp"
-#include "net/event_loop.hpp"
 #include "mapping/kafka.hpp"
+#include "net/event_loop.hpp"
 #include "trestle/core/router.hpp"
 
 namespace trestle::kafka {
@@ -60,13 +60,13 @@ class Adapter::RouteIn final : public core::LinkPort {
     rd_kafka_topic_t* topic();
 
     Adapter& a_;
-    const RouteSettings s_;            // a copy: routes come and go at runtime
+    const RouteSettings s_;  // a copy: routes come and go at runtime
     rd_kafka_topic_t* topic_ = nullptr;
     uint32_t topic_gen_ = 0;
     DirectAccess* direct = nullptr;    // a client's direct link, not a route's waypoint
     std::optional<int32_t> partition;  // a direct link's target's partition
     mapping::KafkaRecordOptions options_;
-    mapping::KafkaRecord record_;  // reused: no allocation per message once warm
+    mapping::KafkaRecord record_;              // reused: no allocation per message once warm
     std::vector<mapping::KafkaRecord> batch_;  // a direct link's records (reused)
     core::Link* link = nullptr;
     int32_t granted = 0;  // credit the core has from us, as far as we know

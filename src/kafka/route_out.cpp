@@ -18,7 +18,6 @@ namespace trestle::kafka {
 
 namespace asio = boost::asio;
 
-
 std::string Adapter::RouteOut::start() {
     // Balanced/closest addresses share one group across instances; multicast ones give
     // every instance all partitions (a group of its own). Unconfigured: multicast, as MQTT.
@@ -55,8 +54,8 @@ std::string Adapter::RouteOut::start() {
     return {};
 }
 
-
-std::string Adapter::RouteOut::start_direct(core::Link* l, DirectAccess& dialect, const DirectConsume& c) {
+std::string Adapter::RouteOut::start_direct(core::Link* l, DirectAccess& dialect,
+                                            const DirectConsume& c) {
     direct_ = &dialect;
     commit_ = c.commit;
     dist_ = core::Distribution::balanced;  // released records wait for the consumer
@@ -70,8 +69,7 @@ std::string Adapter::RouteOut::start_direct(core::Link* l, DirectAccess& dialect
         a_.probe_->offset_for_time(
             s_.topic, p, *c.from_time_ms, [&a, self = this, p](int64_t offset) {
                 asio::post(a.loop_.io(), [&a, self, p, offset] {
-                    if (!a.has_direct(self) || !self->link)
-                        return;  // the client went meanwhile
+                    if (!a.has_direct(self) || !self->link) return;  // the client went meanwhile
                     if (std::string err =
                             self->assign(p, offset >= 0 ? offset : RD_KAFKA_OFFSET_END);
                         !err.empty())
@@ -82,19 +80,17 @@ std::string Adapter::RouteOut::start_direct(core::Link* l, DirectAccess& dialect
         if (std::string err = assign(*c.partition, c.offset); !err.empty()) return err;
     } else {
         PartitionList topics(rd_kafka_topic_partition_list_new(1));
-        rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(),
-                                          RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(topics.get(), s_.topic.c_str(), RD_KAFKA_PARTITION_UA);
         if (rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_.get(), topics.get()))
             return "cannot subscribe to '" + s_.topic + "': " + rd_kafka_err2str(e);
     }
     link = l;
     waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_, [this] { return serve(); });
-    logger().info("direct receiver '{}': consuming topic '{}' in group '{}'{}", s_.name,
-                  s_.topic, group_,
+    logger().info("direct receiver '{}': consuming topic '{}' in group '{}'{}", s_.name, s_.topic,
+                  group_,
                   c.partition ? " partition " + std::to_string(*c.partition) : std::string());
     return {};
 }
-
 
 std::string Adapter::RouteOut::assign(int32_t partition, int64_t offset) {
     PartitionList one(rd_kafka_topic_partition_list_new(1));
@@ -104,7 +100,6 @@ std::string Adapter::RouteOut::assign(int32_t partition, int64_t offset) {
         return std::string("cannot assign the partition: ") + rd_kafka_err2str(e);
     return {};
 }
-
 
 std::string Adapter::RouteOut::open_consumer(const std::string& start) {
     Properties defaults{{"bootstrap.servers", a_.bootstrap_},
@@ -129,7 +124,6 @@ std::string Adapter::RouteOut::open_consumer(const std::string& start) {
     return err;
 }
 
-
 void Adapter::RouteOut::nudge() {
     if (!consumer_ || !a_.probe_ || stopping_ || tracker_.parts().empty()) return;
     auto busy = burst_.claim();
@@ -138,7 +132,6 @@ void Adapter::RouteOut::nudge() {
     for (const auto& [id, p] : tracker_.parts()) ids.emplace_back(s_.topic, id);
     a_.probe_->nudge(consumer_, std::move(ids), std::move(busy));
 }
-
 
 void Adapter::RouteOut::shutdown() {
     if (!consumer_) return;
@@ -159,7 +152,6 @@ void Adapter::RouteOut::shutdown() {
     consumer_.reset();
 }
 
-
 bool Adapter::RouteOut::serve() {
     if (!consumer_ || stopping_) return false;
     int n = 0;
@@ -168,8 +160,7 @@ bool Adapter::RouteOut::serve() {
         if (!m) break;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                logger().warn("kafkaRoute '{}': consumer: {}", s_.name,
-                              rd_kafka_message_errstr(m));
+                logger().warn("kafkaRoute '{}': consumer: {}", s_.name, rd_kafka_message_errstr(m));
         } else {
             if (burst_.popped(m)) nudge();
             take(m);
@@ -180,7 +171,6 @@ bool Adapter::RouteOut::serve() {
     send();
     return n == 256;
 }
-
 
 void Adapter::RouteOut::take(const rd_kafka_message_t* m) {
     Fetched f;
@@ -193,8 +183,8 @@ void Adapter::RouteOut::take(const rd_kafka_message_t* m) {
     take(std::move(f));
 }
 
-
-void Adapter::RouteOut::read_fetched(const rd_kafka_message_t* m, uint64_t now_ms, int64_t wall_ms, Fetched& f) const {
+void Adapter::RouteOut::read_fetched(const rd_kafka_message_t* m, uint64_t now_ms, int64_t wall_ms,
+                                     Fetched& f) const {
     std::string_view address;
     f.fate = read_record(m, s_, now_ms, wall_ms, address, f.message);
     if (f.fate == RecordFate::ok)
@@ -202,7 +192,6 @@ void Adapter::RouteOut::read_fetched(const rd_kafka_message_t* m, uint64_t now_m
     else if (f.fate != RecordFate::expired)
         f.record = std::make_unique<mapping::KafkaRecord>(record_of(m));
 }
-
 
 void Adapter::RouteOut::take(Fetched&& f) {
     if (!tracker_.fetched(f.partition, f.offset)) return;  // a partition no longer ours
@@ -231,7 +220,6 @@ void Adapter::RouteOut::take(Fetched&& f) {
     backlog_.push_back(t);
 }
 
-
 void Adapter::RouteOut::take_fetched() {
     if (!fetch_ || stopping_) return;
     bool wake = false;
@@ -240,7 +228,6 @@ void Adapter::RouteOut::take_fetched() {
     if (wake) nudge();
     send();
 }
-
 
 void Adapter::RouteOut::start_fetch_thread() {
     fetch_ = std::make_unique<FetchThread>(
@@ -256,7 +243,6 @@ void Adapter::RouteOut::start_fetch_thread() {
         2048);
 }
 
-
 void Adapter::RouteOut::forward(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
     for (int i = 0; i < parts->cnt; ++i) {
         rd_kafka_queue_t* q =
@@ -266,7 +252,6 @@ void Adapter::RouteOut::forward(rd_kafka_t* rk, const rd_kafka_topic_partition_l
         rd_kafka_queue_destroy(q);
     }
 }
-
 
 void Adapter::RouteOut::send() {
     if (!link || stopping_) return;
@@ -281,7 +266,6 @@ void Adapter::RouteOut::send() {
     if (stop != paused_) pause(stop);
 }
 
-
 void Adapter::RouteOut::live_positions(std::vector<core::LogPosition>& out) const {
     if (!consumer_ || stopping_ || dist_ != core::Distribution::multicast) return;
     for (const auto& [id, p] : tracker_.parts()) {
@@ -295,7 +279,6 @@ void Adapter::RouteOut::live_positions(std::vector<core::LogPosition>& out) cons
     }
 }
 
-
 void Adapter::RouteOut::pause(bool on) {
     rd_kafka_topic_partition_list_t* l = nullptr;
     if (rd_kafka_assignment(consumer_.get(), &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l) return;
@@ -308,14 +291,12 @@ void Adapter::RouteOut::pause(bool on) {
     if (!on) nudge();
 }
 
-
 void Adapter::RouteOut::send_dead_letter(const mapping::KafkaRecord& r, const std::string& reason) {
     const std::string& topic =
         s_.dead_letter_topic.empty() ? a_.settings_.dead_letter_topic : s_.dead_letter_topic;
     logger().warn("kafkaRoute '{}': record dead-lettered to '{}': {}", s_.name, topic, reason);
     if (a_.produce_dead_letter(topic, r, reason)) ++counters.dead_lettered;
 }
-
 
 void Adapter::RouteOut::update(core::Delivery& d, const core::DeliveryState& state, bool settle) {
     if (!settle || !d.handle) return;
@@ -330,9 +311,8 @@ void Adapter::RouteOut::update(core::Delivery& d, const core::DeliveryState& sta
             mapping::KafkaRecordOptions o;
             std::string reason = "rejected by a consumer";
             if (state.error)
-                reason +=
-                    ": " + state.error->name +
-                    (state.error->description.empty() ? "" : " " + state.error->description);
+                reason += ": " + state.error->name +
+                          (state.error->description.empty() ? "" : " " + state.error->description);
             if (mapping::record_from_message(*t->message, t->address, o, a_.router_.now_ms(),
                                              a_.wall_ms(), r))
                 send_dead_letter(r, reason);
@@ -356,7 +336,6 @@ void Adapter::RouteOut::update(core::Delivery& d, const core::DeliveryState& sta
     finish(t);
 }
 
-
 void Adapter::RouteOut::commit(bool async) {
     if (!consumer_ || !commit_) return;
     auto commits = tracker_.to_commit();
@@ -367,7 +346,6 @@ void Adapter::RouteOut::commit(bool async) {
     if (rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), l.get(), async ? 1 : 0))
         logger().warn("kafkaRoute '{}': commit failed: {}", s_.name, rd_kafka_err2str(e));
 }
-
 
 void Adapter::RouteOut::tick() {
     if (!consumer_ || stopping_) return;
@@ -394,8 +372,8 @@ void Adapter::RouteOut::tick() {
     }
 }
 
-
-void Adapter::RouteOut::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+void Adapter::RouteOut::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<RouteOut*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (self->from_start_time_)
@@ -423,7 +401,6 @@ void Adapter::RouteOut::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd
     }
 }
 
-
 void Adapter::RouteOut::assign_now(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
     // Where consumption starts, when known here (committed or start time): lag before the
     // first record is fetched.
@@ -445,7 +422,6 @@ void Adapter::RouteOut::assign_now(rd_kafka_t* rk, rd_kafka_topic_partition_list
     if (waker_) waker_->poke();
 }
 
-
 void Adapter::RouteOut::look_up_start(rd_kafka_topic_partition_list_t* parts) {
     uint64_t lookup = ++lookups_;
     std::vector<int32_t> ids;
@@ -460,7 +436,6 @@ void Adapter::RouteOut::look_up_start(rd_kafka_topic_partition_list_t* parts) {
     };
     a_.probe_->start_offsets(consumer_, s_.topic, std::move(ids), a_.started_ms_, done);
 }
-
 
 void Adapter::RouteOut::start_looked_up(uint64_t lookup, const Probe::StartOffsets& r) {
     if (stopping_ || !consumer_) return;
@@ -481,13 +456,11 @@ void Adapter::RouteOut::start_looked_up(uint64_t lookup, const Probe::StartOffse
     if (parts->cnt > 0) assign_now(consumer_.get(), parts.get());
 }
 
-
 void Adapter::RouteOut::drop_partition(int32_t id) {
     auto mine = [id](Track* t) { return t->partition == id; };
     backlog_.erase(std::remove_if(backlog_.begin(), backlog_.end(), mine), backlog_.end());
     retry_.erase(std::remove_if(retry_.begin(), retry_.end(), mine), retry_.end());
     tracker_.revoke(id);
 }
-
 
 }  // namespace trestle::kafka

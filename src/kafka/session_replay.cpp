@@ -19,8 +19,9 @@ namespace trestle::kafka {
 
 namespace asio = boost::asio;
 
-
-uint64_t Adapter::Replayer::add(std::vector<core::LogPosition> from, std::function<void(core::MessageRef, std::string_view)> record, std::function<void()> done) {
+uint64_t Adapter::Replayer::add(std::vector<core::LogPosition> from,
+                                std::function<void(core::MessageRef, std::string_view)> record,
+                                std::function<void()> done) {
     Request r;
     r.id = ++next_id_;
     r.record = std::move(record);
@@ -44,7 +45,6 @@ uint64_t Adapter::Replayer::add(std::vector<core::LogPosition> from, std::functi
     return id;
 }
 
-
 void Adapter::Replayer::cancel(uint64_t id) {
     if (active_ && active_->id == id) {
         finish(false);
@@ -52,7 +52,6 @@ void Adapter::Replayer::cancel(uint64_t id) {
     }
     std::erase_if(queue_, [id](const Request& r) { return r.id == id; });
 }
-
 
 void Adapter::Replayer::tick() {
     if (active_ && a_.router_.now_ms() > active_->deadline_ms) {
@@ -64,7 +63,6 @@ void Adapter::Replayer::tick() {
     }
 }
 
-
 void Adapter::Replayer::close() {
     *alive_ = false;
     waker_.reset();
@@ -73,7 +71,6 @@ void Adapter::Replayer::close() {
     queue_handle_ = nullptr;
     consumer_.reset();
 }
-
 
 std::string Adapter::Replayer::open() {
     Properties defaults{{"group.id", "trestle.replay." + a_.router_id_},
@@ -87,15 +84,13 @@ std::string Adapter::Replayer::open() {
                         {"queued.max.messages.kbytes", "4096"},
                         {"reconnect.backoff.max.ms", "1000"}};
     Handle made;
-    std::string err =
-        make_consumer(defaults, a_.client_properties(), made, queue_handle_,
-                      [this](rd_kafka_conf_t* conf) { burst_.configure(conf); });
+    std::string err = make_consumer(defaults, a_.client_properties(), made, queue_handle_,
+                                    [this](rd_kafka_conf_t* conf) { burst_.configure(conf); });
     consumer_ = std::move(made);
     if (!err.empty()) return err;
     waker_ = std::make_unique<QueueWaker>(a_.loop_, queue_handle_, [this] { return serve(); });
     return {};
 }
-
 
 void Adapter::Replayer::start_next() {
     while (!active_ && !queue_.empty()) {
@@ -112,16 +107,13 @@ void Adapter::Replayer::start_next() {
                 continue;
             }
         active_->deadline_ms = a_.router_.now_ms() + 30000;
-        PartitionList l(
-            rd_kafka_topic_partition_list_new(static_cast<int>(active_->parts.size())));
+        PartitionList l(rd_kafka_topic_partition_list_new(static_cast<int>(active_->parts.size())));
         for (const auto& [k, r] : active_->parts)
-            rd_kafka_topic_partition_list_add(l.get(), k.first.c_str(), k.second)->offset =
-                r.from;
+            rd_kafka_topic_partition_list_add(l.get(), k.first.c_str(), k.second)->offset = r.from;
         rd_kafka_assign(consumer_.get(), l.get());
         waker_->poke();
     }
 }
-
 
 bool Adapter::Replayer::serve() {
     if (!consumer_) return false;
@@ -139,7 +131,6 @@ bool Adapter::Replayer::serve() {
     return n == 256;
 }
 
-
 void Adapter::Replayer::nudge() {
     if (!active_ || !a_.probe_) return;
     if (auto busy = burst_.claim()) {
@@ -148,7 +139,6 @@ void Adapter::Replayer::nudge() {
         a_.probe_->nudge(consumer_, std::move(parts), std::move(busy));
     }
 }
-
 
 void Adapter::Replayer::handle(const rd_kafka_message_t* m) {
     if (!m->rkt) return;
@@ -185,7 +175,6 @@ void Adapter::Replayer::handle(const rd_kafka_message_t* m) {
     if (last) done_with(key);
 }
 
-
 void Adapter::Replayer::finish(bool call_done) {
     std::unique_ptr<Request> r = std::move(active_);
     if (consumer_) rd_kafka_assign(consumer_.get(), nullptr);
@@ -195,7 +184,6 @@ void Adapter::Replayer::finish(bool call_done) {
         });
     if (call_done && r && r->done) r->done();
 }
-
 
 uint32_t Adapter::log_id(const std::string& topic) {
     for (size_t i = 0; i < log_names_.size(); ++i)

@@ -42,8 +42,7 @@ class StrimziAccess final : public DirectAccess {
         return true;
     }
 
-    core::MessageRef message(const std::string& topic,
-                             const rd_kafka_message_t* m) const override {
+    core::MessageRef message(const std::string& topic, const rd_kafka_message_t* m) const override {
         std::optional<std::string_view> key;
         if (m->key) key.emplace(static_cast<const char*>(m->key), m->key_len);
         std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "kafka/adapter.hpp"
-#include "kafka/records.hpp"
 #include "kafka/embedded.hpp"
+#include "kafka/records.hpp"
 
 namespace trestle::kafka {
 

@@ -11,7 +11,9 @@ namespace trestle::management {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::MANAGEMENT); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::MANAGEMENT);
+}
 }  // namespace
 
 namespace {
@@ -60,13 +62,24 @@ bool read_string_array(std::string_view raw, std::vector<std::string>& out) {
 json::Value to_json(const amqp::Value& v) {
     using T = amqp::Value::Type;
     switch (v.type) {
-        case T::null: return nullptr;
-        case T::boolean: return v.b;
-        case T::ubyte: case T::ushort: case T::uint: case T::ulong:
+        case T::null:
+            return nullptr;
+        case T::boolean:
+            return v.b;
+        case T::ubyte:
+        case T::ushort:
+        case T::uint:
+        case T::ulong:
             return json::Value(static_cast<int64_t>(v.u));
-        case T::byte: case T::short_: case T::int_: case T::long_: case T::timestamp:
+        case T::byte:
+        case T::short_:
+        case T::int_:
+        case T::long_:
+        case T::timestamp:
             return json::Value(v.i);
-        case T::float_: case T::double_: return v.d;
+        case T::float_:
+        case T::double_:
+            return v.d;
         case T::list: {
             json::Array a;
             for (const auto& i : v.items) a.push_back(to_json(i));
@@ -84,7 +97,8 @@ json::Value to_json(const amqp::Value& v) {
                 for (auto& x : s) a.emplace_back(std::move(x));
             return a;
         }
-        default: return v.to_text();
+        default:
+            return v.to_text();
     }
 }
 
@@ -160,7 +174,8 @@ std::string decode_request(std::string_view message, Request& out, std::string& 
     }
     if (!l.application_properties.present()) return "no application-properties (no operation)";
     {
-        amqp::Reader r(message.substr(l.application_properties.offset, l.application_properties.size));
+        amqp::Reader r(
+            message.substr(l.application_properties.offset, l.application_properties.size));
         amqp::Value ap;
         if (!r.read_descriptor() || !amqp::read_value(r, ap) || ap.type != amqp::Value::Type::map)
             return "application-properties is not a map";
@@ -168,12 +183,17 @@ std::string decode_request(std::string_view message, Request& out, std::string& 
             if (!k.is_textual()) return "application-properties keys must be strings";
             out.arguments.emplace_back(k.bytes, to_json(v));
             const amqp::Value& val = v;  // (clang 14: no structured bindings in lambdas)
-            auto text = [&val]() -> std::string { return val.is_textual() ? val.bytes : val.to_text(); };
-            if (k.bytes == "operation") out.operation = text();
+            auto text = [&val]() -> std::string {
+                return val.is_textual() ? val.bytes : val.to_text();
+            };
+            if (k.bytes == "operation")
+                out.operation = text();
             else if (k.bytes == "type" || k.bytes == "entityType") {
                 if (out.type.empty() || k.bytes == "entityType") out.type = text();
-            } else if (k.bytes == "name") out.name = text();
-            else if (k.bytes == "identity") out.identity = text();
+            } else if (k.bytes == "name")
+                out.name = text();
+            else if (k.bytes == "identity")
+                out.identity = text();
             else if (k.bytes == "offset" || k.bytes == "count") {
                 auto i = v.as_integer();
                 if (!i || *i < 0) return "'" + k.bytes + "' must be a non-negative integer";
@@ -294,8 +314,8 @@ Response Agent::handle(const Request& r) {
                 for (auto& o : t.operations()) ops.emplace_back(o);
                 return json::Value(std::move(ops));
             },
-            json::Array{"QUERY", "GET-TYPES", "GET-ANNOTATIONS", "GET-OPERATIONS",
-                        "GET-ATTRIBUTES", "GET-MGMT-NODES", "GET-SCHEMA", "GET-LOG"});
+            json::Array{"QUERY", "GET-TYPES", "GET-ANNOTATIONS", "GET-OPERATIONS", "GET-ATTRIBUTES",
+                        "GET-MGMT-NODES", "GET-SCHEMA", "GET-LOG"});
     if (op == "GET-ANNOTATIONS") {
         Response ok;
         ok.body = json::Object{};
@@ -342,7 +362,8 @@ Response Agent::handle(const Request& r) {
     }
     if (op == "GET-LOG") {
         size_t limit = 1000;
-        if (const json::Value* l = member(r.arguments, "limit"); l && l->is_int() && l->as_int() >= 0)
+        if (const json::Value* l = member(r.arguments, "limit");
+            l && l->is_int() && l->as_int() >= 0)
             limit = static_cast<size_t>(l->as_int());
         Response ok;
         ok.body = log_records ? log_records(limit) : json::Array{};
@@ -392,8 +413,8 @@ Response Agent::query(const Request& r) {
     if (types.size() == 1)
         for (const auto& n : names)
             if (!types[0]->attribute(n))
-                return fail(status::bad_request, "Unknown attribute '" + n + "' of " +
-                                                     types[0]->long_name);
+                return fail(status::bad_request,
+                            "Unknown attribute '" + n + "' of " + types[0]->long_name);
     json::Array rows;
     int64_t index = 0;
     for (const EntityTypeSchema* t : types) {
@@ -430,8 +451,8 @@ Response Agent::entity_operation(const Request& r) {
 
     if (op == "CREATE") {
         if (!t->creatable || !prov || !prov->create)
-            return fail(status::not_implemented, "Entities of type " + t->long_name +
-                                                     " cannot be created at runtime");
+            return fail(status::not_implemented,
+                        "Entities of type " + t->long_name + " cannot be created at runtime");
         if (!r.body.is_null() && !r.body.is_object())
             return fail(status::bad_request, "CREATE needs a map of attributes as its body");
         RawSection raw;
@@ -442,8 +463,9 @@ Response Agent::entity_operation(const Request& r) {
                 if (k == "type" || k == "identity") continue;
                 if (k == "name" && !r.name.empty()) {
                     if (!v.is_string() || v.as_string() != r.name)
-                        return fail(status::bad_request, "name in the body differs from the "
-                                                         "request's name");
+                        return fail(status::bad_request,
+                                    "name in the body differs from the "
+                                    "request's name");
                     continue;
                 }
                 if (v.is_null()) continue;
@@ -475,8 +497,7 @@ Response Agent::entity_operation(const Request& r) {
 
     if (r.name.empty() && r.identity.empty())
         return fail(status::bad_request, op + " needs a name or an identity");
-    if (!prov || !prov->query)
-        return fail(status::not_found, "No " + t->short_name + " entities");
+    if (!prov || !prov->query) return fail(status::not_found, "No " + t->short_name + " entities");
     std::optional<json::Object> found;
     for (auto& row : prov->query()) {
         bool match = !r.identity.empty() ? text_of(row, "identity") == r.identity
@@ -498,8 +519,8 @@ Response Agent::entity_operation(const Request& r) {
     }
     if (op == "DELETE") {
         if (!(t->creatable || t->deletable) || !prov->remove)
-            return fail(status::not_implemented, "Entities of type " + t->long_name +
-                                                     " cannot be deleted at runtime");
+            return fail(status::not_implemented,
+                        "Entities of type " + t->long_name + " cannot be deleted at runtime");
         Status s = prov->remove(*found);
         if (!s.ok()) return fail(s.code, s.description);
         Response ok;
@@ -516,7 +537,8 @@ Response Agent::entity_operation(const Request& r) {
     for (const auto& [k, v] : r.body.as_object()) {
         if (k == "type" || k == "identity" || k == "name") continue;  // they identify, not change
         const AttributeSchema* a = t->attribute(k);
-        if (!a) return fail(status::bad_request, "Unknown attribute '" + k + "' of " + t->long_name);
+        if (!a)
+            return fail(status::bad_request, "Unknown attribute '" + k + "' of " + t->long_name);
         if (!a->writable)
             return fail(status::bad_request, "Attribute '" + k + "' of " + t->short_name +
                                                  " cannot be changed at runtime");
@@ -544,7 +566,9 @@ Response Agent::entity_operation(const Request& r) {
 AgentEndpoint::AgentEndpoint(core::Router& router, Agent& agent, Post post)
     : router_(router), agent_(agent), post_(std::move(post)) {}
 
-AgentEndpoint::~AgentEndpoint() { stop(); }
+AgentEndpoint::~AgentEndpoint() {
+    stop();
+}
 
 void AgentEndpoint::start() {
     core::ConnectionInfo info;
@@ -607,7 +631,7 @@ void AgentEndpoint::process() {
             resp = agent_.handle(req);
             if (resp.code >= 400)
                 logger().debug("management: {} {}: {} {}", req.operation, req.type, resp.code,
-                              resp.description);
+                               resp.description);
         }
         if (p.delivery) {
             // Accepted whatever the status: the status code is the answer (qdstat requires it).

@@ -21,9 +21,8 @@ namespace trestle::management {
 
 // AMQP Management status codes (the HTTP ones, as the draft and qdrouterd use them).
 namespace status {
-inline constexpr int ok = 200, created = 201, no_content = 204, bad_request = 400,
-                     forbidden = 403, not_found = 404, internal_error = 500,
-                     not_implemented = 501;
+inline constexpr int ok = 200, created = 201, no_content = 204, bad_request = 400, forbidden = 403,
+                     not_found = 404, internal_error = 500, not_implemented = 501;
 }
 
 struct Status {
@@ -46,13 +45,13 @@ struct Provider {
 
 struct Request {
     std::string operation;
-    std::string type;         // entity operations: type, or QUERY's entityType
+    std::string type;  // entity operations: type, or QUERY's entityType
     std::string name, identity;
     bool has_offset = false, has_count = false;
     int64_t offset = 0, count = 0;
     std::vector<std::string> attribute_names;  // QUERY
-    json::Object arguments;   // every application property, as JSON
-    json::Value body;         // the amqp-value body (CREATE/UPDATE attributes)
+    json::Object arguments;                    // every application property, as JSON
+    json::Value body;                          // the amqp-value body (CREATE/UPDATE attributes)
 };
 
 struct Response {
@@ -70,17 +69,20 @@ std::string encode_response(const Response& r, std::string_view to,
                             std::string_view correlation_id);
 
 class Agent {
-public:
-    void set_provider(const std::string& short_name, Provider p) { providers_[short_name] = std::move(p); }
+  public:
+    void set_provider(const std::string& short_name, Provider p) {
+        providers_[short_name] = std::move(p);
+    }
     // GET-LOG: the newest `limit` log records, oldest first.
     std::function<json::Array(size_t limit)> log_records;
 
     Response handle(const Request& r);
 
-private:
+  private:
     Response query(const Request& r);
     Response entity_operation(const Request& r);
-    Response node_listing(const Request& r, const std::function<json::Value(const EntityTypeSchema&)>& per_type,
+    Response node_listing(const Request& r,
+                          const std::function<json::Value(const EntityTypeSchema&)>& per_type,
                           const json::Value& node_value);
     const EntityTypeSchema* type_of(const std::string& name, Response& err) const;
     json::Object complete(const EntityTypeSchema& t, json::Object row) const;
@@ -91,7 +93,7 @@ private:
 // The agent as a consumer of `$management` in the routing core: requests arrive as deliveries,
 // are settled accepted, and each response is routed, settled, to the request's reply-to.
 class AgentEndpoint final : public core::ConnectionPort, public core::LinkPort {
-public:
+  public:
     using Post = std::function<void(std::function<void()>)>;
     AgentEndpoint(core::Router& router, Agent& agent, Post post);
     ~AgentEndpoint() override;
@@ -106,12 +108,13 @@ public:
     void opened(const core::Terminus&, const core::Terminus&) override {}
     void detach(const core::ErrorCondition*) override { link_ = nullptr; }
     // core::ConnectionPort
-    core::LinkPort* open_link(core::Link&, const core::AttachRequest&, core::ErrorCondition&) override {
+    core::LinkPort* open_link(core::Link&, const core::AttachRequest&,
+                              core::ErrorCondition&) override {
         return nullptr;
     }
     void close(const core::ErrorCondition&) override {}
 
-private:
+  private:
     struct Pending {
         core::Delivery* delivery;  // null: arrived settled
         core::MessageRef message;

@@ -59,8 +59,8 @@ Entity validate(const RawSection& raw, const std::string& file) {
         json::Value typed;
         std::string err = coerce(*a, value, typed);
         if (!err.empty())
-            throw ConfigError(file, line, "bad value for " + type->short_name + " '" + name +
-                                              "': " + err);
+            throw ConfigError(file, line,
+                              "bad value for " + type->short_name + " '" + name + "': " + err);
         e.attributes[name] = std::move(typed);
         e.explicit_lines[name] = line;
     }
@@ -93,7 +93,9 @@ bool is_word(std::string_view s) {
 
 // Attributes whose values may contain '#' (qdrouterd treats only 'pattern' this way; the
 // prefix of an address cannot contain it meaningfully, but a pattern needs it).
-bool hash_allowed(std::string_view key) { return key == "pattern"; }
+bool hash_allowed(std::string_view key) {
+    return key == "pattern";
+}
 
 std::vector<RawSection> parse_sections(std::string_view text, const std::string& file) {
     std::vector<RawSection> sections;
@@ -102,7 +104,8 @@ std::vector<RawSection> parse_sections(std::string_view text, const std::string&
     size_t pos = 0;
     while (pos <= text.size()) {
         size_t nl = text.find('\n', pos);
-        std::string_view line = text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
+        std::string_view line =
+            text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
         pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
         ++line_no;
         std::string_view t = trim(line);
@@ -110,7 +113,8 @@ std::vector<RawSection> parse_sections(std::string_view text, const std::string&
 
         // key: value   (the key decides whether '#' starts a comment)
         size_t colon = t.find(':');
-        std::string_view maybe_key = colon == t.npos ? std::string_view{} : trim(t.substr(0, colon));
+        std::string_view maybe_key =
+            colon == t.npos ? std::string_view{} : trim(t.substr(0, colon));
         if (!(colon != t.npos && is_word(maybe_key) && hash_allowed(maybe_key))) {
             size_t hash = t.find('#');
             if (hash != t.npos) t = trim(t.substr(0, hash));
@@ -193,9 +197,9 @@ std::vector<Entity> parse_config(std::string_view text, const std::string& file,
     for (const auto& s : raw) {
         Entity e = validate(s, file);
         if (e.type->singleton && !singletons.insert(e.type->short_name).second)
-            throw ConfigError(file, s.line, "only one '" + e.type->short_name + "' section allowed");
-        if (e.is_set("name") &&
-            !names[e.type->short_name].insert(e.str("name")).second)
+            throw ConfigError(file, s.line,
+                              "only one '" + e.type->short_name + "' section allowed");
+        if (e.is_set("name") && !names[e.type->short_name].insert(e.str("name")).second)
             throw ConfigError(file, e.line_of("name"),
                               "duplicate name '" + e.str("name") + "' for " + e.type->short_name);
         out.push_back(std::move(e));

@@ -14,7 +14,7 @@
 namespace trestle::management {
 
 class ConfigError : public std::runtime_error {
-public:
+  public:
     ConfigError(std::string file, int line, const std::string& message)
         : std::runtime_error(file + ":" + std::to_string(line) + ": " + message),
           file_(std::move(file)),
@@ -22,7 +22,7 @@ public:
     const std::string& file() const { return file_; }
     int line() const { return line_; }
 
-private:
+  private:
     std::string file_;
     int line_;
 };
@@ -31,7 +31,7 @@ private:
 struct Entity {
     const EntityTypeSchema* type = nullptr;
     std::string file;
-    int line = 0;                                  // where the section starts
+    int line = 0;                                   // where the section starts
     std::map<std::string, json::Value> attributes;  // only set or defaulted ones
     std::map<std::string, int> explicit_lines;      // attributes the file set, and their lines
 

@@ -43,20 +43,24 @@ Schema::Schema() {
         }
         if (t.short_name == "listener" || t.short_name == "mqttListener" ||
             t.short_name == "httpListener") {
-            t.attributes.push_back(stat("boundPort", "The port it listens on (port 0: the one "
-                                                     "chosen)."));
+            t.attributes.push_back(stat("boundPort",
+                                        "The port it listens on (port 0: the one "
+                                        "chosen)."));
             t.attributes.push_back(stat("connectionCount", "Connections it accepted, still open."));
         }
         if (t.short_name == "router.config.address" || t.short_name == "router.config.linkRoute" ||
             t.short_name == "kafkaRoute")
             t.creatable = true;
         if (t.short_name == "router.config.linkRoute")
-            t.attributes.push_back(state("operStatus", "active (container connected) or inactive."));
+            t.attributes.push_back(
+                state("operStatus", "active (container connected) or inactive."));
         if (t.short_name == "kafka") {
-            t.attributes.push_back(state("bootstrap", "The broker list in use (the embedded "
-                                                      "cluster's address: for kcat)."));
-            t.attributes.push_back(state("operStatus", "up, or down while no broker answers or "
-                                                       "acknowledges (same as /readyz)."));
+            t.attributes.push_back(state("bootstrap",
+                                         "The broker list in use (the embedded "
+                                         "cluster's address: for kcat)."));
+            t.attributes.push_back(state("operStatus",
+                                         "up, or down while no broker answers or "
+                                         "acknowledges (same as /readyz)."));
             t.attributes.push_back(state("lastError", "Why it is down."));
             t.attributes.push_back(stat("retainedCount", "Retained messages held."));
         }
@@ -70,8 +74,9 @@ Schema::Schema() {
             t.attributes.push_back(list("partitions",
                                         "Consumer partitions: [partition, committed offset, "
                                         "position, high watermark, lag] each."));
-            t.attributes.push_back(stat("lag", "Records not yet settled by consumers, all "
-                                               "partitions (null: not known yet)."));
+            t.attributes.push_back(stat("lag",
+                                        "Records not yet settled by consumers, all "
+                                        "partitions (null: not known yet)."));
         }
     }
     // Every type: name, identity and type first (qdrouterd's entity base type).
@@ -100,13 +105,20 @@ std::vector<std::string> EntityTypeSchema::operations() const {
 
 std::string_view to_string(AttrType t) {
     switch (t) {
-        case AttrType::string: return "string";
-        case AttrType::integer: return "integer";
-        case AttrType::boolean: return "boolean";
-        case AttrType::enumeration: return "enumeration";
-        case AttrType::port: return "string";
-        case AttrType::map: return "map";
-        case AttrType::list: return "list";
+        case AttrType::string:
+            return "string";
+        case AttrType::integer:
+            return "integer";
+        case AttrType::boolean:
+            return "boolean";
+        case AttrType::enumeration:
+            return "enumeration";
+        case AttrType::port:
+            return "string";
+        case AttrType::map:
+            return "map";
+        case AttrType::list:
+            return "list";
     }
     return "string";
 }
@@ -280,10 +292,11 @@ std::string default_text(const AttributeSchema& a) {
 std::string reference_markdown() {
     std::string out;
     const auto& types = Schema::instance().types();
-    out += "Configuration sections (and management entity types that are also configuration). "
-           "*runtime*: CREATE/DELETE through management take effect at once; *writable*: "
-           "UPDATE changes it at runtime. What the router reports (state, counters) is read "
-           "through management; a config file may not set it.\n";
+    out +=
+        "Configuration sections (and management entity types that are also configuration). "
+        "*runtime*: CREATE/DELETE through management take effect at once; *writable*: "
+        "UPDATE changes it at runtime. What the router reports (state, counters) is read "
+        "through management; a config file may not set it.\n";
     for (int pass = 0; pass < 2; ++pass) {
         out += pass == 0 ? "\n## Configuration\n" : "\n## Reported only (management)\n";
         for (const auto& t : types) {
@@ -315,8 +328,9 @@ std::string reference_markdown() {
                 std::string flags;
                 if (a.required) flags += "*required*. ";
                 if (a.writable) flags += "*writable*. ";
-                out += "| `" + a.name + "` | " + cell_text(type) + " | " + cell_text(default_text(a)) +
-                       " | " + flags + cell_text(a.description) + " |\n";
+                out += "| `" + a.name + "` | " + cell_text(type) + " | " +
+                       cell_text(default_text(a)) + " | " + flags + cell_text(a.description) +
+                       " |\n";
             }
             if (!reported.empty()) {
                 out += "\nAlso reported through management: ";

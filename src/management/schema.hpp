@@ -21,10 +21,10 @@ struct AttributeSchema {
     AttrType type = AttrType::string;
     json::Value default_value;  // null = no default
     bool required = false;
-    bool writable = false;      // can be changed by UPDATE at runtime
-    bool supported = true;      // known from qdrouterd but not implemented: using it is an error
-    std::string instead;        // for an unsupported one: what to use instead (in the error)
-    bool operational = false;   // state or statistic the router reports; never configured
+    bool writable = false;     // can be changed by UPDATE at runtime
+    bool supported = true;     // known from qdrouterd but not implemented: using it is an error
+    std::string instead;       // for an unsupported one: what to use instead (in the error)
+    bool operational = false;  // state or statistic the router reports; never configured
     std::vector<std::string> values;  // enumeration values
     int64_t min = INT64_MIN;
     int64_t max = INT64_MAX;
@@ -32,9 +32,9 @@ struct AttributeSchema {
 };
 
 struct EntityTypeSchema {
-    std::string short_name;  // as in config files: "listener", "linkRoute"
-    std::string long_name;   // as in management: "org.apache.qpid.dispatch.listener"
-    bool singleton = false;  // at most one (router)
+    std::string short_name;    // as in config files: "listener", "linkRoute"
+    std::string long_name;     // as in management: "org.apache.qpid.dispatch.listener"
+    bool singleton = false;    // at most one (router)
     bool configurable = true;  // a config-file section (else operational: management only)
     bool creatable = false;    // management CREATE and DELETE take effect at runtime
     bool updatable = false;    // management UPDATE of its writable attributes
@@ -48,13 +48,13 @@ struct EntityTypeSchema {
 };
 
 class Schema {
-public:
+  public:
     static const Schema& instance();
     const std::vector<EntityTypeSchema>& types() const { return types_; }
     // Accepts the short name, the long name, and qdrouterd's config-section aliases.
     const EntityTypeSchema* find(std::string_view name) const;
 
-private:
+  private:
     Schema();
     std::vector<EntityTypeSchema> types_;
 };

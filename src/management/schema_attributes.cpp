@@ -56,9 +56,9 @@ AttributeSchema unsupported(std::string name) {
     return a;
 }
 
-
 // What every listener starts with: name, host and port.
-void listener_address(std::vector<AttributeSchema>& v, std::string port_description, const char* def) {
+void listener_address(std::vector<AttributeSchema>& v, std::string port_description,
+                      const char* def) {
     v.push_back(str("name", "Unique name (default: host:port)."));
     v.push_back(str("host", "Address to listen on; empty = all interfaces.", ""));
     v.push_back(port(std::move(port_description), def));
@@ -113,8 +113,8 @@ AttributeSchema list(std::string name, std::string description) {
 void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
     v.push_back(integer("maxFrameSize", "Largest AMQP frame, in bytes, this end accepts.", 16384,
                         512, UINT32_MAX));
-    v.push_back(integer("maxSessions", "Largest number of sessions on one connection.", 32768, 1,
-                        32768));
+    v.push_back(
+        integer("maxSessions", "Largest number of sessions on one connection.", 32768, 1, 32768));
     v.push_back(integer("maxSessionFrames",
                         "Incoming session window, in frames (0 = no explicit limit).", 0, 0,
                         UINT32_MAX));
@@ -131,14 +131,14 @@ void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
     v.push_back(enumeration("stripAnnotations",
                             "Accepted for compatibility: Trestle adds no router annotations.",
                             {"in", "out", "both", "no"}, "both"));
-    v.push_back(enumeration("socketAddressFamily", "Restrict to one address family.",
-                            {"IPv4", "IPv6"}));
+    v.push_back(
+        enumeration("socketAddressFamily", "Restrict to one address family.", {"IPv4", "IPv6"}));
     v.push_back(str("openProperties", "Not supported yet."));
     v.back().supported = false;
-    for (auto* n : {"sslProfile", "requireSsl", "requireEncryption", "saslUsername",
-                    "saslPassword", "saslPlugin", "policyVhost", "multiTenant", "failoverUrls",
-                    "messageLoggingComponents", "cost", "http", "websockets", "healthz",
-                    "metrics", "httpRootDir"})
+    for (auto* n :
+         {"sslProfile", "requireSsl", "requireEncryption", "saslUsername", "saslPassword",
+          "saslPlugin", "policyVhost", "multiTenant", "failoverUrls", "messageLoggingComponents",
+          "cost", "http", "websockets", "healthz", "metrics", "httpRootDir"})
         v.push_back(unsupported(n));
     for (auto& a : v) {
         std::string_view n = a.name;

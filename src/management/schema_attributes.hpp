@@ -37,15 +37,15 @@ AttributeSchema list(std::string name, std::string description);
 void amqp_connection_attributes(std::vector<AttributeSchema>& v);
 
 using Types = std::vector<EntityTypeSchema>;
-void add_router(Types& types);        // schema_routing.cpp
-void add_address(Types& types);       // schema_routing.cpp
-void add_link_route(Types& types);    // schema_routing.cpp
-void add_listener(Types& types);      // schema_listeners.cpp
-void add_mqtt_listener(Types& types); // schema_listeners.cpp
-void add_connector(Types& types);     // schema_listeners.cpp
-void add_http_listener(Types& types); // schema_listeners.cpp
-void add_kafka(Types& types);         // schema_kafka.cpp
-void add_kafka_route(Types& types);   // schema_kafka.cpp
+void add_router(Types& types);         // schema_routing.cpp
+void add_address(Types& types);        // schema_routing.cpp
+void add_link_route(Types& types);     // schema_routing.cpp
+void add_listener(Types& types);       // schema_listeners.cpp
+void add_mqtt_listener(Types& types);  // schema_listeners.cpp
+void add_connector(Types& types);      // schema_listeners.cpp
+void add_http_listener(Types& types);  // schema_listeners.cpp
+void add_kafka(Types& types);          // schema_kafka.cpp
+void add_kafka_route(Types& types);    // schema_kafka.cpp
 // connection, router.link, router.address, log, allocator, mqttSession, retained: reported by
 // the router, never configured (schema_operational.cpp).
 void add_operational(Types& types);

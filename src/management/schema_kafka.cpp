@@ -8,19 +8,19 @@ void add_kafka(Types& types) {
     t.short_name = "kafka";
     t.long_name = "io.trestle.kafka";
     t.singleton = true;
-    t.description = "The Kafka cluster behind the router (kafkaRoutes bind addresses to its "
-                    "topics).";
+    t.description =
+        "The Kafka cluster behind the router (kafkaRoutes bind addresses to its "
+        "topics).";
     t.attributes.push_back(str("name", "Name used in logs and management.", "kafka"));
     t.attributes.push_back(str("bootstrapServers",
                                "Comma-separated host:port list, or 'embedded': librdkafka's "
                                "mock cluster in-process on loopback (in memory, volatile; "
                                "its address is logged).",
                                "embedded"));
-    t.attributes.push_back(integer("embeddedBrokers", "Brokers of the embedded cluster.", 1, 1,
-                                   9));
+    t.attributes.push_back(integer("embeddedBrokers", "Brokers of the embedded cluster.", 1, 1, 9));
     t.attributes.push_back(integer("embeddedPartitions",
-                                   "Partitions of the topics created in the embedded cluster.",
-                                   4, 1, 1000));
+                                   "Partitions of the topics created in the embedded cluster.", 4,
+                                   1, 1000));
     t.attributes.push_back(map("properties",
                                "librdkafka properties for every Kafka client of the router "
                                "(security.protocol, sasl.*, ssl.*, ...), as a JSON object."));
@@ -28,10 +28,10 @@ void add_kafka(Types& types) {
                                    "Messages per kafkaRoute sent to Kafka and not yet "
                                    "acknowledged; producers get no credit beyond it.",
                                    10000, 1, 1000000));
-    t.attributes.push_back(boolean("createTopics",
-                                   "Create the routes' and state topics that do not exist.",
-                                   true));
-    t.attributes.push_back(str("retainedTopic", "Compacted topic of retained messages (empty: in memory only).",
+    t.attributes.push_back(
+        boolean("createTopics", "Create the routes' and state topics that do not exist.", true));
+    t.attributes.push_back(str("retainedTopic",
+                               "Compacted topic of retained messages (empty: in memory only).",
                                "trestle.retained"));
     t.attributes.push_back(str("sessionsTopic",
                                "Compacted topic of MQTT sessions, wills and instance "
@@ -53,8 +53,9 @@ void add_kafka_route(Types& types) {
     EntityTypeSchema t;
     t.short_name = "kafkaRoute";
     t.long_name = "io.trestle.kafkaRoute";
-    t.description = "Binds addresses to a Kafka topic: producers' messages go to the topic, "
-                    "its records go to the addresses' consumers.";
+    t.description =
+        "Binds addresses to a Kafka topic: producers' messages go to the topic, "
+        "its records go to the addresses' consumers.";
     t.attributes.push_back(str("name", "Unique name (default: the prefix or pattern)."));
     t.attributes.push_back(str("prefix", "Matches the address and addresses below it."));
     t.attributes.push_back(str("pattern", "Token pattern: '*' one token, '#' zero or more."));
@@ -68,8 +69,8 @@ void add_kafka_route(Types& types) {
                                        "one partition), or none (address in header "
                                        "trestle.address).",
                                        {"address", "none"}, "address"));
-    t.attributes.push_back(boolean("headers",
-                                   "Map message properties to record headers and back.", true));
+    t.attributes.push_back(
+        boolean("headers", "Map message properties to record headers and back.", true));
     t.attributes.push_back(str("groupId",
                                "Consumer group (default: trestle.<name> for balanced and "
                                "closest addresses, shared by all instances; "

@@ -8,10 +8,13 @@ void add_listener(Types& types) {
     t.short_name = "listener";
     t.long_name = std::string(prefix) + "listener";
     t.description = "Accepts AMQP 1.0 connections.";
-    listener_address(t.attributes, "Port number or service name (amqp, amqps); 0 = ephemeral "
-                                   "(the chosen port is logged).", "amqp");
-    t.attributes.push_back(enumeration("role", "normal, or route-container for brokers and "
-                                               "services that link routes reach.",
+    listener_address(t.attributes,
+                     "Port number or service name (amqp, amqps); 0 = ephemeral "
+                     "(the chosen port is logged).",
+                     "amqp");
+    t.attributes.push_back(enumeration("role",
+                                       "normal, or route-container for brokers and "
+                                       "services that link routes reach.",
                                        {"normal", "route-container", "inter-router", "edge"},
                                        "normal"));
     t.attributes.push_back(boolean("authenticatePeer",
@@ -49,11 +52,12 @@ void add_mqtt_listener(Types& types) {
     t.short_name = "mqttListener";
     t.long_name = "io.trestle.mqttListener";
     t.description = "Accepts MQTT 3.1.1 and 5.0 connections (and MQTT over WebSocket).";
-    listener_address(t.attributes, "Port number or service name (mqtt = 1883, secure-mqtt = "
-                                   "8883); 0 = ephemeral (the chosen port is logged).", "mqtt");
-    t.attributes.push_back(str("protocolVersions",
-                               "Accepted protocol versions, comma-separated: 3.1.1, 5.",
-                               "3.1.1,5"));
+    listener_address(t.attributes,
+                     "Port number or service name (mqtt = 1883, secure-mqtt = "
+                     "8883); 0 = ephemeral (the chosen port is logged).",
+                     "mqtt");
+    t.attributes.push_back(str(
+        "protocolVersions", "Accepted protocol versions, comma-separated: 3.1.1, 5.", "3.1.1,5"));
     t.attributes.push_back(integer("maxPacketSize",
                                    "Largest packet accepted, in bytes (advertised to MQTT 5 "
                                    "clients); larger ones close the connection.",
@@ -73,8 +77,8 @@ void add_mqtt_listener(Types& types) {
                                    "also how many QoS 1/2 messages are sent unacknowledged "
                                    "to an MQTT 3.1.1 client.",
                                    1000, 1, 65535));
-    t.attributes.push_back(integer("topicAliasMaximum",
-                                   "Topic aliases an MQTT 5 client may define.", 100, 0, 65535));
+    t.attributes.push_back(
+        integer("topicAliasMaximum", "Topic aliases an MQTT 5 client may define.", 100, 0, 65535));
     t.attributes.push_back(integer("maxSessionQueue",
                                    "Messages waiting to be sent per session (offline, or "
                                    "beyond the client's receive maximum); beyond it QoS 0 "
@@ -89,8 +93,7 @@ void add_mqtt_listener(Types& types) {
                                    "messages are dropped and QoS 1/2 wait in the session.",
                                    1048576, 1024, INT32_MAX));
     t.attributes.push_back(integer("connectTimeoutSeconds",
-                                   "Close connections that send no CONNECT in time.", 10, 1,
-                                   3600));
+                                   "Close connections that send no CONNECT in time.", 10, 1, 3600));
     t.attributes.push_back(str("websocketPath",
                                "Also accept MQTT over WebSocket (subprotocol mqtt) at this "
                                "HTTP path on the same port, e.g. /mqtt. Empty = off.",
@@ -102,21 +105,24 @@ void add_connector(Types& types) {
     EntityTypeSchema t;
     t.short_name = "connector";
     t.long_name = std::string(prefix) + "connector";
-    t.description = "Opens an AMQP connection to a peer (e.g. a broker for link routes) and "
-                    "keeps reconnecting with backoff.";
-    t.attributes.push_back(str("name", "Unique name; linkRoute 'connection' refers to it "
-                                       "(default: host:port)."));
+    t.description =
+        "Opens an AMQP connection to a peer (e.g. a broker for link routes) and "
+        "keeps reconnecting with backoff.";
+    t.attributes.push_back(str("name",
+                               "Unique name; linkRoute 'connection' refers to it "
+                               "(default: host:port)."));
     t.attributes.push_back(required(str("host", "Host to connect to.")));
     t.attributes.push_back(port("Port number or service name."));
     t.attributes.push_back(enumeration("role", "normal, or route-container for link routes.",
                                        {"normal", "route-container", "inter-router", "edge"},
                                        "normal"));
     amqp_connection_attributes(t.attributes);
-    t.attributes.push_back(boolean("verifyHostname", "TLS host name check (TLS not yet "
-                                                     "available).",
+    t.attributes.push_back(boolean("verifyHostname",
+                                   "TLS host name check (TLS not yet "
+                                   "available).",
                                    true));
-    t.attributes.push_back(integer("maxReconnectDelaySeconds",
-                                   "Upper bound of the reconnect backoff.", 10, 1, 3600));
+    t.attributes.push_back(
+        integer("maxReconnectDelaySeconds", "Upper bound of the reconnect backoff.", 10, 1, 3600));
     types.push_back(std::move(t));
 }
 
@@ -124,10 +130,12 @@ void add_http_listener(Types& types) {
     EntityTypeSchema t;
     t.short_name = "httpListener";
     t.long_name = "io.trestle.httpListener";
-    t.description = "Serves /healthz (the process serves), /readyz (every listener up and "
-                    "Kafka, if configured, answering and acknowledging; 503 with the "
-                    "reasons otherwise) and /metrics (Prometheus) over HTTP/1.1.";
-    listener_address(t.attributes, "Port number; 0 = ephemeral (the chosen port is logged).", "8672");
+    t.description =
+        "Serves /healthz (the process serves), /readyz (every listener up and "
+        "Kafka, if configured, answering and acknowledging; 503 with the "
+        "reasons otherwise) and /metrics (Prometheus) over HTTP/1.1.";
+    listener_address(t.attributes, "Port number; 0 = ephemeral (the chosen port is logged).",
+                     "8672");
     t.attributes.push_back(integer("maxConnections",
                                    "HTTP connections open at once; beyond it new ones are "
                                    "closed.",

@@ -6,7 +6,6 @@
 
 namespace trestle::mapping {
 
-
 namespace detail {
 
 const amqp::Value& plain(const amqp::Value& v) {
@@ -88,7 +87,8 @@ bool read_direct_produce(std::string_view message, std::string_view partition_an
             error = "message-annotations unreadable";
             return false;
         }
-        if (const amqp::Value* p = partition_annotation.empty() ? nullptr : ma.get(partition_annotation)) {
+        if (const amqp::Value* p =
+                partition_annotation.empty() ? nullptr : ma.get(partition_annotation)) {
             auto n = plain(*p).as_integer();
             if (!n || *n < 0 || *n > INT32_MAX) {
                 error = std::string(partition_annotation) + " is not a partition number";

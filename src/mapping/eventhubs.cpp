@@ -53,7 +53,8 @@ bool read_selector(std::string_view expr, Start& out, core::ErrorCondition& erro
     }
     while (!expr.empty() && expr.front() == ' ') expr.remove_prefix(1);
     while (!expr.empty() && expr.back() == ' ') expr.remove_suffix(1);
-    if (expr.size() < 2 || expr.front() != '\'' || expr.back() != '\'') return fail("the value must be quoted");
+    if (expr.size() < 2 || expr.front() != '\'' || expr.back() != '\'')
+        return fail("the value must be quoted");
     std::string_view v = expr.substr(1, expr.size() - 2);
     if (name == "x-opt-offset" || name == "x-opt-sequence-number") {
         if (v == "@latest") {
@@ -103,14 +104,17 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
                   core::ErrorCondition& error) {
     auto g = address.find(groups);
     auto p = address.find(partitions);
-    if (g == std::string_view::npos || p == std::string_view::npos || g == 0 || p < g + groups.size()) {
-        error = {"amqp:not-found", "the source must be <hub>/ConsumerGroups/<group>/Partitions/<n>"};
+    if (g == std::string_view::npos || p == std::string_view::npos || g == 0 ||
+        p < g + groups.size()) {
+        error = {"amqp:not-found",
+                 "the source must be <hub>/ConsumerGroups/<group>/Partitions/<n>"};
         return false;
     }
     out.hub.assign(address.substr(0, g));
     out.group.assign(address.substr(g + groups.size(), p - g - groups.size()));
     if (out.group.empty() || out.hub.find('/') != std::string::npos) {
-        error = {"amqp:not-found", "the source must be <hub>/ConsumerGroups/<group>/Partitions/<n>"};
+        error = {"amqp:not-found",
+                 "the source must be <hub>/ConsumerGroups/<group>/Partitions/<n>"};
         return false;
     }
     if (!read_partition(address.substr(p + partitions.size()), out.partition)) {
@@ -126,12 +130,13 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
     }
     for (const auto& e : fs.entries) {
         const amqp::Value& v = plain(e.value);
-        bool selector = (e.key.is_textual() && e.key.bytes == selector_filter) ||
-                        (e.value.type == amqp::Value::Type::described && !e.value.items.empty() &&
-                         e.value.items[0].as_integer() &&
-                         static_cast<uint64_t>(*e.value.items[0].as_integer()) == selector_descriptor) ||
-                        (e.value.type == amqp::Value::Type::described && !e.value.items.empty() &&
-                         e.value.items[0].is_textual() && e.value.items[0].bytes == selector_filter);
+        bool selector =
+            (e.key.is_textual() && e.key.bytes == selector_filter) ||
+            (e.value.type == amqp::Value::Type::described && !e.value.items.empty() &&
+             e.value.items[0].as_integer() &&
+             static_cast<uint64_t>(*e.value.items[0].as_integer()) == selector_descriptor) ||
+            (e.value.type == amqp::Value::Type::described && !e.value.items.empty() &&
+             e.value.items[0].is_textual() && e.value.items[0].bytes == selector_filter);
         if (!selector) continue;  // other filters are not Event Hubs': ignored, as the service does
         if (!v.is_textual()) {
             error = {std::string(argument_error), "the selector filter is not a string"};
@@ -299,4 +304,3 @@ core::MessageRef node_response(std::string_view reply_to, std::string_view corre
 
 }  // namespace eventhubs
 }  // namespace trestle::mapping
-

@@ -111,4 +111,3 @@ core::MessageRef node_response(std::string_view reply_to, std::string_view corre
 
 }  // namespace eventhubs
 }  // namespace trestle::mapping
-

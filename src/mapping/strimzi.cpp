@@ -73,13 +73,15 @@ bool read_consume(std::string_view address, std::string_view filter, Consume& ou
                 }
                 out.offset = *n;
             } else {
-                error = {std::string(condition::wrong_filter), "unknown filter '" + e.key.bytes + "'"};
+                error = {std::string(condition::wrong_filter),
+                         "unknown filter '" + e.key.bytes + "'"};
                 return false;
             }
         }
     }
     if (out.offset && !out.partition) {
-        error = {std::string(condition::no_partition_filter), "an offset filter needs a partition filter"};
+        error = {std::string(condition::no_partition_filter),
+                 "an offset filter needs a partition filter"};
         return false;
     }
     return true;

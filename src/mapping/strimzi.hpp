@@ -30,7 +30,6 @@
 
 namespace trestle::mapping {
 
-
 namespace strimzi {
 
 inline constexpr std::string_view partition_filter = "io.strimzi:partition-filter:int";

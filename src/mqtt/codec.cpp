@@ -8,7 +8,6 @@ namespace trestle::mqtt {
 
 using namespace wire;
 
-
 void put_varint(uint32_t v, std::string& out) {
     do {
         uint8_t b = v & 0x7f;
@@ -157,13 +156,15 @@ bool decode_connect(In& in, Connect& c, DecodeError& err) {
         err = {reason::malformed_packet, "password without user name"};
         return false;
     }
-    if (c.level == v5 && !read_properties(in, PropertiesOf::connect, c.properties)) return finish(in, err);
+    if (c.level == v5 && !read_properties(in, PropertiesOf::connect, c.properties))
+        return finish(in, err);
     if (!in.utf8(c.client_id)) return finish(in, err);
     if (will) {
         Will w;
         w.qos = will_qos;
         w.retain = will_retain;
-        if (c.level == v5 && !read_properties(in, PropertiesOf::will, w.properties)) return finish(in, err);
+        if (c.level == v5 && !read_properties(in, PropertiesOf::will, w.properties))
+            return finish(in, err);
         std::string_view payload;
         if (!in.utf8(w.topic) || !in.binary(payload)) return finish(in, err);
         w.payload.assign(payload);
@@ -202,7 +203,8 @@ bool decode_publish(In& in, uint8_t flags, uint8_t level, Publish& p, DecodeErro
             return false;
         }
     }
-    if (level == v5 && !read_properties(in, PropertiesOf::publish, p.properties)) return finish(in, err);
+    if (level == v5 && !read_properties(in, PropertiesOf::publish, p.properties))
+        return finish(in, err);
     p.payload.assign(in.rest());
     return finish(in, err);
 }
@@ -216,7 +218,8 @@ bool decode_ack(In& in, PacketType type, uint8_t level, Ack& a, DecodeError& err
     }
     if (level == v5 && in.left() > 0) {
         if (!in.u8(a.code)) return finish(in, err);
-        if (in.left() > 0 && !read_properties(in, PropertiesOf::ack, a.properties)) return finish(in, err);
+        if (in.left() > 0 && !read_properties(in, PropertiesOf::ack, a.properties))
+            return finish(in, err);
     }
     return finish(in, err);
 }
@@ -227,7 +230,8 @@ bool decode_subscribe(In& in, uint8_t level, Subscribe& s, DecodeError& err) {
         err = {reason::protocol_error, "packet identifier 0"};
         return false;
     }
-    if (level == v5 && !read_properties(in, PropertiesOf::subscribe, s.properties)) return finish(in, err);
+    if (level == v5 && !read_properties(in, PropertiesOf::subscribe, s.properties))
+        return finish(in, err);
     if (s.properties.subscription_identifiers.size() > 1) {
         err = {reason::protocol_error, "more than one subscription identifier"};
         return false;
@@ -387,7 +391,8 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
         case PacketType::disconnect:
             if (level == v5 && in.left() > 0) {
                 in.u8(p.disconnect.code);
-                if (in.left() > 0) read_properties(in, PropertiesOf::disconnect, p.disconnect.properties);
+                if (in.left() > 0)
+                    read_properties(in, PropertiesOf::disconnect, p.disconnect.properties);
             }
             ok = finish(in, err);
             break;
@@ -402,7 +407,6 @@ std::optional<Packet> decode(std::string_view bytes, uint8_t level, DecodeError&
     if (!ok) return std::nullopt;
     return p;
 }
-
 
 void encode_connack(const Connack& c, uint8_t level, std::string& out) {
     std::string body;

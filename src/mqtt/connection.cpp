@@ -8,8 +8,8 @@
 #include <algorithm>
 
 #include "mqtt/log.hpp"
-#include "mqtt/session_manager.hpp"
 #include "mqtt/publish_port.hpp"
+#include "mqtt/session_manager.hpp"
 
 namespace trestle::mqtt {
 
@@ -19,10 +19,8 @@ namespace {
 uint64_t next_connection_log_id = 1;
 }  // namespace
 
-
 // =============================================================================================
 // Connection
-
 
 Connection::Connection(SessionManager& mgr, const ListenerSettings& settings,
                        std::unique_ptr<Transport> t)
@@ -195,11 +193,9 @@ bool Connection::handle(std::string_view packet) {
     }
 }
 
-
 uint64_t Connection::core_connection_id() const {
     return publish_port_ && publish_port_->core ? publish_port_->core->id() : 0;
 }
-
 
 void Connection::write_ack(PacketType type, uint16_t id, uint8_t code) {
     encode_ack(type, id, code, level_, out_);

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 
+#include <random>
 #include "mqtt/log.hpp"
 #include "mqtt/session_manager.hpp"
-#include <random>
 
 namespace trestle::mqtt {
 
@@ -24,7 +24,6 @@ std::string generated_client_id() {
 }
 
 }  // namespace
-
 
 bool Connection::on_connect(const Connect& c) {
     level_ = c.level;
@@ -112,7 +111,6 @@ bool Connection::on_connect(const Connect& c) {
     return true;
 }
 
-
 Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expiry, bool& present) {
     const std::string& id = pkt.client_id;
     auto it = sessions_.find(id);
@@ -125,8 +123,7 @@ Session* SessionManager::attach(Connection& c, const Connect& pkt, uint32_t expi
         old->session_ = nullptr;
         if (old->will_) {
             uint32_t delay = old->will_->properties.will_delay_interval.value_or(0);
-            if (pkt.clean_start || delay == 0)
-                will_delay_.publish_now(*old);
+            if (pkt.clean_start || delay == 0) will_delay_.publish_now(*old);
             old->will_.reset();
         }
         logger().info("[M{}] client '{}' taken over by a new connection", old->log_id_, id);

@@ -8,9 +8,9 @@
 #include <algorithm>
 
 #include "mqtt/log.hpp"
-#include "mqtt/session_manager.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/publish_port.hpp"
+#include "mqtt/session_manager.hpp"
 #include "trestle/core/topic_filter.hpp"
 
 namespace trestle::mqtt {

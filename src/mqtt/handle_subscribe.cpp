@@ -6,13 +6,12 @@
 
 #include <algorithm>
 
+#include "mapping/mqtt_amqp.hpp"
 #include "mqtt/log.hpp"
 #include "mqtt/session_manager.hpp"
-#include "mapping/mqtt_amqp.hpp"
 #include "trestle/core/topic_filter.hpp"
 
 namespace trestle::mqtt {
-
 
 bool Connection::on_subscribe(const Subscribe& s) {
     Suback ack;

@@ -13,7 +13,6 @@
 
 namespace trestle::mqtt {
 
-
 // =============================================================================================
 // OutQueue
 
@@ -42,7 +41,6 @@ OutQueue::iterator OutQueue::erase(iterator it) {
     auto next = q_->v.erase(q_->v.begin() + off);
     return q_->v.data() + (next - q_->v.begin());
 }
-
 
 uint16_t Session::next_packet_id() {
     auto advance = [this] {
@@ -74,7 +72,6 @@ uint16_t Session::next_packet_id() {
     }
     return last_packet_id_;  // 65535 in flight: cannot happen (receive maximum <= 65535)
 }
-
 
 void Session::send_pending() {
     if (!conn_) return;
@@ -143,7 +140,6 @@ bool Session::ack(uint16_t id, PacketType type, uint8_t code) {
     }
     return false;
 }
-
 
 bool Connection::write_publish(const Session::Outgoing& o, bool dup) {
     MessageView v;

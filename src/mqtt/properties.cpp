@@ -94,16 +94,26 @@ const PropSet any_props{prop::payload_format_indicator,
 
 const PropSet& allowed(PropertiesOf p) {
     switch (p) {
-        case PropertiesOf::connect: return connect_props;
-        case PropertiesOf::will: return will_props;
-        case PropertiesOf::connack: return connack_props;
-        case PropertiesOf::publish: return publish_props;
-        case PropertiesOf::ack: return ack_props;
-        case PropertiesOf::subscribe: return subscribe_props;
-        case PropertiesOf::unsubscribe: return unsubscribe_props;
-        case PropertiesOf::disconnect: return disconnect_props;
-        case PropertiesOf::auth: return auth_props;
-        case PropertiesOf::any: break;
+        case PropertiesOf::connect:
+            return connect_props;
+        case PropertiesOf::will:
+            return will_props;
+        case PropertiesOf::connack:
+            return connack_props;
+        case PropertiesOf::publish:
+            return publish_props;
+        case PropertiesOf::ack:
+            return ack_props;
+        case PropertiesOf::subscribe:
+            return subscribe_props;
+        case PropertiesOf::unsubscribe:
+            return unsubscribe_props;
+        case PropertiesOf::disconnect:
+            return disconnect_props;
+        case PropertiesOf::auth:
+            return auth_props;
+        case PropertiesOf::any:
+            break;
     }
     return any_props;
 }

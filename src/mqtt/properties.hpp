@@ -80,7 +80,16 @@ struct Properties {
 // The packets whose properties are read (each allows its own set; `any`: stored message
 // properties).
 enum class PropertiesOf : uint8_t {
-    connect, will, connack, publish, ack, subscribe, unsubscribe, disconnect, auth, any
+    connect,
+    will,
+    connack,
+    publish,
+    ack,
+    subscribe,
+    unsubscribe,
+    disconnect,
+    auth,
+    any
 };
 
 namespace wire {

@@ -6,14 +6,13 @@
 
 #include <algorithm>
 
-#include "mqtt/log.hpp"
-#include "mqtt/session_manager.hpp"
 #include "mapping/mqtt_amqp.hpp"
+#include "mqtt/log.hpp"
 #include "mqtt/message.hpp"
+#include "mqtt/session_manager.hpp"
 #include "trestle/core/topic_filter.hpp"
 
 namespace trestle::mqtt {
-
 
 // =============================================================================================
 // Session
@@ -38,7 +37,6 @@ void Session::ensure_link() {
     r.attach(*mgr_.core_, req, *this, &link_);
     r.credit(link_, INT32_MAX / 2, false);
 }
-
 
 // A message routed to this session: which of its subscriptions match decides the QoS, the
 // subscription identifiers and whether the retain flag is kept.

@@ -29,11 +29,7 @@ class SessionManager::CorePort final : public core::ConnectionPort {
 
 SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
                                core::SessionStore& sessions)
-    : router_(router),
-      loop_(loop),
-      poller_(loop),
-      store_(&sessions),
-      ticker_(loop.io()) {
+    : router_(router), loop_(loop), poller_(loop), store_(&sessions), ticker_(loop.io()) {
     core_port_ = std::make_unique<CorePort>();
     poller_.after_each_event([this] {
         if (!dirty_.empty()) flush_dirty();
@@ -46,8 +42,8 @@ SessionManager::SessionManager(core::Router& router, net::EventLoop& loop,
     schedule_tick();
 }
 
-void SessionManager::use_state(core::SessionStore& sessions,
-                               core::MessageLogs* logs, uint64_t positions_refresh_ms) {
+void SessionManager::use_state(core::SessionStore& sessions, core::MessageLogs* logs,
+                               uint64_t positions_refresh_ms) {
     positions_refresh_ms_ = positions_refresh_ms;
     store_->taken_elsewhere = nullptr;
     store_ = &sessions;
@@ -189,7 +185,6 @@ void SessionManager::taken_elsewhere(const std::string& id) {
     }
     destroy(s, true);
 }
-
 
 void SessionManager::detached(Connection& c, bool publish_will) {
     Session* s = c.session_;

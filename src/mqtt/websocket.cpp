@@ -18,7 +18,9 @@ namespace trestle::mqtt {
 
 namespace {
 // This module's logger (its level is set through the management `log` entity).
-spdlog::logger& logger() { return logs::get(logs::Module::MQTT); }
+spdlog::logger& logger() {
+    return logs::get(logs::Module::MQTT);
+}
 }  // namespace
 
 namespace asio = boost::asio;
@@ -59,21 +61,22 @@ struct WsState : std::enable_shared_from_this<WsState> {
         if (write_pending || queued.empty() || closed) return;
         writing.swap(queued);
         write_pending = true;
-        ws.async_write(asio::buffer(writing), [self = shared_from_this()](beast::error_code ec, size_t) {
-            self->write_pending = false;
-            self->writing.clear();
-            if (self->closed || !self->handler) return;
-            if (ec) return self->handler->on_closed(true);
-            if (!self->queued.empty())
-                self->write();
-            else
-                self->handler->on_writable();
-        });
+        ws.async_write(asio::buffer(writing),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                           self->write_pending = false;
+                           self->writing.clear();
+                           if (self->closed || !self->handler) return;
+                           if (ec) return self->handler->on_closed(true);
+                           if (!self->queued.empty())
+                               self->write();
+                           else
+                               self->handler->on_writable();
+                       });
     }
 };
 
 class WsTransport final : public Transport {
-public:
+  public:
     WsTransport(websocket::stream<tcp::socket> ws, std::string remote)
         : st_(std::make_shared<WsState>(std::move(ws))), remote_(std::move(remote)) {}
     ~WsTransport() override { close(); }
@@ -101,25 +104,26 @@ public:
     std::string remote() const override { return remote_; }
     bool websocket() const override { return true; }
 
-private:
+  private:
     std::shared_ptr<WsState> st_;
     std::string remote_;
 };
 
 // Reads the HTTP upgrade request and completes the WebSocket handshake.
 class Upgrade : public std::enable_shared_from_this<Upgrade> {
-public:
+  public:
     using Ready = std::function<void(std::unique_ptr<Transport>)>;
     Upgrade(tcp::socket s, const ListenerSettings& st, Ready ready)
         : ws_(std::move(s)), settings_(st), ready_(std::move(ready)) {
         remote_ = net::remote_endpoint(ws_.next_layer());
     }
     void start() {
-        http::async_read(ws_.next_layer(), buffer_, req_,
-                         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
+        http::async_read(
+            ws_.next_layer(), buffer_, req_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
     }
 
-private:
+  private:
     void refuse(http::status status, const std::string& why) {
         logger().info("WebSocket upgrade from {} refused: {}", remote_, why);
         auto res = std::make_shared<http::response<http::string_body>>(status, req_.version());
@@ -127,16 +131,19 @@ private:
         res->set(http::field::connection, "close");
         res->body() = why + "\n";
         res->prepare_payload();
-        http::async_write(ws_.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, size_t) {
-            beast::error_code ec;
-            self->ws_.next_layer().close(ec);
-        });
+        http::async_write(ws_.next_layer(), *res,
+                          [self = shared_from_this(), res](beast::error_code, size_t) {
+                              beast::error_code ec;
+                              self->ws_.next_layer().close(ec);
+                          });
     }
     void on_request(beast::error_code ec) {
         if (ec) return;  // not even a complete HTTP request: nothing to answer
         std::string_view target(req_.target().data(), req_.target().size());
-        if (target != settings_.websocket_path) return refuse(http::status::not_found, "no such path");
-        if (!websocket::is_upgrade(req_)) return refuse(http::status::bad_request, "not a WebSocket upgrade");
+        if (target != settings_.websocket_path)
+            return refuse(http::status::not_found, "no such path");
+        if (!websocket::is_upgrade(req_))
+            return refuse(http::status::bad_request, "not a WebSocket upgrade");
         // The MQTT spec's subprotocol is "mqtt"; old clients ask for "mqttv3.1".
         std::string_view protocols(req_[http::field::sec_websocket_protocol].data(),
                                    req_[http::field::sec_websocket_protocol].size());
@@ -174,21 +181,23 @@ private:
 void accept_mqtt_or_websocket(net::Poller& poller, tcp::socket s, const ListenerSettings& st,
                               std::function<void(std::unique_ptr<Transport>)> ready) {
     auto sock = std::make_shared<tcp::socket>(std::move(s));
-    sock->async_wait(tcp::socket::wait_read, [sock, &st, &poller, ready = std::move(ready)](boost::system::error_code ec) {
-        if (ec) return;
-        char first = 0;
-        ssize_t n = ::recv(sock->native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n <= 0) {
-            boost::system::error_code ignore;
-            sock->close(ignore);
-            return;
-        }
-        if (first == 'G') {
-            std::make_shared<Upgrade>(std::move(*sock), st, ready)->start();
-        } else {
-            ready(net::epoll_transport(poller, std::move(*sock)));
-        }
-    });
+    sock->async_wait(tcp::socket::wait_read,
+                     [sock, &st, &poller, ready = std::move(ready)](boost::system::error_code ec) {
+                         if (ec) return;
+                         char first = 0;
+                         ssize_t n =
+                             ::recv(sock->native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+                         if (n <= 0) {
+                             boost::system::error_code ignore;
+                             sock->close(ignore);
+                             return;
+                         }
+                         if (first == 'G') {
+                             std::make_shared<Upgrade>(std::move(*sock), st, ready)->start();
+                         } else {
+                             ready(net::epoll_transport(poller, std::move(*sock)));
+                         }
+                     });
 }
 
 }  // namespace trestle::mqtt

@@ -50,7 +50,9 @@ void EventLoop::run_flushes() {
     }
 }
 
-void EventLoop::run() { io_.run(); }
+void EventLoop::run() {
+    io_.run();
+}
 
 TcpListener::TcpListener(EventLoop& loop, AcceptFn on_accept)
     : loop_(loop), acceptor_(loop.io()), retry_(loop.io()), on_accept_(std::move(on_accept)) {}
@@ -84,24 +86,26 @@ std::string TcpListener::listen(const std::string& host, uint16_t port) {
     return {};
 }
 
-void TcpListener::start() { accept_next(); }
+void TcpListener::start() {
+    accept_next();
+}
 
 void TcpListener::accept_next() {
-    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                       tcp::socket s) {
-        if (self->closed_) return;
-        if (!ec) {
-            s.set_option(tcp::no_delay(true), ec);
-            self->on_accept_(std::move(s));
-            self->accept_next();
-            return;
-        }
-        // Out of descriptors or another transient error: retry shortly instead of spinning.
-        self->retry_.expires_after(std::chrono::milliseconds(100));
-        self->retry_.async_wait([self](boost::system::error_code e) {
-            if (!e && !self->closed_) self->accept_next();
+    acceptor_.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
+            if (self->closed_) return;
+            if (!ec) {
+                s.set_option(tcp::no_delay(true), ec);
+                self->on_accept_(std::move(s));
+                self->accept_next();
+                return;
+            }
+            // Out of descriptors or another transient error: retry shortly instead of spinning.
+            self->retry_.expires_after(std::chrono::milliseconds(100));
+            self->retry_.async_wait([self](boost::system::error_code e) {
+                if (!e && !self->closed_) self->accept_next();
+            });
         });
-    });
 }
 
 void TcpListener::close() {
@@ -168,21 +172,22 @@ void Poller::remove(int fd) {
 }
 
 void Poller::wait() {
-    desc_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-        if (ec) return;
-        loop_.begin_turn();
-        epoll_event evs[256];
-        // Bounded rounds: other handlers of the loop get their turn.
-        for (int round = 0; round < 4; ++round) {
-            int n = epoll_wait(epfd_, evs, 256, 0);
-            for (int i = 0; i < n; ++i) {
-                static_cast<Client*>(evs[i].data.ptr)->on_events(evs[i].events);
-                if (after_) after_();
-            }
-            if (n < 256) break;
-        }
-        wait();
-    });
+    desc_->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this](boost::system::error_code ec) {
+                          if (ec) return;
+                          loop_.begin_turn();
+                          epoll_event evs[256];
+                          // Bounded rounds: other handlers of the loop get their turn.
+                          for (int round = 0; round < 4; ++round) {
+                              int n = epoll_wait(epfd_, evs, 256, 0);
+                              for (int i = 0; i < n; ++i) {
+                                  static_cast<Client*>(evs[i].data.ptr)->on_events(evs[i].events);
+                                  if (after_) after_();
+                              }
+                              if (n < 256) break;
+                          }
+                          wait();
+                      });
 }
 
 std::string remote_endpoint(const tcp::socket& s) {

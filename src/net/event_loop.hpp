@@ -22,18 +22,18 @@ uint64_t monotonic_ms();
 uint64_t monotonic_us();
 
 class Flushable {
-public:
+  public:
     virtual ~Flushable() = default;
     virtual void flush() = 0;
     bool flush_scheduled() const { return flush_scheduled_; }
 
-private:
+  private:
     friend class EventLoop;
     bool flush_scheduled_ = false;
 };
 
 class EventLoop {
-public:
+  public:
     boost::asio::io_context& io() { return io_; }
 
     // Flush `f` once after the current handler returns (coalesced).
@@ -66,7 +66,7 @@ public:
 
 // Accepts TCP connections and hands each socket to `on_accept`.
 class TcpListener : public std::enable_shared_from_this<TcpListener> {
-public:
+  public:
     using AcceptFn = std::function<void(boost::asio::ip::tcp::socket)>;
     TcpListener(EventLoop& loop, AcceptFn on_accept);
     // Binds and listens; returns an error description, or empty on success.
@@ -76,7 +76,7 @@ public:
     uint16_t port() const { return port_; }
     std::string local_address() const;
 
-private:
+  private:
     void accept_next();
     EventLoop& loop_;
     boost::asio::ip::tcp::acceptor acceptor_;
@@ -94,9 +94,9 @@ std::string remote_endpoint(int fd);
 // cost no per-socket Asio state and no pending operation while idle: what lets ten thousands
 // of idle MQTT connections stay small. Events are delivered on the loop's thread.
 class Poller {
-public:
+  public:
     class Client {
-    public:
+      public:
         virtual ~Client() = default;
         virtual void on_events(uint32_t epoll_events) = 0;
     };
@@ -108,7 +108,7 @@ public:
     // Runs after every client's on_events(): where output built while handling it is flushed.
     void after_each_event(std::function<void()> fn) { after_ = std::move(fn); }
 
-private:
+  private:
     void wait();
     EventLoop& loop_;
     std::function<void()> after_;

@@ -20,7 +20,7 @@ namespace {
 constexpr int max_depth = 128;
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view t) : s_(t) {}
 
     bool document(Value& out, ParseError& err) {
@@ -38,7 +38,7 @@ public:
         return true;
     }
 
-private:
+  private:
     bool fail(std::string msg) {
         if (err_.message.empty()) err_ = {std::move(msg), line_};
         return false;
@@ -63,17 +63,22 @@ private:
         out.line = line_;
         char c = s_[i_];
         switch (c) {
-            case '{': return object(out, depth);
-            case '[': return array(out, depth);
+            case '{':
+                return object(out, depth);
+            case '[':
+                return array(out, depth);
             case '"': {
                 std::string str;
                 if (!string(str)) return false;
                 out.v = std::move(str);
                 return true;
             }
-            case 't': return literal("true", Value(true), out);
-            case 'f': return literal("false", Value(false), out);
-            case 'n': return literal("null", Value(nullptr), out);
+            case 't':
+                return literal("true", Value(true), out);
+            case 'f':
+                return literal("false", Value(false), out);
+            case 'n':
+                return literal("null", Value(nullptr), out);
             default:
                 if (c == '-' || (c >= '0' && c <= '9')) return number(out);
                 return fail(std::string("unexpected character '") + c + "' in JSON");
@@ -172,14 +177,30 @@ private:
             if (i_ >= s_.size()) return fail("unterminated JSON string");
             char e = s_[i_++];
             switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     uint32_t cp;
                     if (!hex4(cp)) return false;
@@ -234,7 +255,8 @@ private:
         }
         while (true) {
             skip_ws();
-            if (i_ >= s_.size() || s_[i_] != '"') return fail("expected a string key in JSON object");
+            if (i_ >= s_.size() || s_[i_] != '"')
+                return fail("expected a string key in JSON object");
             std::string key;
             if (!string(key)) return false;
             skip_ws();
@@ -321,11 +343,21 @@ std::string quote(std::string_view s) {
     std::string o = "\"";
     for (unsigned char c : s) {
         switch (c) {
-            case '"': o += "\\\""; break;
-            case '\\': o += "\\\\"; break;
-            case '\n': o += "\\n"; break;
-            case '\r': o += "\\r"; break;
-            case '\t': o += "\\t"; break;
+            case '"':
+                o += "\\\"";
+                break;
+            case '\\':
+                o += "\\\\";
+                break;
+            case '\n':
+                o += "\\n";
+                break;
+            case '\r':
+                o += "\\r";
+                break;
+            case '\t':
+                o += "\\t";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];

@@ -15,8 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view bytes(reinterpret_cast<const char*>(data), size);
     amqp::MessageLayout l;
     if (!amqp::scan_message(bytes, l).empty()) return 0;
-    for (const auto* s : {&l.header, &l.delivery_annotations, &l.message_annotations,
-                          &l.properties, &l.application_properties, &l.body, &l.footer})
+    for (const auto* s : {&l.header, &l.delivery_annotations, &l.message_annotations, &l.properties,
+                          &l.application_properties, &l.body, &l.footer})
         if (s->present() && s->offset + s->size > size) __builtin_trap();
     for (auto v : {l.to, l.reply_to, l.subject})
         if (!v.empty() && (v.data() < bytes.data() || v.data() + v.size() > bytes.data() + size))

@@ -33,15 +33,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         case 1: {  // Strimzi source address
             s::Consume c;
-            if (s::read_consume(bytes, {}, c, e) && (c.group.empty() || c.topic.empty())) __builtin_trap();
+            if (s::read_consume(bytes, {}, c, e) && (c.group.empty() || c.topic.empty()))
+                __builtin_trap();
             break;
         }
         case 2: {  // Event Hubs source address
             eh::Consume c;
-            if (eh::read_consume(bytes, {}, c, e) && (c.hub.empty() || c.group.empty() || c.partition < 0))
+            if (eh::read_consume(bytes, {}, c, e) &&
+                (c.hub.empty() || c.group.empty() || c.partition < 0))
                 __builtin_trap();
             eh::Target t;
-            if (eh::read_target(bytes, t, e) && (t.hub.empty() || (t.partition && *t.partition < 0)))
+            if (eh::read_target(bytes, t, e) &&
+                (t.hub.empty() || (t.partition && *t.partition < 0)))
                 __builtin_trap();
             break;
         }
@@ -61,7 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         case 4: {  // Event Hubs raw filter-set
             eh::Consume c;
-            if (!eh::read_consume("hub/ConsumerGroups/g/Partitions/1", bytes, c, e) && e.name.empty())
+            if (!eh::read_consume("hub/ConsumerGroups/g/Partitions/1", bytes, c, e) &&
+                e.name.empty())
                 __builtin_trap();
             break;
         }

@@ -32,8 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view address = mapping::record_address(key, headers);
     if (address.empty()) address = "fuzz/default";
     bool expired = false;
-    core::MessageRef m = mapping::message_from_record(address, value, headers, 1700000000000,
-                                                      5000, 1700000000000, expired);
+    core::MessageRef m = mapping::message_from_record(address, value, headers, 1700000000000, 5000,
+                                                      1700000000000, expired);
     if (!m) return 0;  // expired, or headers that cannot form a message: refused, not a crash
     if (m->format() == core::MessageFormat::mqtt) {
         mqtt::MessageView v;

@@ -3,17 +3,16 @@
 #include <proton/codec.h>
 #include <proton/condition.h>
 #include <proton/connection.h>
-#include <proton/connection.hpp>
-#include <proton/connection_options.hpp>
 #include <proton/delivery.h>
-#include <proton/delivery.hpp>
 #include <proton/disposition.h>
 #include <proton/link.h>
 #include <proton/terminus.h>
+#include <proton/connection.hpp>
+#include <proton/connection_options.hpp>
+#include <proton/delivery.hpp>
 #include <proton/error_condition.hpp>
 #include <proton/receiver.hpp>
 #include <proton/receiver_options.hpp>
-#include <proton/source.hpp>
 #include <proton/sender.hpp>
 #include <proton/sender_options.hpp>
 #include <proton/source.hpp>
@@ -89,7 +88,8 @@ struct AmqpClient::LinkState {
     int next_rx = 0;
 };
 
-AmqpClient::AmqpClient(std::string url, Options opts) : url_(std::move(url)), opts_(std::move(opts)) {
+AmqpClient::AmqpClient(std::string url, Options opts)
+    : url_(std::move(url)), opts_(std::move(opts)) {
     container_ = opts_.container_id.empty()
                      ? std::make_unique<proton::container>(*this)
                      : std::make_unique<proton::container>(*this, opts_.container_id);
@@ -227,7 +227,9 @@ bool AmqpClient::wait_open(Duration t) {
     return open_ && !closed_;
 }
 
-bool AmqpClient::wait_closed(Duration t) { return wait(t, [this] { return closed_; }); }
+bool AmqpClient::wait_closed(Duration t) {
+    return wait(t, [this] { return closed_; });
+}
 
 bool AmqpClient::is_closed() {
     std::lock_guard<std::mutex> g(mu_);
@@ -349,8 +351,8 @@ void AmqpClient::on_sender_open(proton::sender& s) {
     if (auto* st = by_name(s.name())) {
         st->opened = true;
         st->remote_address = s.target().address();
-        st->remote_null_terminus = pn_terminus_get_type(pn_link_remote_target(pn_link_of(s))) ==
-                                   PN_UNSPECIFIED;
+        st->remote_null_terminus =
+            pn_terminus_get_type(pn_link_remote_target(pn_link_of(s))) == PN_UNSPECIFIED;
     }
     cv_.notify_all();
 }
@@ -360,13 +362,15 @@ void AmqpClient::on_receiver_open(proton::receiver& r) {
     if (auto* st = by_name(r.name())) {
         st->opened = true;
         st->remote_address = r.source().address();
-        st->remote_null_terminus = pn_terminus_get_type(pn_link_remote_source(pn_link_of(r))) ==
-                                   PN_UNSPECIFIED;
+        st->remote_null_terminus =
+            pn_terminus_get_type(pn_link_remote_source(pn_link_of(r))) == PN_UNSPECIFIED;
     }
     cv_.notify_all();
 }
 
-void AmqpClient::on_sendable(proton::sender&) { cv_.notify_all(); }
+void AmqpClient::on_sendable(proton::sender&) {
+    cv_.notify_all();
+}
 
 void AmqpClient::on_sender_drain_start(proton::sender& s) {
     bool give_back = true;
@@ -512,8 +516,7 @@ void AmqpClient::record_outcome(proton::tracker& t, bool settled) {
         pn_condition_t* c = pn_disposition_condition(disp);
         if (c && pn_condition_is_set(c)) {
             o.condition = pn_condition_get_name(c) ? pn_condition_get_name(c) : "";
-            o.description =
-                pn_condition_get_description(c) ? pn_condition_get_description(c) : "";
+            o.description = pn_condition_get_description(c) ? pn_condition_get_description(c) : "";
         }
     }
     if (o.state == proton::transfer::MODIFIED) {
@@ -527,10 +530,18 @@ void AmqpClient::record_outcome(proton::tracker& t, bool settled) {
     cv_.notify_all();
 }
 
-void AmqpClient::on_tracker_accept(proton::tracker& t) { record_outcome(t, false); }
-void AmqpClient::on_tracker_reject(proton::tracker& t) { record_outcome(t, false); }
-void AmqpClient::on_tracker_release(proton::tracker& t) { record_outcome(t, false); }
-void AmqpClient::on_tracker_settle(proton::tracker& t) { record_outcome(t, true); }
+void AmqpClient::on_tracker_accept(proton::tracker& t) {
+    record_outcome(t, false);
+}
+void AmqpClient::on_tracker_reject(proton::tracker& t) {
+    record_outcome(t, false);
+}
+void AmqpClient::on_tracker_release(proton::tracker& t) {
+    record_outcome(t, false);
+}
+void AmqpClient::on_tracker_settle(proton::tracker& t) {
+    record_outcome(t, true);
+}
 
 Outcome AmqpClient::wait_outcome(int link, int index, Duration t) {
     LinkState* st = &state(link);

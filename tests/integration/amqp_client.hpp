@@ -50,12 +50,12 @@ struct LinkConfig {
     bool presettled = false;   // sender: send settled; receiver: ask for settled deliveries
     bool auto_accept = false;  // receiver
     bool second_mode = false;  // receiver settle mode `second`
-    bool return_drained_credit = true;  // sender: answer a drain by returning its credit
+    bool return_drained_credit = true;             // sender: answer a drain by returning its credit
     std::map<std::string, proton::value> filters;  // receiver: source filter-set (symbol keys)
 };
 
 class AmqpClient : public proton::messaging_handler {
-public:
+  public:
     struct Options {
         bool sasl = true;
         uint32_t idle_timeout_ms = 0;
@@ -83,10 +83,10 @@ public:
     bool wait_link_open(int link, Duration t = 10s);
     bool wait_link_closed(int link, Duration t = 10s);
     bool link_closed(int link);
-    std::string link_error(int link);            // condition name, or ""
+    std::string link_error(int link);  // condition name, or ""
     std::string link_error_description(int link);
-    std::string link_remote_address(int link);   // remote source (receiver) or target (sender)
-    bool link_remote_terminus_null(int link);    // the router answered without a terminus
+    std::string link_remote_address(int link);  // remote source (receiver) or target (sender)
+    bool link_remote_terminus_null(int link);   // the router answered without a terminus
 
     int credit(int link);
     bool wait_credit(int link, int at_least, Duration t = 10s);
@@ -113,7 +113,7 @@ public:
     // Round trip through the router: everything the router sent before is here afterwards.
     void sync(Duration t = 10s);
 
-private:
+  private:
     struct LinkState;
     LinkState& state(int link);
     LinkState* by_name(const std::string& name);

@@ -46,7 +46,7 @@ linkRoute {
 )";
 
 class Connection : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { router = std::make_unique<RouterProcess>(kConfig); }
     std::unique_ptr<RouterProcess> router;
 };
@@ -196,11 +196,14 @@ TEST_F(Connection, ATlsHandshakeOnAPlainListenerIsClosedAtOnce) {
     bool closed = false;
     sock.read_until_closed(5s, &closed);
     EXPECT_TRUE(closed) << "not held open waiting for a TLS configuration";
-    EXPECT_FALSE(router->process()
-                     .wait_for_line(std::regex("TLS handshake received, but this listener has no TLS"))
-                     .empty());
+    EXPECT_FALSE(
+        router->process()
+            .wait_for_line(std::regex("TLS handshake received, but this listener has no TLS"))
+            .empty());
     std::string out;
-    int st = run_command({TRESTLE_STAT_PATH, "-b", router->url("amqp"), "--ssl-disable-peer-name-verify", "-g"}, &out);
+    int st = run_command(
+        {TRESTLE_STAT_PATH, "-b", router->url("amqp"), "--ssl-disable-peer-name-verify", "-g"},
+        &out);
     EXPECT_EQ(st, 1) << out;
     EXPECT_NE(out.find("failed"), std::string::npos) << "the CLI tried TLS and says so: " << out;
     expect_router_serves(router->url("amqp"), "after-tls");

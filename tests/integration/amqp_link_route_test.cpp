@@ -16,7 +16,7 @@ namespace {
 constexpr int kBrokerWindow = 5;  // WINDOW in broker.c
 
 class Broker {
-public:
+  public:
     explicit Broker(int port) : port_(port) { start(); }
     void start() {
         proc_ = std::make_unique<Process>(
@@ -28,7 +28,7 @@ public:
     int port() const { return port_; }
     static std::string container_id() { return PROTON_BROKER_PATH; }  // broker.c uses argv[0]
 
-private:
+  private:
     int port_;
     std::unique_ptr<Process> proc_;
 };
@@ -46,7 +46,8 @@ listener {
 connector {
     name: broker
     host: 127.0.0.1
-    port: )" + std::to_string(broker_port) +
+    port: )" +
+           std::to_string(broker_port) +
            R"(
     role: route-container
     maxReconnectDelaySeconds: 1
@@ -71,27 +72,28 @@ linkRoute {
 linkRoute {
     pattern: by-id/#
     direction: in
-    containerId: )" + Broker::container_id() +
+    containerId: )" +
+           Broker::container_id() +
            R"(
 }
 linkRoute {
     pattern: by-id/#
     direction: out
-    containerId: )" + Broker::container_id() +
+    containerId: )" +
+           Broker::container_id() +
            R"(
 }
 )";
 }
 
 class LinkRoute : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         broker = std::make_unique<Broker>(free_port());
         router = std::make_unique<RouterProcess>(config(broker->port()));
         url = router->url("amqp");
-        ASSERT_FALSE(router->process()
-                         .wait_for_line(std::regex("outgoing connection to .* opened"))
-                         .empty())
+        ASSERT_FALSE(
+            router->process().wait_for_line(std::regex("outgoing connection to .* opened")).empty())
             << router->process().output();
     }
     std::unique_ptr<Broker> broker;

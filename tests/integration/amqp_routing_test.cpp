@@ -52,7 +52,7 @@ address {
 )";
 
 class Routing : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         router = std::make_unique<RouterProcess>(kConfig);
         url = router->url("amqp");
@@ -210,10 +210,18 @@ TEST_P(MulticastOutcome, AggregatesRejectedAcceptedModifiedReleased) {
     for (size_t k = 0; k < rcvs.size(); ++k) {
         EXPECT_FALSE(c.outcome(snd, i).settled) << "settled only after every copy is done";
         switch (GetParam().actions[k]) {
-            case 'a': c.accept(rcvs[k], got[k].id); break;
-            case 'r': c.reject(rcvs[k], got[k].id, "app:bad-event", "copy " + std::to_string(k)); break;
-            case 'l': c.release(rcvs[k], got[k].id); break;
-            case 'm': c.modify(rcvs[k], got[k].id, true, false); break;
+            case 'a':
+                c.accept(rcvs[k], got[k].id);
+                break;
+            case 'r':
+                c.reject(rcvs[k], got[k].id, "app:bad-event", "copy " + std::to_string(k));
+                break;
+            case 'l':
+                c.release(rcvs[k], got[k].id);
+                break;
+            case 'm':
+                c.modify(rcvs[k], got[k].id, true, false);
+                break;
         }
     }
     Outcome o = c.wait_outcome(snd, i);
@@ -228,7 +236,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, MulticastOutcome,
                                            AggregationCase{{'l', 'l', 'l'}, transfer::RELEASED}),
                          [](const ::testing::TestParamInfo<AggregationCase>& info) {
                              // Readable test names: the consumers' actions, e.g. "arl".
-                             return std::string(info.param.actions.begin(), info.param.actions.end());
+                             return std::string(info.param.actions.begin(),
+                                                info.param.actions.end());
                          });
 
 TEST_F(Routing, MulticastPresettledShedsOldestAtSlowConsumer) {

@@ -35,7 +35,8 @@ TEST(Cli, HelpAndVersion) {
 }
 
 TEST(Cli, BadConfigExitsWithFileAndLine) {
-    std::string path = write_temp("router {\n    id: X\n}\nlistener {\n    port: nope\n}\n", ".conf");
+    std::string path =
+        write_temp("router {\n    id: X\n}\nlistener {\n    port: nope\n}\n", ".conf");
     std::string out;
     EXPECT_EQ(run_command({trestled_path(), "--config", path, "--check"}, &out), 1);
     EXPECT_NE(out.find(path + ":5: bad value for listener 'port'"), std::string::npos) << out;
@@ -70,13 +71,16 @@ TEST(Cli, KafkaConfigErrorsNameTheLine) {
 
     path = write_temp("kafka {\n    properties: {\"group.id\": \"g\"}\n}\n", ".conf");
     EXPECT_EQ(run_command({trestled_path(), "--config", path, "--check"}, &out), 1);
-    EXPECT_NE(out.find(path + ":2: property 'group.id' is set by Trestle"), std::string::npos) << out;
+    EXPECT_NE(out.find(path + ":2: property 'group.id' is set by Trestle"), std::string::npos)
+        << out;
     std::remove(path.c_str());
 
-    path = write_temp("kafka {\n}\nkafkaRoute {\n    prefix: a\n    pattern: b\n    topic: t\n}\n", ".conf");
+    path = write_temp("kafka {\n}\nkafkaRoute {\n    prefix: a\n    pattern: b\n    topic: t\n}\n",
+                      ".conf");
     EXPECT_EQ(run_command({trestled_path(), "--config", path, "--check"}, &out), 1);
     EXPECT_NE(out.find(path + ":3: kafkaRoute needs exactly one of 'prefix' or 'pattern'"),
-              std::string::npos) << out;
+              std::string::npos)
+        << out;
     std::remove(path.c_str());
 
     // A librdkafka property librdkafka does not know fails at start-up, naming it.

@@ -10,7 +10,8 @@
 namespace trestle::test {
 
 KafkaMock::KafkaMock(int brokers) {
-    proc_ = std::make_unique<Process>(std::vector<std::string>{KAFKA_MOCK_PATH, std::to_string(brokers)});
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{KAFKA_MOCK_PATH, std::to_string(brokers)});
     auto m = proc_->wait_for_line(std::regex("^bootstrap (\\S+)"), 10s);
     if (m.size() < 2) throw std::runtime_error("kafka_mock did not start: " + proc_->output());
     bootstrap_ = m[1];

@@ -14,7 +14,7 @@
 namespace trestle::test {
 
 class KafkaMock {
-public:
+  public:
     explicit KafkaMock(int brokers = 1);
     const std::string& bootstrap() const { return bootstrap_; }
     // Sends a command (see kafka_mock.cpp) and waits until it is applied.
@@ -23,7 +23,7 @@ public:
         command("topic " + name + " " + std::to_string(partitions));
     }
 
-private:
+  private:
     std::unique_ptr<Process> proc_;
     std::string bootstrap_;
     int seq_ = 0;

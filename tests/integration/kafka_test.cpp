@@ -812,7 +812,8 @@ TEST_F(Kafka, AConnectedSessionsPositionsFollowWhatItAcknowledged) {
         },
         10s));
     for (int i = 1; i <= 3; ++i)
-        kcat_produce(kafka->bootstrap(), "telemetry", "telemetry/pos/x", "seen-" + std::to_string(i));
+        kcat_produce(kafka->bootstrap(), "telemetry", "telemetry/pos/x",
+                     "seen-" + std::to_string(i));
     for (int i = 1; i <= 3; ++i) {
         auto m = dev->receive(10s);
         ASSERT_TRUE(m) << "message " << i;  // acknowledged by Paho on arrival

@@ -1,8 +1,8 @@
 // The management plane against a live router: trestle-stat and trestle-manage (over
 // $management) with AMQP and MQTT traffic, runtime CREATE/DELETE/UPDATE taking effect.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <proton/message.hpp>
@@ -54,11 +54,13 @@ std::vector<std::string> csv_cells(const std::string& line) {
     std::string cur;
     bool quoted = false;
     for (char c : line) {
-        if (c == '"') quoted = !quoted;
+        if (c == '"')
+            quoted = !quoted;
         else if (c == ',' && !quoted) {
             v.push_back(cur);
             cur.clear();
-        } else cur += c;
+        } else
+            cur += c;
     }
     v.push_back(cur);
     return v;
@@ -108,7 +110,7 @@ bool can_connect(int port) {
 }
 
 class Management : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         router = std::make_unique<RouterProcess>(kConfig);
         url = router->url("amqp");
@@ -187,7 +189,10 @@ TEST_F(Management, TrestleStatShowsTheConnectionsLinksAndAddressesOfLiveTraffic)
 
     ToolRun table = stat({"-a"});
     ASSERT_EQ(table.status, 0);
-    EXPECT_TRUE(std::regex_search(table.out, std::regex("\n  class +addr +phs +distrib +pri +local +remote +in +out +thru +fallback\n  =+\n")))
+    EXPECT_TRUE(std::regex_search(
+        table.out,
+        std::regex(
+            "\n  class +addr +phs +distrib +pri +local +remote +in +out +thru +fallback\n  =+\n")))
         << "qdstat's layout: " << table.out;
 
     ToolRun g = stat({"-g"});
@@ -219,7 +224,8 @@ TEST_F(Management, CreatingAnAddressChangesHowTheNextMessagesAreDistributed) {
     ASSERT_EQ(amqp.wait_outcome(s, d).state, proton::transfer::ACCEPTED);
     EXPECT_EQ(amqp.pending(r1) + amqp.pending(r2), 1u) << "balanced by default: one copy";
 
-    ToolRun c = manage({"create", "--type=address", "--name=news", "prefix=news", "distribution=multicast"});
+    ToolRun c = manage(
+        {"create", "--type=address", "--name=news", "prefix=news", "distribution=multicast"});
     ASSERT_EQ(c.status, 0) << c.out;
     EXPECT_NE(c.out.find("\"distribution\": \"multicast\""), std::string::npos) << c.out;
     d = amqp.send(s, proton::message("after"));
@@ -254,7 +260,8 @@ TEST_F(Management, ListenersCreatedAndDeletedAtRuntimeOpenAndCloseTheirPorts) {
     EXPECT_FALSE(can_connect(port)) << "deleted listener's port is closed";
     EXPECT_FALSE(extra.is_closed()) << "connections it accepted stay open";
 
-    ToolRun mq = manage({"create", "--type=mqttListener", "--name=mqtt2", "host=127.0.0.1", "port=0"});
+    ToolRun mq =
+        manage({"create", "--type=mqttListener", "--name=mqtt2", "host=127.0.0.1", "port=0"});
     ASSERT_EQ(mq.status, 0) << mq.out;
     ASSERT_TRUE(std::regex_search(mq.out, m, std::regex("\"boundPort\": (\\d+)"))) << mq.out;
     Paho client(std::stoi(m[1]), "via-new-listener");
@@ -272,8 +279,11 @@ TEST_F(Management, UpdatingAConnectionsAdminStatusToDeletedClosesIt) {
     ToolRun q = manage({"query", "--type=connection", "identity", "container"});
     ASSERT_EQ(q.status, 0) << q.out;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(q.out, m, std::regex("\"identity\": \"(\\d+)\",\\s*\"container\": \"doomed-client\""))) << q.out;
-    ToolRun u = manage({"update", "--type=connection", "--identity=" + m[1].str(), "adminStatus=deleted"});
+    ASSERT_TRUE(std::regex_search(
+        q.out, m, std::regex("\"identity\": \"(\\d+)\",\\s*\"container\": \"doomed-client\"")))
+        << q.out;
+    ToolRun u =
+        manage({"update", "--type=connection", "--identity=" + m[1].str(), "adminStatus=deleted"});
     ASSERT_EQ(u.status, 0) << u.out;
     ASSERT_TRUE(victim.wait_closed());
     EXPECT_NE(victim.error().find("amqp:connection:forced"), std::string::npos) << victim.error();
@@ -282,17 +292,22 @@ TEST_F(Management, UpdatingAConnectionsAdminStatusToDeletedClosesIt) {
 TEST_F(Management, ErrorsComeBackWithStatusCodesAndDescriptions) {
     ToolRun bogus = manage({"query", "--type=bogus"});
     EXPECT_EQ(bogus.status, 1);
-    EXPECT_NE(bogus.out.find("Status 400: No such entity type 'org.apache.qpid.dispatch.bogus'"), std::string::npos) << bogus.out;
+    EXPECT_NE(bogus.out.find("Status 400: No such entity type 'org.apache.qpid.dispatch.bogus'"),
+              std::string::npos)
+        << bogus.out;
     ToolRun attr = manage({"query", "--type=router", "nosuchattr"});
-    EXPECT_NE(attr.out.find("Status 400: Unknown attribute 'nosuchattr'"), std::string::npos) << attr.out;
+    EXPECT_NE(attr.out.find("Status 400: Unknown attribute 'nosuchattr'"), std::string::npos)
+        << attr.out;
     ToolRun missing = manage({"read", "--type=listener", "--name=nope"});
     EXPECT_NE(missing.out.find("Status 404"), std::string::npos) << missing.out;
-    ToolRun bad = manage({"create", "--type=address", "--name=b", "prefix=b", "distribution=sideways"});
+    ToolRun bad =
+        manage({"create", "--type=address", "--name=b", "prefix=b", "distribution=sideways"});
     EXPECT_NE(bad.out.find("Status 400"), std::string::npos) << bad.out;
     EXPECT_NE(bad.out.find("sideways"), std::string::npos) << bad.out;
     ToolRun op = manage({"create", "--type=connection", "--name=c"});
     EXPECT_NE(op.out.find("Status 501"), std::string::npos) << op.out;
-    ToolRun unreachable = tool(TRESTLE_STAT_PATH, {"-b", "127.0.0.1:" + std::to_string(free_port()), "-g"});
+    ToolRun unreachable =
+        tool(TRESTLE_STAT_PATH, {"-b", "127.0.0.1:" + std::to_string(free_port()), "-g"});
     EXPECT_EQ(unreachable.status, 1);
     EXPECT_NE(unreachable.out.find("failed"), std::string::npos) << unreachable.out;
 }
@@ -321,13 +336,15 @@ TEST_F(Management, EachLogModuleHasItsOwnLevel) {
     ToolRun q = manage({"query", "--type=log"});
     ASSERT_EQ(q.status, 0) << q.out;
     for (const char* m : {"DEFAULT", "ROUTER", "AMQP", "MQTT", "KAFKA", "MANAGEMENT", "HTTP"})
-        EXPECT_NE(q.out.find(std::string("\"module\": \"") + m + "\""), std::string::npos) << m << q.out;
+        EXPECT_NE(q.out.find(std::string("\"module\": \"") + m + "\""), std::string::npos)
+            << m << q.out;
 
     // AMQP's debug lines appear; MQTT's stay at DEFAULT's info.
     AmqpClient amqp(url);
     ASSERT_TRUE(amqp.wait_link_open(amqp.open_receiver("debug-visible")));
     EXPECT_FALSE(router->process()
-                     .wait_for_line(std::regex("debug AMQP \\[C\\d+\\] link '[^']*' attached \\(.*'debug-visible'\\)"))
+                     .wait_for_line(std::regex(
+                         "debug AMQP \\[C\\d+\\] link '[^']*' attached \\(.*'debug-visible'\\)"))
                      .empty())
         << router->process().output();
     {
@@ -336,7 +353,8 @@ TEST_F(Management, EachLogModuleHasItsOwnLevel) {
         mq.disconnect();
     }
     ASSERT_FALSE(router->process()
-                     .wait_for_line(std::regex("info  MQTT \\[M\\d+\\] MQTT connection \\(client 'quiet-mqtt'\\) closed"))
+                     .wait_for_line(std::regex(
+                         "info  MQTT \\[M\\d+\\] MQTT connection \\(client 'quiet-mqtt'\\) closed"))
                      .empty())
         << router->process().output();
     EXPECT_FALSE(router->process().has_line(std::regex("DISCONNECT from client 'quiet-mqtt'")))

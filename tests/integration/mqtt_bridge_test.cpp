@@ -42,7 +42,7 @@ address {
 )";
 
 class Bridge : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         router = std::make_unique<RouterProcess>(kConfig);
         mqtt_port = router->port("mqtt");
@@ -65,7 +65,8 @@ protected:
 
 std::string text_of(const proton::message& msg) {
     if (msg.body().type() == proton::STRING) return proton::get<std::string>(msg.body());
-    if (msg.body().type() == proton::BINARY) return std::string(proton::get<proton::binary>(msg.body()));
+    if (msg.body().type() == proton::BINARY)
+        return std::string(proton::get<proton::binary>(msg.body()));
     return "<" + proton::type_name(msg.body().type()) + ">";
 }
 
@@ -95,7 +96,8 @@ TEST_F(Bridge, MqttPublishReachesAnAmqpReceiverWithTheMapping) {
     EXPECT_TRUE(msg.durable()) << "QoS 1 -> durable";
     EXPECT_GT(msg.ttl().milliseconds(), 0u);
     EXPECT_LE(msg.ttl().milliseconds(), 60000u);
-    EXPECT_EQ(proton::get<int32_t>(msg.message_annotations().get(proton::symbol("x-opt-mqtt-qos"))), 1);
+    EXPECT_EQ(proton::get<int32_t>(msg.message_annotations().get(proton::symbol("x-opt-mqtt-qos"))),
+              1);
     EXPECT_EQ(proton::get<std::string>(msg.properties().get("unit")), "celsius");
     EXPECT_FALSE(got->settled) << "QoS 1 -> unsettled";
 }
@@ -118,7 +120,8 @@ TEST_F(Bridge, AmqpMessagesReachMqttSubscribers) {
     EXPECT_EQ(got->to_string(), "raw bytes");
     EXPECT_EQ(got->get_qos(), 1) << "durable -> QoS 1";
     const auto& props = got->get_properties();
-    EXPECT_EQ(::mqtt::get<std::string>(props, ::mqtt::property::CONTENT_TYPE), "application/octet-stream");
+    EXPECT_EQ(::mqtt::get<std::string>(props, ::mqtt::property::CONTENT_TYPE),
+              "application/octet-stream");
     EXPECT_EQ(props.count(::mqtt::property::USER_PROPERTY), 2u);
 
     LinkConfig presettled;
@@ -180,7 +183,8 @@ TEST_F(Bridge, RetainedMessagesReachNewAmqpReceiversFirst) {
     auto got = amqp.receive(r);
     ASSERT_TRUE(got);
     EXPECT_EQ(text_of(got->message), "19.0");
-    EXPECT_TRUE(proton::get<bool>(got->message.message_annotations().get(proton::symbol("x-opt-retain-message"))));
+    EXPECT_TRUE(proton::get<bool>(
+        got->message.message_annotations().get(proton::symbol("x-opt-retain-message"))));
 }
 
 TEST_F(Bridge, AmqpRetainedPublishIsStoredForMqtt) {
@@ -271,8 +275,9 @@ TEST_F(Bridge, RequestReplyAcrossProtocols) {
     auto got = client.receive();
     ASSERT_TRUE(got);
     EXPECT_EQ(got->to_string(), "done");
-    EXPECT_EQ(::mqtt::get<::mqtt::binary>(got->get_properties(), ::mqtt::property::CORRELATION_DATA),
-              "req-7");
+    EXPECT_EQ(
+        ::mqtt::get<::mqtt::binary>(got->get_properties(), ::mqtt::property::CORRELATION_DATA),
+        "req-7");
 }
 
 // EnMasse's MQTT-over-AMQP wills: a sender link to `$lwt` named by the client id carries the
@@ -297,12 +302,15 @@ TEST_F(Bridge, AmqpWillIsPublishedWhenItsLinkIsDetachedForced) {
     named.name = "device-7";
     int w = amqp.open_sender("$lwt", named);
     ASSERT_TRUE(amqp.wait_credit(w, 1));
-    EXPECT_EQ(amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-7", "first"))).state,
-              transfer::ACCEPTED);
+    EXPECT_EQ(
+        amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-7", "first"))).state,
+        transfer::ACCEPTED);
     ASSERT_TRUE(amqp.wait_credit(w, 1)) << "a will can be replaced";
-    EXPECT_EQ(amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-7", "gone"))).state,
-              transfer::ACCEPTED);
-    amqp.close_link(w, "amqp:link:detach-forced", "Link detached due to a brute MQTT client disconnection");
+    EXPECT_EQ(
+        amqp.wait_outcome(w, amqp.send(w, will_message("telemetry/wills/device-7", "gone"))).state,
+        transfer::ACCEPTED);
+    amqp.close_link(w, "amqp:link:detach-forced",
+                    "Link detached due to a brute MQTT client disconnection");
     auto got = sub.receive(5s);
     ASSERT_TRUE(got);
     EXPECT_EQ(got->get_topic(), "telemetry/wills/device-7");

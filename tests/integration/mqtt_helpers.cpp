@@ -8,7 +8,8 @@ namespace trestle::test {
 
 Paho::Paho(int port, std::string client_id, int version) : version_(version) {
     std::string uri = "tcp://127.0.0.1:" + std::to_string(port);
-    cli_ = std::make_unique<::mqtt::async_client>(uri, client_id, ::mqtt::create_options(version), nullptr);
+    cli_ = std::make_unique<::mqtt::async_client>(uri, client_id, ::mqtt::create_options(version),
+                                                  nullptr);
     cli_->set_disconnected_handler([this](const ::mqtt::properties&, ::mqtt::ReasonCode rc) {
         disconnect_reason_ = static_cast<int>(rc);
         lost_ = true;

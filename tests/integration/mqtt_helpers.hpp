@@ -18,14 +18,14 @@ using namespace std::chrono_literals;
 
 // A Paho async_client that queues what it receives; version 4 (3.1.1) or 5.
 class Paho {
-public:
+  public:
     Paho(int port, std::string client_id, int version = MQTTVERSION_5);
     ~Paho();
     ::mqtt::async_client& client() { return *cli_; }
     // Connects; returns the CONNACK (session present, properties) or throws.
     ::mqtt::connect_response connect(::mqtt::connect_options opts);
     ::mqtt::connect_response connect(bool clean = true, int keep_alive = 60,
-                                   uint32_t session_expiry = 0);
+                                     uint32_t session_expiry = 0);
     void subscribe(const std::string& filter, int qos,
                    ::mqtt::subscribe_options so = ::mqtt::subscribe_options(),
                    const ::mqtt::properties& props = {});
@@ -39,7 +39,7 @@ public:
     int disconnect_reason() const { return disconnect_reason_.load(); }
     bool wait_lost(std::chrono::milliseconds timeout = 5s);
 
-private:
+  private:
     int version_;
     std::unique_ptr<::mqtt::async_client> cli_;
     std::atomic<int> disconnect_reason_{-1};
@@ -48,7 +48,7 @@ private:
 
 // A bare MQTT client on a socket, encoding and decoding with Trestle's codec.
 class RawMqtt {
-public:
+  public:
     RawMqtt(int port, uint8_t level) : sock_(port), level_(level) {}
     void send(const mqtt::Packet& p);
     void send_bytes(const std::string& b) { sock_.write(b); }
@@ -61,12 +61,12 @@ public:
     mqtt::Connack connect(const std::string& client_id, bool clean = true, uint16_t keep_alive = 0,
                           mqtt::Properties props = {}, std::optional<mqtt::Will> will = {});
     void subscribe(uint16_t id, const std::string& filter, uint8_t qos);
-    void publish(const std::string& topic, const std::string& payload, uint8_t qos,
-                 uint16_t id = 0, bool retain = false, mqtt::Properties props = {});
+    void publish(const std::string& topic, const std::string& payload, uint8_t qos, uint16_t id = 0,
+                 bool retain = false, mqtt::Properties props = {});
     void ack(mqtt::PacketType type, uint16_t id, uint8_t code = 0);
     uint8_t level() const { return level_; }
 
-private:
+  private:
     RawSocket sock_;
     uint8_t level_;
     std::string buf_;

@@ -56,7 +56,7 @@ std::string publish_packet(const std::string& topic, size_t payload, uint8_t qos
 }
 
 class Limits : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         router = std::make_unique<RouterProcess>(kConfig);
         port = router->port("mqtt");

@@ -42,7 +42,7 @@ listener {
 )";
 
 class Mqtt : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         router = std::make_unique<RouterProcess>(kConfig);
         port = router->port("mqtt");
@@ -52,7 +52,9 @@ protected:
     int port = 0, v5only = 0;
 };
 
-std::string payload_of(const mqtt::const_message_ptr& m) { return m ? m->to_string() : "<nothing>"; }
+std::string payload_of(const mqtt::const_message_ptr& m) {
+    return m ? m->to_string() : "<nothing>";
+}
 
 TEST_F(Mqtt, CleanSessionAndSessionPresentBothVersions) {
     for (int version : {MQTTVERSION_3_1_1, MQTTVERSION_5}) {
@@ -227,7 +229,8 @@ TEST_F(Mqtt, PacketIdsInFlightAreDistinctAndReusedOnlyWhenAcknowledged) {
     std::set<uint16_t> second;
     for (int i = 0; i < 100; ++i) ASSERT_EQ(pub.publish("ids/t", "again", 1), 0);
     receive_ids(100, second);
-    for (uint16_t id : second) EXPECT_EQ(open.count(id), 0u) << "id " << id << " is still in flight";
+    for (uint16_t id : second)
+        EXPECT_EQ(open.count(id), 0u) << "id " << id << " is still in flight";
 }
 
 TEST_F(Mqtt, WildcardsAndDollarTopics) {
@@ -268,8 +271,9 @@ TEST_F(Mqtt, RetainHandlingAndRetainAsPublished) {
     {
         Paho never(port, "rh-2");
         never.connect();
-        never.subscribe("rh/state", 1,
-                        mqtt::subscribe_options(false, false, mqtt::subscribe_options::DONT_SEND_RETAINED));
+        never.subscribe(
+            "rh/state", 1,
+            mqtt::subscribe_options(false, false, mqtt::subscribe_options::DONT_SEND_RETAINED));
         EXPECT_FALSE(never.receive(300ms)) << "retain handling 2: none";
     }
     Paho always(port, "rh-0");
@@ -279,8 +283,9 @@ TEST_F(Mqtt, RetainHandlingAndRetainAsPublished) {
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->is_retained());
     EXPECT_EQ(r->to_string(), "retained one");
-    always.subscribe("rh/state", 1,
-                     mqtt::subscribe_options(false, false, mqtt::subscribe_options::SEND_RETAINED_ON_NEW));
+    always.subscribe(
+        "rh/state", 1,
+        mqtt::subscribe_options(false, false, mqtt::subscribe_options::SEND_RETAINED_ON_NEW));
     EXPECT_FALSE(always.receive(300ms)) << "retain handling 1: only for a new subscription";
 
     Paho keep(port, "rap-1");
@@ -300,8 +305,10 @@ TEST_F(Mqtt, RetainHandlingAndRetainAsPublished) {
 TEST_F(Mqtt, SubscriptionIdentifiers) {
     Paho c(port, "subid");
     c.connect();
-    c.subscribe("sid/+", 1, mqtt::subscribe_options(), {{mqtt::property::SUBSCRIPTION_IDENTIFIER, 7}});
-    c.subscribe("sid/#", 1, mqtt::subscribe_options(), {{mqtt::property::SUBSCRIPTION_IDENTIFIER, 9}});
+    c.subscribe("sid/+", 1, mqtt::subscribe_options(),
+                {{mqtt::property::SUBSCRIPTION_IDENTIFIER, 7}});
+    c.subscribe("sid/#", 1, mqtt::subscribe_options(),
+                {{mqtt::property::SUBSCRIPTION_IDENTIFIER, 9}});
     Paho pub(port, "subid-pub");
     pub.connect();
     pub.publish("sid/a", "x", 1);
@@ -392,12 +399,15 @@ TEST_F(Mqtt, MessageExpiryIsCountedDownAndHonoured) {
     EXPECT_LE(left, 30);
     pub.publish("exp/retained", "expires", 1, true, {{mqtt::property::MESSAGE_EXPIRY_INTERVAL, 1}});
     // Within a deadline, a new subscriber no longer gets it: it expired.
-    EXPECT_TRUE(poll_until([&] {
-        Paho late(port, "exp-late");
-        late.connect();
-        late.subscribe("exp/retained", 1);
-        return !late.receive(200ms);
-    }, 10s)) << "an expired retained message is not delivered";
+    EXPECT_TRUE(poll_until(
+        [&] {
+            Paho late(port, "exp-late");
+            late.connect();
+            late.subscribe("exp/retained", 1);
+            return !late.receive(200ms);
+        },
+        10s))
+        << "an expired retained message is not delivered";
 }
 
 TEST_F(Mqtt, ServerEnforcesItsReceiveMaximum) {
@@ -550,7 +560,8 @@ TEST_F(Mqtt, MalformedPacketsGetTheSpecsReactionAndOthersCarryOn) {
 
     RawMqtt v3c(port, m::v311);
     ASSERT_EQ(v3c.connect("bad3").code, 0);
-    v3c.send_bytes(std::string("\x82\x04\x00\x00\x00\x00", 6));  // SUBSCRIBE, packet id 0, no filter
+    v3c.send_bytes(
+        std::string("\x82\x04\x00\x00\x00\x00", 6));  // SUBSCRIBE, packet id 0, no filter
     EXPECT_FALSE(v3c.receive(2s)) << "3.1.1: no DISCONNECT, just closed";
     EXPECT_TRUE(v3c.closed());
 
@@ -558,7 +569,10 @@ TEST_F(Mqtt, MalformedPacketsGetTheSpecsReactionAndOthersCarryOn) {
     garbage.send_bytes("GET / HTTP/1.1\r\n\r\n");  // not MQTT at all (and not our WS path)
     EXPECT_TRUE(garbage.wait_closed());
 
-    EXPECT_EQ(router->process().wait_for_line(std::regex("protocol error .*malformed|PUBLISH with QoS 3")).size(), 1u);
+    EXPECT_EQ(router->process()
+                  .wait_for_line(std::regex("protocol error .*malformed|PUBLISH with QoS 3"))
+                  .size(),
+              1u);
     Paho pub(port, "after-bad");
     pub.connect();
     pub.publish("still/here", "fine", 1);

@@ -22,7 +22,7 @@ mqttListener {
 )";
 
 class Session : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         router = std::make_unique<RouterProcess>(kConfig);
         port = router->port("mqtt");
@@ -45,7 +45,9 @@ protected:
     int seq = 0;
 };
 
-std::string payload_of(const ::mqtt::const_message_ptr& m) { return m ? m->to_string() : "<nothing>"; }
+std::string payload_of(const ::mqtt::const_message_ptr& m) {
+    return m ? m->to_string() : "<nothing>";
+}
 
 TEST_F(Session, OfflineQos1IsQueuedAndDeliveredOnReconnect311) {
     {
@@ -71,7 +73,8 @@ TEST_F(Session, SessionExpiryEndsTheSession) {
         c.subscribe("exp/#", 1);
         c.disconnect();
     }
-    ASSERT_FALSE(router->process().wait_for_line(std::regex("MQTT session 'expiring' expired"), 10s).empty())
+    ASSERT_FALSE(
+        router->process().wait_for_line(std::regex("MQTT session 'expiring' expired"), 10s).empty())
         << "a session with expiry 1 s ends";
     publish("exp/x", "after expiry", 1);
     Paho c(port, "expiring", MQTTVERSION_5);
@@ -92,7 +95,8 @@ TEST_F(Session, QueueIsBoundedAndOverflowIsLogged) {
         p.publish("bound/t", std::to_string(i), 1, i);
         ASSERT_TRUE(p.receive()) << i;
     }
-    EXPECT_FALSE(router->process().wait_for_line(std::regex("session 'bounded' queue full"), 2s).empty());
+    EXPECT_FALSE(
+        router->process().wait_for_line(std::regex("session 'bounded' queue full"), 2s).empty());
     Paho c(port, "bounded", MQTTVERSION_5);
     c.connect(false, 60, 3600);
     int n = 0;
@@ -140,7 +144,8 @@ TEST_F(Session, WillOnAbnormalDisconnectNotOnCleanOneAnd0x04) {
     auto msg = watcher.receive();
     ASSERT_TRUE(msg);
     EXPECT_EQ(msg->to_string(), "a died");
-    EXPECT_EQ(msg->get_properties().count(::mqtt::property::USER_PROPERTY), 1u) << "will properties kept";
+    EXPECT_EQ(msg->get_properties().count(::mqtt::property::USER_PROPERTY), 1u)
+        << "will properties kept";
 
     w.topic = "will/b";
     w.payload = "b left cleanly";

@@ -3,11 +3,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <cerrno>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <chrono>
 #include <stdexcept>
@@ -16,7 +16,7 @@
 namespace trestle::test {
 
 class RawSocket {
-public:
+  public:
     explicit RawSocket(int port) {
         fd_ = socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
@@ -101,12 +101,14 @@ public:
         setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
 // AMQP protocol header and a minimal open frame (container-id "raw").
-inline std::string amqp_header() { return std::string("AMQP\x00\x01\x00\x00", 8); }
+inline std::string amqp_header() {
+    return std::string("AMQP\x00\x01\x00\x00", 8);
+}
 inline std::string open_frame() {
     // performative: described(0x10 open) list8 { container-id: str8 "raw" }
     std::string body("\x00\x53\x10\xc0\x06\x01\xa1\x03raw", 11);

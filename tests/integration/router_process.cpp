@@ -26,7 +26,8 @@ std::string trestled_path() {
 
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env) {
     int fds[2], in[2];
-    if (pipe2(fds, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    if (pipe2(fds, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -90,7 +91,8 @@ void Process::reader() {
         std::lock_guard<std::mutex> g(mu_);
         while ((nl = partial.find('\n')) != std::string::npos) {
             lines_.push_back(partial.substr(0, nl));
-            if (std::getenv("TRESTLE_TEST_VERBOSE")) fprintf(stderr, "  | %s\n", lines_.back().c_str());
+            if (std::getenv("TRESTLE_TEST_VERBOSE"))
+                fprintf(stderr, "  | %s\n", lines_.back().c_str());
             partial.erase(0, nl + 1);
         }
         cv_.notify_all();

@@ -20,7 +20,7 @@ using Duration = std::chrono::milliseconds;
 
 // A child process whose stdout+stderr are captured line by line.
 class Process {
-public:
+  public:
     Process(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
     ~Process();
     Process(const Process&) = delete;
@@ -43,7 +43,7 @@ public:
     bool write_stdin(const std::string& data);
     void close_stdin();
 
-private:
+  private:
     void reader();
     pid_t pid_ = -1;
     int out_fd_ = -1;
@@ -59,7 +59,7 @@ private:
 
 // trestled with a config written to a temp file.
 class RouterProcess {
-public:
+  public:
     explicit RouterProcess(const std::string& config, std::vector<std::string> extra_args = {},
                            bool json = false);
     ~RouterProcess();
@@ -72,7 +72,7 @@ public:
     int terminate(Duration timeout = 10s) { return proc_->stop(SIGTERM, timeout); }
     const std::string& config_path() const { return path_; }
 
-private:
+  private:
     std::string path_;
     std::unique_ptr<Process> proc_;
 };

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
         } else if (cmd == "down" || cmd == "up") {
             int b = 1;
             in >> b;
-            err = cmd == "down" ? rd_kafka_mock_broker_set_down(mc, b) : rd_kafka_mock_broker_set_up(mc, b);
+            err = cmd == "down" ? rd_kafka_mock_broker_set_down(mc, b)
+                                : rd_kafka_mock_broker_set_up(mc, b);
         } else if (cmd == "rtt") {
             int b = 1, ms = 0;
             in >> b >> ms;

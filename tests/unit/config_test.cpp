@@ -8,7 +8,9 @@ using namespace trestle::management;
 
 namespace {
 
-std::vector<Entity> parse(const std::string& text) { return parse_config(text, "test.conf", false); }
+std::vector<Entity> parse(const std::string& text) {
+    return parse_config(text, "test.conf", false);
+}
 
 // Expects a ConfigError at `line` whose message contains `needle`.
 void expect_error(const std::string& text, int line, const std::string& needle, bool json = false) {
@@ -73,8 +75,9 @@ TEST(Config, BadValuesNameTheirLine) {
 }
 
 TEST(Config, DuplicateNamesAndAttributes) {
-    expect_error("listener {\n    name: a\n    port: 1\n}\nlistener {\n    name: a\n    port: 2\n}\n",
-                 6, "duplicate name 'a'");
+    expect_error(
+        "listener {\n    name: a\n    port: 1\n}\nlistener {\n    name: a\n    port: 2\n}\n", 6,
+        "duplicate name 'a'");
     expect_error("listener {\n    port: 1\n    port: 2\n}\n", 3, "set twice");
     expect_error("router {\n}\nrouter {\n}\n", 3, "only one 'router'");
 }
@@ -115,9 +118,10 @@ TEST(Config, JsonErrorsNameTheirLine) {
 }
 
 TEST(Config, KafkaPropertiesAreAJsonObjectInEitherForm) {
-    auto es = parse("kafka {\n    bootstrapServers: k1:9092,k2:9092\n"
-                    "    properties: {\"security.protocol\": \"SASL_SSL\", \"linger.ms\": 20}\n}\n"
-                    "kafkaRoute {\n    pattern: devices/+/telemetry\n    topic: telemetry\n}\n");
+    auto es = parse(
+        "kafka {\n    bootstrapServers: k1:9092,k2:9092\n"
+        "    properties: {\"security.protocol\": \"SASL_SSL\", \"linger.ms\": 20}\n}\n"
+        "kafkaRoute {\n    pattern: devices/+/telemetry\n    topic: telemetry\n}\n");
     ASSERT_EQ(es.size(), 2u);
     const auto& props = es[0].attributes.at("properties").as_object();
     ASSERT_EQ(props.size(), 2u);
@@ -149,8 +153,10 @@ TEST(Config, OperationalEntitiesAndAttributesAreNotConfiguration) {
 }
 
 TEST(Config, QdrouterdHttpListenerAttributesPointToHttpListener) {
-    expect_error("listener {\n    port: 8080\n    http: true\n}\n", 3, "use an httpListener section");
-    expect_error("listener {\n    port: 8080\n    websockets: true\n}\n", 3, "mqttListener websocketPath");
+    expect_error("listener {\n    port: 8080\n    http: true\n}\n", 3,
+                 "use an httpListener section");
+    expect_error("listener {\n    port: 8080\n    websockets: true\n}\n", 3,
+                 "mqttListener websocketPath");
     auto e = parse("httpListener {\n    port: 0\n    metricsMaxAddresses: 10\n}\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_EQ(e[0].integer("metricsMaxAddresses"), 10);

@@ -113,7 +113,8 @@ TEST(Closest, StrictRoundRobin) {
     FakeLink* r2 = c.receiver("closest/x");
     FakeLink* r3 = c.receiver("closest/x");
     for (auto* f : {r1, r2, r3}) r.credit(f->link, 100, false);
-    for (int i = 0; i < 6; ++i) r.transfer(s->link, msg("m" + std::to_string(i)), "", true, nullptr);
+    for (int i = 0; i < 6; ++i)
+        r.transfer(s->link, msg("m" + std::to_string(i)), "", true, nullptr);
     EXPECT_EQ(r1->delivered_bodies, (std::vector<std::string>{"m0", "m3"}));
     EXPECT_EQ(r2->delivered_bodies, (std::vector<std::string>{"m1", "m4"}));
     EXPECT_EQ(r3->delivered_bodies, (std::vector<std::string>{"m2", "m5"}));
@@ -127,7 +128,8 @@ TEST(Balanced, LeastOutstandingWins) {
     FakeLink* idle = c.receiver("b");
     r.credit(busy->link, 10, false);
     // Load `busy` with two unsettled deliveries while `idle` has no credit yet.
-    r.transfer(s->link, msg("1"), "", false, nullptr);  // idle has 0 queued, but busy first? see below
+    r.transfer(s->link, msg("1"), "", false,
+               nullptr);  // idle has 0 queued, but busy first? see below
     // The first message goes to the first zero-load consumer in rotation: busy.
     ASSERT_EQ(busy->delivered.size(), 1u);
     r.transfer(s->link, msg("2"), "", false, nullptr);  // idle: value 0 -> idle (queued)
@@ -170,7 +172,9 @@ std::string case_name(const MulticastCase& c) {
     for (Outcome o : c.copies) n += std::string(n.empty() ? "" : "_") + std::string(to_string(o));
     return n;
 }
-void PrintTo(const MulticastCase& c, std::ostream* os) { *os << case_name(c); }
+void PrintTo(const MulticastCase& c, std::ostream* os) {
+    *os << case_name(c);
+}
 
 class MulticastAggregation : public ::testing::TestWithParam<MulticastCase> {};
 
@@ -212,7 +216,7 @@ TEST(Multicast, PresettledDropsOldestAtCapacityAndCounts) {
     FakeConnection cons(r, with_capacity(3));
     FakeConnection prod(r, with_capacity(100));
     FakeLink* s = prod.sender("multicast/t");
-    FakeLink* slow = cons.receiver("multicast/t");   // no credit
+    FakeLink* slow = cons.receiver("multicast/t");  // no credit
     FakeLink* fast = cons.receiver("multicast/t");
     r.credit(fast->link, 100, false);
     for (int i = 0; i < 5; ++i) r.transfer(s->link, msg(std::to_string(i)), "", true, nullptr);
@@ -275,8 +279,8 @@ TEST(ConsumerLoss, SentComeBackModifiedUnsentGoElsewhere) {
     FakeLink* s = c.sender("q");
     FakeLink* r1 = c.receiver("q");
     r.credit(r1->link, 1, false);
-    r.transfer(s->link, msg("sent"), "", false, nullptr);     // to r1, in flight
-    r.transfer(s->link, msg("queued"), "", false, nullptr);   // r1 has no credit left: queued
+    r.transfer(s->link, msg("sent"), "", false, nullptr);    // to r1, in flight
+    r.transfer(s->link, msg("queued"), "", false, nullptr);  // r1 has no credit left: queued
     ASSERT_EQ(r1->delivered.size(), 1u);
     FakeLink* r2 = c.receiver("q");
     r.credit(r2->link, 5, false);

@@ -79,9 +79,10 @@ TEST(Waypoint, ItsRejectionIsTheProducersOutcome) {
     FakeLink* s = clients.sender("orders");
     r.transfer(s->link, msg("m1"), "", false, nullptr);
     ASSERT_EQ(w->delivered.size(), 1u);
-    r.disposition(w->delivered[0],
-                  DeliveryState::rejected({"trestle:kafka-error", "Broker: Topic authorization failed"}),
-                  true);
+    r.disposition(
+        w->delivered[0],
+        DeliveryState::rejected({"trestle:kafka-error", "Broker: Topic authorization failed"}),
+        true);
     ASSERT_EQ(s->updates.size(), 1u);
     EXPECT_EQ(s->updates[0].state.outcome, Outcome::rejected);
     ASSERT_TRUE(s->updates[0].state.error);
@@ -219,12 +220,14 @@ TEST(Waypoint, CreditIsBoundedByTheWaypointsBudget) {
     FakeLink* w = waypoint(kafka, "t", 3);
     FakeLink* s = clients.sender("t");
     EXPECT_EQ(s->credit, 8u);
-    for (int i = 0; i < 8; ++i) r.transfer(s->link, msg("m" + std::to_string(i)), "", false, nullptr);
+    for (int i = 0; i < 8; ++i)
+        r.transfer(s->link, msg("m" + std::to_string(i)), "", false, nullptr);
     EXPECT_EQ(w->delivered.size(), 3u) << "the waypoint takes what its credit allows";
     EXPECT_EQ(w->link->undelivered_count(), 5u);
     EXPECT_EQ(s->link->credit(), 0) << "and the producer has used all it was given";
     // Settling frees credit at the waypoint and, in batches, at the producer.
-    for (int i = 0; i < 3; ++i) r.disposition(w->delivered[size_t(i)], DeliveryState::accepted(), true);
+    for (int i = 0; i < 3; ++i)
+        r.disposition(w->delivered[size_t(i)], DeliveryState::accepted(), true);
     r.credit(w->link, 3, false);
     EXPECT_EQ(w->delivered.size(), 6u);
     EXPECT_GT(s->credit, 0u);

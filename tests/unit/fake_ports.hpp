@@ -24,7 +24,7 @@ struct FakeLink : LinkPort {
         bool settle;
     };
     std::vector<Update> updates;  // dispositions reported to the peer
-    uint32_t credit = 0;           // last flow() target
+    uint32_t credit = 0;          // last flow() target
     bool drain = false;
     int flows = 0;
     int drained_calls = 0;
@@ -106,7 +106,9 @@ struct FakeConnection : ConnectionPort {
         if (result) *result = r;
         return fl;
     }
-    FakeLink* sender(std::string address) { return attach(Direction::incoming, std::move(address)); }
+    FakeLink* sender(std::string address) {
+        return attach(Direction::incoming, std::move(address));
+    }
     FakeLink* receiver(std::string address, SenderSettleMode snd = SenderSettleMode::mixed) {
         return attach(Direction::outgoing, std::move(address), nullptr, snd);
     }
@@ -116,6 +118,8 @@ struct FakeConnection : ConnectionPort {
     }
 };
 
-inline MessageRef msg(std::string_view body) { return MessageRef::adopt(Message::copy_of(body)); }
+inline MessageRef msg(std::string_view body) {
+    return MessageRef::adopt(Message::copy_of(body));
+}
 
 }  // namespace trestle::test

@@ -10,8 +10,8 @@
 
 #include "amqp/codec.hpp"
 #include "mapping/eventhubs.hpp"
-#include "mapping/strimzi.hpp"
 #include "mapping/kafka.hpp"
+#include "mapping/strimzi.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/message.hpp"
 

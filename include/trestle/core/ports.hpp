@@ -20,15 +20,15 @@ struct Terminus {
     std::string address;
     bool has_address = false;  // false = null address (anonymous target / dynamic source)
     bool dynamic = false;
-    bool present = true;       // false = no source/target at all on the attach
+    bool present = true;  // false = no source/target at all on the attach
     uint32_t durability = 0;
     uint8_t expiry_policy = 0;  // 0 session-end, 1 link-detach, 2 connection-close, 3 never
     uint32_t timeout = 0;
     uint8_t distribution_mode = 0;  // 0 unspecified, 1 move, 2 copy
     std::vector<std::string> capabilities;
-    std::string filter;       // encoded AMQP map, or empty
-    std::string properties;   // encoded AMQP map (dynamic-node-properties), or empty
-    std::string outcomes;     // encoded AMQP array, or empty
+    std::string filter;      // encoded AMQP map, or empty
+    std::string properties;  // encoded AMQP map (dynamic-node-properties), or empty
+    std::string outcomes;    // encoded AMQP array, or empty
 };
 
 struct AttachRequest {
@@ -70,13 +70,13 @@ struct AttachRequest {
 struct AttachResult {
     enum class Kind : uint8_t { open, pending, refused };
     Kind kind = Kind::open;
-    ErrorCondition error;          // refused
-    std::string dynamic_address;   // open: the generated address of a dynamic terminus
+    ErrorCondition error;         // refused
+    std::string dynamic_address;  // open: the generated address of a dynamic terminus
 };
 
 // Implemented by an adapter for every link it has attached to the core.
 class LinkPort {
-public:
+  public:
     virtual ~LinkPort() = default;
 
     // Outgoing link: transmit `d` now (the core has checked there is credit). When the
@@ -105,14 +105,15 @@ public:
 
 // Implemented by an adapter for every connection it has registered with the core.
 class ConnectionPort {
-public:
+  public:
     virtual ~ConnectionPort() = default;
 
     // Link routing: attach a new link on this connection towards the remote container.
     // Returns the port of the new link, or nullptr if the connection cannot take it; then
     // `refusal`, if the port set it, is what the client's attach is refused with (else
     // amqp:not-found "No route to the destination node").
-    virtual LinkPort* open_link(Link& link, const AttachRequest& request, ErrorCondition& refusal) = 0;
+    virtual LinkPort* open_link(Link& link, const AttachRequest& request,
+                                ErrorCondition& refusal) = 0;
 
     // Management: close the connection with this error.
     virtual void close(const ErrorCondition& error) = 0;

@@ -235,7 +235,7 @@ class Address {
     bool dynamic_ = false;
     std::vector<Link*> consumers_;
     std::vector<Link*> producers_;
-    size_t next_ = 0;    // round-robin position (closest, balanced tie-break)
+    size_t next_ = 0;  // round-robin position (closest, balanced tie-break)
     // Links whose address it is and deliveries routed to it: it lives while this is above 0.
     uint32_t refs_ = 0;
     AddressCounters counters_;

@@ -15,30 +15,31 @@
 namespace trestle::core {
 
 class RetainedStore {
-public:
+  public:
     virtual ~RetainedStore() = default;
     virtual void put(std::string_view topic, MessageRef m) = 0;
     virtual void erase(std::string_view topic) = 0;
     // Calls `fn` for each retained message whose topic the MQTT filter matches.
-    virtual void match(std::string_view filter,
-                       const std::function<void(std::string_view topic, const MessageRef&)>& fn) const = 0;
+    virtual void match(
+        std::string_view filter,
+        const std::function<void(std::string_view topic, const MessageRef&)>& fn) const = 0;
     virtual size_t size() const = 0;
 };
 
 class MemoryRetainedStore final : public RetainedStore {
-public:
+  public:
     void put(std::string_view topic, MessageRef m) override;
     void erase(std::string_view topic) override;
     void match(std::string_view filter,
                const std::function<void(std::string_view, const MessageRef&)>& fn) const override;
     size_t size() const override { return messages_.size(); }
 
-private:
+  private:
     std::map<std::string, MessageRef, std::less<>> messages_;
 };
 
 struct StoredSubscription {
-    std::string filter;           // as subscribed, "$share/g/f" included
+    std::string filter;  // as subscribed, "$share/g/f" included
     uint8_t qos = 0;
     bool no_local = false;
     bool retain_as_published = false;
@@ -69,7 +70,7 @@ struct SessionRecord {
 };
 
 class SessionStore {
-public:
+  public:
     virtual ~SessionStore() = default;
     virtual void save(const SessionRecord& r) = 0;
     virtual std::optional<SessionRecord> load(std::string_view client_id) const = 0;
@@ -81,13 +82,13 @@ public:
 };
 
 class MemorySessionStore final : public SessionStore {
-public:
+  public:
     void save(const SessionRecord& r) override { sessions_[r.client_id] = r; }
     std::optional<SessionRecord> load(std::string_view id) const override;
     void erase(std::string_view id) override;
     size_t size() const override { return sessions_.size(); }
 
-private:
+  private:
     std::map<std::string, SessionRecord, std::less<>> sessions_;
 };
 
@@ -99,7 +100,7 @@ struct WillRecord {
 };
 
 class WillStore {
-public:
+  public:
     virtual ~WillStore() = default;
     // The client is connected with this will (due_ms: the will delay, in ms): a shared store
     // keeps it so that another instance publishes it if this one dies. cancel() drops it
@@ -115,20 +116,20 @@ public:
 };
 
 class MemoryWillStore final : public WillStore {
-public:
+  public:
     void arm(WillRecord w) override;
     bool cancel(std::string_view client_id) override;
     std::optional<WillRecord> take(std::string_view client_id) override;
     std::vector<WillRecord> take_due(uint64_t now_ms) override;
     size_t size() const override { return wills_.size(); }
 
-private:
+  private:
     std::map<std::string, WillRecord, std::less<>> wills_;
 };
 
 // Durable logs a returning session catches up from (the Kafka topics the router reads).
 class MessageLogs {
-public:
+  public:
     virtual ~MessageLogs() = default;
     // Where this router's live feed stands now: per partition, the first record not yet handed
     // to subscribers (what a session attached now receives live from there on).

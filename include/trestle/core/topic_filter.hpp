@@ -16,7 +16,7 @@ bool valid_topic_filter(std::string_view f);
 bool has_wildcards(std::string_view s);
 
 struct SharedFilter {
-    std::string group;   // empty: not shared
+    std::string group;  // empty: not shared
     std::string filter;
 };
 // Splits "$share/<group>/<filter>". Returns false for a malformed "$share/..." string.
@@ -30,8 +30,11 @@ bool topic_matches(std::string_view filter, std::string_view topic);
 // Filter -> entries, matched against topic names. T is stored by value in a list per filter.
 template <class T>
 class TopicFilterIndex {
-public:
-    void add(std::string_view filter, T value) { node_for(filter)->entries.push_back(std::move(value)); ++size_; }
+  public:
+    void add(std::string_view filter, T value) {
+        node_for(filter)->entries.push_back(std::move(value));
+        ++size_;
+    }
 
     // Removes the first entry equal to `value` under `filter`.
     bool remove(std::string_view filter, const T& value) {
@@ -63,7 +66,7 @@ public:
 
     size_t size() const { return size_; }
 
-private:
+  private:
     struct Node {
         std::map<std::string, std::unique_ptr<Node>, std::less<>> children;
         std::unique_ptr<Node> plus, hash;
@@ -91,7 +94,8 @@ private:
                 slot = &n->hash;
             } else {
                 auto it = n->children.find(l);
-                if (it == n->children.end()) it = n->children.emplace(std::string(l), nullptr).first;
+                if (it == n->children.end())
+                    it = n->children.emplace(std::string(l), nullptr).first;
                 slot = &it->second;
             }
             if (!*slot) *slot = std::make_unique<Node>();

@@ -47,8 +47,8 @@ inline constexpr const char* internal_error = "amqp:internal-error";
 // The delivery state a consumer reported or the router reports to a producer.
 struct DeliveryState {
     Outcome outcome = Outcome::none;
-    bool delivery_failed = false;     // modified
-    bool undeliverable_here = false;  // modified
+    bool delivery_failed = false;                 // modified
+    bool undeliverable_here = false;              // modified
     std::shared_ptr<const ErrorCondition> error;  // rejected; passed through unchanged
 
     static DeliveryState of(Outcome o) {

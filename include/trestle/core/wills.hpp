@@ -16,7 +16,7 @@ namespace trestle::core {
 class Router;
 
 class Wills {
-public:
+  public:
     Wills(Router& router, WillStore& local) : router_(router), local_(local), store_(&local) {}
 
     // Where wills are kept: a store shared by all instances (Kafka); nullptr: back to the local
@@ -43,7 +43,7 @@ public:
     // The wills whose delay has passed are published and returned (the loop's periodic check).
     std::vector<WillRecord> check(uint64_t now_ms);
 
-private:
+  private:
     Router& router_;
     WillStore& local_;
     WillStore* store_;

@@ -23,7 +23,8 @@ Provider allocator(const View& view) {
         };
         row("trestle::core::Delivery", sizeof(core::Delivery), view.router().live_deliveries());
         row("trestle::core::Link", sizeof(core::Link), view.router().links().size());
-        row("trestle::core::Connection", sizeof(core::Connection), view.router().connections().size());
+        row("trestle::core::Connection", sizeof(core::Connection),
+            view.router().connections().size());
         row("trestle::core::Address", sizeof(core::Address), view.router().addresses().size());
         row("trestle::mqtt::Session", sizeof(mqtt::Session), view.mqtt().sessions().size());
         return rows;

@@ -12,26 +12,27 @@ Provider connection(const View& view, Operations& ops) {
         for (const auto& [id, c] : view.router().connections()) {
             const auto& i = c->info();
             if (i.protocol != "amqp") continue;
-            json::Object r{{"identity", std::to_string(id)},
-                           {"name", "connection/" + i.host},
-                           {"host", i.host},
-                           {"container", i.container_id},
-                           {"role", i.role},
-                           {"dir", i.inbound ? "in" : "out"},
-                           {"protocol", "amqp"},
-                           {"isEncrypted", i.encrypted},
-                           {"isAuthenticated", i.authenticated},
-                           {"sasl", i.sasl_mechanism.empty() ? json::Value() : json::Value(i.sasl_mechanism)},
-                           {"user", i.user.empty() ? json::Value("anonymous") : json::Value(i.user)},
-                           {"listener", i.listener.empty() ? json::Value() : json::Value(i.listener)},
-                           {"uptimeSeconds", static_cast<int64_t>((now - c->opened_ms()) / 1000)},
-                           {"lastDlvSeconds", c->last_delivery_ms
-                                                  ? json::Value(static_cast<int64_t>((now - c->last_delivery_ms) / 1000))
-                                                  : json::Value()},
-                           {"deliveriesIn", c->deliveries_in},
-                           {"deliveriesOut", c->deliveries_out},
-                           {"adminStatus", "enabled"},
-                           {"operStatus", "up"}};
+            json::Object r{
+                {"identity", std::to_string(id)},
+                {"name", "connection/" + i.host},
+                {"host", i.host},
+                {"container", i.container_id},
+                {"role", i.role},
+                {"dir", i.inbound ? "in" : "out"},
+                {"protocol", "amqp"},
+                {"isEncrypted", i.encrypted},
+                {"isAuthenticated", i.authenticated},
+                {"sasl", i.sasl_mechanism.empty() ? json::Value() : json::Value(i.sasl_mechanism)},
+                {"user", i.user.empty() ? json::Value("anonymous") : json::Value(i.user)},
+                {"listener", i.listener.empty() ? json::Value() : json::Value(i.listener)},
+                {"uptimeSeconds", static_cast<int64_t>((now - c->opened_ms()) / 1000)},
+                {"lastDlvSeconds", c->last_delivery_ms ? json::Value(static_cast<int64_t>(
+                                                             (now - c->last_delivery_ms) / 1000))
+                                                       : json::Value()},
+                {"deliveriesIn", c->deliveries_in},
+                {"deliveriesOut", c->deliveries_out},
+                {"adminStatus", "enabled"},
+                {"operStatus", "up"}};
             rows.push_back(std::move(r));
         }
         view.mqtt().visit_connections([&](const mqtt::Connection& m) {
@@ -42,22 +43,25 @@ Provider connection(const View& view, Operations& ops) {
                 if (it != view.router().connections().end()) cc = it->second.get();
             }
             std::string id = core_id ? std::to_string(core_id) : "mqtt-" + std::to_string(m.id());
-            json::Object r{{"identity", id},
-                           {"name", "connection/" + m.remote()},
-                           {"host", m.remote()},
-                           {"container", m.session() ? json::Value(m.session()->client_id()) : json::Value()},
-                           {"role", "normal"},
-                           {"dir", "in"},
-                           {"protocol", m.websocket() ? "mqtt-ws" : "mqtt"},
-                           {"isEncrypted", false},
-                           {"isAuthenticated", false},
-                           {"user", "anonymous"},
-                           {"listener", m.settings().name},
-                           {"uptimeSeconds", json::Value()},
-                           {"deliveriesIn", cc ? json::Value(cc->deliveries_in) : json::Value(0)},
-                           {"adminStatus", "enabled"},
-                           {"operStatus", m.closed() ? "closing" : "up"}};
-            if (cc) r.emplace_back("uptimeSeconds", static_cast<int64_t>((now - cc->opened_ms()) / 1000));
+            json::Object r{
+                {"identity", id},
+                {"name", "connection/" + m.remote()},
+                {"host", m.remote()},
+                {"container", m.session() ? json::Value(m.session()->client_id()) : json::Value()},
+                {"role", "normal"},
+                {"dir", "in"},
+                {"protocol", m.websocket() ? "mqtt-ws" : "mqtt"},
+                {"isEncrypted", false},
+                {"isAuthenticated", false},
+                {"user", "anonymous"},
+                {"listener", m.settings().name},
+                {"uptimeSeconds", json::Value()},
+                {"deliveriesIn", cc ? json::Value(cc->deliveries_in) : json::Value(0)},
+                {"adminStatus", "enabled"},
+                {"operStatus", m.closed() ? "closing" : "up"}};
+            if (cc)
+                r.emplace_back("uptimeSeconds",
+                               static_cast<int64_t>((now - cc->opened_ms()) / 1000));
             rows.push_back(std::move(r));
         });
         return rows;

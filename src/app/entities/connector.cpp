@@ -11,13 +11,16 @@ Provider connector(const View& view, Operations& ops) {
             json::Object r = entity_row(*cc.entity);
             const std::string& st = cc.status;
             r.emplace_back("operStatus", st == "SUCCESS" ? "up" : "down");
-            r.emplace_back("lastError", cc.message.empty() ? json::Value() : json::Value(cc.message));
+            r.emplace_back("lastError",
+                           cc.message.empty() ? json::Value() : json::Value(cc.message));
             r.emplace_back("connectionStatus", st);
             rows.push_back(std::move(r));
         }
         return rows;
     };
-    p.create = [&ops](const management::Entity& e, json::Object& row) { return ops.create("connector", e, row); };
+    p.create = [&ops](const management::Entity& e, json::Object& row) {
+        return ops.create("connector", e, row);
+    };
     p.remove = remove_by_name(ops, "connector");
     return p;
 }

@@ -41,7 +41,7 @@ std::string address_key(const std::string& name) {
 }
 
 std::function<management::Status(const json::Object&)> remove_by_name(Operations& ops,
-                                                                 std::string_view type) {
+                                                                      std::string_view type) {
     return [&ops, t = std::string(type)](const json::Object& row) {
         return ops.remove(t, text_of(row, "name"));
     };

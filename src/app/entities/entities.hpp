@@ -19,20 +19,20 @@ using management::Provider;
 
 void register_entities(management::Agent& agent, const View& view, Operations& ops);
 
-Provider router(const View& view);                                 // router.cpp
-Provider connection(const View& view, Operations& ops);            // connection.cpp
-Provider link(const View& view);                                   // link.cpp
-Provider address(const View& view);                                // address.cpp
+Provider router(const View& view);                                            // router.cpp
+Provider connection(const View& view, Operations& ops);                       // connection.cpp
+Provider link(const View& view);                                              // link.cpp
+Provider address(const View& view);                                           // address.cpp
 Provider listener(const View& view, Operations& ops, std::string_view type);  // listener.cpp
-Provider connector(const View& view, Operations& ops);             // connector.cpp
-Provider address_rule(const View& view, Operations& ops);          // address_rule.cpp
-Provider link_route(const View& view, Operations& ops);            // link_route.cpp
-Provider kafka(const View& view);                                  // kafka.cpp
-Provider kafka_route(const View& view, Operations& ops);           // kafka_route.cpp
-Provider log();                                                    // log.cpp
-Provider allocator(const View& view);                              // allocator.cpp
-Provider mqtt_session(const View& view, Operations& ops);          // mqtt_session.cpp
-Provider retained(const View& view);                               // retained.cpp
+Provider connector(const View& view, Operations& ops);                        // connector.cpp
+Provider address_rule(const View& view, Operations& ops);                     // address_rule.cpp
+Provider link_route(const View& view, Operations& ops);                       // link_route.cpp
+Provider kafka(const View& view);                                             // kafka.cpp
+Provider kafka_route(const View& view, Operations& ops);                      // kafka_route.cpp
+Provider log();                                                               // log.cpp
+Provider allocator(const View& view);                                         // allocator.cpp
+Provider mqtt_session(const View& view, Operations& ops);                     // mqtt_session.cpp
+Provider retained(const View& view);                                          // retained.cpp
 
 // Shared by the providers.
 // A configured entity as a row: its attributes, and identity "<type>/<name>".
@@ -43,6 +43,6 @@ std::string text_of(const json::Object& row, std::string_view key);
 std::string address_key(const std::string& name);
 // DELETE of a configured entity by the name in its row.
 std::function<management::Status(const json::Object&)> remove_by_name(Operations& ops,
-                                                                 std::string_view type);
+                                                                      std::string_view type);
 
 }  // namespace trestle::app::entities

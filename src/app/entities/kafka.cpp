@@ -9,7 +9,9 @@ Provider kafka(const View& view) {
         std::vector<json::Object> rows;
         for (const auto& e : view.entities("kafka")) {
             json::Object r = entity_row(e);
-            r.emplace_back("bootstrap", view.kafka() ? json::Value(view.kafka()->bootstrap_servers()) : json::Value());
+            r.emplace_back("bootstrap", view.kafka()
+                                            ? json::Value(view.kafka()->bootstrap_servers())
+                                            : json::Value());
             kafka::Health h = view.kafka() ? view.kafka()->health() : kafka::Health{};
             r.emplace_back("operStatus", h.up ? "up" : "down");
             r.emplace_back("lastError", h.up ? json::Value() : json::Value(h.reason));

@@ -23,8 +23,9 @@ Provider kafka_route(const View& view, Operations& ops) {
                 bool known = false;
                 for (const auto& l : k->lag(e.str("name"))) {
                     auto opt = [](int64_t v) { return v < 0 ? json::Value() : json::Value(v); };
-                    parts.emplace_back(json::Array{static_cast<int64_t>(l.partition), opt(l.committed),
-                                                   opt(l.position), opt(l.high), opt(l.lag)});
+                    parts.emplace_back(json::Array{static_cast<int64_t>(l.partition),
+                                                   opt(l.committed), opt(l.position), opt(l.high),
+                                                   opt(l.lag)});
                     if (l.lag >= 0) {
                         total += l.lag;
                         known = true;
@@ -37,7 +38,9 @@ Provider kafka_route(const View& view, Operations& ops) {
         }
         return rows;
     };
-    p.create = [&ops](const management::Entity& e, json::Object& row) { return ops.create("kafkaRoute", e, row); };
+    p.create = [&ops](const management::Entity& e, json::Object& row) {
+        return ops.create("kafkaRoute", e, row);
+    };
     p.remove = remove_by_name(ops, "kafkaRoute");
     return p;
 }

@@ -12,7 +12,8 @@ Provider listener(const View& view, Operations& ops, std::string_view type) {
             json::Object r = entity_row(*l.entity);
             r.emplace_back("operStatus", l.up ? "up" : "down");
             r.emplace_back("lastError", l.error.empty() ? json::Value() : json::Value(l.error));
-            r.emplace_back("boundPort", l.up ? json::Value(static_cast<int64_t>(l.port)) : json::Value());
+            r.emplace_back("boundPort",
+                           l.up ? json::Value(static_cast<int64_t>(l.port)) : json::Value());
             r.emplace_back("connectionCount", static_cast<int64_t>(l.connections));
             rows.push_back(std::move(r));
         }
@@ -20,7 +21,9 @@ Provider listener(const View& view, Operations& ops, std::string_view type) {
     };
     // HTTP listeners are configured only: probes should not come and go at runtime.
     if (t != "httpListener") {
-        p.create = [&ops, t](const management::Entity& e, json::Object& row) { return ops.create(t, e, row); };
+        p.create = [&ops, t](const management::Entity& e, json::Object& row) {
+            return ops.create(t, e, row);
+        };
         p.remove = remove_by_name(ops, t);
     }
     return p;

@@ -16,9 +16,11 @@ Provider retained(const View& view) {
                 {"qos", static_cast<int64_t>(m->qos)},
                 {"size", static_cast<int64_t>(m->size())},
                 {"format", m->format() == core::MessageFormat::mqtt ? "mqtt" : "amqp"},
-                {"expiresInSeconds", m->expires_at_ms ? json::Value(static_cast<int64_t>(
-                                                            m->expires_at_ms > now ? (m->expires_at_ms - now) / 1000 : 0))
-                                                      : json::Value()}});
+                {"expiresInSeconds",
+                 m->expires_at_ms
+                     ? json::Value(static_cast<int64_t>(
+                           m->expires_at_ms > now ? (m->expires_at_ms - now) / 1000 : 0))
+                     : json::Value()}});
         };
         view.router().retained().match("#", add);
         return rows;
