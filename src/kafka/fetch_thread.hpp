@@ -33,9 +33,10 @@ struct Fetched {
     std::unique_ptr<mapping::KafkaRecord> record;  // the record as read, for a dead letter
 };
 
-// Egress was loop-bound: per record, a third of the loop's time went to parsing it (librdkafka
-// allocates a header list even for none) and freeing it (into the broker thread's arena, under
-// its lock). The loop keeps what needs its state: partition bookkeeping, credit, the core.
+// Parsing a record (librdkafka allocates a header list even for none) and freeing it (into the
+// broker thread's arena, under its lock) bound egress to the loop (bench/RESULTS.md, "Profiles
+// behind design choices"). The loop keeps what needs its state: partition bookkeeping, credit,
+// the core.
 class FetchThread {
   public:
     // Runs on the thread, per record (not errors or partition ends), with the core clock and

@@ -235,8 +235,9 @@ void ProducerThread::produce(const Batch& b) {
     const char* bytes = b.bytes.data();
     // A record without headers or a timestamp of its own (the common one) goes in a run:
     // rd_kafka_produce_batch takes the topic's and the partitions' locks once per run, not per
-    // record: a fifth less of this thread's CPU per record (it supports neither headers nor
-    // timestamps; the producer's clock stamps the records, as rd_kafka_produceva does with 0).
+    // record (bench/RESULTS.md, "Profiles behind design choices"); it supports neither headers
+    // nor timestamps (the producer's clock stamps the records, as rd_kafka_produceva does with
+    // 0).
     auto plain = [](const Entry& e) { return !e.header_count && !e.timestamp_ms; };
     for (size_t i = 0; i < b.entries.size();) {
         const Entry& e = b.entries[i];

@@ -17,9 +17,10 @@
 
 namespace trestle::kafka {
 
-// Per MQTT QoS 1 message, rd_kafka_produceva was a third of the loop's time (record allocation
-// and copy, rd_kafka_headers_t, the partitioner's lock) and delivery reports a quarter (the
-// message freed into the arena of the thread that allocated it). librdkafka's handle is
+// Per MQTT QoS 1 message, rd_kafka_produceva (record allocation and copy, rd_kafka_headers_t,
+// the partitioner's lock) and delivery reports (the message freed into the arena of the thread
+// that allocated it) took much of the loop (bench/RESULTS.md, "Profiles behind design
+// choices"). librdkafka's handle is
 // thread-safe, so both move to one thread on a second core: records are allocated and freed
 // there. Records keep their order (one thread, one FIFO). The loop waits on the thread only in
 // drain() (producer restart, shutdown).

@@ -1,7 +1,8 @@
 // The event loop every socket of a router runs on (Boost.Asio), plus a flush list: work that
 // touches many connections marks them, and each is flushed once right after the current
-// handler. (Deferring output until every ready handler had run was measured: fewer syscalls,
-// but the added latency halved throughput under credit-window flow control.)
+// handler, not after every ready handler has run: the added latency costs more throughput
+// under credit-window flow control than the saved syscalls gain (bench/RESULTS.md, "Profiles
+// behind design choices").
 #pragma once
 
 #include <boost/asio/io_context.hpp>

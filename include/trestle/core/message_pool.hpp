@@ -1,8 +1,8 @@
 // Message blocks for a thread that makes messages another thread frees (a route's fetch thread
 // makes them, the event loop frees them). glibc frees a block into the arena of the thread that
-// allocated it, under that arena's lock, which the allocating thread is taking at the same rate:
-// in Kafka egress the loop spent a fifth of its time in free() and the fetch thread a sixth in
-// malloc(), a third of both waiting for the lock. Here a freed block goes onto a lock-free list
+// allocated it, under that arena's lock, which the allocating thread is taking at the same rate
+// (the contention measured: bench/RESULTS.md, "Profiles behind design choices"). Here a freed
+// block goes onto a lock-free list
 // of its pool and the owning thread takes it from there for its next message.
 #pragma once
 
