@@ -16,11 +16,11 @@
 #include <cstring>
 
 #include "amqp/codec.hpp"
+#include "amqp/connection.hpp"
 #include "amqp/terminus.hpp"
 #include "mapping/mqtt_amqp.hpp"
 #include "trestle/version.hpp"
 #include "util/log.hpp"
-#include "amqp/connection.hpp"
 
 namespace trestle::amqp {
 

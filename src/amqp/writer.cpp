@@ -258,4 +258,3 @@ void Writer::value(const Value& v) {
 }
 
 }  // namespace trestle::amqp
-

@@ -35,7 +35,8 @@ inline int64_t wall_ms() {
 }
 
 inline std::string router_config(const std::string& id, const std::string& bootstrap,
-                          const std::string& extra = "", const std::string& kafka_extra = "") {
+                                 const std::string& extra = "",
+                                 const std::string& kafka_extra = "") {
     return "router {\n    id: " + id +
            "\n}\n"
            "listener {\n    name: amqp\n    host: 127.0.0.1\n    port: 0\n}\n"

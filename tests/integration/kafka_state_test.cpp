@@ -270,7 +270,6 @@ TEST_F(Kafka, AnOrderlyShutdownOfAPublishesNoWillOfItsConnectedClients) {
     EXPECT_FALSE(b.router->process().has_line(std::regex("claiming")));
 }
 
-
 TEST_F(Kafka, ARetainedMessageSetAtAReachesANewSubscriberAtB) {
     Instance a("A", kafka->bootstrap());
     Instance b("B", kafka->bootstrap());

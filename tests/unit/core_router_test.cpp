@@ -8,12 +8,6 @@ using namespace trestle::test;
 
 namespace {
 
-RouterSettings settings() {
-    RouterSettings s;
-    s.id = "R1";
-    return s;
-}
-
 ConnectionInfo with_capacity(uint32_t cap) {
     ConnectionInfo i;
     i.link_capacity = cap;

@@ -9,12 +9,6 @@ using namespace trestle::test;
 
 namespace {
 
-RouterSettings settings() {
-    RouterSettings s;
-    s.id = "R1";
-    return s;
-}
-
 // An MQTT-style session link: subscriber, takes responsibility, lots of credit.
 FakeLink* session(FakeConnection& c, uint64_t owner = 0) {
     AttachRequest req;

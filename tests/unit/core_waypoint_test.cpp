@@ -9,12 +9,6 @@ using namespace trestle::test;
 
 namespace {
 
-RouterSettings settings() {
-    RouterSettings s;
-    s.id = "R1";
-    return s;
-}
-
 FakeLink* waypoint(FakeConnection& c, std::string pattern, int32_t credit,
                    AttachResult* result = nullptr) {
     AttachRequest req;

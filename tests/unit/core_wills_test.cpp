@@ -9,12 +9,6 @@ using namespace trestle::test;
 
 namespace {
 
-RouterSettings settings() {
-    RouterSettings s;
-    s.id = "R1";
-    return s;
-}
-
 // A subscriber to "wills/#" that records what reaches it.
 FakeLink* watcher(FakeConnection& c) {
     AttachRequest req;

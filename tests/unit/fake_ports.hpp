@@ -118,6 +118,13 @@ struct FakeConnection : ConnectionPort {
     }
 };
 
+// A router's settings for the core's tests: router id R1, defaults otherwise.
+inline RouterSettings settings() {
+    RouterSettings s;
+    s.id = "R1";
+    return s;
+}
+
 inline MessageRef msg(std::string_view body) {
     return MessageRef::adopt(Message::copy_of(body));
 }

@@ -10,10 +10,7 @@ Provider address_rule(const View& view, Operations& ops) {
         for (const auto& e : view.entities("router.config.address")) rows.push_back(entity_row(e));
         return rows;
     };
-    p.create = [&ops](const management::Entity& e, json::Object& row) {
-        return ops.create("router.config.address", e, row);
-    };
-    p.remove = remove_by_name(ops, "router.config.address");
+    runtime_entity(p, ops, "router.config.address");
     return p;
 }
 

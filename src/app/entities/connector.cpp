@@ -18,10 +18,7 @@ Provider connector(const View& view, Operations& ops) {
         }
         return rows;
     };
-    p.create = [&ops](const management::Entity& e, json::Object& row) {
-        return ops.create("connector", e, row);
-    };
-    p.remove = remove_by_name(ops, "connector");
+    runtime_entity(p, ops, "connector");
     return p;
 }
 

@@ -40,9 +40,11 @@ std::string address_key(const std::string& name) {
     return (name == "$management" ? "L" : "M0") + name;
 }
 
-std::function<management::Status(const json::Object&)> remove_by_name(Operations& ops,
-                                                                      std::string_view type) {
-    return [&ops, t = std::string(type)](const json::Object& row) {
+void runtime_entity(Provider& p, Operations& ops, std::string_view type) {
+    p.create = [&ops, t = std::string(type)](const management::Entity& e, json::Object& row) {
+        return ops.create(t, e, row);
+    };
+    p.remove = [&ops, t = std::string(type)](const json::Object& row) {
         return ops.remove(t, text_of(row, "name"));
     };
 }

@@ -41,8 +41,7 @@ json::Object entity_row(const management::Entity& e);
 std::string text_of(const json::Object& row, std::string_view key);
 // qdrouterd's address key: M<phase><address> for mobile addresses, L for in-process ones.
 std::string address_key(const std::string& name);
-// DELETE of a configured entity by the name in its row.
-std::function<management::Status(const json::Object&)> remove_by_name(Operations& ops,
-                                                                      std::string_view type);
+// CREATE and DELETE (by the name in its row) of a configured entity type, at runtime.
+void runtime_entity(Provider& p, Operations& ops, std::string_view type);
 
 }  // namespace trestle::app::entities

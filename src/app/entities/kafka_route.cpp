@@ -38,10 +38,7 @@ Provider kafka_route(const View& view, Operations& ops) {
         }
         return rows;
     };
-    p.create = [&ops](const management::Entity& e, json::Object& row) {
-        return ops.create("kafkaRoute", e, row);
-    };
-    p.remove = remove_by_name(ops, "kafkaRoute");
+    runtime_entity(p, ops, "kafkaRoute");
     return p;
 }
 

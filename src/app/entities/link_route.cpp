@@ -22,10 +22,7 @@ Provider link_route(const View& view, Operations& ops) {
         }
         return rows;
     };
-    p.create = [&ops](const management::Entity& e, json::Object& row) {
-        return ops.create("router.config.linkRoute", e, row);
-    };
-    p.remove = remove_by_name(ops, "router.config.linkRoute");
+    runtime_entity(p, ops, "router.config.linkRoute");
     return p;
 }
 

@@ -21,10 +21,7 @@ Provider listener(const View& view, Operations& ops, std::string_view type) {
     };
     // HTTP listeners are configured only: probes should not come and go at runtime.
     if (t != "httpListener") {
-        p.create = [&ops, t](const management::Entity& e, json::Object& row) {
-            return ops.create(t, e, row);
-        };
-        p.remove = remove_by_name(ops, t);
+        runtime_entity(p, ops, t);
     }
     return p;
 }
