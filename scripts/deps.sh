@@ -12,7 +12,8 @@ for g in "${groups[@]}"; do
   case "$g" in
     build) ;;
     test)  pkgs+=(libgtest-dev libqpid-proton11-dev-examples python3 python3-qpid-proton
-                  libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients kcat curl)
+                  libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients kcat curl openssl
+                  mosquitto)  # mosquitto_passwd: its password files are read as they are
            # The Azure SDK test runs on Node.js: Debian's unless one is already on PATH (a
            # nodesource build, say, which Debian's npm package would conflict with).
            command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm) ;;

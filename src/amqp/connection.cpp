@@ -31,12 +31,30 @@ AmqpConnection::AmqpConnection(net::EventLoop& loop, core::Router& router, tcp::
     pn_transport_set_max_frame(t, settings_.max_frame_size);
     pn_transport_set_channel_max(t, static_cast<uint16_t>(settings_.max_sessions - 1));
     if (settings_.idle_timeout_ms) pn_transport_set_idle_timeout(t, settings_.idle_timeout_ms);
-    pn_sasl_t* sasl = pn_sasl(t);
-    pn_sasl_allowed_mechs(sasl, settings_.sasl_mechanisms.c_str());
-    if (side_ == Side::server) {
-        // Clients without a SASL layer (a bare AMQP header, as qdstat sends) are accepted.
-        pn_transport_require_auth(t, false);
+    bool server = side_ == Side::server;
+    if (auto& tls = settings_.tls) {
+        tls->refresh();
+        // EXTERNAL needs the client's certificate: listeners offering it ask for one (as
+        // qdrouterd does); others do not.
+        pn_ssl_domain_t* domain =
+            server
+                ? tls->amqp_server(settings_.sasl.mechanisms.find("EXTERNAL") != std::string::npos,
+                                   !settings_.require_tls)
+                : tls->amqp_client(settings_.verify_hostname);
+        ssl_ = pn_ssl(t);
+        pn_ssl_init(ssl_, domain, nullptr);
+        if (!server && !settings_.peer_host.empty())
+            pn_ssl_set_peer_hostname(ssl_, settings_.peer_host.c_str());
     }
+    pn_sasl_t* sasl = pn_sasl(t);
+    pn_sasl_allowed_mechs(sasl, settings_.sasl.mechanisms.c_str());
+    pn_sasl_set_allow_insecure_mechs(sasl, settings_.sasl.allow_insecure);
+    sasl_ = std::make_unique<SaslSession>(settings_.sasl, t, ssl_, server,
+                                          "[C" + std::to_string(log_id_) + "] " + remote_);
+    install_sasl(t, sasl_.get());
+    // Without authenticatePeer, clients without a SASL layer (a bare AMQP header, as qdstat
+    // sends) are accepted.
+    if (server) pn_transport_require_auth(t, settings_.sasl.authenticate_peer);
     pn_connection_t* c = pn_connection();
     pn_connection_driver_init(&driver_, c, t);
     pn_connection_set_container(c, settings_.container_id.c_str());
@@ -105,7 +123,7 @@ void AmqpConnection::start_read() {
             // A TLS ClientHello (record type 22) on a listener without TLS:
             // Proton would wait for an SSL configuration that never comes.
             if (!ec && n > 0 && self->bytes_read_ == 0 && self->side_ == Side::server &&
-                start[0] == 0x16) {
+                !self->ssl_ && start[0] == 0x16) {
                 self->bytes_read_ = n;
                 self->read_closed_ = true;
                 pn_connection_driver_errorf(&self->driver_, "amqp:connection:framing-error",
@@ -298,13 +316,13 @@ void AmqpConnection::on_remote_open() {
     info.container_id = container ? container : "";
     info.role = settings_.role;
     const char* user = pn_transport_get_user(t);
-    info.user = user ? user : "";
+    info.user = side_ == Side::client ? settings_.sasl.username : user ? user : "";
     pn_sasl_t* sasl = pn_sasl(t);
     const char* mech = sasl ? pn_sasl_get_mech(sasl) : nullptr;
     info.sasl_mechanism = mech ? mech : "";
     info.authenticated = pn_transport_is_authenticated(t) && !info.sasl_mechanism.empty() &&
                          info.sasl_mechanism != "ANONYMOUS";
-    info.encrypted = false;
+    info.encrypted = ssl_ && pn_ssl_get_ssf(ssl_) > 0;
     if (side_ == Side::server)
         info.listener = settings_.name;
     else
@@ -313,10 +331,12 @@ void AmqpConnection::on_remote_open() {
     core_ = router_.connection_opened(std::move(info), *this);
     was_opened_ = true;
     if (pn_connection_state(c) & PN_LOCAL_UNINIT) pn_connection_open(c);
-    logger().info("[C{}] {} connection {} {} opened (container '{}', sasl {})", log_id_,
-                  side_ == Side::server ? "incoming" : "outgoing",
+    char protocol[32] = "";
+    if (ssl_) pn_ssl_get_protocol_name(ssl_, protocol, sizeof protocol);
+    logger().info("[C{}] {} connection {} {} opened (container '{}', sasl {}, user '{}'{}{})",
+                  log_id_, side_ == Side::server ? "incoming" : "outgoing",
                   side_ == Side::server ? "from" : "to", remote_, container ? container : "",
-                  mech ? mech : "none");
+                  mech ? mech : "none", core_->info().user, protocol[0] ? ", " : "", protocol);
 }
 
 void AmqpConnection::on_transport_closed() {

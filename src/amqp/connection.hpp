@@ -12,24 +12,30 @@
 #include <string>
 #include <unordered_set>
 
+#include "amqp/sasl.hpp"
 #include "net/event_loop.hpp"
+#include "security/tls.hpp"
 #include "trestle/core/router.hpp"
 
 namespace trestle::amqp {
 
 // Settings of one listener or connector (qdrouterd's attribute names in comments).
 struct AmqpSettings {
-    std::string name;                      // listener/connector name
-    std::string container_id = "Trestle";  // our container id (router id)
-    std::string role = "normal";           // role
-    uint32_t max_frame_size = 16384;       // maxFrameSize
-    uint32_t max_sessions = 32768;         // maxSessions
-    uint32_t max_session_frames = 0;       // maxSessionFrames (0 = Proton's default window)
-    uint32_t idle_timeout_ms = 16000;      // idleTimeoutSeconds * 1000
-    uint32_t link_capacity = 250;          // linkCapacity
-    uint32_t handshake_timeout_ms = 0;     // initialHandshakeTimeoutSeconds * 1000
-    std::string sasl_mechanisms = "ANONYMOUS";
-    std::string virtual_host;  // connector: hostname sent in open
+    std::string name;                           // listener/connector name
+    std::string container_id = "Trestle";       // our container id (router id)
+    std::string role = "normal";                // role
+    uint32_t max_frame_size = 16384;            // maxFrameSize
+    uint32_t max_sessions = 32768;              // maxSessions
+    uint32_t max_session_frames = 0;            // maxSessionFrames (0 = Proton's default window)
+    uint32_t idle_timeout_ms = 16000;           // idleTimeoutSeconds * 1000
+    uint32_t link_capacity = 250;               // linkCapacity
+    uint32_t handshake_timeout_ms = 0;          // initialHandshakeTimeoutSeconds * 1000
+    SaslConfig sasl;                            // saslMechanisms, authenticatePeer, ...
+    std::shared_ptr<security::TlsProfile> tls;  // sslProfile
+    bool require_tls = false;                   // requireSsl / requireEncryption
+    bool verify_hostname = true;                // verifyHostname (connectors)
+    std::string peer_host;                      // connectors: the name checked and sent (SNI)
+    std::string virtual_host;                   // connector: hostname sent in open
     // Listener: every link is direct Kafka topic access in this dialect ("strimzi"): its
     // address goes to the Kafka adapter under the dialect's prefix ("$strimzi/").
     std::string kafka_dialect;
@@ -102,6 +108,8 @@ class AmqpConnection final : public net::Flushable,
     AmqpSettings settings_;
     Side side_;
     pn_connection_driver_t driver_;
+    pn_ssl_t* ssl_ = nullptr;  // Proton's TLS layer, when the listener/connector has a profile
+    std::unique_ptr<SaslSession> sasl_;
     core::Connection* core_ = nullptr;
     std::unordered_set<AmqpLink*> links_;
     pn_session_t* routed_session_ = nullptr;  // session for links the core opens (link routing)

@@ -4,12 +4,17 @@
 
 #include "kafka/compacted_stores.hpp"
 #include "net/epoll_transport.hpp"
+#include "net/tls_transport.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 
 #include <csignal>
+#include <cstring>
+#include <sstream>
+
+#include "security/secret.hpp"
 
 namespace trestle::app {
 
@@ -19,10 +24,79 @@ using management::Entity;
 
 namespace {
 
+// A prefix or pattern, exactly one of them.
+void one_of_prefix_pattern(const Entity& e) {
+    if (e.has("prefix") == e.has("pattern"))
+        throw ConfigError(e.file, e.line,
+                          e.type->short_name + " needs exactly one of 'prefix' or 'pattern'");
+}
+
+}  // namespace
+
+void Daemon::add_security(const Entity& e) {
+    std::string name = e.str("name");
+    if (e.type->short_name == "sslProfile") {
+        if (tls_profiles_.count(name))
+            throw ConfigError(e.file, e.line, "sslProfile '" + name + "' is defined twice");
+        security::TlsSettings ts;
+        ts.name = name;
+        ts.cert_file = e.str("certFile");
+        ts.key_file = e.str("privateKeyFile", ts.cert_file);
+        ts.ca_file = e.str("caCertFile");
+        ts.ciphers = e.str("ciphers");
+        ts.protocols = e.str("protocols", ts.protocols);
+        ts.uid_format = e.str("uidFormat");
+        for (char c : ts.uid_format)
+            if (!strchr("csloun125", c))
+                throw ConfigError(
+                    e.file, e.line_of("uidFormat"),
+                    std::string("uidFormat: unknown field '") + c + "' (c s l o u n 1 2 5)");
+        try {
+            if (e.has("password")) ts.password = security::resolve_secret(e.str("password"));
+            tls_profiles_[name] = std::make_shared<security::TlsProfile>(std::move(ts));
+        } catch (const std::exception& ex) {
+            throw ConfigError(e.file, e.line, "sslProfile '" + name + "': " + ex.what());
+        }
+        ssl_profile_entities_.push_back(e);
+    } else {
+        if (user_stores_.count(name))
+            throw ConfigError(e.file, e.line, "userStore '" + name + "' is defined twice");
+        try {
+            user_stores_[name] = std::make_shared<security::PasswordFile>(e.str("passwordFile"));
+        } catch (const std::exception& ex) {
+            throw ConfigError(e.file, e.line_of("passwordFile"), ex.what());
+        }
+        user_store_entities_.push_back(e);
+    }
+}
+
+std::shared_ptr<security::TlsProfile> Daemon::tls_profile(const Entity& e) {
+    if (!e.has("sslProfile")) return nullptr;
+    auto it = tls_profiles_.find(e.str("sslProfile"));
+    if (it == tls_profiles_.end())
+        throw ConfigError(e.file, e.line_of("sslProfile"),
+                          "sslProfile '" + e.str("sslProfile") + "' is not configured");
+    return it->second;
+}
+
+std::shared_ptr<security::PasswordFile> Daemon::user_store(const Entity& e) {
+    if (e.has("userStore")) {
+        auto it = user_stores_.find(e.str("userStore"));
+        if (it == user_stores_.end())
+            throw ConfigError(e.file, e.line_of("userStore"),
+                              "userStore '" + e.str("userStore") + "' is not configured");
+        return it->second;
+    }
+    if (user_stores_.size() > 1)
+        throw ConfigError(e.file, e.line,
+                          "several userStores are configured: name one with userStore");
+    return user_stores_.empty() ? nullptr : user_stores_.begin()->second;
+}
+
 // `listener`: the entity is a listener (else a connector, which has no maxMessageSize).
-amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id, bool listener) {
+amqp::AmqpSettings Daemon::amqp_settings(const Entity& e, bool listener) {
     amqp::AmqpSettings s;
-    s.container_id = router_id;
+    s.container_id = router_->settings().id;
     s.role = e.str("role", "normal");
     if (s.role == "inter-router" || s.role == "edge")
         throw ConfigError(e.file, e.line_of("role"),
@@ -34,37 +108,81 @@ amqp::AmqpSettings amqp_settings(const Entity& e, const std::string& router_id, 
     s.link_capacity = static_cast<uint32_t>(e.integer("linkCapacity", 250));
     s.handshake_timeout_ms =
         static_cast<uint32_t>(e.integer("initialHandshakeTimeoutSeconds", 0) * 1000);
-    s.sasl_mechanisms = e.str("saslMechanisms", "ANONYMOUS");
     if (std::string d = e.str("kafkaDialect", "none"); d != "none") s.kafka_dialect = d;
     // A message is held whole while it arrives, so a listener's default is a bound, not
     // "unlimited" (qdrouterd's 0 is safe there only because it streams). Connectors (to
     // brokers): no limit.
     uint64_t fallback = !listener ? 0 : s.kafka_dialect == "eventhubs" ? 1048576 : 16777216;
     s.max_message_size = static_cast<uint64_t>(e.integer("maxMessageSize", fallback));
-    if (s.sasl_mechanisms != "ANONYMOUS")
-        throw ConfigError(e.file, e.line_of("saslMechanisms"),
-                          "only the ANONYMOUS SASL mechanism is available in this version");
+
+    // TLS and SASL.
+    s.tls = tls_profile(e);
+    bool require = e.boolean("requireSsl", true) && e.boolean("requireEncryption", true);
+    if (!s.tls && (e.boolean("requireSsl", false) || e.boolean("requireEncryption", false)))
+        throw ConfigError(e.file,
+                          e.line_of(e.has("requireSsl") ? "requireSsl" : "requireEncryption"),
+                          "requireSsl/requireEncryption need an sslProfile");
+    if (s.tls && listener && s.tls->settings().cert_file.empty())
+        throw ConfigError(
+            e.file, e.line_of("sslProfile"),
+            "sslProfile '" + s.tls->settings().name + "' has no certFile: a listener needs one");
+    s.require_tls = s.tls && require;
+    s.verify_hostname = e.boolean("verifyHostname", true);
+    auto& sasl = s.sasl;
+    sasl.authenticate_peer = listener && e.boolean("authenticatePeer");
+    sasl.allow_insecure = e.boolean("allowInsecureAuthentication", false);
+    sasl.uid_format = s.tls ? s.tls->settings().uid_format : "";
+    if (listener) {
+        sasl.users = user_store(e);
+    } else {
+        sasl.username = e.str("saslUsername");
+        try {
+            if (e.has("saslPassword"))
+                sasl.password = security::resolve_secret(e.str("saslPassword"));
+        } catch (const std::exception& ex) {
+            throw ConfigError(e.file, e.line_of("saslPassword"), ex.what());
+        }
+    }
+    bool credentials = listener ? sasl.users != nullptr : !sasl.username.empty();
+    std::string fallback_mechs =
+        !credentials ? "ANONYMOUS"
+        : listener   ? (sasl.authenticate_peer ? "SCRAM-SHA-512 SCRAM-SHA-256 PLAIN"
+                                               : "SCRAM-SHA-512 SCRAM-SHA-256 PLAIN ANONYMOUS")
+                     : "SCRAM-SHA-512 SCRAM-SHA-256 PLAIN";
+    sasl.mechanisms = e.str("saslMechanisms", fallback_mechs);
+    int line = e.line_of("saslMechanisms");
+    bool usable = false;
+    std::istringstream mechs(sasl.mechanisms);
+    for (std::string m; mechs >> m;) {
+        if (m != "ANONYMOUS" && m != "PLAIN" && m != "EXTERNAL" && !security::scram_hash(m))
+            throw ConfigError(e.file, line,
+                              "unknown SASL mechanism '" + m +
+                                  "' (ANONYMOUS, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, EXTERNAL)");
+        if ((m == "PLAIN" || security::scram_hash(m)) && !credentials)
+            throw ConfigError(e.file, line,
+                              m + (listener ? " needs a userStore" : " needs saslUsername"));
+        if (m == "EXTERNAL" && !s.tls)
+            throw ConfigError(e.file, line, "EXTERNAL needs an sslProfile");
+        if (m == "EXTERNAL" && listener && s.tls->settings().ca_file.empty())
+            throw ConfigError(e.file, line,
+                              "EXTERNAL needs the sslProfile's caCertFile to check client "
+                              "certificates");
+        usable |= !(sasl.authenticate_peer && m == "ANONYMOUS");
+    }
+    if (!usable)
+        throw ConfigError(e.file, line,
+                          sasl.authenticate_peer
+                              ? "authenticatePeer needs a mechanism besides ANONYMOUS"
+                              : "saslMechanisms names no mechanism");
     return s;
 }
 
-// A prefix or pattern, exactly one of them.
-void one_of_prefix_pattern(const Entity& e) {
-    if (e.has("prefix") == e.has("pattern"))
-        throw ConfigError(e.file, e.line,
-                          e.type->short_name + " needs exactly one of 'prefix' or 'pattern'");
-}
-
-}  // namespace
-
 std::unique_ptr<Daemon::ListenerConfig> Daemon::make_listener(const Entity& e) {
-    if (e.boolean("authenticatePeer"))
-        throw ConfigError(e.file, e.line_of("authenticatePeer"),
-                          "authenticatePeer needs SASL PLAIN/EXTERNAL, not available yet");
     auto lc = std::make_unique<ListenerConfig>();
     lc->host = e.str("host");
     lc->port = static_cast<uint16_t>(e.integer("port"));
     lc->name = e.str("name", lc->host + ":" + std::to_string(lc->port));
-    lc->settings = amqp_settings(e, router_->settings().id, true);
+    lc->settings = amqp_settings(e, true);
     lc->settings.name = lc->name;
     lc->entity = e;
     lc->entity.attributes["name"] = json::Value(lc->name);
@@ -108,6 +226,25 @@ std::unique_ptr<Daemon::MqttListenerConfig> Daemon::make_mqtt_listener(const Ent
     st.websocket_path = e.str("websocketPath");
     if (!st.websocket_path.empty() && st.websocket_path[0] != '/')
         throw ConfigError(e.file, e.line_of("websocketPath"), "websocketPath must start with '/'");
+    st.tls = tls_profile(e);
+    if (st.tls && st.tls->settings().cert_file.empty())
+        throw ConfigError(
+            e.file, e.line_of("sslProfile"),
+            "sslProfile '" + st.tls->settings().name + "' has no certFile: a listener needs one");
+    if (st.tls && !st.websocket_path.empty())
+        throw ConfigError(e.file, e.line_of("websocketPath"),
+                          "WebSocket over TLS is not available yet: use a separate mqttListener "
+                          "without sslProfile for WebSocket, or TLS-terminate in front");
+    st.require_certificate = e.boolean("requireCertificate");
+    st.use_identity_as_username = e.boolean("useIdentityAsUsername");
+    if (st.require_certificate && (!st.tls || st.tls->settings().ca_file.empty()))
+        throw ConfigError(e.file, e.line_of("requireCertificate"),
+                          "requireCertificate needs an sslProfile with a caCertFile");
+    if (st.use_identity_as_username && !st.require_certificate)
+        throw ConfigError(e.file, e.line_of("useIdentityAsUsername"),
+                          "useIdentityAsUsername needs requireCertificate: yes");
+    st.users = user_store(e);
+    st.allow_anonymous = e.boolean("allowAnonymous", st.users == nullptr);
     mc->entity = e;
     mc->entity.attributes["name"] = json::Value(st.name);
     return mc;
@@ -119,7 +256,8 @@ std::unique_ptr<Daemon::ConnectorConfig> Daemon::make_connector(const Entity& e)
     cc->port = static_cast<uint16_t>(e.integer("port"));
     if (cc->port == 0) throw ConfigError(e.file, e.line_of("port"), "a connector needs a port");
     cc->max_delay_ms = static_cast<uint32_t>(e.integer("maxReconnectDelaySeconds", 10) * 1000);
-    cc->settings = amqp_settings(e, router_->settings().id, false);
+    cc->settings = amqp_settings(e, false);
+    cc->settings.peer_host = cc->host;
     cc->settings.name = e.str("name", cc->host + ":" + std::to_string(cc->port));
     cc->entity = e;
     cc->entity.attributes["name"] = json::Value(cc->settings.name);
@@ -227,7 +365,11 @@ Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     }
     router_ = std::make_unique<core::Router>(rs);
 
-    // Connectors first: link routes refer to them by name.
+    // Profiles and stores first: listeners and connectors refer to them; connectors before
+    // link routes, which refer to them by name.
+    for (const auto& e : config)
+        if (e.type->short_name == "sslProfile" || e.type->short_name == "userStore")
+            add_security(e);
     for (const auto& e : config)
         if (e.type->short_name == "connector") connector_configs_.push_back(make_connector(e));
     for (const auto& e : config) {
@@ -325,6 +467,13 @@ std::string Daemon::start_listener(ListenerConfig& lc) {
 std::string Daemon::start_mqtt_listener(MqttListenerConfig& mc) {
     auto listener = std::make_shared<net::TcpListener>(loop_, [this, &mc](asio::ip::tcp::socket s) {
         if (stopping_) return;
+        if (auto& tls = mc.settings.tls) {
+            tls->refresh();
+            mqtt_->accept(mc.settings, net::tls_server_transport(
+                                           net::epoll_transport(mqtt_->poller(), std::move(s)),
+                                           tls->server_ctx(mc.settings.require_certificate)));
+            return;
+        }
         if (mc.settings.websocket_path.empty()) {
             mqtt_->accept(mc.settings, net::epoll_transport(mqtt_->poller(), std::move(s)));
             return;
@@ -340,10 +489,11 @@ std::string Daemon::start_mqtt_listener(MqttListenerConfig& mc) {
         return "mqttListener '" + mc.settings.name + "': " + err;
     }
     listener->start();
-    spdlog::info(
-        "listener '{}' (mqtt) listening on {}{}", mc.settings.name, listener->local_address(),
-        mc.settings.websocket_path.empty() ? ""
-                                           : " (WebSocket at " + mc.settings.websocket_path + ")");
+    spdlog::info("listener '{}' (mqtt) listening on {}{}{}", mc.settings.name,
+                 listener->local_address(), mc.settings.tls ? " (TLS)" : "",
+                 mc.settings.websocket_path.empty()
+                     ? ""
+                     : " (WebSocket at " + mc.settings.websocket_path + ")");
     mc.listener = std::move(listener);
     mc.error.clear();
     return {};

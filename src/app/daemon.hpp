@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,8 @@
 #include "management/config.hpp"
 #include "mqtt/session_manager.hpp"
 #include "net/event_loop.hpp"
+#include "security/password_file.hpp"
+#include "security/tls.hpp"
 #include "trestle/core/router.hpp"
 
 namespace trestle::app {
@@ -81,6 +84,12 @@ class Daemon final : private View, private Operations {
     };
 
     // Entity -> running object; throw management::ConfigError (CREATE turns it into 400).
+    amqp::AmqpSettings amqp_settings(const management::Entity& e, bool listener);
+    void add_security(const management::Entity& e);  // sslProfile, userStore
+    // The sslProfile an entity names (nullptr if none); ConfigError if it is not configured.
+    std::shared_ptr<security::TlsProfile> tls_profile(const management::Entity& e);
+    // The userStore an entity names, or the only one; nullptr if none.
+    std::shared_ptr<security::PasswordFile> user_store(const management::Entity& e);
     std::unique_ptr<ListenerConfig> make_listener(const management::Entity& e);
     std::unique_ptr<MqttListenerConfig> make_mqtt_listener(const management::Entity& e);
     std::unique_ptr<ConnectorConfig> make_connector(const management::Entity& e);
@@ -127,7 +136,9 @@ class Daemon final : private View, private Operations {
     // Deleted MQTT listeners: their settings stay referenced by the connections they accepted.
     std::vector<std::unique_ptr<MqttListenerConfig>> retired_mqtt_;
     std::vector<management::Entity> router_entities_, address_entities_, link_route_entities_,
-        kafka_entities_, kafka_route_entities_;
+        kafka_entities_, kafka_route_entities_, ssl_profile_entities_, user_store_entities_;
+    std::map<std::string, std::shared_ptr<security::TlsProfile>, std::less<>> tls_profiles_;
+    std::map<std::string, std::shared_ptr<security::PasswordFile>, std::less<>> user_stores_;
     std::shared_ptr<LogRing> log_;
     management::Agent agent_;
     std::unique_ptr<management::AgentEndpoint> agent_endpoint_;

@@ -32,6 +32,8 @@ const std::vector<management::Entity>& Daemon::entities(std::string_view type) c
     if (type == "router.config.linkRoute") return link_route_entities_;
     if (type == "kafka") return kafka_entities_;
     if (type == "kafkaRoute") return kafka_route_entities_;
+    if (type == "sslProfile") return ssl_profile_entities_;
+    if (type == "userStore") return user_store_entities_;
     return none;
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "amqp/sasl.hpp"
 #include "app/process_stats.hpp"
 #include "trestle/version.hpp"
 
@@ -153,6 +154,18 @@ std::string metrics(const View& view, size_t max_addresses) {
         qdr("qdr_links_blocked_total", "gauge", d(view.blocked_links()));
         qdr("qdr_deliveries_redirected_to_fallback_total", "counter", 0);
     }
+
+    // Authentication: AMQP SASL outcomes on listeners, MQTT CONNECTs refused for credentials.
+    x.family("trestle_authentication_failures_total", "counter",
+             "Clients refused for their credentials (wrong password, unknown user, no "
+             "credentials where they are required, an unacceptable mechanism).");
+    x.sample("trestle_authentication_failures_total", {{"protocol", "amqp"}},
+             d(amqp::SaslSession::counters().failed));
+    x.sample("trestle_authentication_failures_total", {{"protocol", "mqtt"}},
+             d(view.mqtt().auth_failures));
+    x.family("trestle_authentications_total", "counter", "AMQP SASL exchanges that succeeded.");
+    x.sample("trestle_authentications_total", {{"protocol", "amqp"}},
+             d(amqp::SaslSession::counters().succeeded));
 
     // Listeners
     std::vector<ListenerState> listeners;

@@ -25,6 +25,8 @@ Schema::Schema() {
     add_connector(types_);
     add_address(types_);
     add_http_listener(types_);
+    add_ssl_profile(types_);
+    add_user_store(types_);
     add_kafka(types_);
     add_kafka_route(types_);
     add_link_route(types_);

@@ -25,6 +25,7 @@ struct AttributeSchema {
     bool supported = true;     // known from qdrouterd but not implemented: using it is an error
     std::string instead;       // for an unsupported one: what to use instead (in the error)
     bool operational = false;  // state or statistic the router reports; never configured
+    bool secret = false;       // a password: "***" in management reads, never logged
     std::vector<std::string> values;  // enumeration values
     int64_t min = INT64_MIN;
     int64_t max = INT64_MAX;

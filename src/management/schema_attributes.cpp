@@ -43,6 +43,14 @@ AttributeSchema enumeration(std::string name, std::string description,
     return a;
 }
 
+AttributeSchema secret(std::string name, std::string description) {
+    AttributeSchema a = str(std::move(name), std::move(description) +
+                                                 " Forms: env:VARIABLE, file:PATH (its first "
+                                                 "line), pass:TEXT or TEXT; shown as ***.");
+    a.secret = true;
+    return a;
+}
+
 AttributeSchema required(AttributeSchema a) {
     a.required = true;
     return a;
@@ -125,9 +133,23 @@ void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
     v.push_back(integer("linkCapacity",
                         "Deliveries one link may hold in the router (credit window).", 250, 1,
                         1000000));
-    v.push_back(str("saslMechanisms",
-                    "Space-separated SASL mechanisms offered/used; only ANONYMOUS for now.",
-                    "ANONYMOUS"));
+    v.push_back(no_default(
+        str("saslMechanisms",
+            "Space-separated SASL mechanisms, in order of preference: ANONYMOUS, PLAIN, "
+            "SCRAM-SHA-256, SCRAM-SHA-512, EXTERNAL. A listener offers those the connection can "
+            "use (PLAIN only over TLS unless allowInsecureAuthentication; EXTERNAL only with a "
+            "client certificate; ANONYMOUS not with authenticatePeer). Default: ANONYMOUS, or "
+            "with a userStore (listeners) or saslUsername (connectors) SCRAM-SHA-512 SCRAM-SHA-256 "
+            "PLAIN (and ANONYMOUS on listeners without authenticatePeer).")));
+    v.push_back(str("sslProfile", "TLS with the named sslProfile."));
+    v.push_back(no_default(boolean("requireSsl",
+                                   "With an sslProfile: refuse plaintext connections. Default "
+                                   "yes (qdrouterd's is no: a listener with a profile also took "
+                                   "plaintext); no = TLS and plaintext on the same port.",
+                                   true)));
+    v.push_back(no_default(boolean("requireEncryption", "The same as requireSsl.", true)));
+    v.push_back(boolean("allowInsecureAuthentication",
+                        "Allow SASL PLAIN, which sends the password, without TLS.", false));
     v.push_back(enumeration("stripAnnotations",
                             "Accepted for compatibility: Trestle adds no router annotations.",
                             {"in", "out", "both", "no"}, "both"));
@@ -136,8 +158,7 @@ void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
     v.push_back(str("openProperties", "Not supported yet."));
     v.back().supported = false;
     for (auto* n :
-         {"sslProfile", "requireSsl", "requireEncryption", "saslUsername", "saslPassword",
-          "saslPlugin", "policyVhost", "multiTenant", "failoverUrls", "messageLoggingComponents",
+         {"saslPlugin", "policyVhost", "multiTenant", "failoverUrls", "messageLoggingComponents",
           "cost", "http", "websockets", "healthz", "metrics", "httpRootDir"})
         v.push_back(unsupported(n));
     for (auto& a : v) {

@@ -29,6 +29,8 @@ AttributeSchema map(std::string name, std::string description);
 // Its default depends on other attributes (the description says how).
 AttributeSchema no_default(AttributeSchema a);
 AttributeSchema operational(AttributeSchema a);
+// A password in the env:/file:/pass: forms (security/secret.hpp); "***" in reads.
+AttributeSchema secret(std::string name, std::string description);
 AttributeSchema stat(std::string name, std::string description);
 AttributeSchema state(std::string name, std::string description);
 AttributeSchema flag(std::string name, std::string description);
@@ -44,6 +46,8 @@ void add_listener(Types& types);       // schema_listeners.cpp
 void add_mqtt_listener(Types& types);  // schema_listeners.cpp
 void add_connector(Types& types);      // schema_listeners.cpp
 void add_http_listener(Types& types);  // schema_listeners.cpp
+void add_ssl_profile(Types& types);    // schema_security.cpp
+void add_user_store(Types& types);     // schema_security.cpp
 void add_kafka(Types& types);          // schema_kafka.cpp
 void add_kafka_route(Types& types);    // schema_kafka.cpp
 // connection, router.link, router.address, log, allocator, mqttSession, retained: reported by

@@ -18,9 +18,12 @@ void add_listener(Types& types) {
                                        {"normal", "route-container", "inter-router", "edge"},
                                        "normal"));
     t.attributes.push_back(boolean("authenticatePeer",
-                                   "Require authenticated peers (needs SASL PLAIN/EXTERNAL, "
-                                   "not available yet).",
+                                   "Require authenticated peers: no ANONYMOUS, and no clients "
+                                   "without a SASL layer.",
                                    false));
+    t.attributes.push_back(no_default(str("userStore",
+                                          "The userStore for PLAIN and SCRAM (default: the only "
+                                          "one configured).")));
     t.attributes.push_back(enumeration(
         "kafkaDialect",
         "strimzi: every link on this listener is direct Kafka topic access in the Strimzi "
@@ -94,6 +97,27 @@ void add_mqtt_listener(Types& types) {
                                    1048576, 1024, INT32_MAX));
     t.attributes.push_back(integer("connectTimeoutSeconds",
                                    "Close connections that send no CONNECT in time.", 10, 1, 3600));
+    t.attributes.push_back(str("sslProfile",
+                               "MQTT over TLS (and WebSocket over TLS) with the named "
+                               "sslProfile; every connection on the port is TLS."));
+    t.attributes.push_back(no_default(str("userStore",
+                                          "The userStore that checks CONNECT's user name and "
+                                          "password (default: the only one configured).")));
+    t.attributes.push_back(no_default(boolean("allowAnonymous",
+                                              "Accept clients without credentials. Default: yes "
+                                              "when no userStore is configured, else no.",
+                                              true)));
+    t.attributes.push_back(boolean("requireCertificate",
+                                   "With an sslProfile that has a caCertFile: clients must "
+                                   "present a certificate it signed (mosquitto's "
+                                   "require_certificate).",
+                                   false));
+    t.attributes.push_back(boolean("useIdentityAsUsername",
+                                   "With requireCertificate: the certificate's identity (the "
+                                   "sslProfile's uidFormat, default its common name) is the "
+                                   "user; CONNECT's user name and password are not needed "
+                                   "(mosquitto's use_identity_as_username).",
+                                   false));
     t.attributes.push_back(str("websocketPath",
                                "Also accept MQTT over WebSocket (subprotocol mqtt) at this "
                                "HTTP path on the same port, e.g. /mqtt. Empty = off.",
@@ -118,9 +142,11 @@ void add_connector(Types& types) {
                                        "normal"));
     amqp_connection_attributes(t.attributes);
     t.attributes.push_back(boolean("verifyHostname",
-                                   "TLS host name check (TLS not yet "
-                                   "available).",
+                                   "With an sslProfile: the peer's certificate must name the "
+                                   "host connected to.",
                                    true));
+    t.attributes.push_back(str("saslUsername", "User name for SASL PLAIN or SCRAM."));
+    t.attributes.push_back(secret("saslPassword", "Password for SASL PLAIN or SCRAM."));
     t.attributes.push_back(
         integer("maxReconnectDelaySeconds", "Upper bound of the reconnect backoff.", 10, 1, 3600));
     types.push_back(std::move(t));

@@ -2,6 +2,8 @@
 // handle_* acts, and writing what its session sends.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -68,6 +70,8 @@ class Connection final : public core::ConnectionPort, private Transport::Handler
     void pause_if_no_credit();
     bool handle(std::string_view packet);
     bool on_connect(const Connect& c);
+    // Who the client is; false (and a reason) when it may not connect.
+    bool authenticate(const Connect& c, uint8_t& v5code, uint8_t& v3code, std::string& why);
     bool on_publish(Publish& p);
     bool on_pubrel(uint16_t packet_id);
     bool on_subscribe(const Subscribe& s);
@@ -102,6 +106,9 @@ class Connection final : public core::ConnectionPort, private Transport::Handler
     bool problem_info_ = true;  // may send reason strings / user properties
     bool paused_ = false;       // not reading: no credit
     bool closed_ = false;
+    std::string user_;            // who CONNECT (or the client certificate) said it is
+    bool authenticated_ = false;  // ... and the user store or the certificate agreed
+    std::unique_ptr<boost::asio::steady_timer> auth_delay_;  // a refused login's CONNACK
     bool finished_ = false;
     bool close_after_write_ = false;
     bool will_on_close_ = false;

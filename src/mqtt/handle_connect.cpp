@@ -9,12 +9,17 @@
 #include <random>
 #include "mqtt/log.hpp"
 #include "mqtt/session_manager.hpp"
+#include "security/log.hpp"
 
 namespace trestle::mqtt {
 
 namespace asio = boost::asio;
 
 namespace {
+
+spdlog::logger& security_logger() {
+    return security::logger();
+}
 
 std::string generated_client_id() {
     static std::mt19937_64 rng{std::random_device{}()};
@@ -24,6 +29,39 @@ std::string generated_client_id() {
 }
 
 }  // namespace
+
+bool Connection::authenticate(const Connect& c, uint8_t& v5code, uint8_t& v3code,
+                              std::string& why) {
+    v5code = reason::not_authorized;
+    v3code = 0x05;
+    if (settings_.use_identity_as_username) {
+        user_ = transport_->peer_identity(settings_.tls ? settings_.tls->settings().uid_format
+                                                        : std::string());
+        authenticated_ = !user_.empty();
+        if (!authenticated_) why = "no client certificate identity";
+        return authenticated_;
+    }
+    if (c.username) {
+        user_ = *c.username;
+        if (!settings_.users) {
+            // No user store: a name is taken as given, as mosquitto does without a password file.
+            if (settings_.allow_anonymous) return true;
+            why = "no user store to check credentials";
+            return false;
+        }
+        if (settings_.users->verify(*c.username, c.password.value_or(""))) {
+            authenticated_ = true;
+            return true;
+        }
+        v5code = reason::bad_username_or_password;
+        v3code = 0x04;
+        why = "bad user name or password (user '" + *c.username + "')";
+        return false;
+    }
+    if (settings_.allow_anonymous) return true;
+    why = "anonymous clients are not allowed";
+    return false;
+}
 
 bool Connection::on_connect(const Connect& c) {
     level_ = c.level;
@@ -39,6 +77,28 @@ bool Connection::on_connect(const Connect& c) {
     };
     if ((level_ == v311 && !settings_.allow_v311) || (level_ == v5 && !settings_.allow_v5))
         return refuse(reason::unsupported_protocol_version, 0x01, "protocol version not enabled");
+    {
+        uint8_t v5code, v3code;
+        std::string why;
+        if (!authenticate(c, v5code, v3code, why)) {
+            // Counted and logged (never the password), and answered after a delay that holds
+            // only this connection: a password guesser gets one try per delay per connection.
+            ++mgr_.auth_failures;
+            security_logger().warn("MQTT CONNECT from {} (client '{}') refused: {}", remote(),
+                                   c.client_id, why);
+            closed_ = true;
+            transport_->set_reading(false);
+            ack.code = level_ == v5 ? v5code : v3code;
+            auth_delay_ = std::make_unique<asio::steady_timer>(
+                mgr_.loop().io(), std::chrono::milliseconds(settings_.auth_failure_delay_ms));
+            auth_delay_->async_wait([this, ack](boost::system::error_code ec) {
+                if (ec) return;  // the connection went first
+                encode_connack(ack, level_, out_);
+                flush_then_finish(false);
+            });
+            return false;
+        }
+    }
     if (settings_.max_connections &&
         mgr_.connections_on(settings_.name) >= settings_.max_connections)
         return refuse(reason::quota_exceeded, 0x03, "listener connection limit reached");
@@ -101,10 +161,14 @@ bool Connection::on_connect(const Connect& c) {
     }
     encode_connack(ack, level_, out_);
     connack_sent_ = true;
-    logger().info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{})",
+    logger().info("[M{}] MQTT {} connection from {} opened (client '{}'{}, keep alive {}s{}{}{}{})",
                   log_id_, level_ == v5 ? "5" : "3.1.1", remote(), client_id,
                   c.clean_start ? ", clean start" : "", keep_alive_,
-                  present ? ", session present" : "");
+                  present ? ", session present" : "",
+                  user_.empty()    ? ""
+                  : authenticated_ ? ", user '"
+                                   : ", unauthenticated user '",
+                  user_, user_.empty() ? "" : "'");
     session_->resend_inflight();
     session_->send_pending();
     flush();

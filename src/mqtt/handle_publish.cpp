@@ -127,6 +127,9 @@ void Connection::ensure_publish_link() {
         info.host = remote();
         info.container_id = session_->client_id();
         info.listener = settings_.name;
+        info.user = user_;
+        info.authenticated = authenticated_;
+        info.encrypted = transport_->encrypted();
         // Room for a full receive-maximum window of QoS 1/2 plus QoS 0 in flight: a client that
         // exceeds its window is caught (and told) rather than silently stopped.
         info.link_capacity = uint32_t(settings_.receive_maximum) + 250;

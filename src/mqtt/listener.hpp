@@ -11,6 +11,8 @@
 
 #include "net/event_loop.hpp"
 #include "net/transport.hpp"
+#include "security/tls.hpp"
+#include "trestle/core/users.hpp"
 
 namespace trestle::mqtt {
 
@@ -30,6 +32,13 @@ struct ListenerSettings {
     size_t max_buffered_bytes = 1 << 20;       // output a connection may have unsent
     uint32_t connect_timeout_ms = 10000;
     std::string websocket_path;  // "" = no MQTT over WebSocket on this listener
+    // Security (docs/security.md).
+    std::shared_ptr<security::TlsProfile> tls;  // sslProfile: every connection is TLS
+    bool require_certificate = false;           // clients present a certificate the CA signed
+    bool use_identity_as_username = false;      // ... and it names the user
+    std::shared_ptr<core::UserStore> users;     // checks CONNECT's user name and password
+    bool allow_anonymous = true;                // clients without credentials
+    uint32_t auth_failure_delay_ms = 1000;      // a refused login's CONNACK waits this long
 };
 
 // Sniffs the first bytes of an accepted socket: an HTTP upgrade to `settings.websocket_path`

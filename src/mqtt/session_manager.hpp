@@ -68,6 +68,7 @@ class SessionManager {
     uint64_t expired = 0;             // message expiry passed before delivery
     uint64_t oversized = 0;           // larger than the client's maximum packet size
     uint64_t total_queued = 0;        // messages queued or in flight, all sessions
+    uint64_t auth_failures = 0;       // CONNECTs refused: bad credentials or not authorized
     uint64_t max_total_queued = 100000;
 
   private:

@@ -28,6 +28,10 @@ class Transport {
     virtual void close() = 0;
     virtual std::string remote() const = 0;
     virtual bool websocket() const { return false; }
+    virtual bool encrypted() const { return false; }
+    // TLS: the peer certificate's user id in an sslProfile uidFormat (empty format: its common
+    // name); empty without a verified certificate.
+    virtual std::string peer_identity(const std::string& /*uid_format*/) const { return {}; }
 };
 
 }  // namespace trestle::net

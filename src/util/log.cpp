@@ -19,7 +19,7 @@ size_t index(Module m) {
 
 std::string_view name(Module m) {
     static constexpr std::array<std::string_view, count> names{
-        "DEFAULT", "ROUTER", "AMQP", "MQTT", "KAFKA", "MANAGEMENT", "HTTP"};
+        "DEFAULT", "ROUTER", "AMQP", "MQTT", "KAFKA", "MANAGEMENT", "HTTP", "SECURITY"};
     return names[index(m)];
 }
 

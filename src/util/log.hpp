@@ -11,10 +11,12 @@
 
 namespace trestle::logs {
 
-enum class Module : uint8_t { DEFAULT, ROUTER, AMQP, MQTT, KAFKA, MANAGEMENT, HTTP };
-constexpr std::array<Module, 7> all_modules{Module::DEFAULT, Module::ROUTER, Module::AMQP,
-                                            Module::MQTT,    Module::KAFKA,  Module::MANAGEMENT,
-                                            Module::HTTP};
+// SECURITY: TLS, authentication and policy (qdrouterd splits these into SERVER, AUTHSERVICE
+// and POLICY; one module is what an operator looking for a refusal wants).
+enum class Module : uint8_t { DEFAULT, ROUTER, AMQP, MQTT, KAFKA, MANAGEMENT, HTTP, SECURITY };
+constexpr std::array<Module, 8> all_modules{Module::DEFAULT, Module::ROUTER,  Module::AMQP,
+                                            Module::MQTT,    Module::KAFKA,   Module::MANAGEMENT,
+                                            Module::HTTP,    Module::SECURITY};
 
 std::string_view name(Module m);
 std::optional<Module> parse(std::string_view name);

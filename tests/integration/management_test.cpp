@@ -335,7 +335,8 @@ TEST_F(Management, EachLogModuleHasItsOwnLevel) {
     ASSERT_EQ(u.status, 0) << u.out;
     ToolRun q = manage({"query", "--type=log"});
     ASSERT_EQ(q.status, 0) << q.out;
-    for (const char* m : {"DEFAULT", "ROUTER", "AMQP", "MQTT", "KAFKA", "MANAGEMENT", "HTTP"})
+    for (const char* m :
+         {"DEFAULT", "ROUTER", "AMQP", "MQTT", "KAFKA", "MANAGEMENT", "HTTP", "SECURITY"})
         EXPECT_NE(q.out.find(std::string("\"module\": \"") + m + "\""), std::string::npos)
             << m << q.out;
 

@@ -1,5 +1,7 @@
 #include "app/entities/entities.hpp"
 
+#include "security/secret.hpp"
+
 namespace trestle::app::entities {
 
 void register_entities(management::Agent& agent, const View& view, Operations& ops) {
@@ -19,11 +21,16 @@ void register_entities(management::Agent& agent, const View& view, Operations& o
     agent.set_provider("allocator", allocator(view));
     agent.set_provider("mqttSession", mqtt_session(view, ops));
     agent.set_provider("retained", retained(view));
+    agent.set_provider("sslProfile", configured(view, "sslProfile"));
+    agent.set_provider("userStore", configured(view, "userStore"));
 }
 
 json::Object entity_row(const management::Entity& e) {
     json::Object row;
-    for (const auto& [k, v] : e.attributes) row.emplace_back(k, v);
+    for (const auto& [k, v] : e.attributes) {
+        const auto* a = e.type->attribute(k);
+        row.emplace_back(k, a && a->secret ? json::Value(security::masked) : v);
+    }
     std::string name = e.str("name");
     row.emplace_back("identity", e.type->short_name + "/" + name);
     return row;
