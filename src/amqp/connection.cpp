@@ -55,6 +55,9 @@ AmqpConnection::AmqpConnection(net::EventLoop& loop, core::Router& router, tcp::
     // Without authenticatePeer, clients without a SASL layer (a bare AMQP header, as qdstat
     // sends) are accepted.
     if (server) pn_transport_require_auth(t, settings_.sasl.authenticate_peer);
+    // requireSsl: Proton refuses a plaintext AMQP or SASL header ("Client connection
+    // unencrypted - forbidden") instead of letting it reach SASL.
+    if (server && ssl_) pn_transport_require_encryption(t, settings_.require_tls);
     pn_connection_t* c = pn_connection();
     pn_connection_driver_init(&driver_, c, t);
     pn_connection_set_container(c, settings_.container_id.c_str());
@@ -101,6 +104,14 @@ void AmqpConnection::pump() {
     while (pn_event_t* e = pn_connection_driver_next_event(&driver_)) handle(e);
     in_pump_ = false;
     start_write();
+    // After a TLS failure Proton's SSL layer has nothing more to send but never closes its
+    // output: close it, or the socket stays open until the peer gives up.
+    if (transport_error_ && !writing_ && !pn_connection_driver_finished(&driver_) &&
+        pn_connection_driver_write_buffer(&driver_).size == 0) {
+        transport_error_ = false;  // once
+        pn_connection_driver_write_close(&driver_);
+        return pump();  // the close's events
+    }
     if (pn_connection_driver_finished(&driver_) && !writing_) {
         finish();
         return;
@@ -133,6 +144,11 @@ void AmqpConnection::start_read() {
                 self->pump();
                 return;
             }
+            if (!ec && n > 0 && self->bytes_read_ == 0 && self->ssl_ &&
+                self->settings_.require_tls && self->side_ == Side::server && start[0] != 0x16)
+                // Proton refuses it (require_encryption); say why here, where it is known.
+                logger().warn("[C{}] {}: plaintext on a TLS listener (requireSsl), refused",
+                              self->log_id_, self->remote_);
             self->bytes_read_ += n;
             if (ec) {
                 self->read_closed_ = true;
@@ -300,6 +316,9 @@ void AmqpConnection::handle(pn_event_t* e) {
         case PN_TRANSPORT_CLOSED:
             on_transport_closed();
             break;
+        case PN_TRANSPORT_ERROR:
+            transport_error_ = true;
+            break;
         default:
             break;
     }
@@ -359,6 +378,16 @@ void AmqpConnection::on_transport_closed() {
     } else {
         logger().info("[C{}] connection {} {} failed before open: {}", log_id_,
                       side_ == Side::server ? "from" : "to", remote_, describe(err));
+        // Refused without an exchange: no mechanism both sides accept (the client leaves once
+        // it sees the list), or no SASL layer where authenticatePeer needs one. A failed login
+        // all the same.
+        if (side_ == Side::server && sasl_ && sasl_->failure().empty() && sasl_->user().empty()) {
+            if (err.name == "amqp:connection:policy-error")
+                sasl_->refused("the client skipped authentication (authenticatePeer)");
+            else if (sasl_->listed() || err.name == "amqp:unauthorized-access")
+                sasl_->refused("no mechanism both sides accept (offered: " + sasl_->offered() +
+                               ")");
+        }
     }
     close_logged_ = true;
 }

@@ -124,6 +124,7 @@ class AmqpConnection final : public net::Flushable,
     bool read_closed_ = false;
     bool in_pump_ = false;
     bool finished_ = false;
+    bool transport_error_ = false;  // PN_TRANSPORT_ERROR seen
     bool close_logged_ = false;
     bool remote_closed_ = false;       // the peer sent close
     bool shutting_down_ = false;       // the router is stopping

@@ -151,6 +151,12 @@ void SaslSession::fail(const std::string& why) {
                   user_.empty() ? "" : ", user '", user_.empty() ? "" : user_ + "'", why);
 }
 
+void SaslSession::refused(const std::string& why) {
+    failure_ = why;
+    ++counters().failed;
+    logger().warn("{} authentication failed: {}", log_prefix_, why);
+}
+
 void SaslSession::process_init(const char* mech, const pn_bytes_t* recv) {
     mech_ = mech ? mech : "";
     if (!offers(mech_)) return fail("mechanism " + mech_ + " not offered on this connection");

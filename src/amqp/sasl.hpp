@@ -39,7 +39,10 @@ class SaslSession {
     const std::string& offered();
     const std::string& user() const { return user_; }
     const std::string& failure() const { return failure_; }
+    bool listed() const { return listed_; }  // the mechanisms were sent
     static SaslCounters& counters();
+    // Counts and logs a refusal that happened without an exchange.
+    void refused(const std::string& why);
 
     // Plugin entry points (sasl.cpp).
     void process_init(const char* mech, const pn_bytes_t* recv);

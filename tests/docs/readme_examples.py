@@ -12,12 +12,14 @@ first, then the other documents given, in order (docs/development.md, "Testing")
 - After a background `mosquitto_sub ... -t 'FILTER' ... &`, the runner waits until the router
   shows that subscription (what a person typing the next line does without noticing).
 - Blocks fenced as ```conf test are configurations: `trestled --check` must accept each.
+  Paths under /etc/trestle/ point to a temporary stand-in with test certificates and files.
 
 Run: /usr/bin/python3 readme_examples.py TRESTLED TRESTLE_STAT TRESTLE_MANAGE README.md [DOC.md...]
 """
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,11 +131,39 @@ class Session:
         return None
 
 
+FIXTURE = {}
+
+
+def etc_trestle():
+    """A stand-in for /etc/trestle, which the security examples name: a CA, a server
+    certificate with its key encrypted with $TRESTLE_KEY_PASSWORD, an empty password file and
+    an uplink password. (--check loads every file a configuration names.)"""
+    if "dir" not in FIXTURE:
+        from certs import Certs, _signed
+        c = Certs()
+        _signed(c.dir, "encrypted", "ca", "/CN=localhost", key_password="fixture")
+        d = FIXTURE["dir"] = tempfile.mkdtemp(prefix="etc-trestle-")
+        os.mkdir(os.path.join(d, "tls"))
+        for src, dst in (("encrypted.pem", "tls/tls.crt"), ("encrypted.key", "tls/tls.key"),
+                         ("ca.pem", "tls/ca.crt"), ("ca.pem", "cloud-ca.pem")):
+            shutil.copy(c.path(src), os.path.join(d, dst))
+        with open(os.path.join(d, "passwd"), "w") as f:
+            f.write("# trestle-passwd adds users here\n")
+        with open(os.path.join(d, "uplink-password"), "w") as f:
+            f.write("uplink-secret\n")
+        shutil.rmtree(c.dir)
+    return FIXTURE["dir"]
+
+
 def check_config(body, line):
+    env = None
+    if "/etc/trestle/" in body:
+        body = body.replace("/etc/trestle/", etc_trestle() + "/")
+        env = dict(os.environ, TRESTLE_KEY_PASSWORD="fixture")
     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
         f.write(body)
     r = subprocess.run([TRESTLED, "--check", "--config", f.name], capture_output=True, text=True,
-                       timeout=30)
+                       timeout=30, env=env)
     os.unlink(f.name)
     if r.returncode != 0:
         return "%s: trestled --check refused the configuration:\n%s" % (
@@ -157,6 +187,8 @@ def main():
             if problem:
                 failures.append(problem)
     finally:
+        if "dir" in FIXTURE:
+            shutil.rmtree(FIXTURE["dir"], ignore_errors=True)
         alive = session.router.alive()
         code = session.router.stop()
         report = session.router.sanitizer_report()
