@@ -179,7 +179,9 @@ void TlsProfile::load() {
     TlsVersions v = parse_protocols(s_.protocols, error);
     if (!v.min) throw std::runtime_error(error);
     auto c = std::make_unique<Contexts>();
-    const char* pw = s_.password.empty() ? nullptr : s_.password.c_str();
+    // Never null: Proton would leave OpenSSL's default, which prompts on the terminal for an
+    // encrypted key's pass phrase; "" fails instead.
+    const char* pw = s_.password.c_str();
     const char* ca = s_.ca_file.empty() ? nullptr : s_.ca_file.c_str();
     auto domain = [&](pn_ssl_mode_t mode, pn_ssl_verify_mode_t verify, bool allow_plain = false) {
         Domain d(pn_ssl_domain(mode));

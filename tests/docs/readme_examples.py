@@ -136,15 +136,14 @@ FIXTURE = {}
 
 def etc_trestle():
     """A stand-in for /etc/trestle, which the security examples name: a CA, a server
-    certificate with its key encrypted with $TRESTLE_KEY_PASSWORD, an empty password file and
-    an uplink password. (--check loads every file a configuration names.)"""
+    certificate and key, an empty password file and an uplink password. (--check loads every
+    file a configuration names. test_security.py covers encrypted keys.)"""
     if "dir" not in FIXTURE:
-        from certs import Certs, _signed
+        from certs import Certs
         c = Certs()
-        _signed(c.dir, "encrypted", "ca", "/CN=localhost", key_password="fixture")
         d = FIXTURE["dir"] = tempfile.mkdtemp(prefix="etc-trestle-")
         os.mkdir(os.path.join(d, "tls"))
-        for src, dst in (("encrypted.pem", "tls/tls.crt"), ("encrypted.key", "tls/tls.key"),
+        for src, dst in (("server.pem", "tls/tls.crt"), ("server.key", "tls/tls.key"),
                          ("ca.pem", "tls/ca.crt"), ("ca.pem", "cloud-ca.pem")):
             shutil.copy(c.path(src), os.path.join(d, dst))
         with open(os.path.join(d, "passwd"), "w") as f:

@@ -254,6 +254,40 @@ class AmqpTlsSasl(RouterTest):
                 self.assertNotEqual(r.returncode, 0, flag + out)
 
 
+class EncryptedKey(unittest.TestCase):
+    def test_password_forms_and_errors(self):
+        key = os.path.join(WORK, "encrypted.key")
+        subprocess.run(["openssl", "rsa", "-in", cert("server.key"), "-aes256", "-passout",
+                        "pass:key-pass", "-out", key], check=True, capture_output=True)
+        with open(os.path.join(WORK, "key-pass"), "w") as f:
+            f.write("key-pass\n")
+
+        def check(password, env=None):
+            conf = os.path.join(WORK, "key.conf")
+            with open(conf, "w") as f:
+                f.write("sslProfile {\n    name: tls\n    certFile: %s\n    privateKeyFile: %s\n"
+                        "%s}\nlistener {\n    name: l\n    port: 0\n    sslProfile: tls\n}\n" % (
+                            cert("server.pem"), key,
+                            "    password: %s\n" % password if password else ""))
+            # stdin closed: a prompt for the pass phrase would show as a hang or an EOF error.
+            return subprocess.run([TRESTLED, "--check", "--config", conf], capture_output=True,
+                                  text=True, timeout=20, stdin=subprocess.DEVNULL,
+                                  env=dict(os.environ, **(env or {})))
+
+        for ok in ("key-pass", "env:KEY_PASS", "file:" + os.path.join(WORK, "key-pass")):
+            r = check(ok, {"KEY_PASS": "key-pass"})
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for bad, text in ((None, "cannot be used (or the password is wrong)"),
+                          ("not-the-pass", "cannot be used (or the password is wrong)"),
+                          ("env:NO_SUCH_VARIABLE", "environment variable NO_SUCH_VARIABLE")):
+            r = check(bad)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("key.conf:1: sslProfile 'tls': " , r.stdout + r.stderr)
+            self.assertIn(text, r.stdout + r.stderr)
+            self.assertNotIn("PEM pass phrase", r.stdout + r.stderr)
+            self.assertNotIn("not-the-pass", r.stdout + r.stderr)
+
+
 class ConnectorUplink(unittest.TestCase):
     """The gateway: LAN clients on a plain listener, link-routed to the cloud router through a
     connector with TLS and SCRAM-SHA-256 (Proton's client cannot do SCRAM without Cyrus: the
