@@ -6,6 +6,8 @@
 //                      [--presettled] [--durable-data]
 //   amqp_arrow receive --connect H:P | --listen H:P  --address A --count N [--credit 1000]
 //                      [--idle-exit-ms 2000]
+//   Either, connecting: [--tls CA.pem] (TLS, the router's certificate checked against CA.pem)
+//                       [--user U --password P] (SASL PLAIN)
 #include <proton/condition.h>
 #include <proton/connection.h>
 #include <proton/delivery.h>
@@ -15,7 +17,9 @@
 #include <proton/message.h>
 #include <proton/netaddr.h>
 #include <proton/proactor.h>
+#include <proton/sasl.h>
 #include <proton/session.h>
+#include <proton/ssl.h>
 #include <proton/transport.h>
 
 #include <cstdio>
@@ -38,6 +42,8 @@ struct Options {
     bool durable_data = false;  // durable, body a data section (else: amqp-value string)
     int credit = 1000;
     int idle_exit_ms = 2000;
+    std::string tls_ca;          // connect with TLS, trusting this CA
+    std::string user, password;  // SASL PLAIN
 };
 
 int64_t now_ns() {
@@ -222,7 +228,21 @@ struct Arrow {
             listener = pn_listener();
             pn_proactor_listen(proactor, listener, addr.c_str(), 16);
         } else {
-            pn_proactor_connect2(proactor, nullptr, nullptr, addr.c_str());
+            pn_connection_t* c = pn_connection();
+            pn_transport_t* t = pn_transport();
+            if (!o.tls_ca.empty()) {
+                pn_ssl_domain_t* d = pn_ssl_domain(PN_SSL_MODE_CLIENT);
+                pn_ssl_domain_set_trusted_ca_db(d, o.tls_ca.c_str());
+                pn_ssl_domain_set_peer_authentication(d, PN_SSL_VERIFY_PEER, nullptr);
+                pn_ssl_init(pn_ssl(t), d, nullptr);
+                pn_ssl_domain_free(d);
+            }
+            if (!o.user.empty()) {
+                pn_sasl_allowed_mechs(pn_sasl(t), "PLAIN");
+                pn_connection_set_user(c, o.user.c_str());
+                pn_connection_set_password(c, o.password.c_str());
+            }
+            pn_proactor_connect2(proactor, c, t, addr.c_str());
         }
         if (!o.sender) pn_proactor_set_timeout(proactor, 200);
         bool running = true;
@@ -276,6 +296,12 @@ int main(int argc, char** argv) {
             a.o.presettled = true;
         } else if (k == "--durable-data") {
             a.o.durable_data = true;
+        } else if (k == "--tls") {
+            a.o.tls_ca = v();
+        } else if (k == "--user") {
+            a.o.user = v();
+        } else if (k == "--password") {
+            a.o.password = v();
         } else if (k == "--idle-exit-ms") {
             a.o.idle_exit_ms = std::atoi(v().c_str());
         } else {

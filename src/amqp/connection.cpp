@@ -144,11 +144,20 @@ void AmqpConnection::start_read() {
                 self->pump();
                 return;
             }
+            // Plaintext on a listener that requires TLS: Proton would still offer SASL
+            // mechanisms in the clear (its encryption check comes after authentication).
             if (!ec && n > 0 && self->bytes_read_ == 0 && self->ssl_ &&
-                self->settings_.require_tls && self->side_ == Side::server && start[0] != 0x16)
-                // Proton refuses it (require_encryption); say why here, where it is known.
+                self->settings_.require_tls && self->side_ == Side::server && start[0] != 0x16) {
                 logger().warn("[C{}] {}: plaintext on a TLS listener (requireSsl), refused",
                               self->log_id_, self->remote_);
+                self->bytes_read_ = n;
+                self->read_closed_ = true;
+                pn_connection_driver_errorf(&self->driver_, "amqp:connection:framing-error",
+                                            "plaintext on a TLS listener");
+                pn_connection_driver_close(&self->driver_);
+                self->pump();
+                return;
+            }
             self->bytes_read_ += n;
             if (ec) {
                 self->read_closed_ = true;

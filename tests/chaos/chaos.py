@@ -15,6 +15,10 @@ in the topic.
 - MQTT clients encode MQTT 3.1.1 and 5 by hand: clean and persistent sessions, client ids
   shared between clients (takeover), shared subscriptions, QoS 0/1/2 both ways (answered or
   not), retained messages, wills with delay, keep-alive expiry, abrupt drops, garbage.
+- Security clients (chaos_security.py) on a TLS MQTT listener with a userStore and a TLS AMQP
+  listener with authenticatePeer: right, wrong and missing credentials (each refusal checked for
+  its reason code), plaintext on TLS ports, ClientHellos cut off or followed by garbage, SASL
+  exchanges broken off.
 - `$management`: trestle-stat's views, queried all along.
 
 Seeded: client i's choices come from Random(seed * 1000 + i); thread timing still varies, so a
@@ -30,6 +34,7 @@ import os
 import random
 import re
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -47,6 +52,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chaos_common import *  # noqa: E402,F401,F403
 from chaos_amqp import AmqpChaos, AmqpClient  # noqa: E402
 from chaos_mqtt import MqttChaos, MqttClient  # noqa: E402
+from chaos_security import SecurityChaos, USER, PASSWORD  # noqa: E402
+from certs import Certs  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # The run
@@ -123,6 +130,29 @@ mqttListener {
     host: 127.0.0.1
     port: 0
     maxSessionExpirySeconds: 3
+    allowAnonymous: yes
+}
+sslProfile {
+    name: tls
+    certFile: %(cert)s
+    privateKeyFile: %(key)s
+}
+userStore {
+    name: users
+    passwordFile: %(users)s
+}
+mqttListener {
+    name: mqtts
+    host: 127.0.0.1
+    port: 0
+    sslProfile: tls
+}
+listener {
+    name: amqps
+    host: 127.0.0.1
+    port: 0
+    sslProfile: tls
+    authenticatePeer: yes
 }
 httpListener {
     name: http
@@ -165,7 +195,9 @@ kafkaRoute {
     pattern: telemetry/#
     topic: %s
 }
-""" % (broker_port, bootstrap, KAFKA_TOPIC)
+""".replace("%(cert)s", ctx.certs.path("server.pem")).replace(
+        "%(key)s", ctx.certs.path("server.key")).replace("%(users)s", ctx.users) % (
+        broker_port, bootstrap, KAFKA_TOPIC)
 
 
 def fresh_routing(ctx):
@@ -230,6 +262,11 @@ def main():
     ctx.seed = args.seed
     ctx.journal = Journal()
     ctx.acked = Acked()
+    # The secured listeners' certificate and one user, for the security clients.
+    ctx.certs = Certs()
+    ctx.ca = ctx.certs.path("ca.pem")
+    ctx.users = ctx.certs.path("users")
+    subprocess.run(["mosquitto_passwd", "-c", "-b", ctx.users, USER, PASSWORD], check=True)
     kafka = KafkaMock(args.kafka_mock)
     kafka.command("topic %s 4" % KAFKA_TOPIC)
     broker_port = free_port()
@@ -242,7 +279,7 @@ def main():
     failures = []
     threads = []
     try:
-        ctx.ports = router.start(["amqp", "mqtt", "http"])
+        ctx.ports = router.start(["amqp", "mqtt", "http", "mqtts", "amqps"])
         wait_for(lambda: router.http("/readyz")[0] == 200, 30, "/readyz")
         wait_for(lambda: "assigned topic" in router.log(), 30, "the Kafka route's partitions")
         wait_for(lambda: (metrics(router) or {}).get('trestle_connections{protocol="amqp"}') == 1,
@@ -251,7 +288,8 @@ def main():
         rss0 = router.rss_kb()
         ctx.deadline = time.time() + args.seconds
         threads = [AmqpChaos(i, ctx) for i in range(args.clients)] + \
-                  [MqttChaos(i, ctx) for i in range(args.clients)]
+                  [MqttChaos(i, ctx) for i in range(args.clients)] + \
+                  [SecurityChaos(i, ctx) for i in range(2)]
         for t in threads:
             t.start()
         # Meanwhile: management queries all along, and the Kafka broker down and up.
@@ -367,6 +405,7 @@ def main():
         router.cleanup()
         broker.terminate()
         broker.wait(10)
+        shutil.rmtree(ctx.certs.dir, ignore_errors=True)
         kafka.stop()
     if alive and code != 0:
         failures.append("trestled did not stop gracefully (exit %s)" % code)

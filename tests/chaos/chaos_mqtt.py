@@ -44,8 +44,9 @@ def packet(first, body):
 
 class MqttClient:
     def __init__(self, port, client_id, v5, clean=True, keepalive=30, will=None,
-                 session_expiry=0, acked=None, who=""):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                 session_expiry=0, acked=None, who="", user=None, password=None, sock=None):
+        # sock: an already connected socket (a TLS one, say)
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=5)
         self.sock.settimeout(0.02)
         self.v5, self.acked, self.who = v5, acked, who
         self.buf = b""
@@ -67,6 +68,12 @@ class MqttClient:
         if v5:
             p = b"\x11" + struct.pack(">I", session_expiry) if session_expiry else b""
             props = varint(len(p)) + p
+        if user is not None:
+            flags |= 0x80
+            payload += mstr(user)
+        if password is not None:
+            flags |= 0x40
+            payload += mstr(password)
         body = mstr("MQTT") + bytes([5 if v5 else 4, flags]) + struct.pack(">H", keepalive)
         self.write(packet(0x10, body + props + payload))
 
