@@ -351,6 +351,12 @@ void AmqpConnection::on_remote_open() {
     info.authenticated = pn_transport_is_authenticated(t) && !info.sasl_mechanism.empty() &&
                          info.sasl_mechanism != "ANONYMOUS";
     info.encrypted = ssl_ && pn_ssl_get_ssf(ssl_) > 0;
+    if (info.encrypted) {
+        char buf[64];
+        if (pn_ssl_get_protocol_name(ssl_, buf, sizeof buf)) info.ssl_protocol = buf;
+        if (pn_ssl_get_cipher_name(ssl_, buf, sizeof buf)) info.ssl_cipher = buf;
+        info.ssl_ssf = pn_ssl_get_ssf(ssl_);
+    }
     if (side_ == Side::server)
         info.listener = settings_.name;
     else

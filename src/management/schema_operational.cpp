@@ -25,12 +25,13 @@ void add_operational(Types& types) {
         t.attributes.push_back(state("role", "normal or route-container."));
         t.attributes.push_back(state("dir", "in (accepted) or out (opened by a connector)."));
         t.attributes.push_back(state("protocol", "amqp or mqtt (mqtt-ws over WebSocket)."));
-        t.attributes.push_back(flag("isEncrypted", "TLS (not available yet)."));
+        t.attributes.push_back(flag("isEncrypted", "TLS."));
         t.attributes.push_back(flag("isAuthenticated", "Authenticated by SASL or MQTT."));
         t.attributes.push_back(state("sasl", "SASL mechanism used."));
         t.attributes.push_back(state("user", "Authenticated user, if any."));
         t.attributes.push_back(state("sslProto", "TLS protocol (null: none)."));
         t.attributes.push_back(state("sslCipher", "TLS cipher (null: none)."));
+        t.attributes.push_back(stat("sslSsf", "The TLS cipher's key bits (0: no TLS)."));
         t.attributes.push_back(state("tenant", "Always null (no multi-tenancy)."));
         t.attributes.push_back(state("listener", "Name of the listener that accepted it."));
         t.attributes.push_back(stat("uptimeSeconds", "Seconds since it opened."));

@@ -130,6 +130,12 @@ void Connection::ensure_publish_link() {
         info.user = user_;
         info.authenticated = authenticated_;
         info.encrypted = transport_->encrypted();
+        if (info.encrypted) {
+            auto tls = transport_->tls_parameters();
+            info.ssl_protocol = tls.protocol;
+            info.ssl_cipher = tls.cipher;
+            info.ssl_ssf = tls.bits;
+        }
         // Room for a full receive-maximum window of QoS 1/2 plus QoS 0 in flight: a client that
         // exceeds its window is caught (and told) rather than silently stopped.
         info.link_capacity = uint32_t(settings_.receive_maximum) + 250;

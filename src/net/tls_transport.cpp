@@ -67,6 +67,11 @@ class TlsTransport final : public Transport, private Transport::Handler {
     }
     std::string remote() const override { return remote_; }
     bool encrypted() const override { return ready_; }
+    TlsParameters tls_parameters() const override {
+        if (!ready_) return {};
+        return {SSL_get_version(ssl_), SSL_get_cipher_name(ssl_),
+                SSL_get_cipher_bits(ssl_, nullptr)};
+    }
     std::string peer_identity(const std::string& uid_format) const override {
         X509* cert = SSL_get0_peer_certificate(ssl_);
         if (!cert || SSL_get_verify_result(ssl_) != X509_V_OK) return {};

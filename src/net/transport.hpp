@@ -29,6 +29,11 @@ class Transport {
     virtual std::string remote() const = 0;
     virtual bool websocket() const { return false; }
     virtual bool encrypted() const { return false; }
+    struct TlsParameters {
+        std::string protocol, cipher;
+        int bits = 0;
+    };
+    virtual TlsParameters tls_parameters() const { return {}; }
     // TLS: the peer certificate's user id in an sslProfile uidFormat (empty format: its common
     // name); empty without a verified certificate.
     virtual std::string peer_identity(const std::string& /*uid_format*/) const { return {}; }

@@ -97,8 +97,10 @@ struct ConnectionInfo {
     std::string sasl_mechanism;
     bool authenticated = false;
     bool encrypted = false;
-    std::string listener;   // name of the listener that accepted it
-    std::string connector;  // name of the connector that opened it
+    std::string ssl_protocol, ssl_cipher;  // TLS: e.g. TLSv1.3, TLS_AES_256_GCM_SHA384
+    int ssl_ssf = 0;                       // the cipher's key bits
+    std::string listener;                  // name of the listener that accepted it
+    std::string connector;                 // name of the connector that opened it
     uint32_t link_capacity = 250;
 };
 

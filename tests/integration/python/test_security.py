@@ -3,7 +3,7 @@ openssl s_client, mosquitto_pub/mosquitto_sub with certificates and passwords, m
 files, and a trestled connector to a second trestled over TLS + SCRAM with link routing (the
 gateway uplink). Every refusal is checked for its specific error and nothing delivered.
 
-Run: /usr/bin/python3 test_security.py /path/to/trestled /path/to/trestle-passwd
+Run: /usr/bin/python3 test_security.py TRESTLED TRESTLE_PASSWD TRESTLE_STAT
 """
 import os
 import re
@@ -26,6 +26,7 @@ from trestled import Trestled, wait_for  # noqa: E402
 TRESTLED = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLED", "trestled")
 PASSWD = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLE_PASSWD",
                                                                  "trestle-passwd")
+STAT = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLE_STAT", "trestle-stat")
 CERTS = None
 WORK = None
 
@@ -238,6 +239,39 @@ class AmqpTlsSasl(RouterTest):
                           allowed_mechs="EXTERNAL").close()
         # (Proton does not say which check failed: the MQTT tests see the reasons.)
         self.wait_log(r"certificate verify failed", "the refused certificates in the log")
+
+    def test_trestle_stat_with_qdstat_tls_and_sasl_options(self):
+        pw = os.path.join(WORK, "alice-pw")
+        with open(pw, "w") as f:
+            f.write("alice-pw\n")
+        url = "amqps://localhost:%d" % self.ports["amqps"]
+        r = subprocess.run([STAT, "-b", url, "--ssl-trustfile", cert("ca.pem"),
+                            "--sasl-mechanisms", "PLAIN", "--sasl-username", "alice",
+                            "--sasl-password-file", pw, "-c"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        row = [l for l in r.stdout.splitlines() if " alice " in l]
+        self.assertEqual(len(row), 1, r.stdout)
+        self.assertIn("TLSv1.3", row[0])  # the security column
+        # EXTERNAL with a client certificate
+        r = subprocess.run([STAT, "-b", "amqps://localhost:%d" % self.ports["external"],
+                            "--ssl-trustfile", cert("ca.pem"), "--ssl-certificate",
+                            cert("client.pem"), "--ssl-key", cert("client.key"),
+                            "--sasl-mechanisms", "EXTERNAL", "-c"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CN=device-1", r.stdout)
+        # No credentials, and an untrusted router: refused, with the reason.
+        r = subprocess.run([STAT, "-b", url, "--ssl-trustfile", cert("ca.pem"), "-c"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("failed", r.stdout + r.stderr)
+        r = subprocess.run([STAT, "-b", url, "--ssl-trustfile", cert("rogue-ca.pem"),
+                            "--sasl-mechanisms", "PLAIN", "--sasl-username", "alice",
+                            "--sasl-password-file", pw, "-c"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("certificate verify failed", r.stdout + r.stderr)
 
     def test_tls_versions(self):
         port = self.ports["amqps"]
