@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "python"))
-from amqp_bench import proc_stat, result_of, start_arrow  # noqa: E402
+from amqp_bench import proc_stat, result_of, run_interleaved, start_arrow  # noqa: E402
 from certs import Certs  # noqa: E402
 
 
@@ -196,22 +196,6 @@ def run_setups_mosquitto(args, certs, users):
     return {"rate": rate, "cpu_ms_per_setup": cpu * 1000 / (rate * args.seconds)}
 
 
-def interleaved(scenarios, runs):
-    results = {name: [] for name, _ in scenarios}
-    for i in range(runs):
-        for name, fn in scenarios:
-            r = fn()
-            results[name].append(r)
-            print("run %d %-28s %10.0f/s" % (i + 1, name, r["rate"]), flush=True)
-    out = {}
-    for name, rs in results.items():
-        rs = sorted(rs, key=lambda r: r["rate"])
-        med = dict(rs[len(rs) // 2])
-        med["runs"] = " ".join("%.0f" % r["rate"] for r in results[name])
-        out[name] = med
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trestled", required=True)
@@ -228,7 +212,7 @@ def main():
     users = os.path.join(work, "passwd")  # mosquitto's format: both brokers read it
     subprocess.run(["mosquitto_passwd", "-c", "-b", users, "bench", "bench-pw"], check=True)
     try:
-        res = interleaved([
+        res = run_interleaved([
             ("amqp_routed_plain", lambda: run_amqp(args, certs, users, False)),
             ("amqp_routed_tls_plain_sasl", lambda: run_amqp(args, certs, users, True)),
             ("mqtt_setups_trestle", lambda: run_setups_trestle(args, certs, users)),
@@ -245,7 +229,7 @@ def main():
     for k, v in res.items():
         cpu = ("%.2f us/msg" % v["cpu_us_per_msg"] if "cpu_us_per_msg" in v
                else "%.2f ms/setup" % v["cpu_ms_per_setup"])
-        print("%-28s %10.0f %36s %s" % (k, v["rate"], v["runs"], cpu))
+        print("%-28s %10.0f %36s %s" % (k, v["rate"], " ".join(map(str, v["runs"])), cpu))
     checks = [
         ("AMQP routed, TLS+SASL / plain", res["amqp_routed_tls_plain_sasl"]["rate"] /
          res["amqp_routed_plain"]["rate"], 0.8),

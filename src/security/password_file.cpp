@@ -1,8 +1,5 @@
 #include "security/password_file.hpp"
 
-#include <sys/stat.h>
-
-#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -45,16 +42,15 @@ core::ScramCredentials scram_from_salted(Hash h, std::string_view salted, std::s
     return c;
 }
 
-int64_t mtime_of(const std::string& path) {
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0) return -1;
-    return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-}
-
-uint64_t now_ms() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+// An iteration count field: a positive number.
+bool parse_iterations(std::string_view f, UserEntry& e, std::string& why) {
+    auto it = number(f);
+    if (!it || *it == 0) {
+        why = "bad iteration count";
+        return false;
+    }
+    e.iterations = *it;
+    return true;
 }
 
 // Parses the hash part of one line.
@@ -76,12 +72,7 @@ std::optional<UserEntry> parse_hash(std::string_view h, std::string& why) {
             return std::nullopt;
         }
         e.kind = UserEntry::Kind::scram;
-        auto it = number(f[2]);
-        if (!it || *it == 0) {
-            why = "bad iteration count";
-            return std::nullopt;
-        }
-        e.iterations = *it;
+        if (!parse_iterations(f[2], e, why)) return std::nullopt;
         auto salt = b64(f[3], "salt");
         if (!salt) return std::nullopt;
         e.salt = *salt;
@@ -106,12 +97,7 @@ std::optional<UserEntry> parse_hash(std::string_view h, std::string& why) {
             return std::nullopt;
         }
         e.kind = UserEntry::Kind::mosquitto_pbkdf2;
-        auto it = number(f[2]);
-        if (!it || *it == 0) {
-            why = "bad iteration count";
-            return std::nullopt;
-        }
-        e.iterations = *it;
+        if (!parse_iterations(f[2], e, why)) return std::nullopt;
         auto salt = b64(f[3], "salt");
         auto hash = salt ? b64(f[4], "hash") : std::nullopt;
         if (!hash) return std::nullopt;
@@ -219,17 +205,15 @@ PasswordFile::PasswordFile(std::string path) : path_(std::move(path)) {
     auto users = parse_password_file(ss.str(), error);
     if (!users) throw std::runtime_error(path_ + ": " + error);
     users_ = std::move(*users);
-    mtime_ns_ = mtime_of(path_);
-    checked_ms_ = now_ms();
+    stamp_ = file_stamp(path_);
+    (void)check_.due();
 }
 
 void PasswordFile::maybe_reload() {
-    uint64_t now = now_ms();
-    if (now - checked_ms_ < 1000) return;
-    checked_ms_ = now;
-    int64_t m = mtime_of(path_);
-    if (m == mtime_ns_) return;
-    mtime_ns_ = m;
+    if (!check_.due()) return;
+    uint64_t stamp = file_stamp(path_);
+    if (stamp == stamp_) return;
+    stamp_ = stamp;
     std::ifstream in(path_);
     std::stringstream ss;
     ss << in.rdbuf();

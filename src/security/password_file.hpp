@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "security/crypto.hpp"
+#include "security/file_watch.hpp"
 #include "trestle/core/users.hpp"
 
 namespace trestle::security {
@@ -54,8 +55,8 @@ class PasswordFile final : public core::UserStore {
     std::string path_;
     std::mutex mu_;  // the HTTP endpoint may ask from its own thread
     Users users_;
-    int64_t mtime_ns_ = 0;
-    uint64_t checked_ms_ = 0;
+    uint64_t stamp_ = 0;
+    Throttle check_;
 };
 
 }  // namespace trestle::security

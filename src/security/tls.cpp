@@ -1,12 +1,11 @@
 #include "security/tls.hpp"
 
-#include <sys/stat.h>
+#include "security/file_watch.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include <chrono>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,20 +15,11 @@ namespace trestle::security {
 
 namespace {
 
-uint64_t now_ms() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
-}
-
-int64_t stamp_of(const TlsSettings& s) {
-    int64_t sum = 0;
-    for (const std::string* f : {&s.cert_file, &s.key_file, &s.ca_file}) {
-        struct stat st {};
-        if (f->empty() || stat(f->c_str(), &st) != 0) continue;
-        sum = sum * 31 + static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec +
-              st.st_size;
-    }
+// The files' stamps, combined (unsigned: wrapping is fine).
+uint64_t stamp_of(const TlsSettings& s) {
+    uint64_t sum = 0;
+    for (const std::string* f : {&s.cert_file, &s.key_file, &s.ca_file})
+        sum = sum * 31 + file_stamp(*f);
     return sum;
 }
 
@@ -169,7 +159,7 @@ struct TlsProfile::Contexts {
 TlsProfile::TlsProfile(TlsSettings s) : s_(std::move(s)) {
     load();
     stamp_ = stamp_of(s_);
-    checked_ms_ = now_ms();
+    (void)check_.due();  // the first check comes a second from now
 }
 
 TlsProfile::~TlsProfile() = default;
@@ -249,10 +239,8 @@ void TlsProfile::load() {
 }
 
 void TlsProfile::refresh() {
-    uint64_t now = now_ms();
-    if (now - checked_ms_ < 1000) return;
-    checked_ms_ = now;
-    int64_t st = stamp_of(s_);
+    if (!check_.due()) return;
+    uint64_t st = stamp_of(s_);
     if (st == stamp_) return;
     // cert-manager writes the certificate and the key one after the other: a pair that does not
     // match yet is tried again at the next check.

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "security/file_watch.hpp"
+
 namespace trestle::security {
 
 struct TlsSettings {
@@ -66,8 +68,8 @@ class TlsProfile {
     void load();  // builds fresh contexts from the files, or throws
     TlsSettings s_;
     std::unique_ptr<Contexts> ctx_;
-    int64_t stamp_ = 0;  // the files' modification times, combined
-    uint64_t checked_ms_ = 0;
+    uint64_t stamp_ = 0;  // the files' stamps, combined
+    Throttle check_;
     uint64_t generation_ = 0;
 };
 

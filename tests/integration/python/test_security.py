@@ -119,6 +119,20 @@ class RouterTest(unittest.TestCase):
         self.assertEqual(code, 0, "trestled did not stop gracefully:\n" + log[-4000:])
         self.assertIsNone(report)
 
+    def assert_tls_versions(self, port):
+        """openssl s_client: TLS 1.0 and 1.1 refused, 1.2 and 1.3 accepted with the chain."""
+        for flag, ok in (("-tls1", False), ("-tls1_1", False), ("-tls1_2", True),
+                         ("-tls1_3", True)):
+            r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, flag,
+                                "-CAfile", cert("ca.pem"), "-verify_return_error"],
+                               input=b"", capture_output=True, timeout=20)
+            out = r.stdout.decode(errors="replace")
+            if ok:
+                self.assertIn("Verify return code: 0 (ok)", out, flag)
+                self.assertIn("CN = localhost", out)
+            else:
+                self.assertNotEqual(r.returncode, 0, flag + out)
+
     def wait_log(self, pattern, what):
         return wait_for(lambda: re.search(pattern, self.router.log()), 10, what)
 
@@ -274,18 +288,7 @@ class AmqpTlsSasl(RouterTest):
         self.assertIn("certificate verify failed", r.stdout + r.stderr)
 
     def test_tls_versions(self):
-        port = self.ports["amqps"]
-        for flag, ok in (("-tls1", False), ("-tls1_1", False), ("-tls1_2", True),
-                         ("-tls1_3", True)):
-            r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, flag,
-                                "-CAfile", cert("ca.pem"), "-verify_return_error"],
-                               input=b"", capture_output=True, timeout=20)
-            out = r.stdout.decode(errors="replace")
-            if ok:
-                self.assertIn("Verify return code: 0 (ok)", out, flag)
-                self.assertIn("CN = localhost", out)
-            else:
-                self.assertNotEqual(r.returncode, 0, flag + out)
+        self.assert_tls_versions(self.ports["amqps"])
 
 
 class EncryptedKey(unittest.TestCase):
@@ -512,17 +515,7 @@ class MqttTlsAuth(RouterTest):
             self.wait_log(re.escape(reason), reason)
 
     def test_tls_versions(self):
-        port = self.ports["mqtts"]
-        for flag, ok in (("-tls1", False), ("-tls1_1", False), ("-tls1_2", True),
-                         ("-tls1_3", True)):
-            r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, flag,
-                                "-CAfile", cert("ca.pem"), "-verify_return_error"],
-                               input=b"", capture_output=True, timeout=20)
-            out = r.stdout.decode(errors="replace")
-            if ok:
-                self.assertIn("Verify return code: 0 (ok)", out, flag)
-            else:
-                self.assertNotEqual(r.returncode, 0, flag + out)
+        self.assert_tls_versions(self.ports["mqtts"])
         self.wait_log(r"unsupported protocol", "TLS 1.0 refused in the log")
 
 
