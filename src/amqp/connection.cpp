@@ -55,9 +55,6 @@ AmqpConnection::AmqpConnection(net::EventLoop& loop, core::Router& router, tcp::
     // Without authenticatePeer, clients without a SASL layer (a bare AMQP header, as qdstat
     // sends) are accepted.
     if (server) pn_transport_require_auth(t, settings_.sasl.authenticate_peer);
-    // requireSsl: Proton refuses a plaintext AMQP or SASL header ("Client connection
-    // unencrypted - forbidden") instead of letting it reach SASL.
-    if (server && ssl_) pn_transport_require_encryption(t, settings_.require_tls);
     pn_connection_t* c = pn_connection();
     pn_connection_driver_init(&driver_, c, t);
     pn_connection_set_container(c, settings_.container_id.c_str());

@@ -204,7 +204,7 @@ PasswordFile::PasswordFile(std::string path) : path_(std::move(path)) {
     std::string error;
     auto users = parse_password_file(ss.str(), error);
     if (!users) throw std::runtime_error(path_ + ": " + error);
-    users_ = std::move(*users);
+    users_ = UserTable(std::move(*users));
     stamp_ = file_stamp(path_);
     (void)check_.due();
 }
@@ -224,26 +224,34 @@ void PasswordFile::maybe_reload() {
                        in ? error : std::string("cannot be read"));
         return;
     }
-    users_ = std::move(*users);
+    users_ = UserTable(std::move(*users));
     logger().info("user store {}: reloaded, {} users", path_, users_.size());
 }
 
-bool PasswordFile::verify(std::string_view user, std::string_view password) {
-    std::lock_guard lock(mu_);
-    maybe_reload();
+bool UserTable::verify(std::string_view user, std::string_view password) {
     auto it = users_.find(user);
     return it != users_.end() && verify_entry(it->second, password);
 }
 
-std::optional<core::ScramCredentials> PasswordFile::scram(std::string_view user, core::Hash h) {
-    std::lock_guard lock(mu_);
-    maybe_reload();
+std::optional<core::ScramCredentials> UserTable::scram(std::string_view user, core::Hash h) {
     auto it = users_.find(user);
     if (it == users_.end()) return std::nullopt;
     const UserEntry& e = it->second;
     if (h == Hash::sha256 && e.has_sha256) return e.sha256;
     if (h == Hash::sha512 && e.has_sha512) return e.sha512;
     return std::nullopt;
+}
+
+bool PasswordFile::verify(std::string_view user, std::string_view password) {
+    std::lock_guard lock(mu_);
+    maybe_reload();
+    return users_.verify(user, password);
+}
+
+std::optional<core::ScramCredentials> PasswordFile::scram(std::string_view user, core::Hash h) {
+    std::lock_guard lock(mu_);
+    maybe_reload();
+    return users_.scram(user, h);
 }
 
 size_t PasswordFile::size() {

@@ -39,6 +39,18 @@ std::optional<Users> parse_password_file(std::string_view text, std::string& err
 std::string scram_line(std::string_view user, std::string_view password, uint32_t iterations);
 bool verify_entry(const UserEntry& e, std::string_view password);
 
+// Parsed users as a UserStore (tests, fuzzing); PasswordFile serves from one of these.
+class UserTable final : public core::UserStore {
+  public:
+    explicit UserTable(Users users = {}) : users_(std::move(users)) {}
+    bool verify(std::string_view user, std::string_view password) override;
+    std::optional<core::ScramCredentials> scram(std::string_view user, core::Hash h) override;
+    size_t size() const { return users_.size(); }
+
+  private:
+    Users users_;
+};
+
 // The file as a UserStore, reloaded when it changes on disk (checked at most once a second,
 // when a client authenticates); a file that stops parsing keeps the last good users.
 class PasswordFile final : public core::UserStore {
@@ -54,7 +66,7 @@ class PasswordFile final : public core::UserStore {
     void maybe_reload();
     std::string path_;
     std::mutex mu_;  // the HTTP endpoint may ask from its own thread
-    Users users_;
+    UserTable users_;
     uint64_t stamp_ = 0;
     Throttle check_;
 };

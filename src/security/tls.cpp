@@ -235,7 +235,6 @@ void TlsProfile::load() {
         if (ca) c->ctx_verify = ctx(true);
     }
     ctx_ = std::move(c);
-    ++generation_;
 }
 
 void TlsProfile::refresh() {

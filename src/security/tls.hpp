@@ -61,7 +61,6 @@ class TlsProfile {
     pn_ssl_domain_t* amqp_client(bool verify_hostname);
     // MQTT/HTTP listener.
     SSL_CTX* server_ctx(bool verify_peer);
-    uint64_t generation() const { return generation_; }
 
   private:
     struct Contexts;
@@ -70,7 +69,6 @@ class TlsProfile {
     std::unique_ptr<Contexts> ctx_;
     uint64_t stamp_ = 0;  // the files' stamps, combined
     Throttle check_;
-    uint64_t generation_ = 0;
 };
 
 }  // namespace trestle::security

@@ -332,7 +332,12 @@ def main():
                 kafka.command("down 1")
                 ctx.journal.add("kafka", "broker down")
                 broker_down_until = now + rng.uniform(2, 6)
-            time.sleep(0.2)  # the pace of the management queries
+            # The pace of the management queries; a router that dies ends the loop at once.
+            try:
+                router.process.wait(0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
         if broker_down_until:
             kafka.command("up 1")
             ctx.journal.add("kafka", "broker up")
@@ -397,7 +402,10 @@ def main():
         if failures and args.linger:
             print("chaos: lingering %g s; the router's ports: %s" % (args.linger, ctx.ports))
             sys.stdout.flush()
-            time.sleep(args.linger)  # for a person to look at the failed router
+            try:  # for a person to look at the failed router, until it ends or time is up
+                router.process.wait(args.linger)
+            except subprocess.TimeoutExpired:
+                pass
         alive = router.alive()
         code = router.stop()
         report = router.sanitizer_report()

@@ -2,6 +2,7 @@
 right, wrong and missing credentials, plaintext on TLS ports, TLS handshakes cut off or fed
 garbage, AMQP over TLS with SASL exchanges broken off. Every refusal must be one: a CONNACK that
 accepts a wrong password is an error."""
+import select
 import socket
 import ssl
 import time
@@ -59,7 +60,8 @@ class SecurityChaos(ChaosClient):
                 s.sendall(self.hello[:cut])
                 if rng.random() < 0.5:
                     s.sendall(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64))))
-                time.sleep(rng.uniform(0, 0.05))
+                # Stalled mid-handshake until the router answers or closes, or a random while.
+                select.select([s], [], [], rng.uniform(0, 0.05))
                 rst_close(s)
         else:
             self.amqp_tls()

@@ -14,25 +14,10 @@ using namespace trestle::security;
 
 namespace {
 
-class OneUser final : public core::UserStore {
-  public:
-    OneUser() {
-        std::string error;
-        users_ = *parse_password_file(scram_line("user", "pencil", 64), error);
-    }
-    bool verify(std::string_view u, std::string_view p) override {
-        auto it = users_.find(u);
-        return it != users_.end() && verify_entry(it->second, p);
-    }
-    std::optional<core::ScramCredentials> scram(std::string_view u, core::Hash h) override {
-        auto it = users_.find(u);
-        if (it == users_.end()) return std::nullopt;
-        return h == core::Hash::sha256 ? it->second.sha256 : it->second.sha512;
-    }
-
-  private:
-    Users users_;
-};
+UserTable one_user() {
+    std::string error;
+    return UserTable(*parse_password_file(scram_line("user", "pencil", 64), error));
+}
 
 // The iteration count a server-first message asks for (0 if none): the client honours up to a
 // million, too slow to fuzz.
@@ -49,7 +34,7 @@ uint64_t iterations(std::string_view m) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
-    static OneUser store;
+    static UserTable store = one_user();
     Hash h = (data[0] & 1) ? Hash::sha512 : Hash::sha256;
     std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
     size_t cut = in.find('\0');

@@ -16,29 +16,12 @@ using namespace trestle::security;
 namespace {
 
 // A store over parsed lines.
-class Store final : public core::UserStore {
-  public:
-    explicit Store(const std::string& text) {
-        std::string error;
-        auto u = parse_password_file(text, error);
-        EXPECT_TRUE(u) << error;
-        if (u) users_ = std::move(*u);
-    }
-    bool verify(std::string_view user, std::string_view password) override {
-        auto it = users_.find(user);
-        return it != users_.end() && verify_entry(it->second, password);
-    }
-    std::optional<core::ScramCredentials> scram(std::string_view user, core::Hash h) override {
-        auto it = users_.find(user);
-        if (it == users_.end()) return std::nullopt;
-        if (h == core::Hash::sha256 && it->second.has_sha256) return it->second.sha256;
-        if (h == core::Hash::sha512 && it->second.has_sha512) return it->second.sha512;
-        return std::nullopt;
-    }
-
-  private:
-    Users users_;
-};
+UserTable store_of(const std::string& text) {
+    std::string error;
+    auto u = parse_password_file(text, error);
+    EXPECT_TRUE(u) << error;
+    return UserTable(u ? std::move(*u) : Users{});
+}
 
 // The whole exchange; returns the server's error ("" on success).
 std::string exchange(Hash h, core::UserStore& store, const std::string& user,
@@ -88,7 +71,8 @@ TEST(Crypto, Base64IsStrict) {
 }
 
 TEST(Scram, BothHashesRoundTripAndWrongPasswordsFail) {
-    Store store(scram_line("alice", "s3cret", 4096) + "\n" + scram_line("bob,=x", "pw", 4096));
+    UserTable store =
+        store_of(scram_line("alice", "s3cret", 4096) + "\n" + scram_line("bob,=x", "pw", 4096));
     for (Hash h : {Hash::sha256, Hash::sha512}) {
         EXPECT_EQ(exchange(h, store, "alice", "s3cret"), "");
         EXPECT_NE(exchange(h, store, "alice", "wrong"), "");
@@ -124,7 +108,7 @@ TEST(Scram, MalformedMessagesAreErrors) {
         EXPECT_FALSE(error.empty()) << bad;
     }
     // A final message whose nonce is not the server's is refused.
-    Store store(scram_line("alice", "s3cret", 4096));
+    UserTable store = store_of(scram_line("alice", "s3cret", 4096));
     ScramServer server(Hash::sha256, store);
     ASSERT_TRUE(server.client_first("n,,n=alice,r=abc", error));
     EXPECT_FALSE(server.client_final("c=biws,r=abcdef,p=AAAA", error));
@@ -135,7 +119,7 @@ TEST(PasswordFile, MosquittoFilesVerifyAsTheyAre) {
     const char* pbkdf2 =
         "bob:$7$101$rG+MddOdk2uAqr+3$Z7eAtuyyg7lreGHo7gcf3qftQMnP2pT+sBVB0pWcyrMRdFPUnezM41zwmqDDE"
         "SG9Y2N+uGRVJLMnzOGdPpbRqA==";
-    Store store(std::string(pbkdf2) + "\n");
+    UserTable store = store_of(std::string(pbkdf2) + "\n");
     EXPECT_FALSE(store.verify("bob", "bob-pw"));  // that line's password was bobpw
     EXPECT_TRUE(store.verify("bob", "bobpw"));
     EXPECT_FALSE(store.verify("alice", "bobpw"));
