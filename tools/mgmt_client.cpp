@@ -124,10 +124,14 @@ class Client : public proton::messaging_handler {
     void on_container_start(proton::container& c) override {
         container_ = &c;
         proton::connection_options co;
-        if (o_.sasl_mechanisms.empty()) {
+        if (o_.sasl_mechanisms.empty() && o_.user.empty()) {
             co.sasl_enabled(false);
         } else {
-            co.sasl_enabled(true).sasl_allowed_mechs(o_.sasl_mechanisms);
+            // A user name alone means PLAIN, as qdstat does (Proton's client side has no SCRAM
+            // without Cyrus); over plaintext too, as qdstat's Python Proton allows.
+            co.sasl_enabled(true).sasl_allowed_mechs(
+                o_.sasl_mechanisms.empty() ? std::string("PLAIN") : o_.sasl_mechanisms);
+            co.sasl_allow_insecure_mechs(true);
             if (!o_.user.empty()) co.user(o_.user);
             if (!o_.password.empty()) co.password(o_.password);
         }
@@ -182,6 +186,18 @@ class Client : public proton::messaging_handler {
     void on_connection_error(proton::connection& c) override {
         if (error.empty()) error = "Connection closed by " + o_.url + ": " + c.error().what();
     }
+    // A link the router refused (a policy that denies $management, say): say why and stop.
+    void on_sender_error(proton::sender& l) override {
+        if (error.empty()) error = "The router refused $management: " + l.error().what();
+        conn_.close();
+    }
+    void on_receiver_error(proton::receiver& l) override {
+        if (error.empty()) error = "The router refused a reply address: " + l.error().what();
+        conn_.close();
+    }
+    void on_error(const proton::error_condition& e) override {
+        if (error.empty()) error = e.what();
+    }
     void on_tracker_reject(proton::tracker&) override {
         if (error.empty()) error = "The router rejected a management request";
         conn_.close();
@@ -233,7 +249,11 @@ std::vector<MgmtResponse> management_call(const MgmtOptions& o,
             c.stop();
         }
     });
-    c.run();
+    try {
+        c.run();
+    } catch (const std::exception& e) {
+        if (client.error.empty()) client.error = e.what();
+    }
     {
         std::lock_guard<std::mutex> lock(m);
         finished = true;
@@ -305,7 +325,7 @@ const char* const connection_options_usage =
     "      --ssl-key FILE              its private key (PEM)\n"
     "      --ssl-password PASS, --ssl-password-file FILE   the key's password\n"
     "      --ssl-disable-peer-name-verify   trust the certificate whatever its host name\n"
-    "      --sasl-mechanisms MECHS     SASL mechanisms (default: no SASL layer)\n"
+    "      --sasl-mechanisms MECHS     SASL mechanisms (default: none; PLAIN with a user name)\n"
     "      --sasl-username USER, --sasl-password PASS, --sasl-password-file FILE\n";
 
 bool connection_option(const std::string& arg, const std::string& key,

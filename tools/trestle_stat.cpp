@@ -32,6 +32,9 @@ const char* k_usage =
     "      --mqtt            MQTT sessions\n"
     "      --retained        retained messages\n"
     "      --kafka           Kafka routes (produced, in flight, consumed, lag)\n"
+    "  -p, --policy          policy settings and status\n"
+    "      --vhosts          policy vhosts\n"
+    "      --vhoststats      denials per vhost and per user\n"
     "\n"
     "Options:\n"
     "      --limit N         at most N rows (0 = no limit)\n"
@@ -48,11 +51,16 @@ void usage(FILE* f) {
 
 struct Table {
     std::string title;
+    std::string empty;  // printed instead of an empty table (qdstat's "No Vhosts")
     std::vector<std::string> heads;
     std::vector<std::vector<std::string>> rows;
 };
 
 void print(const Table& t, bool csv) {
+    if (t.rows.empty() && !t.empty.empty()) {
+        std::printf("%s\n", t.empty.c_str());
+        return;
+    }
     std::printf("%s\n", t.title.c_str());
     if (csv) {
         auto line = [](const std::vector<std::string>& cells, bool quote_empty) {
@@ -202,6 +210,12 @@ int main(int argc, char** argv) {
             view = "retained";
         else if (a == "--kafka")
             view = "kafka";
+        else if (a == "-p" || a == "--policy")
+            view = "policy";
+        else if (a == "--vhosts")
+            view = "vhosts";
+        else if (a == "--vhoststats")
+            view = "vhoststats";
         else if (a == "--csv")
             csv = true;
         else if (a == "-v" || a == "--verbose") {
@@ -413,6 +427,80 @@ int main(int argc, char** argv) {
                 auto g = [&](const char* n) { return cell(r.get(row, n)); };
                 std::string address = g("prefix").empty() ? g("pattern") : g("prefix");
                 t.rows.push_back({address, g("direction"), g("distribution"), g("operStatus")});
+            }
+        } else if (view == "policy") {
+            Rows r = query(o, "org.apache.qpid.dispatch.policy", {}, 0);
+            const json::Array& row = r.rows.at(0);
+            auto g = [&](const char* n) { return cell(r.get(row, n)); };
+            Table c;
+            c.title = "Policy Configuration";
+            c.heads = {"attr", "value"};
+            c.rows = {{"Maximum Concurrent Connections", g("maxConnections")},
+                      {"Maximum Message Size", g("maxMessageSize")},
+                      {"Enable Vhost Policy", g("enableVhostPolicy")},
+                      {"Default Vhost", g("defaultVhost")}};
+            print(c, csv);
+            std::printf("\n");
+            t.title = "Policy Status";
+            t.heads = {"attr", "value"};
+            t.rows = {{"Connections Processed", g("connectionsProcessed")},
+                      {"Connections Denied", g("connectionsDenied")},
+                      {"Connections Current", g("connectionsCurrent")},
+                      {"Links Denied", g("linksDenied")},
+                      {"Maximum Message Size Denied", g("maxMessageSizeDenied")},
+                      {"Total Denials", g("totalDenials")}};
+        } else if (view == "vhosts") {
+            Rows r = query(o, "org.apache.qpid.dispatch.vhost", {}, limit);
+            t.title = "Vhosts";
+            t.empty = "No Vhosts";
+            t.heads = {"hostname",
+                       "maxConnections",
+                       "maxMessageSize",
+                       "maxConnectionsPerUser",
+                       "maxConnectionsPerHost",
+                       "allowUnknownUser",
+                       "groups"};
+            for (const auto& row : r.rows) {
+                auto g = [&](const char* n) { return cell(r.get(row, n)); };
+                const json::Value& groups = r.get(row, "groups");
+                t.rows.push_back(
+                    {g("hostname"), g("maxConnections"), g("maxMessageSize"),
+                     g("maxConnectionsPerUser"), g("maxConnectionsPerHost"), g("allowUnknownUser"),
+                     std::to_string(groups.is_object() ? groups.as_object().size() : 0)});
+            }
+        } else if (view == "vhoststats") {
+            Rows r = query(o, "org.apache.qpid.dispatch.vhost", {}, limit);
+            t.title = "Vhost Stats";
+            t.empty = "No Vhost Stats";
+            t.heads = {"hostname",           "connectionsApproved",
+                       "connectionsDenied",  "connectionsCurrent",
+                       "sessionDenied",      "senderDenied",
+                       "receiverDenied",     "messageDenied",
+                       "subscriptionDenied", "maxMessageSizeDenied",
+                       "managementDenied"};
+            Table users;
+            users.title = "Vhost User Denials";
+            users.heads = {"vhost", "user", "denials"};
+            for (const auto& row : r.rows) {
+                auto g = [&](const char* n) { return cell(r.get(row, n)); };
+                t.rows.push_back({g("hostname"), g("connectionsApproved"), g("connectionsDenied"),
+                                  g("connectionsCurrent"), g("sessionDenied"), g("senderDenied"),
+                                  g("receiverDenied"), g("messageDenied"), g("subscriptionDenied"),
+                                  g("maxMessageSizeDenied"), g("managementDenied")});
+                const json::Value& per = r.get(row, "perUserDenials");
+                if (per.is_object())
+                    for (const auto& [user, kinds] : per.as_object()) {
+                        std::string text;
+                        if (kinds.is_object())
+                            for (const auto& [k, v] : kinds.as_object())
+                                text += (text.empty() ? "" : " ") + k + "=" + cell(v);
+                        users.rows.push_back({g("hostname"), user, text});
+                    }
+            }
+            if (!users.rows.empty()) {
+                print(t, csv);
+                std::printf("\n");
+                t = std::move(users);
             }
         } else if (view == "mqtt") {
             Rows r = query(o, "io.trestle.mqttSession", {}, limit);

@@ -248,7 +248,13 @@ static void read_properties(Reader& r, size_t section_end, MessageLayout& out) {
     if (!count || list_end > section_end) return;
     // Fields: message-id, user-id, to, subject, reply-to, ...
     for (uint32_t i = 0; i < *count && i < 5 && r.offset() < list_end; ++i) {
-        if (i == 2 || i == 3 || i == 4) {
+        if (i == 1) {
+            bool null = false;
+            auto v = r.read_bytes_like(&null);
+            if (!v) return;
+            out.user_id = *v;
+            out.has_user_id = !null;
+        } else if (i == 2 || i == 3 || i == 4) {
             auto v = r.read_bytes_like();
             if (!v) return;  // not string-like: the message has no usable address here
             if (i == 2) out.to = *v;

@@ -36,6 +36,8 @@ struct Span {
 struct MessageLayout {
     Span header, delivery_annotations, message_annotations, properties, application_properties,
         body, footer;
+    std::string_view user_id;  // properties.user-id (binary)
+    bool has_user_id = false;
     std::string_view to;        // properties.to when it is a string or symbol
     std::string_view reply_to;  // properties.reply-to
     std::string_view subject;

@@ -267,6 +267,21 @@ void AmqpConnection::handle(pn_event_t* e) {
             break;
         case PN_SESSION_REMOTE_OPEN: {
             pn_session_t* s = pn_event_session(e);
+            if (policy_ && (pn_session_state(s) & PN_LOCAL_UNINIT) &&
+                policy_->sessions >= policy_->max_sessions()) {
+                core::ErrorCondition err = policy_->deny(
+                    core::Denial::session, "session limit of the policy reached (maxSessions " +
+                                               std::to_string(policy_->max_sessions()) + ")");
+                err.name = core::condition::resource_limit;
+                logger().info("[C{}] session refused: {}", log_id_, err.description);
+                pn_session_open(s);
+                set_condition(pn_session_condition(s), err);
+                pn_session_close(s);
+                break;
+            }
+            if (policy_ && (pn_session_state(s) & PN_LOCAL_UNINIT) &&
+                policy_sessions_.insert(s).second)
+                policy_->sessions++;
             if (pn_session_state(s) & PN_LOCAL_UNINIT) {
                 if (settings_.max_session_frames)
                     pn_session_set_incoming_capacity(
@@ -304,6 +319,7 @@ void AmqpConnection::handle(pn_event_t* e) {
             auto* al = static_cast<AmqpLink*>(pn_link_get_context(l));
             if (al) {
                 pn_link_set_context(l, nullptr);
+                policy_forget(*al);
                 links_.erase(al);
                 delete al;
             }
@@ -359,6 +375,30 @@ void AmqpConnection::on_remote_open() {
     else
         info.connector = settings_.name;
     info.link_capacity = settings_.link_capacity;
+    if (side_ == Side::server && router_.policy().configured()) {
+        std::string vhost = settings_.policy_vhost;
+        if (const char* h = pn_connection_remote_hostname(c); vhost.empty() && h) vhost = h;
+        core::Admission adm =
+            router_.policy().admit(info.user, core::policy_host_of(remote_), vhost);
+        if (adm.refused) {
+            logs::get(logs::Module::SECURITY)
+                .warn("AMQP connection from {} (user '{}', vhost '{}') refused by policy: {}",
+                      remote_, info.user, vhost, adm.error.description);
+            policy_refused_ = true;
+            pn_connection_open(c);
+            set_condition(pn_connection_condition(c), adm.error);
+            pn_connection_close(c);
+            return;
+        }
+        policy_ = std::move(adm.ticket);
+        info.policy = policy_.get();
+        // The smaller of the listener's and the policy's maxMessageSize holds.
+        if (uint64_t m = policy_->max_message_size();
+            m && (!settings_.max_message_size || m < settings_.max_message_size)) {
+            settings_.max_message_size = m;
+            policy_size_limit_ = true;
+        }
+    }
     core_ = router_.connection_opened(std::move(info), *this);
     was_opened_ = true;
     if (pn_connection_state(c) & PN_LOCAL_UNINIT) pn_connection_open(c);
@@ -387,6 +427,8 @@ void AmqpConnection::on_transport_closed() {
         if (!close_logged_)
             logger().info("[C{}] connection {} {} closed: {}", log_id_,
                           side_ == Side::server ? "from" : "to", remote_, describe(err));
+    } else if (policy_refused_) {
+        logger().info("[C{}] connection from {} closed: refused by policy", log_id_, remote_);
     } else {
         logger().info("[C{}] connection {} {} failed before open: {}", log_id_,
                       side_ == Side::server ? "from" : "to", remote_, describe(err));

@@ -38,6 +38,7 @@ struct AmqpSettings {
     std::string virtual_host;                   // connector: hostname sent in open
     // Listener: every link is direct Kafka topic access in this dialect ("strimzi"): its
     // address goes to the Kafka adapter under the dialect's prefix ("$strimzi/").
+    std::string policy_vhost;  // listeners: the policy vhost, whatever the open hostname
     std::string kafka_dialect;
     // Largest incoming message (0 = no limit): advertised on attach, enforced by detaching.
     uint64_t max_message_size = 0;
@@ -111,6 +112,16 @@ class AmqpConnection final : public net::Flushable,
     pn_ssl_t* ssl_ = nullptr;  // Proton's TLS layer, when the listener/connector has a profile
     std::unique_ptr<SaslSession> sasl_;
     core::Connection* core_ = nullptr;
+    // Admitted by the policy (null: no policy, or an outgoing connection): asked about every
+    // session, attach and anonymous message.
+    std::unique_ptr<core::PolicyTicket> policy_;
+    std::unordered_set<pn_session_t*> policy_sessions_;  // counted against maxSessions
+    bool policy_refused_ = false;
+    bool policy_size_limit_ = false;  // maxMessageSize comes from the policy
+    std::string policy_last_target_;  // an anonymous sender's last allowed address
+    // Denied by the policy: refuses the attach and returns false (true: may go on).
+    bool policy_allows(AmqpLink& al, const core::AttachRequest& req);
+    void policy_forget(AmqpLink& al);
     std::unordered_set<AmqpLink*> links_;
     pn_session_t* routed_session_ = nullptr;  // session for links the core opens (link routing)
     FinishedFn on_finished_;

@@ -66,6 +66,7 @@ class AmqpLink final : public core::LinkPort {
     core::Link* core = nullptr;
     pn_link_t* attach_after = nullptr;  // open once this same-named link's detach is echoed
     bool anonymous = false;             // incoming link routed by each message's `to`
+    uint8_t policy_counted = 0;         // 1: counted as a sender, 2: as a receiver
     std::string partial;                // bytes of a multi-frame message received so far
     uint64_t next_tag = 0;
     // A sender link to `$lwt` (EnMasse's MQTT-over-AMQP wills): named by the client id, its

@@ -42,6 +42,7 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
     if (pn_link_is_receiver(l)) {
         const char* ta = pn_terminus_get_address(rtarget);
         if (ta && std::string_view(ta) == "$lwt") {
+            // The will's topic is checked when the will arrives (transfers.cpp).
             al->lwt = true;
             pn_terminus_copy(pn_link_target(l), rtarget);
             pn_terminus_copy(pn_link_source(l), pn_link_remote_source(l));
@@ -60,6 +61,7 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
     req.rcv_settle_mode = static_cast<core::ReceiverSettleMode>(pn_link_remote_rcv_settle_mode(l));
     pn_link_set_snd_settle_mode(l, pn_link_remote_snd_settle_mode(l));
     pn_link_set_rcv_settle_mode(l, pn_link_remote_rcv_settle_mode(l));
+    if (policy_ && !policy_allows(*al, req)) return;
     if (!settings_.kafka_dialect.empty()) {
         // Direct Kafka access: link routed to the Kafka adapter (an anonymous sender too: each
         // message's `to` names its topic there).
@@ -96,6 +98,50 @@ void AmqpConnection::on_link_remote_open(pn_link_t* l) {
             pn_link_close(l);
             break;
     }
+}
+
+bool AmqpConnection::policy_allows(AmqpLink& al, const core::AttachRequest& req) {
+    core::PolicyTicket& t = *policy_;
+    bool sender = req.direction == core::Direction::incoming;  // the client sends
+    const core::Terminus& term = req.routed_terminus();
+    std::string why;
+    if (sender) {
+        if (t.senders >= t.max_senders())
+            why = "sender limit of the policy reached (maxSenders " +
+                  std::to_string(t.max_senders()) + ")";
+        else if (!term.has_address && !t.allow_anonymous_sender())
+            why = "anonymous senders are not allowed";
+        else if (term.has_address && !t.allow_target(term.address))
+            why = "target '" + term.address + "' is not allowed";
+    } else {
+        if (t.receivers >= t.max_receivers())
+            why = "receiver limit of the policy reached (maxReceivers " +
+                  std::to_string(t.max_receivers()) + ")";
+        else if (term.dynamic && !t.allow_dynamic_source())
+            why = "dynamic sources are not allowed";
+        else if (!term.dynamic && !t.allow_source(term.address))
+            why = "source '" + term.address + "' is not allowed";
+    }
+    if (why.empty()) {
+        (sender ? t.senders : t.receivers)++;
+        al.policy_counted = sender ? 1 : 2;
+        return true;
+    }
+    core::ErrorCondition err =
+        t.deny(sender ? core::Denial::sender : core::Denial::receiver,
+               why + " for user '" + t.user() + "' (vhost '" + t.vhost() + "')");
+    logs::get(logs::Module::SECURITY)
+        .warn("[C{}] link '{}' refused by policy: {}", log_id_, req.name, err.description);
+    pn_link_open(al.pn);
+    set_condition(pn_link_condition(al.pn), err);
+    pn_link_close(al.pn);
+    return false;
+}
+
+void AmqpConnection::policy_forget(AmqpLink& al) {
+    if (!policy_ || !al.policy_counted) return;
+    (al.policy_counted == 1 ? policy_->senders : policy_->receivers)--;
+    al.policy_counted = 0;
 }
 
 void AmqpConnection::detach_core_link(AmqpLink& al, const core::ErrorCondition* err) {
@@ -137,6 +183,7 @@ void AmqpConnection::on_session_remote_close(pn_session_t* s) {
         if (al) detach_core_link(*al, nullptr);
     }
     if (s == routed_session_) routed_session_ = nullptr;
+    if (policy_ && policy_sessions_.erase(s)) policy_->sessions--;
     if (!(pn_session_state(s) & PN_LOCAL_CLOSED)) pn_session_close(s);
     pn_session_free(s);
 }

@@ -72,9 +72,11 @@ void AmqpConnection::on_delivery(pn_delivery_t* pd) {
 bool AmqpConnection::too_large(AmqpLink& al, size_t pending) {
     if (!settings_.max_message_size || al.partial.size() + pending <= settings_.max_message_size)
         return false;
-    core::ErrorCondition err{"amqp:link:message-size-exceeded",
-                             "a message larger than the listener's maxMessageSize (" +
-                                 std::to_string(settings_.max_message_size) + " bytes)"};
+    core::ErrorCondition err{
+        "amqp:link:message-size-exceeded",
+        "a message larger than the " + std::string(policy_size_limit_ ? "policy's" : "listener's") +
+            " maxMessageSize (" + std::to_string(settings_.max_message_size) + " bytes)"};
+    if (policy_size_limit_) policy_->deny(core::Denial::message_size, err.description);
     logger().info("[C{}] link '{}': {}", log_id_, pn_link_name(al.pn), err.description);
     al.partial.clear();
     al.partial.shrink_to_fit();
@@ -112,6 +114,16 @@ void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
     MessageLayout layout;
     std::string err = scan_message(msg->bytes(), layout);
     if (err.empty() && layout.to.empty()) err = "a will needs a topic (properties.to)";
+    if (err.empty() && policy_ && !policy_->allow_target(layout.to)) {
+        // Refused now, when it is set, not when it would fire.
+        core::ErrorCondition e = policy_->deny(
+            core::Denial::message, "will to '" + std::string(layout.to) + "' is not allowed");
+        logger().info("[C{}] will to '{}' denied by policy", log_id_, layout.to);
+        if (!pn_delivery_settled(pd)) apply_state(pd, core::DeliveryState::rejected(std::move(e)));
+        pn_delivery_settle(pd);
+        pn_link_flow(l, 1);
+        return;
+    }
     if (!err.empty()) {
         if (!pn_delivery_settled(pd))
             apply_state(pd, core::DeliveryState::rejected({"amqp:decode-error", err}));
@@ -203,8 +215,11 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
     bool settled = pn_delivery_settled(pd);
 
     std::string_view to;
-    if (reads_messages(al)) {
-        MessageLayout layout;
+    bool inspect = reads_messages(al);
+    // The message's user-id must be the connection's user unless the policy lets it proxy.
+    bool check_uid = policy_ && policy_->restricted() && !policy_->allow_user_id_proxy();
+    MessageLayout layout;
+    if (inspect || check_uid) {
         std::string err = scan_message(msg->bytes(), layout);
         if (!err.empty()) {
             // Cannot route what cannot be read: reject (or drop, if presettled) with the reason.
@@ -216,7 +231,35 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
             pn_link_flow(l, 1);
             return;
         }
+        if (check_uid && layout.has_user_id && layout.user_id != policy_->user()) {
+            core::ErrorCondition e =
+                policy_->deny(core::Denial::message, "user-id '" + std::string(layout.user_id) +
+                                                         "' is not the connection's user '" +
+                                                         policy_->user() + "' (allowUserIdProxy)");
+            logger().info("[C{}] message with user-id '{}' denied by policy", log_id_,
+                          layout.user_id);
+            if (!settled) apply_state(pd, core::DeliveryState::rejected(std::move(e)));
+            pn_delivery_settle(pd);
+            pn_link_flow(l, 1);
+            return;
+        }
+    }
+    if (inspect) {
         to = layout.to;
+        // An anonymous sender's messages each name their address: the policy's targets
+        // apply to each (qdrouterd does the same).
+        if (policy_ && al.anonymous && policy_->restricted() && to != policy_last_target_ &&
+            !policy_->allow_target(to)) {
+            core::ErrorCondition e = policy_->deny(
+                core::Denial::message, "target '" + std::string(to) +
+                                           "' is not allowed for user '" + policy_->user() + "'");
+            logger().info("[C{}] message to '{}' denied by policy", log_id_, to);
+            if (!settled) apply_state(pd, core::DeliveryState::rejected(std::move(e)));
+            pn_delivery_settle(pd);
+            pn_link_flow(l, 1);
+            return;
+        }
+        if (policy_ && al.anonymous) policy_last_target_.assign(to);  // senders repeat them
         mapping::inspect_amqp(*msg, layout, router_.now_ms());
     }
     router_.transfer(al.core, std::move(msg), to, settled, pd);

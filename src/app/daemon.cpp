@@ -14,6 +14,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "security/policy_config.hpp"
 #include "security/secret.hpp"
 
 namespace trestle::app {
@@ -70,6 +71,45 @@ void Daemon::add_security(const Entity& e) {
     }
 }
 
+void Daemon::add_policy(const Entity& e) {
+    if (e.boolean("enableVhostNamePatterns", false))
+        throw ConfigError(e.file, e.line_of("enableVhostNamePatterns"),
+                          "enableVhostNamePatterns is not supported by Trestle");
+    core::PolicySettings ps;
+    ps.max_connections = static_cast<uint32_t>(e.integer("maxConnections", ps.max_connections));
+    ps.max_message_size = static_cast<uint64_t>(e.integer("maxMessageSize", 0));
+    ps.enable_vhost_policy = e.boolean("enableVhostPolicy", false);
+    ps.default_vhost = e.str("defaultVhost", ps.default_vhost);
+    router_->policy().configure(ps);
+    policy_entities_.push_back(e);
+    policy_entities_.back().attributes["name"] = json::Value("policy");
+}
+
+void Daemon::add_vhost(const Entity& e) {
+    core::VhostSettings v;
+    v.hostname = e.str("hostname");
+    if (e.has("name") && e.str("name") != v.hostname)
+        throw ConfigError(e.file, e.line_of("name"), "a vhost's name is its hostname");
+    v.max_connections = static_cast<uint32_t>(e.integer("maxConnections", v.max_connections));
+    v.max_connections_per_user =
+        static_cast<uint32_t>(e.integer("maxConnectionsPerUser", v.max_connections_per_user));
+    v.max_connections_per_host =
+        static_cast<uint32_t>(e.integer("maxConnectionsPerHost", v.max_connections_per_host));
+    v.max_message_size = static_cast<uint64_t>(e.integer("maxMessageSize", 0));
+    v.allow_unknown_user = e.boolean("allowUnknownUser", false);
+    if (e.has("groups"))
+        if (std::string err = security::parse_policy_groups(e.attributes.at("groups"), v.groups);
+            !err.empty())
+            throw ConfigError(e.file, e.line_of("groups"), "vhost '" + v.hostname + "' " + err);
+    if (std::string err = router_->policy().set_vhost(std::move(v)); !err.empty())
+        throw ConfigError(e.file, e.line, err);
+    Entity stored = e;
+    stored.attributes["name"] = json::Value(e.str("hostname"));
+    std::erase_if(vhost_entities_,
+                  [&](const Entity& o) { return o.str("hostname") == e.str("hostname"); });
+    vhost_entities_.push_back(std::move(stored));
+}
+
 std::shared_ptr<security::TlsProfile> Daemon::tls_profile(const Entity& e) {
     if (!e.has("sslProfile")) return nullptr;
     auto it = tls_profiles_.find(e.str("sslProfile"));
@@ -109,6 +149,11 @@ amqp::AmqpSettings Daemon::amqp_settings(const Entity& e, bool listener) {
     s.handshake_timeout_ms =
         static_cast<uint32_t>(e.integer("initialHandshakeTimeoutSeconds", 0) * 1000);
     if (std::string d = e.str("kafkaDialect", "none"); d != "none") s.kafka_dialect = d;
+    s.policy_vhost = e.str("policyVhost");
+    if (!listener && e.has("policyVhost"))
+        throw ConfigError(e.file, e.line_of("policyVhost"),
+                          "policyVhost applies to listeners (a connector's connection is not "
+                          "checked by the policy)");
     // A message is held whole while it arrives, so a listener's default is a bound, not
     // "unlimited" (qdrouterd's 0 is safe there only because it streams). Connectors (to
     // brokers): no limit.
@@ -245,6 +290,7 @@ std::unique_ptr<Daemon::MqttListenerConfig> Daemon::make_mqtt_listener(const Ent
                           "useIdentityAsUsername needs requireCertificate: yes");
     st.users = user_store(e);
     st.allow_anonymous = e.boolean("allowAnonymous", st.users == nullptr);
+    st.policy_vhost = e.str("policyVhost");
     mc->entity = e;
     mc->entity.attributes["name"] = json::Value(st.name);
     return mc;
@@ -272,6 +318,33 @@ std::unique_ptr<Daemon::HttpListenerConfig> Daemon::make_http_listener(const Ent
     hc->settings.max_connections = static_cast<size_t>(e.integer("maxConnections"));
     hc->settings.idle_timeout_ms = static_cast<uint32_t>(e.integer("idleTimeoutSeconds") * 1000);
     hc->metrics_max_addresses = static_cast<size_t>(e.integer("metricsMaxAddresses"));
+    hc->tls = tls_profile(e);
+    if (hc->tls && hc->tls->settings().cert_file.empty())
+        throw ConfigError(
+            e.file, e.line_of("sslProfile"),
+            "sslProfile '" + hc->tls->settings().name + "' has no certFile: a listener needs one");
+    if (e.boolean("authenticatePeer", false)) {
+        hc->users = user_store(e);
+        if (!hc->users)
+            throw ConfigError(e.file, e.line_of("authenticatePeer"),
+                              "authenticatePeer needs a userStore");
+        if (!hc->tls && !e.boolean("allowInsecureAuthentication", false))
+            throw ConfigError(e.file, e.line_of("authenticatePeer"),
+                              "basic auth sends the password: give the httpListener an "
+                              "sslProfile, or set allowInsecureAuthentication: yes");
+    } else if (e.has("userStore")) {
+        throw ConfigError(e.file, e.line_of("userStore"),
+                          "userStore is used with authenticatePeer: yes");
+    }
+    if (hc->tls) {
+        auto tls = hc->tls;
+        hc->settings.tls = [tls]() -> SSL_CTX* {
+            tls->refresh();
+            SSL_CTX* c = tls->server_ctx(false);
+            if (c) SSL_CTX_up_ref(c);
+            return c;
+        };
+    }
     hc->entity = e;
     hc->entity.attributes["name"] = json::Value(hc->settings.name);
     return hc;
@@ -370,6 +443,20 @@ Daemon::Daemon(const std::vector<Entity>& config, std::shared_ptr<LogRing> log)
     for (const auto& e : config)
         if (e.type->short_name == "sslProfile" || e.type->short_name == "userStore")
             add_security(e);
+    for (const auto& e : config)
+        if (e.type->short_name == "policy") add_policy(e);
+    for (const auto& e : config) {
+        if (e.type->short_name != "vhost") continue;
+        for (const auto& o : vhost_entities_)
+            if (o.str("hostname") == e.str("hostname"))
+                throw ConfigError(e.file, e.line,
+                                  "vhost '" + e.str("hostname") + "' is defined twice");
+        add_vhost(e);
+    }
+    if (!vhost_entities_.empty() && !router_->policy().settings().enable_vhost_policy)
+        spdlog::warn(
+            "vhost sections are configured but policy enableVhostPolicy is not set: "
+            "they are not applied");
     for (const auto& e : config)
         if (e.type->short_name == "connector") connector_configs_.push_back(make_connector(e));
     for (const auto& e : config) {

@@ -69,6 +69,8 @@ class Daemon final : private View, private Operations {
         uint16_t port;
         http::Settings settings;
         size_t metrics_max_addresses = 1000;
+        std::shared_ptr<security::TlsProfile> tls;
+        std::shared_ptr<security::PasswordFile> users;  // authenticatePeer: basic auth
         management::Entity entity;
         std::shared_ptr<net::TcpListener> listener;
         std::unique_ptr<http::Endpoint> endpoint;
@@ -86,6 +88,9 @@ class Daemon final : private View, private Operations {
     // Entity -> running object; throw management::ConfigError (CREATE turns it into 400).
     amqp::AmqpSettings amqp_settings(const management::Entity& e, bool listener);
     void add_security(const management::Entity& e);  // sslProfile, userStore
+    void add_policy(const management::Entity& e);
+    // A vhost entity into the core's policy (replacing one of the same hostname).
+    void add_vhost(const management::Entity& e);
     // The sslProfile an entity names (nullptr if none); ConfigError if it is not configured.
     std::shared_ptr<security::TlsProfile> tls_profile(const management::Entity& e);
     // The userStore an entity names, or the only one; nullptr if none.
@@ -97,6 +102,9 @@ class Daemon final : private View, private Operations {
     std::string start_http_listener(HttpListenerConfig& hc);
     // What the HTTP endpoints answer (http_views.cpp).
     http::Response http_request(const http::Request& req, const HttpListenerConfig& hc);
+    bool basic_auth_ok(const http::Request& req, const HttpListenerConfig& hc);
+    uint64_t http_auth_failures_ = 0;
+    uint64_t http_auth_failures() const override { return http_auth_failures_; }
     size_t connections_on(const ListenerConfig& lc) const;
 
     // View (daemon_view.cpp)
@@ -113,6 +121,8 @@ class Daemon final : private View, private Operations {
     // Operations (operations.cpp)
     Status create(std::string_view type, const management::Entity& e, json::Object& row) override;
     Status remove(std::string_view type, const std::string& name) override;
+    Status update(std::string_view type, const std::string& name,
+                  const json::Object& changes) override;
     Status close_connection(const std::string& identity) override;
     Status end_mqtt_session(const std::string& client_id) override;
     void add_address(const management::Entity& e);
@@ -136,7 +146,8 @@ class Daemon final : private View, private Operations {
     // Deleted MQTT listeners: their settings stay referenced by the connections they accepted.
     std::vector<std::unique_ptr<MqttListenerConfig>> retired_mqtt_;
     std::vector<management::Entity> router_entities_, address_entities_, link_route_entities_,
-        kafka_entities_, kafka_route_entities_, ssl_profile_entities_, user_store_entities_;
+        kafka_entities_, kafka_route_entities_, ssl_profile_entities_, user_store_entities_,
+        policy_entities_, vhost_entities_;
     std::map<std::string, std::shared_ptr<security::TlsProfile>, std::less<>> tls_profiles_;
     std::map<std::string, std::shared_ptr<security::PasswordFile>, std::less<>> user_stores_;
     std::shared_ptr<LogRing> log_;

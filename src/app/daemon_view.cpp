@@ -34,6 +34,8 @@ const std::vector<management::Entity>& Daemon::entities(std::string_view type) c
     if (type == "kafkaRoute") return kafka_route_entities_;
     if (type == "sslProfile") return ssl_profile_entities_;
     if (type == "userStore") return user_store_entities_;
+    if (type == "policy") return policy_entities_;
+    if (type == "vhost") return vhost_entities_;
     return none;
 }
 

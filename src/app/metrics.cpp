@@ -163,9 +163,40 @@ std::string metrics(const View& view, size_t max_addresses) {
              d(amqp::SaslSession::counters().failed));
     x.sample("trestle_authentication_failures_total", {{"protocol", "mqtt"}},
              d(view.mqtt().auth_failures));
+    x.sample("trestle_authentication_failures_total", {{"protocol", "http"}},
+             d(view.http_auth_failures()));
     x.family("trestle_authentications_total", "counter", "AMQP SASL exchanges that succeeded.");
     x.sample("trestle_authentications_total", {{"protocol", "amqp"}},
              d(amqp::SaslSession::counters().succeeded));
+
+    // Policy: denials per vhost, user and kind (users bounded by the policy's tracking).
+    if (const core::Policy& pol = view.router().policy(); pol.configured()) {
+        x.family("trestle_policy_connections", "gauge", "User connections the policy counts.");
+        x.sample("trestle_policy_connections", {}, d(pol.connections_current()));
+        x.family("trestle_policy_denials_total", "counter",
+                 "Refusals by the policy: connections, sessions, senders, receivers, messages, "
+                 "subscriptions, message sizes, management writes.");
+        if (pol.connections_denied())
+            x.sample("trestle_policy_denials_total",
+                     {{"vhost", ""}, {"user", ""}, {"kind", "connection"}},
+                     d(pol.connections_denied() - [&] {
+                         uint64_t in_vhosts = 0;
+                         for (const auto& n : pol.vhost_names())
+                             in_vhosts += pol.stats(n)->connections_denied;
+                         return in_vhosts;
+                     }()));
+        for (const auto& name : pol.vhost_names()) {
+            const core::VhostStats* st = pol.stats(name);
+            for (const auto& [user, c] : st->by_user)
+                for (size_t i = 0; i < core::denial_kinds; ++i)
+                    if (c.n[i])
+                        x.sample("trestle_policy_denials_total",
+                                 {{"vhost", name},
+                                  {"user", user},
+                                  {"kind", std::string(core::to_string(core::Denial(i)))}},
+                                 d(c.n[i]));
+        }
+    }
 
     // Listeners
     std::vector<ListenerState> listeners;

@@ -72,6 +72,13 @@ Status Daemon::create(std::string_view type, const Entity& e, json::Object& row)
             kafka_route_entities_.push_back(stored);
             row = entity_row(stored);
             logger().info("management: kafkaRoute '{}' created", r.name);
+        } else if (type == "vhost") {
+            if (router_->policy().vhost(e.str("hostname")))
+                return Status::error(status::bad_request,
+                                     "vhost '" + e.str("hostname") + "' exists: UPDATE it");
+            add_vhost(e);
+            row = entity_row(vhost_entities_.back());
+            logger().info("management: vhost '{}' created", e.str("hostname"));
         } else {
             return Status::error(status::bad_request, "cannot create a " + std::string(type));
         }
@@ -136,7 +143,31 @@ Status Daemon::remove(std::string_view type, const std::string& name) {
         logger().info("management: kafkaRoute '{}' deleted", name);
         return {};
     }
+    if (type == "vhost") {
+        if (!router_->policy().remove_vhost(name))
+            return Status::error(status::not_found, "no such vhost");
+        std::erase_if(vhost_entities_, [&](const Entity& e) { return e.str("hostname") == name; });
+        logger().info("management: vhost '{}' deleted", name);
+        return {};
+    }
     return Status::error(status::bad_request, "cannot delete a " + std::string(type));
+}
+
+Status Daemon::update(std::string_view type, const std::string& name, const json::Object& changes) {
+    if (type != "vhost")
+        return Status::error(status::bad_request, "cannot update a " + std::string(type));
+    auto it = std::find_if(vhost_entities_.begin(), vhost_entities_.end(),
+                           [&](const Entity& e) { return e.str("hostname") == name; });
+    if (it == vhost_entities_.end()) return Status::error(status::not_found, "no such vhost");
+    Entity e = *it;
+    for (const auto& [k, v] : changes) e.attributes[k] = v;
+    try {
+        add_vhost(e);
+    } catch (const ConfigError& ce) {
+        return bad(ce);
+    }
+    logger().info("management: vhost '{}' updated (new connections get its rules)", name);
+    return {};
 }
 
 Status Daemon::close_connection(const std::string& id) {

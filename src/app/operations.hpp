@@ -21,6 +21,9 @@ class Operations {
     virtual Status create(std::string_view type, const management::Entity& e,
                           json::Object& row) = 0;
     virtual Status remove(std::string_view type, const std::string& name) = 0;
+    // UPDATE of a configured entity's writable attributes (vhost).
+    virtual Status update(std::string_view type, const std::string& name,
+                          const json::Object& changes) = 0;
     // `identity` as the connection entity shows it.
     virtual Status close_connection(const std::string& identity) = 0;
     virtual Status end_mqtt_session(const std::string& client_id) = 0;

@@ -48,6 +48,8 @@ class View {
     // listener, mqttListener or httpListener.
     virtual std::vector<ListenerState> listeners(std::string_view type) const = 0;
     virtual std::vector<ConnectorState> connectors() const = 0;
+    // HTTP basic auth refusals (httpListener authenticatePeer).
+    virtual uint64_t http_auth_failures() const = 0;
     // Why the router is not ready (empty: ready): /readyz.
     virtual std::vector<std::string> not_ready() const = 0;
 

@@ -6,6 +6,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <optional>
 #include <sstream>
@@ -40,7 +41,8 @@ Reply error_reply(bhttp::status st, std::string text) {
 }
 
 // The response to a parsed request: method check, then the handler; HEAD gets GET's headers.
-Reply respond(const bhttp::request<bhttp::empty_body>& req, const Handler& handler) {
+Reply respond(const bhttp::request<bhttp::empty_body>& req, const Handler& handler,
+              bool encrypted = false) {
     if (req.version() != 10 && req.version() != 11)
         return error_reply(bhttp::status::http_version_not_supported,
                            "HTTP/1.0 and HTTP/1.1 are served");
@@ -53,9 +55,12 @@ Reply respond(const bhttp::request<bhttp::empty_body>& req, const Handler& handl
     }
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
-    Response out = handler(Request{head ? "HEAD" : "GET", path});
+    auto auth = req[bhttp::field::authorization];
+    Response out = handler(Request{head ? "HEAD" : "GET", path,
+                                   std::string_view(auth.data(), auth.size()), encrypted});
     Reply r{static_cast<bhttp::status>(out.status), req.version()};
     r.set(bhttp::field::content_type, out.content_type);
+    if (!out.www_authenticate.empty()) r.set(bhttp::field::www_authenticate, out.www_authenticate);
     r.set(bhttp::field::cache_control, "no-store");
     r.keep_alive(req.keep_alive());
     if (head) {
@@ -88,25 +93,59 @@ struct Endpoint::Shared {
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection: plain (beast::tcp_stream) or TLS (beast::ssl_stream over one).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
   public:
+    static constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
     Session(asio::ip::tcp::socket s, std::shared_ptr<Endpoint::Shared> shared)
         : stream_(std::move(s)), shared_(std::move(shared)), buffer_(max_header_bytes) {
-        shared_->streams.insert(&stream_);
+        shared_->streams.insert(&lowest());
     }
-    ~Session() { shared_->streams.erase(&stream_); }
+    // TLS: the stream is made with the context, which must outlive it.
+    Session(asio::ip::tcp::socket s, std::shared_ptr<Endpoint::Shared> shared,
+            std::unique_ptr<asio::ssl::context> ctx)
+        : ctx_(std::move(ctx)),
+          stream_(std::move(s), *ctx_),
+          shared_(std::move(shared)),
+          buffer_(max_header_bytes) {
+        shared_->streams.insert(&lowest());
+    }
+    ~Session() { shared_->streams.erase(&lowest()); }
+
+    void start() {
+        if constexpr (tls) {
+            lowest().expires_after(std::chrono::milliseconds(shared_->settings.idle_timeout_ms));
+            stream_.async_handshake(asio::ssl::stream_base::server,
+                                    [self = this->shared_from_this()](beast::error_code ec) {
+                                        if (ec) {
+                                            // Plaintext HTTP, an untrusting client, old TLS.
+                                            logger().info("http '{}': TLS handshake failed: {}",
+                                                          self->shared_->settings.name,
+                                                          ec.message());
+                                            return self->close();
+                                        }
+                                        self->read();
+                                    });
+        } else {
+            read();
+        }
+    }
+
+  private:
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
     void read() {
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(max_header_bytes));
         parser_->body_limit(0);
-        stream_.expires_after(std::chrono::milliseconds(shared_->settings.idle_timeout_ms));
+        lowest().expires_after(std::chrono::milliseconds(shared_->settings.idle_timeout_ms));
         bhttp::async_read(
             stream_, buffer_, *parser_,
-            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+            [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
-  private:
     void on_read(beast::error_code ec) {
         if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
@@ -120,14 +159,14 @@ class Session : public std::enable_shared_from_this<Session> {
             logger().debug("http '{}': bad request: {}", shared_->settings.name, ec.message());
             return write(parse_error_reply(ec));
         }
-        write(respond(parser_->get(), shared_->handler));
+        write(respond(parser_->get(), shared_->handler, tls));
     }
 
     void write(Reply r) {
         reply_ = std::move(r);
-        stream_.expires_after(std::chrono::milliseconds(shared_->settings.idle_timeout_ms));
+        lowest().expires_after(std::chrono::milliseconds(shared_->settings.idle_timeout_ms));
         bhttp::async_write(stream_, reply_,
-                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                           [self = this->shared_from_this()](beast::error_code ec, size_t) {
                                if (ec || !self->reply_.keep_alive()) return self->close();
                                self->read();
                            });
@@ -135,11 +174,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
     void close() {
         beast::error_code ignored;
-        stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-        stream_.close();
+        lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        lowest().close();
     }
 
-    beast::tcp_stream stream_;
+    std::unique_ptr<asio::ssl::context> ctx_;  // TLS only; declared before the stream
+    Stream stream_;
     std::shared_ptr<Endpoint::Shared> shared_;
     beast::flat_buffer buffer_;
     std::optional<Parser> parser_;
@@ -165,7 +205,23 @@ void Endpoint::accept(asio::ip::tcp::socket s) {
         s.close(ignored);
         return;
     }
-    std::make_shared<Session>(std::move(s), shared_)->read();
+    if (!shared_->settings.tls) {
+        std::make_shared<Session<beast::tcp_stream>>(std::move(s), shared_)->start();
+        return;
+    }
+    SSL_CTX* ctx = shared_->settings.tls();
+    if (!ctx) {
+        logger().warn("http '{}': no TLS context (certificate not loaded): closing a connection",
+                      shared_->settings.name);
+        beast::error_code ignored;
+        s.close(ignored);
+        return;
+    }
+    // asio's context takes over the reference tls() returned.
+    auto c = std::make_unique<asio::ssl::context>(ctx);
+    std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(s), shared_,
+                                                                    std::move(c))
+        ->start();
 }
 
 size_t Endpoint::connections() const {

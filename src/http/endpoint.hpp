@@ -12,16 +12,21 @@
 #include <string>
 #include <string_view>
 
+typedef struct ssl_ctx_st SSL_CTX;
+
 namespace trestle::http {
 
 struct Request {
-    std::string_view method;  // GET or HEAD (others are answered 405 before the handler)
-    std::string_view path;    // the target without its query
+    std::string_view method;         // GET or HEAD (others are answered 405 before the handler)
+    std::string_view path;           // the target without its query
+    std::string_view authorization;  // the Authorization header, if any
+    bool encrypted = false;          // arrived over TLS
 };
 
 struct Response {
     unsigned status = 200;
     std::string content_type = "text/plain; charset=utf-8";
+    std::string www_authenticate;  // 401: the challenge (e.g. Basic realm="trestle")
     std::string body;
 };
 
@@ -31,6 +36,11 @@ struct Settings {
     std::string name;
     size_t max_connections = 32;       // beyond it new connections are closed at once
     uint32_t idle_timeout_ms = 30000;  // a connection with no complete request in time is closed
+    // TLS on every connection: returns a server SSL_CTX with a reference for the caller (the
+    // current certificate, so a rotated one is used by new connections), with no password
+    // callback userdata or app data (asio's ssl::context frees both as its own). Empty: plain
+    // HTTP.
+    std::function<SSL_CTX*()> tls;
 };
 
 // Largest request header accepted (431 beyond); requests have no body (400 if they do).

@@ -599,7 +599,31 @@ void AgentEndpoint::stop() {
 }
 
 void AgentEndpoint::deliver(core::Delivery& d) {
-    pending_.push_back({d.presettled ? nullptr : &d, d.message});
+    // Who sent it: the policy of its connection decides about writes, now, while the
+    // connection is known to exist.
+    bool read_only = false;
+    if (router_.policy().settings().enable_vhost_policy && router_.policy().configured()) {
+        const core::Link* from = d.in ? d.in->link : nullptr;
+        const core::PolicyTicket* t =
+            from && from->connection() ? from->connection()->info().policy : nullptr;
+        bool internal =
+            from && from->connection() && from->connection()->info().protocol == "internal";
+        read_only = !internal && (!t || !t->allow_management_write());
+        if (read_only && t) {
+            Request req;
+            std::string reply_to, correlation;
+            if (decode_request(d.message->bytes(), req, reply_to, correlation).empty() &&
+                (req.operation == "CREATE" || req.operation == "UPDATE" ||
+                 req.operation == "DELETE")) {
+                t->deny(core::Denial::management, req.operation + " " + req.type);
+                logger().warn(
+                    "management: {} {} by user '{}' (vhost '{}') denied: its group "
+                    "'{}' has no allowManagementWrite",
+                    req.operation, req.type, t->user(), t->vhost(), t->group());
+            }
+        }
+    }
+    pending_.push_back({d.presettled ? nullptr : &d, d.message, read_only});
     if (!posted_) {
         posted_ = true;
         post_([this] { process(); });
@@ -627,6 +651,11 @@ void AgentEndpoint::process() {
         if (!err.empty()) {
             resp = fail(status::bad_request, "Malformed request: " + err);
             logger().debug("management: malformed request: {}", err);
+        } else if (p.read_only && (req.operation == "CREATE" || req.operation == "UPDATE" ||
+                                   req.operation == "DELETE")) {
+            resp = fail(status::forbidden, req.operation +
+                                               " needs a policy group with "
+                                               "allowManagementWrite");
         } else {
             resp = agent_.handle(req);
             if (resp.code >= 400)

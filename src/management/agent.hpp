@@ -118,6 +118,8 @@ class AgentEndpoint final : public core::ConnectionPort, public core::LinkPort {
     struct Pending {
         core::Delivery* delivery;  // null: arrived settled
         core::MessageRef message;
+        // Its sender's policy group has no allowManagementWrite: CREATE/UPDATE/DELETE get 403.
+        bool read_only = false;
     };
     void process();
 

@@ -115,6 +115,51 @@ std::vector<RawSection> parse_sections(std::string_view text, const std::string&
         size_t colon = t.find(':');
         std::string_view maybe_key =
             colon == t.npos ? std::string_view{} : trim(t.substr(0, colon));
+
+        // key: { JSON ... }  may span lines (vhost groups, as qdrouterd writes them); '#'
+        // inside it is data (address patterns), not a comment.
+        if (open && colon != t.npos && is_word(maybe_key) &&
+            trim(t.substr(colon + 1)).starts_with('{')) {
+            int start_line = line_no;
+            std::string value(trim(t.substr(colon + 1)));
+            auto balance = [](std::string_view v) {
+                int depth = 0;
+                bool in_string = false;
+                for (size_t i = 0; i < v.size(); ++i) {
+                    char c = v[i];
+                    if (in_string) {
+                        if (c == '\\')
+                            ++i;
+                        else if (c == '"')
+                            in_string = false;
+                    } else if (c == '"') {
+                        in_string = true;
+                    } else if (c == '{' || c == '[') {
+                        ++depth;
+                    } else if (c == '}' || c == ']') {
+                        --depth;
+                    }
+                }
+                return depth;
+            };
+            while (balance(value) > 0) {
+                if (pos > text.size())
+                    throw ConfigError(
+                        file, start_line,
+                        "the JSON value of '" + std::string(maybe_key) + "' is not closed");
+                nl = text.find('\n', pos);
+                std::string_view more =
+                    text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
+                pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+                ++line_no;
+                value += '\n';
+                value += trim(more);
+            }
+            json::Value v{std::move(value)};
+            v.line = start_line;
+            open->attributes.emplace_back(camel_case(maybe_key), std::move(v));
+            continue;
+        }
         if (!(colon != t.npos && is_word(maybe_key) && hash_allowed(maybe_key))) {
             size_t hash = t.find('#');
             if (hash != t.npos) t = trim(t.substr(0, hash));

@@ -27,6 +27,8 @@ Schema::Schema() {
     add_http_listener(types_);
     add_ssl_profile(types_);
     add_user_store(types_);
+    add_policy(types_);
+    add_vhost(types_);
     add_kafka(types_);
     add_kafka_route(types_);
     add_link_route(types_);
@@ -243,8 +245,20 @@ std::string coerce(const AttributeSchema& a, const json::Value& raw, json::Value
             json::Value v = raw;
             if (raw.is_string()) {
                 json::ParseError perr;
-                if (!json::parse(raw.as_string(), v, perr) || !v.is_object())
+                if (!json::parse(raw.as_string(), v, perr) || !v.is_object()) {
+                    if (a.nested)
+                        return "expected a JSON object" +
+                               (perr.message.empty() ? std::string()
+                                                     : " (" + perr.message + ", line " +
+                                                           std::to_string(perr.line) + " of it)");
                     return "expected a JSON object of string values, e.g. {\"acks\": \"all\"}";
+                }
+            }
+            if (a.nested) {
+                if (!v.is_object()) return "expected a JSON object";
+                out = std::move(v);
+                out.line = raw.line;
+                return {};
             }
             if (!v.is_object()) return "expected an object of string values";
             json::Object o;

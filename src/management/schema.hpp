@@ -26,6 +26,7 @@ struct AttributeSchema {
     std::string instead;       // for an unsupported one: what to use instead (in the error)
     bool operational = false;  // state or statistic the router reports; never configured
     bool secret = false;       // a password: "***" in management reads, never logged
+    bool nested = false;       // map: any JSON object (vhost groups), not string values
     std::vector<std::string> values;  // enumeration values
     int64_t min = INT64_MIN;
     int64_t max = INT64_MAX;

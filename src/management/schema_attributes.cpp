@@ -155,11 +155,13 @@ void amqp_connection_attributes(std::vector<AttributeSchema>& v) {
                             {"in", "out", "both", "no"}, "both"));
     v.push_back(
         enumeration("socketAddressFamily", "Restrict to one address family.", {"IPv4", "IPv6"}));
+    v.push_back(str("policyVhost",
+                    "Listeners: the policy vhost of its connections, whatever hostname they "
+                    "open with (default: the open hostname, else policy defaultVhost)."));
     v.push_back(str("openProperties", "Not supported yet."));
     v.back().supported = false;
-    for (auto* n :
-         {"saslPlugin", "policyVhost", "multiTenant", "failoverUrls", "messageLoggingComponents",
-          "cost", "http", "websockets", "healthz", "metrics", "httpRootDir"})
+    for (auto* n : {"saslPlugin", "multiTenant", "failoverUrls", "messageLoggingComponents", "cost",
+                    "http", "websockets", "healthz", "metrics", "httpRootDir"})
         v.push_back(unsupported(n));
     for (auto& a : v) {
         std::string_view n = a.name;

@@ -48,6 +48,8 @@ void add_connector(Types& types);      // schema_listeners.cpp
 void add_http_listener(Types& types);  // schema_listeners.cpp
 void add_ssl_profile(Types& types);    // schema_security.cpp
 void add_user_store(Types& types);     // schema_security.cpp
+void add_policy(Types& types);         // schema_security.cpp
+void add_vhost(Types& types);          // schema_security.cpp
 void add_kafka(Types& types);          // schema_kafka.cpp
 void add_kafka_route(Types& types);    // schema_kafka.cpp
 // connection, router.link, router.address, log, allocator, mqttSession, retained: reported by

@@ -103,6 +103,9 @@ void add_mqtt_listener(Types& types) {
     t.attributes.push_back(no_default(str("userStore",
                                           "The userStore that checks CONNECT's user name and "
                                           "password (default: the only one configured).")));
+    t.attributes.push_back(str("policyVhost",
+                               "The policy vhost of its connections (default: policy "
+                               "defaultVhost). MQTT has no hostname to choose one."));
     t.attributes.push_back(no_default(boolean("allowAnonymous",
                                               "Accept clients without credentials. Default: yes "
                                               "when no userStore is configured, else no.",
@@ -170,6 +173,20 @@ void add_http_listener(Types& types) {
                                    "Close a connection that sends no complete request in "
                                    "this time.",
                                    30, 1, 3600));
+    t.attributes.push_back(str("sslProfile",
+                               "HTTPS with the named sslProfile: every connection on the port "
+                               "is TLS."));
+    t.attributes.push_back(boolean("authenticatePeer",
+                                   "/metrics (every path but /healthz, /livez and /readyz, "
+                                   "which stay open for probes) needs HTTP basic auth from the "
+                                   "userStore.",
+                                   false));
+    t.attributes.push_back(str("userStore",
+                               "The userStore basic auth checks (default: the only one "
+                               "configured)."));
+    t.attributes.push_back(boolean("allowInsecureAuthentication",
+                                   "Allow basic auth, which sends the password, without TLS.",
+                                   false));
     t.attributes.push_back(integer("metricsMaxAddresses",
                                    "Addresses with per-address series in /metrics (the "
                                    "busiest first); bounds the scrape of a router with "

@@ -2,6 +2,8 @@
 // handle_* acts, and writing what its session sends.
 #pragma once
 
+#include "trestle/core/policy.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
@@ -109,6 +111,10 @@ class Connection final : public core::ConnectionPort, private Transport::Handler
     std::string user_;            // who CONNECT (or the client certificate) said it is
     bool authenticated_ = false;  // ... and the user store or the certificate agreed
     std::unique_ptr<boost::asio::steady_timer> auth_delay_;  // a refused login's CONNACK
+    // Admitted by the policy (null: no policy configured): asked about every topic.
+    std::unique_ptr<core::PolicyTicket> policy_;
+    std::string policy_last_topic_;  // publishers repeat topics: the last one allowed
+    bool publish_denied(const Publish& p);
     bool finished_ = false;
     bool close_after_write_ = false;
     bool will_on_close_ = false;

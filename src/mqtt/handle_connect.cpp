@@ -121,6 +121,29 @@ bool Connection::on_connect(const Connect& c) {
             !valid_utf8(c.will->payload))
             return refuse(reason::payload_format_invalid, 0x05, "will payload is not UTF-8");
     }
+    if (core::Policy& pol = mgr_.router().policy(); pol.configured()) {
+        core::Admission adm =
+            pol.admit(user_, core::policy_host_of(remote()), settings_.policy_vhost);
+        if (adm.refused) {
+            security_logger().warn(
+                "MQTT CONNECT from {} (client '{}', user '{}') refused by "
+                "policy: {}",
+                remote(), c.client_id, user_, adm.error.description);
+            return refuse(adm.limit ? reason::quota_exceeded : reason::not_authorized,
+                          adm.limit ? 0x03 : 0x05, adm.error.description);
+        }
+        policy_ = std::move(adm.ticket);
+        // A will to a topic the user may not publish to is refused now, not when it fires.
+        if (c.will && !policy_->allow_target(c.will->topic)) {
+            policy_->deny(core::Denial::message, "will to '" + c.will->topic + "'");
+            security_logger().warn(
+                "MQTT CONNECT from {} (client '{}', user '{}') refused by "
+                "policy: will topic '{}' is not an allowed target",
+                remote(), c.client_id, user_, c.will->topic);
+            return refuse(reason::not_authorized, 0x05,
+                          "will topic '" + c.will->topic + "' is not allowed");
+        }
+    }
     keep_alive_ = c.keep_alive;
     // 3.1.1 clients announce no receive maximum: the listener's bounds what is in flight.
     client_receive_max_ = settings_.receive_maximum;

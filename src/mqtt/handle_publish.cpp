@@ -43,6 +43,21 @@ uint8_t outcome_reason(const core::DeliveryState& s) {
 
 }  // namespace
 
+// Policy: the topic against the user's targets (the last allowed topic is remembered:
+// publishers repeat topics). Counted and logged when denied.
+bool Connection::publish_denied(const Publish& p) {
+    if (!policy_->restricted() || p.topic == policy_last_topic_) return false;
+    if (policy_->allow_target(p.topic)) {
+        policy_last_topic_ = p.topic;
+        return false;
+    }
+    policy_->deny(core::Denial::message, "publish to '" + p.topic + "'");
+    logger().info("[M{}] PUBLISH to '{}' (QoS {}{}) by user '{}' denied by policy (vhost '{}')",
+                  log_id_, p.topic, p.qos, p.retain ? ", retained" : "", policy_->user(),
+                  policy_->vhost());
+    return true;
+}
+
 bool Connection::on_publish(Publish& p) {
     if (level_ == v5 && p.properties.topic_alias) {
         uint16_t a = *p.properties.topic_alias;
@@ -66,6 +81,34 @@ bool Connection::on_publish(Publish& p) {
     if (p.qos > 0 && level_ == v5 && unacked_in_ >= settings_.receive_maximum)
         return protocol_error(reason::receive_maximum_exceeded,
                               "more unacknowledged QoS 1/2 publishes than the receive maximum");
+    if (policy_ && publish_denied(p)) {
+        // 3.1.1 has no way to refuse one publish: the connection goes (as mosquitto's ACL
+        // does for QoS > 0 it cannot refuse). QoS 0 is dropped and counted.
+        if (p.qos > 0 && level_ != v5)
+            return protocol_error(reason::not_authorized,
+                                  "publish to '" + p.topic + "' is not allowed");
+        if (p.qos > 0) {
+            write_ack(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id,
+                      reason::not_authorized);
+            flush();
+        }
+        return true;
+    }
+    if (policy_ && policy_->max_message_size() && p.payload.size() > policy_->max_message_size()) {
+        policy_->deny(core::Denial::message_size, "publish to '" + p.topic + "'");
+        logger().info(
+            "[M{}] PUBLISH to '{}' of {} bytes by user '{}' denied: policy "
+            "maxMessageSize {}",
+            log_id_, p.topic, p.payload.size(), policy_->user(), policy_->max_message_size());
+        if (p.qos > 0 && level_ != v5)
+            return protocol_error(reason::packet_too_large, "message larger than maxMessageSize");
+        if (p.qos > 0) {
+            write_ack(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id,
+                      reason::packet_too_large);
+            flush();
+        }
+        return true;
+    }
     auto& q2 = session_->incoming_qos2_;
     if (p.qos == 2 && std::find(q2.begin(), q2.end(), p.packet_id) != q2.end()) {
         write_ack(PacketType::pubrec, p.packet_id, 0);  // a resend we already have

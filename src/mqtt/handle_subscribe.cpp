@@ -29,6 +29,13 @@ bool Connection::on_subscribe(const Subscribe& s) {
         }
         if (!sf.group.empty() && r.no_local)
             return protocol_error(reason::protocol_error, "no local on a shared subscription");
+        if (policy_ && !policy_->allow_filter(r.filter)) {
+            policy_->deny(core::Denial::subscription, "subscribe to '" + r.filter + "'");
+            logger().info("[M{}] SUBSCRIBE '{}' by user '{}' denied by policy (vhost '{}')",
+                          log_id_, r.filter, policy_->user(), policy_->vhost());
+            ack.codes.push_back(level_ == v5 ? reason::not_authorized : 0x80);
+            continue;
+        }
         bool existed = session_->subs_.count(r.filter) > 0;
         core::StoredSubscription st{r.filter,          r.qos, r.no_local, r.retain_as_published,
                                     r.retain_handling, sub_id};

@@ -38,6 +38,7 @@ struct ListenerSettings {
     bool use_identity_as_username = false;      // ... and it names the user
     std::shared_ptr<core::UserStore> users;     // checks CONNECT's user name and password
     bool allow_anonymous = true;                // clients without credentials
+    std::string policy_vhost;                   // the policy vhost of its connections
     uint32_t auth_failure_delay_ms = 1000;      // a refused login's CONNACK waits this long
 };
 

@@ -216,6 +216,10 @@ void TlsProfile::load() {
         if (SSL_CTX_check_private_key(x.get()) != 1)
             throw std::runtime_error("privateKeyFile " + s_.key_file + " does not match certFile " +
                                      s_.cert_file);
+        // The key is loaded: the callback is done. (Left set, asio's ssl::context, which the
+        // HTTPS listener wraps around this context, would delete the userdata as its own.)
+        SSL_CTX_set_default_passwd_cb(x.get(), nullptr);
+        SSL_CTX_set_default_passwd_cb_userdata(x.get(), nullptr);
         if (!s_.ciphers.empty() && SSL_CTX_set_cipher_list(x.get(), s_.ciphers.c_str()) != 1)
             throw std::runtime_error("ciphers '" + s_.ciphers + "': " + openssl_error());
         if (verify) {

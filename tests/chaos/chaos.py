@@ -19,7 +19,11 @@ in the topic.
   listener with authenticatePeer: right, wrong and missing credentials (each refusal checked for
   its reason code), plaintext on TLS ports, ClientHellos cut off or followed by garbage, SASL
   exchanges broken off.
-- `$management`: trestle-stat's views, queried all along.
+- Policy clients (chaos_security.py) on listeners of a restricted vhost: allowed and denied
+  subscriptions, publishes, wills and attaches, and more connections than a user may have;
+  each denial checked for its reason code, and nothing sent to a denied topic may arrive.
+- `$management`: trestle-stat's views, queried all along; addresses, link routes and vhosts
+  created and deleted at runtime.
 
 Seeded: client i's choices come from Random(seed * 1000 + i); thread timing still varies, so a
 replay is close, not exact. A failure prints the seed and the last actions of every client.
@@ -52,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chaos_common import *  # noqa: E402,F401,F403
 from chaos_amqp import AmqpChaos, AmqpClient  # noqa: E402
 from chaos_mqtt import MqttChaos, MqttClient  # noqa: E402
-from chaos_security import SecurityChaos, USER, PASSWORD  # noqa: E402
+from chaos_security import PolicyChaos, SecurityChaos, USER, PASSWORD  # noqa: E402
 from certs import Certs  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +157,42 @@ listener {
     port: 0
     sslProfile: tls
     authenticatePeer: yes
+}
+policy {
+    enableVhostPolicy: yes
+}
+vhost {
+    hostname: $default
+    allowUnknownUser: yes
+    groups: {"$default": {"remoteHosts": "*", "sources": "*", "targets": "*",
+                          "allowDynamicSource": true, "allowAnonymousSender": true,
+                          "allowManagementWrite": true}}
+}
+vhost {
+    hostname: restricted
+    maxConnectionsPerUser: 3
+    allowUnknownUser: yes
+    groups: {
+        "$default": {
+            "remoteHosts": "127.0.0.1",
+            "sourcePattern": "allowed/#",
+            "targetPattern": "allowed/#",
+            "maxSenders": 2
+        }
+    }
+}
+mqttListener {
+    name: mqtt-policy
+    host: 127.0.0.1
+    port: 0
+    allowAnonymous: yes
+    policyVhost: restricted
+}
+listener {
+    name: amqp-policy
+    host: 127.0.0.1
+    port: 0
+    policyVhost: restricted
 }
 httpListener {
     name: http
@@ -279,7 +319,8 @@ def main():
     failures = []
     threads = []
     try:
-        ctx.ports = router.start(["amqp", "mqtt", "http", "mqtts", "amqps"])
+        ctx.ports = router.start(["amqp", "mqtt", "http", "mqtts", "amqps", "mqtt-policy",
+                                  "amqp-policy"])
         wait_for(lambda: router.http("/readyz")[0] == 200, 30, "/readyz")
         wait_for(lambda: "assigned topic" in router.log(), 30, "the Kafka route's partitions")
         wait_for(lambda: (metrics(router) or {}).get('trestle_connections{protocol="amqp"}') == 1,
@@ -289,7 +330,12 @@ def main():
         ctx.deadline = time.time() + args.seconds
         threads = [AmqpChaos(i, ctx) for i in range(args.clients)] + \
                   [MqttChaos(i, ctx) for i in range(args.clients)] + \
-                  [SecurityChaos(i, ctx) for i in range(2)]
+                  [SecurityChaos(i, ctx) for i in range(2)] + \
+                  [PolicyChaos(i, ctx) for i in range(2)]
+        # Nothing sent to a topic the policy denies may arrive anywhere.
+        watcher = MqttClient(ctx.ports["mqtt"], "denied-watcher", v5=True)
+        watcher.subscribe("denied/#", 0)
+        watcher.pump(0.2)
         for t in threads:
             t.start()
         # Meanwhile: management queries all along, and the Kafka broker down and up.
@@ -299,7 +345,7 @@ def main():
         next_outage = time.time() + rng.uniform(5, 15)
         broker_down_until = 0
         manage = [args.trestle_manage, "-b", "127.0.0.1:%d" % ctx.ports["amqp"]]
-        runtime = {"address": False, "linkRoute": False}  # created at runtime, now
+        runtime = {"address": False, "linkRoute": False, "vhost": False}  # created, now
         changes = [0, 0]  # runtime changes made, refused
         while time.time() < ctx.deadline:
             if rng.random() < 0.15:
@@ -309,6 +355,9 @@ def main():
                 elif kind == "address":
                     cmd = ["create", "--type=address", "--name=chaos-address", "prefix=chaos",
                            "distribution=" + rng.choice(["closest", "balanced", "multicast"])]
+                elif kind == "vhost":
+                    cmd = ["create", "--type=vhost", "--name=chaos-vhost", "hostname=chaos-vhost",
+                           'groups={"g": {"users": "u", "remoteHosts": "*", "sources": "a*"}}']
                 else:
                     cmd = ["create", "--type=linkRoute", "--name=chaos-linkRoute", "prefix=rq",
                            "direction=" + rng.choice(["in", "out"]), "connection=broker"]
@@ -347,8 +396,18 @@ def main():
                 failures.append("%s did not finish" % t.who)
             elif t.error:
                 failures.append("client error " + t.error)
+        watcher.pump(0.5)
+        if watcher.received:
+            failures.append("messages to denied topics arrived: %r" % watcher.received[:5])
+        watcher.disconnect()
+        watcher.sock.close()
+        denials = sum(v for k, v in (metrics(router) or {}).items()
+                      if k.startswith("trestle_policy_denials_total"))
         print("chaos: clients done; %d messages acknowledged to Kafka; %d runtime address / "
-              "link route changes (%d refused)" % (len(ctx.acked.ids), changes[0], changes[1]))
+              "link route / vhost changes (%d refused); %d policy denials" % (
+                  len(ctx.acked.ids), changes[0], changes[1], denials))
+        if not denials:
+            failures.append("the policy clients met no denial")
         sys.stdout.flush()
 
         if not router.alive():

@@ -54,6 +54,8 @@ class MqttClient:
         self.pending_kafka = {}  # packet id -> message id of a QoS 1/2 publish to Kafka
         self.received = []       # (topic, payload)
         self.connack = None
+        self.subacks = []        # SUBACK reason codes, as they came
+        self.pubacks = {}        # packet id -> PUBACK / PUBREC reason code
         self.answer = True       # acknowledge what arrives
         self.journal = None      # where acknowledgements of Kafka-bound publishes are noted
         flags = 0x02 if clean else 0
@@ -183,9 +185,15 @@ class MqttClient:
                 self.write(packet(0x40, struct.pack(">H", pid)))
             elif self.answer and qos == 2:
                 self.write(packet(0x50, struct.pack(">H", pid)))
+        elif kind == 9:  # SUBACK
+            pos = 2
+            if self.v5 and len(body) > 2:
+                pos += 1 + body[2]  # property length (short here: one byte)
+            self.subacks.extend(body[pos:])
         elif kind in (4, 5):  # PUBACK / PUBREC for our publishes
             pid = struct.unpack(">H", body[:2])[0]
             reason = body[2] if len(body) > 2 else 0
+            self.pubacks[pid] = reason
             mid = self.pending_kafka.pop(pid, None)
             if mid and reason < 0x80 and self.acked:
                 self.acked.add(mid, "MQTT %d %s reason 0x%02x" % (5 if self.v5 else 4,

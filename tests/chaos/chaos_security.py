@@ -7,6 +7,8 @@ import socket
 import ssl
 import time
 
+from proton import Endpoint
+
 from chaos_common import ChaosClient, rst_close
 from chaos_mqtt import MqttClient, packet
 
@@ -136,3 +138,137 @@ class SecurityChaos(ChaosClient):
         except (socket.timeout, OSError):
             pass
         rst_close(sock)
+
+
+class PolicyChaos(ChaosClient):
+    """Clients of the 'restricted' vhost (chaos.py's config: allowed/# only, 3 connections per
+    user, 2 senders): random allowed and denied subscriptions, publishes, wills and attaches,
+    and too many connections. Every denial must be one, with its reason code; nothing sent to a
+    denied topic may arrive (a watcher on the open listener subscribes to denied/#)."""
+
+    def __init__(self, index, ctx):
+        super().__init__("pol%d" % index, ctx.seed * 1000 + 950 + index, ctx)
+
+    def session(self):
+        rng = self.rng
+        what = rng.randrange(5)
+        if what <= 2:
+            self.mqtt_policy()
+        elif what == 3:
+            self.mqtt_crowd()
+        else:
+            self.amqp_policy()
+
+    def mqtt(self, v5, will=None):
+        port = self.ctx.ports["mqtt-policy"]
+        s = self.connect(lambda: socket.create_connection(("127.0.0.1", port), timeout=5))
+        if not s:
+            return None
+        s.settimeout(0.02)
+        c = MqttClient(0, "%s-%d" % (self.who, self.rng.randrange(1 << 30)), v5, who=self.who,
+                       will=will, sock=s)
+        deadline = time.time() + 3
+        while c.connack is None and not c.closed and time.time() < deadline:
+            c.pump(0.02)
+        return c
+
+    def mqtt_policy(self):
+        rng = self.rng
+        v5 = rng.random() < 0.5
+        denied_will = rng.random() < 0.2
+        will = ("denied/will" if denied_will else "allowed/will", "w", 0, False, 0)
+        c = self.mqtt(v5, will=will if rng.random() < 0.4 or denied_will else None)
+        if not c:
+            return
+        self.log("policy MQTT v%d%s" % (5 if v5 else 4, ", denied will" if denied_will else ""))
+        if denied_will:
+            if c.connack not in (0x87, 5, 0x97, 3):  # the per-user limit may come first
+                self.error = "%s: a will to a denied topic got CONNACK %r" % (self.who, c.connack)
+            c.sock.close()
+            return
+        if c.connack == (0x97 if v5 else 3):
+            c.sock.close()  # the per-user limit: other clients of this vhost hold it
+            return
+        if c.connack != 0:
+            self.error = "%s: allowed client got CONNACK %r" % (self.who, c.connack)
+            c.sock.close()
+            return
+        filters = [rng.choice(["allowed/#", "allowed/+/x", "denied/#", "#", "+/x",
+                               "$share/g/allowed/a", "$share/g/denied/a"])
+                   for _ in range(rng.randrange(1, 4))]
+        for f in filters:
+            c.subscribe(f, 1)
+        deadline = time.time() + 3
+        while len(c.subacks) < len(filters) and not c.closed and time.time() < deadline:
+            c.pump(0.02)
+        for f, code in zip(filters, c.subacks):
+            allowed = f.startswith("allowed/") or f.startswith("$share/g/allowed")
+            if allowed and code >= 0x80:
+                self.error = "%s: allowed filter %s refused (%#x)" % (self.who, f, code)
+            if not allowed and code != (0x87 if v5 else 0x80):
+                self.error = "%s: denied filter %s got %#x" % (self.who, f, code)
+        for _ in range(rng.randrange(4)):
+            denied = rng.random() < 0.5
+            topic = ("denied/" if denied else "allowed/") + str(rng.randrange(3))
+            qos = rng.randrange(2)
+            c.publish(topic, "policy " + topic, qos, retain=rng.random() < 0.2)
+            if denied and qos and not v5:
+                c.pump(0.5)
+                if not c.closed:
+                    self.error = "%s: 3.1.1 QoS 1 to a denied topic kept the connection" % self.who
+                c.sock.close()
+                return
+        c.pump(rng.uniform(0.05, 0.3))
+        for pid, reason in c.pubacks.items():
+            if reason not in (0, 0x10, 0x87):
+                self.error = "%s: PUBACK reason %#x" % (self.who, reason)
+        if rng.random() < 0.3:
+            rst_close(c.sock)
+        else:
+            c.disconnect()
+            c.sock.close()
+
+    def mqtt_crowd(self):
+        """More connections than the vhost's maxConnectionsPerUser (3): the fourth is refused."""
+        self.log("policy: a crowd of anonymous clients")
+        held = []
+        for _ in range(5):
+            c = self.mqtt(True)
+            if c:
+                held.append(c)
+        codes = [c.connack for c in held]
+        if any(code not in (0, 0x97) for code in codes):
+            self.error = "%s: a crowd got CONNACKs %r" % (self.who, codes)
+        if codes.count(0) > 3:
+            self.error = "%s: %d connections admitted past the limit of 3" % (self.who,
+                                                                               codes.count(0))
+        for c in held:
+            rst_close(c.sock) if self.rng.random() < 0.5 else c.sock.close()
+
+    def amqp_policy(self):
+        """AMQP attaches on the restricted listener: allowed/ ones open, others are refused."""
+        from chaos_amqp import AmqpClient
+        rng = self.rng
+        try:
+            a = AmqpClient(self.ctx.ports["amqp-policy"], "%s-amqp" % self.who)
+        except OSError:
+            return
+        address = rng.choice(["allowed/a", "denied/a", "allowed/b"])
+        sender = rng.random() < 0.5
+        self.log("policy AMQP %s %s" % ("sender to" if sender else "receiver from", address))
+        try:
+            link = a.sender(address) if sender else a.receiver(address, credit=5)
+            deadline = time.time() + 3
+            while time.time() < deadline and not (link.state & Endpoint.REMOTE_ACTIVE or
+                                                  link.state & Endpoint.REMOTE_CLOSED):
+                a.pump(0.02)
+            refused = bool(link.state & Endpoint.REMOTE_CLOSED)
+            cond = link.remote_condition.name if link.remote_condition else None
+            if address.startswith("denied") and not (refused and
+                                                     cond == "amqp:unauthorized-access"):
+                if not (a.conn.state & Endpoint.REMOTE_CLOSED):  # the crowd limit
+                    self.error = "%s: attach to %s not refused (%r)" % (self.who, address, cond)
+            if address.startswith("allowed") and refused and cond == "amqp:unauthorized-access":
+                self.error = "%s: attach to %s refused" % (self.who, address)
+        finally:
+            a.close()

@@ -92,7 +92,7 @@ TEST(Config, RequiredAttributesAndStructure) {
 }
 
 TEST(Config, UnsupportedQdrouterdAttributesAreErrorsNotSilence) {
-    expect_error("listener {\n    policyVhost: tenant\n}\n", 2, "not supported by Trestle");
+    expect_error("listener {\n    multiTenant: yes\n}\n", 2, "not supported by Trestle");
     expect_error("address {\n    prefix: q\n    waypoint: yes\n}\n", 3, "not supported");
 }
 

@@ -14,6 +14,7 @@
 
 #include "trestle/core/address_pattern.hpp"
 #include "trestle/core/message.hpp"
+#include "trestle/core/policy.hpp"
 #include "trestle/core/ports.hpp"
 #include "trestle/core/stores.hpp"
 #include "trestle/core/topic_filter.hpp"
@@ -102,6 +103,9 @@ struct ConnectionInfo {
     std::string listener;                  // name of the listener that accepted it
     std::string connector;                 // name of the connector that opened it
     uint32_t link_capacity = 250;
+    // The policy ticket it was admitted with (owned by the adapter; null: not a user
+    // connection, or no policy): management asks it about writes.
+    const PolicyTicket* policy = nullptr;
 };
 
 class Connection {
@@ -291,6 +295,9 @@ class Router {
     Router& operator=(const Router&) = delete;
 
     const RouterSettings& settings() const { return settings_; }
+    // Authorization: adapters admit connections and ask tickets about addresses.
+    Policy& policy() { return policy_; }
+    const Policy& policy() const { return policy_; }
 
     // --- configuration (also runtime management) ---
     // Returns an error description, or empty on success.
@@ -443,6 +450,7 @@ class Router {
     void update_credit(Link* in);
 
     RouterSettings settings_;
+    Policy policy_;
     uint64_t now_ms_ = 0;
     std::vector<AddressRule> address_rules_;
     AddressPatternTable<size_t> address_table_;  // pattern -> index in address_rules_

@@ -23,6 +23,8 @@ void register_entities(management::Agent& agent, const View& view, Operations& o
     agent.set_provider("retained", retained(view));
     agent.set_provider("sslProfile", configured(view, "sslProfile"));
     agent.set_provider("userStore", configured(view, "userStore"));
+    agent.set_provider("policy", policy(view));
+    agent.set_provider("vhost", vhost(view, ops));
 }
 
 json::Object entity_row(const management::Entity& e) {

@@ -33,6 +33,8 @@ Provider log();                                                               //
 Provider allocator(const View& view);                                         // allocator.cpp
 Provider mqtt_session(const View& view, Operations& ops);                     // mqtt_session.cpp
 Provider retained(const View& view);                                          // retained.cpp
+Provider policy(const View& view);                                            // policy.cpp
+Provider vhost(const View& view, Operations& ops);                            // policy.cpp
 // A configured type that QUERY/READ report as configured (sslProfile, userStore).
 Provider configured(const View& view, std::string_view type);  // security.cpp
 

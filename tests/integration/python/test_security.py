@@ -519,5 +519,63 @@ class MqttTlsAuth(RouterTest):
         self.wait_log(r"unsupported protocol", "TLS 1.0 refused in the log")
 
 
+class HttpsMetrics(RouterTest):
+    """httpListener over TLS with basic auth for /metrics, probes left open (curl --cacert)."""
+    listeners = ("https", "http-insecure")
+
+    def config(self):
+        return (profile() + user_store() +
+                listener("https", "httpListener", sslProfile="tls", authenticatePeer="yes") +
+                listener("http-insecure", "httpListener", authenticatePeer="yes",
+                         allowInsecureAuthentication="yes"))
+
+    def curl(self, path, *args, listener="https", scheme="https"):
+        r = subprocess.run(["curl", "-sS", "--cacert", cert("ca.pem"), "-o", "-", "-w",
+                            "\n%{http_code}", *args,
+                            "%s://localhost:%d%s" % (scheme, self.ports[listener], path)],
+                           capture_output=True, text=True, timeout=20)
+        body, _, code = r.stdout.rpartition("\n")
+        return code, body, r
+
+    def test_metrics_need_credentials_probes_do_not(self):
+        for probe in ("/healthz", "/readyz"):
+            self.assertEqual(self.curl(probe)[0], "200", probe)
+        code, _, _ = self.curl("/metrics")
+        self.assertEqual(code, "401")
+        r = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "--cacert",
+                            cert("ca.pem"), "https://localhost:%d/metrics" % self.ports["https"]],
+                           capture_output=True, text=True, timeout=20)
+        self.assertRegex(r.stdout, r'(?i)www-authenticate: Basic realm="trestle"')
+        self.assertEqual(self.curl("/metrics", "-u", "alice:wrong-pw")[0], "401")
+        code, body, _ = self.curl("/metrics", "-u", "bob:bob-pw")  # a mosquitto_passwd user
+        self.assertEqual(code, "200")
+        self.assertRegex(body, r'trestle_authentication_failures_total\{protocol="http"\} 1\b')
+        self.assertNotIn("wrong-pw", self.router.log())
+        self.wait_log(r"HTTP /metrics on 'https' refused: bad user name or password \(user "
+                      r"'alice'\)", "the refusal in the log")
+        # The same port refuses plaintext HTTP, and says why in the log.
+        code, _, r = self.curl("/healthz", scheme="http")
+        self.assertNotEqual(code, "200", r.stdout + r.stderr)
+        self.wait_log(r"http 'https': TLS handshake failed", "the plaintext refusal")
+        # Plain HTTP with basic auth, where the operator allowed it.
+        code, body, _ = self.curl("/metrics", "-u", "alice:alice-pw", listener="http-insecure",
+                                  scheme="http")
+        self.assertEqual(code, "200")
+
+    def test_config_errors(self):
+        conf = os.path.join(WORK, "http.conf")
+        for text, words in (
+                (user_store() + listener("h", "httpListener", authenticatePeer="yes"),
+                 "basic auth sends the password"),
+                (listener("h", "httpListener", authenticatePeer="yes",
+                          allowInsecureAuthentication="yes"), "authenticatePeer needs a userStore")):
+            with open(conf, "w") as f:
+                f.write(text)
+            r = subprocess.run([TRESTLED, "--check", "--config", conf], capture_output=True,
+                               text=True, timeout=20)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(words, r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
