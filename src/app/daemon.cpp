@@ -5,6 +5,7 @@
 #include "kafka/compacted_stores.hpp"
 #include "net/epoll_transport.hpp"
 #include "net/tls_transport.hpp"
+#include "net/ws_transport.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -276,10 +277,6 @@ std::unique_ptr<Daemon::MqttListenerConfig> Daemon::make_mqtt_listener(const Ent
         throw ConfigError(
             e.file, e.line_of("sslProfile"),
             "sslProfile '" + st.tls->settings().name + "' has no certFile: a listener needs one");
-    if (st.tls && !st.websocket_path.empty())
-        throw ConfigError(e.file, e.line_of("websocketPath"),
-                          "WebSocket over TLS is not available yet: use a separate mqttListener "
-                          "without sslProfile for WebSocket, or TLS-terminate in front");
     st.require_certificate = e.boolean("requireCertificate");
     st.use_identity_as_username = e.boolean("useIdentityAsUsername");
     if (st.require_certificate && (!st.tls || st.tls->settings().ca_file.empty()))
@@ -556,9 +553,18 @@ std::string Daemon::start_mqtt_listener(MqttListenerConfig& mc) {
         if (stopping_) return;
         if (auto& tls = mc.settings.tls) {
             tls->refresh();
-            mqtt_->accept(mc.settings, net::tls_server_transport(
-                                           net::epoll_transport(mqtt_->poller(), std::move(s)),
-                                           tls->server_ctx(mc.settings.require_certificate)));
+            auto t = net::tls_server_transport(net::epoll_transport(mqtt_->poller(), std::move(s)),
+                                               tls->server_ctx(mc.settings.require_certificate));
+            if (!mc.settings.websocket_path.empty()) {
+                // wss:// and mqtts:// on one port: the first plaintext byte decides.
+                net::WsSettings ws;
+                ws.path = mc.settings.websocket_path;
+                ws.subprotocols = {"mqtt", "mqttv3.1"};
+                if (mc.settings.max_packet_size)
+                    ws.max_message = size_t(mc.settings.max_packet_size) + 65536;
+                t = net::ws_or_plain_server_transport(std::move(t), std::move(ws));
+            }
+            mqtt_->accept(mc.settings, std::move(t));
             return;
         }
         if (mc.settings.websocket_path.empty()) {

@@ -150,6 +150,7 @@ mqttListener {
     host: 127.0.0.1
     port: 0
     sslProfile: tls
+    websocketPath: /mqtt
 }
 listener {
     name: amqps

@@ -1,6 +1,7 @@
 """The chaos clients' attacks on the secured listeners (docs/security.md): MQTT over TLS with
 right, wrong and missing credentials, plaintext on TLS ports, TLS handshakes cut off or fed
-garbage, AMQP over TLS with SASL exchanges broken off. Every refusal must be one: a CONNACK that
+garbage, WebSocket upgrades over TLS (wss://) followed by a CONNECT or garbage frames, AMQP
+over TLS with SASL exchanges broken off. Every refusal must be one: a CONNACK that
 accepts a wrong password is an error."""
 import select
 import socket
@@ -10,7 +11,7 @@ import time
 from proton import Endpoint
 
 from chaos_common import ChaosClient, rst_close
-from chaos_mqtt import MqttClient, packet
+from chaos_mqtt import MqttClient, mstr, packet
 
 USER, PASSWORD = "chaos", "chaos-pw"
 
@@ -65,8 +66,56 @@ class SecurityChaos(ChaosClient):
                 # Stalled mid-handshake until the router answers or closes, or a random while.
                 select.select([s], [], [], rng.uniform(0, 0.05))
                 rst_close(s)
+        elif what == 5:
+            self.wss()
         else:
             self.amqp_tls()
+
+    def wss(self):
+        """A WebSocket upgrade over TLS (right or wrong path and subprotocol), then a masked
+        MQTT CONNECT with the right password, or garbage frames."""
+        rng, ctx = self.rng, self.ctx
+        sock = self.connect(lambda: self.tls_socket(ctx.ports["mqtts"]))
+        if not sock:
+            return
+        path = rng.choice(["/mqtt", "/mqtt", "/other"])
+        proto = rng.choice(["mqtt", "mqtt", "chat"])
+        self.log("wss upgrade %s (%s)" % (path, proto))
+        try:
+            sock.settimeout(5)
+            sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n" % (
+                              path, proto)).encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            ok = path == "/mqtt" and proto == "mqtt"
+            want = b"HTTP/1.1 101" if ok else b"HTTP/1.1 4"
+            if not head.startswith(want):
+                self.error = "%s: wss upgrade %s %s answered %r" % (self.who, path, proto,
+                                                                    head[:40])
+            if ok:
+                mask = bytes(rng.randrange(256) for _ in range(4))
+                if rng.random() < 0.6:
+                    body = (b"\x00\x04MQTT\x04\xc2\x00\x3c" + mstr("wss-" + self.who) +
+                            mstr(USER) + mstr(PASSWORD))
+                    payload = packet(0x10, body)
+                else:
+                    payload = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+                frame = bytes([0x82, 0x80 | len(payload)]) + mask + bytes(
+                    b ^ mask[i % 4] for i, b in enumerate(payload))
+                if rng.random() < 0.3:
+                    frame = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
+                sock.sendall(frame)
+                sock.settimeout(rng.uniform(0, 0.3))
+                sock.recv(4096)
+        except (socket.timeout, OSError, ssl.SSLError):
+            pass
+        rst_close(sock)
 
     def expect_closed(self, s, within=3.0):
         """The router must close a connection it refuses, soon."""

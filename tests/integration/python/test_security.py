@@ -445,7 +445,7 @@ class MqttTlsAuth(RouterTest):
 
     def config(self):
         return (profile() + profile("tls-ou", extra="    uidFormat: ou\n") + user_store() +
-                listener("mqtts", "mqttListener", sslProfile="tls") +
+                listener("mqtts", "mqttListener", sslProfile="tls", websocketPath="/mqtt") +
                 listener("mqtt-lan", "mqttListener") +
                 listener("mqtt-open", "mqttListener", allowAnonymous="yes") +
                 listener("mqtt-cert", "mqttListener", sslProfile="tls-ou",
@@ -472,6 +472,39 @@ class MqttTlsAuth(RouterTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         out, _ = sub.communicate(timeout=20)
         self.assertEqual(out.decode().strip(), "t/1 hello")
+
+    def test_websocket_over_tls(self):
+        """wss:// and mqtts:// on one port: MQTT.js over WebSocket over TLS meets a
+        mosquitto_sub over plain TLS; a wrong password over wss is refused."""
+        node = shutil.which("node")
+        self.assertIsNotNone(node, "node is needed (scripts/deps.sh test installs it)")
+        sdk = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node")
+        sub = subprocess.Popen(["mosquitto_sub", "-p", str(self.ports["mqtts"]), "-t", "ws/#",
+                                "-C", "1", "-W", "20", "-v", "-u", "alice", "-P", "alice-pw",
+                                *self.tls_args()], stdout=subprocess.PIPE)
+        self.wait_log(r"user 'alice'", "the TLS subscriber")
+        url = "wss://localhost:%d/mqtt" % self.ports["mqtts"]
+        r = subprocess.run([node, "mqtt_wss.js", url, cert("ca.pem"), "bob", "bob-pw", "ws/1"],
+                           cwd=sdk, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.strip(), "received over wss")
+        out, _ = sub.communicate(timeout=20)
+        self.assertEqual(out.decode().strip(), "ws/1 over wss")
+        self.wait_log(r"MQTT 5 connection from .* opened \(client .*, user 'bob'",
+                      "the WebSocket client's connection")
+        r = subprocess.run([node, "mqtt_wss.js", url, cert("ca.pem"), "bob", "wrong", "ws/1"],
+                           cwd=sdk, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?i)error .*(bad user name or password|134)")
+        # A wrong path is answered 404 over TLS, not upgraded.
+        probe = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                "--cacert", cert("ca.pem"), "-H", "Upgrade: websocket",
+                                "-H", "Connection: Upgrade", "-H", "Sec-WebSocket-Version: 13",
+                                "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                                "-H", "Sec-WebSocket-Protocol: mqtt",
+                                "https://localhost:%d/elsewhere" % self.ports["mqtts"]],
+                               capture_output=True, text=True, timeout=20)
+        self.assertEqual(probe.stdout, "404")
 
     def test_refusals_with_reason_codes(self):
         creds = self.tls_args()
