@@ -252,31 +252,31 @@ const std::string& PolicyTicket::vhost() const {
     return vhost_ ? vhost_->settings.hostname : none;
 }
 
-bool PolicyTicket::allow_source(std::string_view address) const {
-    if (!restricted_) return true;
-    for (const auto& s : rules_.sources)
-        if (rules_.source_pattern ? policy_pattern_match(s, address)
-                                  : policy_list_match(s, address))
+namespace {
+
+// Does an entry of a group's sources or targets allow `s`: an address, or with `filter` an MQTT
+// topic filter (every topic it can match)?
+bool any_allows(const std::vector<std::string>& entries, bool patterns, std::string_view s,
+                bool filter) {
+    for (const auto& e : entries)
+        if (filter ? (patterns ? policy_pattern_covers(e, s) : policy_list_covers(e, s))
+                   : (patterns ? policy_pattern_match(e, s) : policy_list_match(e, s)))
             return true;
     return false;
+}
+
+}  // namespace
+
+bool PolicyTicket::allow_source(std::string_view address) const {
+    return !restricted_ || any_allows(rules_.sources, rules_.source_pattern, address, false);
 }
 
 bool PolicyTicket::allow_target(std::string_view address) const {
-    if (!restricted_) return true;
-    for (const auto& t : rules_.targets)
-        if (rules_.target_pattern ? policy_pattern_match(t, address)
-                                  : policy_list_match(t, address))
-            return true;
-    return false;
+    return !restricted_ || any_allows(rules_.targets, rules_.target_pattern, address, false);
 }
 
 bool PolicyTicket::allow_filter(std::string_view filter) const {
-    if (!restricted_) return true;
-    for (const auto& s : rules_.sources)
-        if (rules_.source_pattern ? policy_pattern_covers(s, filter)
-                                  : policy_list_covers(s, filter))
-            return true;
-    return false;
+    return !restricted_ || any_allows(rules_.sources, rules_.source_pattern, filter, true);
 }
 
 ErrorCondition PolicyTicket::deny(Denial kind, std::string description) const {

@@ -23,12 +23,11 @@ from proton.reactor import AtMostOnce
 from proton.utils import BlockingConnection, LinkDetached, SendException
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trestled import Trestled, wait_for  # noqa: E402
+from trestled import Trestled, binaries, wait_for  # noqa: E402
 
-TRESTLED = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLED", "trestled")
-PASSWD = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLE_PASSWD",
-                                                                 "trestle-passwd")
-STAT = sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get("TRESTLE_STAT", "trestle-stat")
+TRESTLED, PASSWD, STAT = binaries(("TRESTLED", "trestled"),
+                                   ("TRESTLE_PASSWD", "trestle-passwd"),
+                                   ("TRESTLE_STAT", "trestle-stat"))
 WORK = None
 USERS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 

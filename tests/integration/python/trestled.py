@@ -4,11 +4,20 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 
 SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:")
+
+
+def binaries(*names):
+    """The programs a test script was given first on its command line (popped, so unittest
+    sees only its own arguments), else from the environment, else from PATH. `names`: pairs
+    (environment variable, default)."""
+    return [sys.argv.pop(1) if len(sys.argv) > 1 else os.environ.get(var, default)
+            for var, default in names]
 
 
 def wait_for(condition, timeout, what, interval=0.02):
