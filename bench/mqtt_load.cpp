@@ -7,6 +7,9 @@
 //                  [--payload 100] [--window 1000]
 //   mqtt_load idle --port P --connections 10000 --hold-ms 3000
 //
+// --cafile CA.pem: every connection is TLS to "localhost", verified against CA (MQTT over TLS;
+// the handshake is done before the run's clock starts).
+//
 // --subscribers 0: an ingest run, done when every QoS 1 publish is acknowledged (the window is
 // then on PUBACKs). --publishers 0: an egress run, done when the subscriber has `count`
 // messages from elsewhere (Kafka). --topic / --filter change the topic and the subscription
@@ -21,6 +24,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -75,8 +80,11 @@ std::string subscribe_packet(const std::string& filter, uint8_t qos) {
     return p + b;
 }
 
+SSL_CTX* g_tls = nullptr;  // --cafile: TLS on every connection
+
 struct Conn {
     int fd = -1;
+    SSL* ssl = nullptr;
     bool subscriber = false;
     bool connected = false;   // CONNACK seen
     bool subscribed = false;  // SUBACK seen
@@ -108,6 +116,36 @@ int dial(int port) {
     return fd;
 }
 
+// TLS over a connected socket: a blocking handshake, then non-blocking like the rest.
+SSL* tls_over(int fd) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
+    SSL* ssl = SSL_new(g_tls);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    SSL_set1_host(ssl, "localhost");
+    if (SSL_connect(ssl) != 1) {
+        fprintf(stderr, "TLS handshake failed\n");
+        exit(1);
+    }
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    return ssl;
+}
+
+// send()/recv() through TLS when the connection has it; -1 = would block.
+ssize_t io_send(int fd, SSL* ssl, const char* p, size_t n) {
+    if (!ssl) return ::send(fd, p, n, MSG_NOSIGNAL);
+    int r = SSL_write(ssl, p, static_cast<int>(n));
+    return r > 0 ? r : -1;
+}
+ssize_t io_recv(int fd, SSL* ssl, char* p, size_t n) {
+    if (!ssl) return ::recv(fd, p, n, 0);
+    int r = SSL_read(ssl, p, static_cast<int>(n));
+    if (r > 0) return r;
+    int e = SSL_get_error(ssl, r);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
 struct Load {
     int port = 0;
     int publishers = 1, subscribers = 1;
@@ -127,7 +165,7 @@ struct Load {
 
     void flush(Conn& c) {
         while (!c.out.empty()) {
-            ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+            ssize_t n = io_send(c.fd, c.ssl, c.out.data(), c.out.size());
             if (n <= 0) break;
             c.out.erase(0, static_cast<size_t>(n));
         }
@@ -241,7 +279,7 @@ struct Load {
     void on_readable(Conn& c) {
         char buf[65536];
         while (true) {
-            ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+            ssize_t n = io_recv(c.fd, c.ssl, buf, sizeof buf);
             if (n == 0) {
                 fprintf(stderr, "connection closed by the broker\n");
                 exit(1);
@@ -283,12 +321,14 @@ struct Load {
             Conn c;
             c.subscriber = true;
             c.fd = dial(port);
+            if (g_tls) c.ssl = tls_over(c.fd);
             c.out = connect_packet("sub-" + std::to_string(i), 0);
             add(std::move(c));
         }
         for (int i = 0; i < publishers; ++i) {
             Conn c;
             c.fd = dial(port);
+            if (g_tls) c.ssl = tls_over(c.fd);
             c.out = connect_packet("pub-" + std::to_string(i), 0);
             add(std::move(c));
         }
@@ -404,7 +444,14 @@ int main(int argc, char** argv) {
             l.filter = argv[i + 1];
         else if (k == "--deadline-s")
             l.deadline_s = static_cast<int>(v);
-        else {
+        else if (k == "--cafile") {
+            g_tls = SSL_CTX_new(TLS_client_method());
+            SSL_CTX_set_verify(g_tls, SSL_VERIFY_PEER, nullptr);
+            if (SSL_CTX_load_verify_locations(g_tls, argv[i + 1], nullptr) != 1) {
+                fprintf(stderr, "cannot load %s\n", argv[i + 1]);
+                return 2;
+            }
+        } else {
             fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
         }

@@ -9,10 +9,14 @@
    one client, sequential, each setup a TCP connect, TLS 1.3 handshake, CONNECT with
    credentials, CONNACK, DISCONNECT.
 
-MQTT QoS 1 throughput over TLS against Mosquitto is not measured yet (mqtt_load has no TLS).
+3. MQTT QoS 1 throughput over TLS, Trestle against Mosquitto with the same certificate
+   (target >= 1.2): bench/mqtt_load with --cafile, one publisher and one subscriber, 100-byte
+   payloads, at most --window messages outstanding (as bench/mqtt_bench.py's b_1to1_qos1).
 
 Run: /usr/bin/python3 bench/tls_bench.py --trestled build/trestled --arrow build/bench/amqp_arrow
+        --load build/bench/mqtt_load
 """
+import json
 import argparse
 import os
 import re
@@ -163,43 +167,94 @@ def run_setups_trestle(args, certs, users):
     return {"rate": rate, "cpu_ms_per_setup": cpu * 1000 / (rate * args.seconds)}
 
 
-def run_setups_mosquitto(args, certs, users):
+def start_mosquitto(certs, users):
+    """Mosquitto 2.0 on a TLS listener with our certificate: (process, port, its directory).
+    With `users`, its password file (no anonymous clients); without, anonymous clients."""
     d = tempfile.mkdtemp(prefix="mosquitto-bench-")
     port = free_port()
     conf = os.path.join(d, "m.conf")
+    auth = ("password_file %s\nallow_anonymous false\n" % users) if users \
+        else "allow_anonymous true\n"
     with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\npassword_file %s\n"
-                "allow_anonymous false\npersistence false\nlog_type none\nset_tcp_nodelay true\n"
+        f.write("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n%s"
+                "persistence false\nlog_type none\nset_tcp_nodelay true\n"
                 # as root it would switch to user mosquitto, who cannot read our temp files
                 "user %s\n"
-                % (port, certs.path("server.pem"), certs.path("server.key"), users,
+                % (port, certs.path("server.pem"), certs.path("server.key"), auth,
                    os.environ.get("USER", "root")))
     p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            return p, port, d
+        except OSError:
+            if time.time() > deadline:
+                p.kill()
+                raise
+            time.sleep(0.02)  # waiting for mosquitto to listen, bounded
+
+
+def stop_mosquitto(p, d):
+    p.terminate()
+    p.wait(10)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_setups_mosquitto(args, certs, users):
+    p, port, d = start_mosquitto(certs, users)
     try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.02)  # waiting for mosquitto to listen, bounded
         cpu0 = proc_stat(p.pid)
         rate = setups(port, certs.path("ca.pem"), args.seconds)
         cpu = proc_stat(p.pid) - cpu0
     finally:
-        p.terminate()
-        p.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
+        stop_mosquitto(p, d)
     return {"rate": rate, "cpu_ms_per_setup": cpu * 1000 / (rate * args.seconds)}
+
+
+def qos1_flow(args, port, certs):
+    """mqtt_load over TLS, 1 -> 1 QoS 1; its JSON line."""
+    out = subprocess.run([args.load, "flow", "--port", str(port), "--publishers", "1",
+                          "--subscribers", "1", "--qos", "1", "--count", str(args.mqtt_count),
+                          "--window", "1000", "--payload", "100", "--cafile",
+                          certs.path("ca.pem")],
+                         stdout=subprocess.PIPE, text=True, timeout=300, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_qos1_trestle(args, certs):
+    conf = ("router {\n    id: bench\n}\n"
+            "sslProfile {\n    name: tls\n    certFile: %s\n    privateKeyFile: %s\n}\n"
+            "mqttListener {\n    name: mqtts\n    host: 127.0.0.1\n    port: 0\n"
+            "    sslProfile: tls\n}\n" % (certs.path("server.pem"), certs.path("server.key")))
+    r = Trestled(args.trestled, conf, ["mqtts"], log_level="info")
+    try:
+        cpu0 = proc_stat(r.proc.pid)
+        res = qos1_flow(args, r.ports["mqtts"], certs)
+        cpu = proc_stat(r.proc.pid) - cpu0
+    finally:
+        r.stop()
+    return {"rate": res["rate"], "cpu_us_per_msg": cpu * 1e6 / max(res["received_by_all"], 1)}
+
+
+def run_qos1_mosquitto(args, certs):
+    p, port, d = start_mosquitto(certs, None)
+    try:
+        cpu0 = proc_stat(p.pid)
+        res = qos1_flow(args, port, certs)
+        cpu = proc_stat(p.pid) - cpu0
+    finally:
+        stop_mosquitto(p, d)
+    return {"rate": res["rate"], "cpu_us_per_msg": cpu * 1e6 / max(res["received_by_all"], 1)}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trestled", required=True)
     ap.add_argument("--arrow", required=True)
+    ap.add_argument("--load", required=True, help="build/bench/mqtt_load")
+    ap.add_argument("--mqtt-count", type=int, default=300000)
     ap.add_argument("--count", type=int, default=500000)
     ap.add_argument("--seconds", type=float, default=5.0, help="per setup-rate run")
     ap.add_argument("--runs", type=int, default=3)
@@ -217,14 +272,16 @@ def main():
             ("amqp_routed_tls_plain_sasl", lambda: run_amqp(args, certs, users, True)),
             ("mqtt_setups_trestle", lambda: run_setups_trestle(args, certs, users)),
             ("mqtt_setups_mosquitto", lambda: run_setups_mosquitto(args, certs, users)),
+            ("mqtt_qos1_tls_trestle", lambda: run_qos1_trestle(args, certs)),
+            ("mqtt_qos1_tls_mosquitto", lambda: run_qos1_mosquitto(args, certs)),
         ], args.runs)
     finally:
         shutil.rmtree(certs.dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
     print("\nTLS benchmark: AMQP %d messages x 100 bytes routed 1->1 unsettled; MQTT setups for "
-          "%.0f s per run; median of %d interleaved runs\n" % (args.count, args.seconds,
-                                                                args.runs))
+          "%.0f s per run; MQTT QoS 1 %d messages x 100 bytes 1->1 over TLS; median of %d "
+          "interleaved runs\n" % (args.count, args.seconds, args.mqtt_count, args.runs))
     print("%-28s %10s %36s %s" % ("scenario", "rate/s", "runs", "router CPU"))
     for k, v in res.items():
         cpu = ("%.2f us/msg" % v["cpu_us_per_msg"] if "cpu_us_per_msg" in v
@@ -235,6 +292,8 @@ def main():
          res["amqp_routed_plain"]["rate"], 0.8),
         ("MQTT TLS+password setups, Trestle / Mosquitto", res["mqtt_setups_trestle"]["rate"] /
          res["mqtt_setups_mosquitto"]["rate"], 1.0),
+        ("MQTT QoS 1 over TLS, Trestle / Mosquitto", res["mqtt_qos1_tls_trestle"]["rate"] /
+         res["mqtt_qos1_tls_mosquitto"]["rate"], 1.2),
     ]
     print("\n%-48s %8s %8s" % ("ratio", "value", "target"))
     ok = True
