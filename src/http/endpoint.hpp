@@ -26,8 +26,8 @@ struct Request {
 struct Response {
     unsigned status = 200;
     std::string content_type = "text/plain; charset=utf-8";
-    std::string www_authenticate;  // 401: the challenge (e.g. Basic realm="trestle")
     std::string body;
+    std::string www_authenticate;  // 401: the challenge (e.g. Basic realm="trestle")
 };
 
 using Handler = std::function<Response(const Request&)>;
