@@ -122,6 +122,7 @@ class AmqpConnection final : public net::Flushable,
     // Denied by the policy: refuses the attach and returns false (true: may go on).
     bool policy_allows(AmqpLink& al, const core::AttachRequest& req);
     void policy_forget(AmqpLink& al);
+    void refuse_transfer(pn_delivery_t* pd, core::ErrorCondition why);
     std::unordered_set<AmqpLink*> links_;
     pn_session_t* routed_session_ = nullptr;  // session for links the core opens (link routing)
     FinishedFn on_finished_;

@@ -91,6 +91,14 @@ bool AmqpConnection::too_large(AmqpLink& al, size_t pending) {
     return true;
 }
 
+// A message the policy refuses: rejected (dropped if it came settled) with `why`, and the
+// producer's credit given back.
+void AmqpConnection::refuse_transfer(pn_delivery_t* pd, core::ErrorCondition why) {
+    if (!pn_delivery_settled(pd)) apply_state(pd, core::DeliveryState::rejected(std::move(why)));
+    pn_delivery_settle(pd);
+    pn_link_flow(pn_delivery_link(pd), 1);
+}
+
 void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
     pn_link_t* l = al.pn;
     if (too_large(al, pn_delivery_pending(pd))) return;
@@ -119,10 +127,7 @@ void AmqpConnection::on_will_transfer(AmqpLink& al, pn_delivery_t* pd) {
         core::ErrorCondition e = policy_->deny(
             core::Denial::message, "will to '" + std::string(layout.to) + "' is not allowed");
         logger().info("[C{}] will to '{}' denied by policy", log_id_, layout.to);
-        if (!pn_delivery_settled(pd)) apply_state(pd, core::DeliveryState::rejected(std::move(e)));
-        pn_delivery_settle(pd);
-        pn_link_flow(l, 1);
-        return;
+        return refuse_transfer(pd, std::move(e));
     }
     if (!err.empty()) {
         if (!pn_delivery_settled(pd))
@@ -238,10 +243,7 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
                                                          policy_->user() + "' (allowUserIdProxy)");
             logger().info("[C{}] message with user-id '{}' denied by policy", log_id_,
                           layout.user_id);
-            if (!settled) apply_state(pd, core::DeliveryState::rejected(std::move(e)));
-            pn_delivery_settle(pd);
-            pn_link_flow(l, 1);
-            return;
+            return refuse_transfer(pd, std::move(e));
         }
     }
     if (inspect) {
@@ -254,12 +256,10 @@ void AmqpConnection::on_incoming_transfer(AmqpLink& al, pn_delivery_t* pd) {
                 core::Denial::message, "target '" + std::string(to) +
                                            "' is not allowed for user '" + policy_->user() + "'");
             logger().info("[C{}] message to '{}' denied by policy", log_id_, to);
-            if (!settled) apply_state(pd, core::DeliveryState::rejected(std::move(e)));
-            pn_delivery_settle(pd);
-            pn_link_flow(l, 1);
-            return;
+            return refuse_transfer(pd, std::move(e));
         }
-        if (policy_ && al.anonymous) policy_last_target_.assign(to);  // senders repeat them
+        if (policy_ && al.anonymous && to != policy_last_target_)
+            policy_last_target_.assign(to);  // senders repeat them
         mapping::inspect_amqp(*msg, layout, router_.now_ms());
     }
     router_.transfer(al.core, std::move(msg), to, settled, pd);
